@@ -22,8 +22,7 @@ PROJECT_ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def import_project_platform() -> None:
     """Make ``import platform`` resolve to the project's package in this process."""
-    if PROJECT_ROOT not in sys.path:
-        sys.path.insert(0, PROJECT_ROOT)
+    sys.path[:] = [PROJECT_ROOT] + [p for p in sys.path if p != PROJECT_ROOT]
     loaded = sys.modules.get("platform")
     if loaded is not None and not hasattr(loaded, "__path__"):
         del sys.modules["platform"]

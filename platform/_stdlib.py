@@ -28,7 +28,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["STDLIB_MODULE_NAME", "load_stdlib_platform", "reexport_into"]
+__all__ = ["STDLIB_MODULE_NAME", "load_stdlib_platform", "reexport_into", "stdlib_fingerprint"]
 
 STDLIB_MODULE_NAME = "_stdlib_platform"
 
@@ -60,3 +60,26 @@ def reexport_into(namespace: dict[str, Any]) -> list[str]:
         namespace[name] = value
         names.append(name)
     return names
+
+
+def stdlib_fingerprint() -> dict[str, Any]:
+    """Answers of ``platform``'s common calls in this process, for cross-process checks.
+
+    Defined in a ``platform`` submodule on purpose: a Ray worker that can run it has found
+    the project package (not the standard module) and gets the standard answers from it.
+    """
+    import platform  # the package itself, resolved in the calling process
+
+    return {
+        "is_project_package": hasattr(platform, "__path__"),
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "node": platform.node(),
+        "release": platform.release(),
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "uname": tuple(platform.uname()),
+        "architecture": platform.architecture(),
+        "libc_ver": platform.libc_ver(),
+    }

@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh clone (see README.md):
+#   make demo   installs into .venv and runs the quickstart ablation sweep
+#   make test   installs into .venv and runs the test suite (python -m pytest)
+# GPU machines: install your CUDA build of torch into .venv first (TORCH_SPEC=skip keeps it).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch 2.13.0 lies on disk on the reference machines; a bare `torch`
+# requirement would pull a multi-GB CUDA build there.
+TORCH_SPEC ?= torch==2.13.0
+SWEEP ?= sweeps/quickstart.yaml
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench lint clean-venv
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@if [ "$(TORCH_SPEC)" != "skip" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo "installing $(TORCH_SPEC)"; $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q -e ".[dev]" --config-settings editable_mode=compat
+	touch $@
+
+demo: install
+	$(BIN)/python -m platform.sweep $(SWEEP)
+
+test: install
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
+	exit $$status
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --small || exit 1; done
+
+lint: install
+	$(BIN)/python -m ruff check .
+
+clean-venv:
+	rm -rf $(VENV)
