@@ -1,0 +1,276 @@
+"""The training loop: iterations of patch batches, AMP, a NaN guard and resumable checkpoints.
+
+Why a loop of our own rather than a framework trainer: the paper trains for a fixed
+number of iterations (40,000, batch 2) with a per-iteration LR schedule, and an
+interrupted trial must end with exactly the weights of an uninterrupted one. That needs
+two things a generic trainer hides:
+
+* the data stream restarts at every checkpoint boundary from a seed derived from
+  ``(seed, iteration)`` (``make_batches(segment_seed)``), so a resumed run sees the same
+  patches as an uninterrupted one without replaying the sampler from the start;
+* a checkpoint holds model, optimizer, schedule, RNG states and the iteration, saved
+  with plain tensors and numbers so that ``torch.load(..., weights_only=True)`` reads it.
+
+A non-finite loss stops training with :class:`NonFiniteLossError` (iteration and last
+finite loss in the message); the last good checkpoint is kept because checkpoints are
+only written after finite steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "NonFiniteLossError",
+    "Progress",
+    "TrainResult",
+    "amp_dtype_for",
+    "load_checkpoint",
+    "save_checkpoint",
+    "seed_everything",
+    "segment_seed",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf; training stopped and the last good checkpoint is kept."""
+
+    def __init__(self, iteration: int, loss: float, last_finite: float | None) -> None:
+        self.iteration = iteration
+        self.last_finite = last_finite
+        last = "none yet" if last_finite is None else f"{last_finite:.6g}"
+        super().__init__(
+            f"loss became {loss} at iteration {iteration} (last finite loss: {last}); "
+            "training stopped, the last good checkpoint is kept"
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress event: sent every ``log_every`` iterations and at each checkpoint."""
+
+    iteration: int
+    loss: float
+    lr: float
+    iterations_per_s: float
+    checkpoint_dir: Path | None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished (or resumed-and-finished) training run ends with."""
+
+    iterations: int
+    final_loss: float
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) for initialisation and sampling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def segment_seed(seed: int, iteration: int) -> int:
+    """Seed of the data stream that starts at ``iteration`` (stable across machines)."""
+    digest = hashlib.sha256(f"{seed}:{iteration}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def amp_dtype_for(device: torch.device, amp: bool | str) -> torch.dtype | None:
+    """Autocast dtype: bf16 (fp16 where the GPU lacks bf16) on CUDA, none on the CPU.
+
+    Args:
+        amp: ``True`` or ``"auto"`` use mixed precision on a GPU; ``False`` never does.
+            The CPU always trains in float32 (CPU autocast is slower there for 3D convs).
+    """
+    if amp is False or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def save_checkpoint(
+    directory: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    iteration: int,
+    last_loss: float,
+) -> Path:
+    """Write a checkpoint atomically (temp file + rename) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "iteration": iteration,
+        "last_loss": float(last_loss),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    path = directory / CHECKPOINT_FILE
+    tmp = directory / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(
+    directory: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> int:
+    """Restore a checkpoint written by :func:`save_checkpoint`; return its iteration."""
+    state = torch.load(directory / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["iteration"])
+
+
+@dataclass
+class _Loop:
+    """Mutable state of one training run, kept small so ``train`` stays readable."""
+
+    iteration: int
+    last_finite: float | None = None
+    window_start: float = 0.0
+    window_iterations: int = 0
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    make_batches: Callable[[int], Iterator[Mapping[str, torch.Tensor]]],
+    *,
+    iterations: int,
+    seed: int,
+    device: torch.device,
+    amp: bool | str = "auto",
+    channels_last: bool = True,
+    checkpoint_dir: Path,
+    checkpoint_every: int,
+    log_every: int,
+    on_progress: Callable[[Progress], None],
+    start_iteration: int = 0,
+) -> TrainResult:
+    """Train ``model`` from ``start_iteration`` to ``iterations``.
+
+    Args:
+        make_batches: called with a segment seed at the start and after every checkpoint;
+            returns an endless iterator of ``{"image", "lesion"}`` tensors ``(B, 1, D, H, W)``.
+        checkpoint_every: iterations between checkpoints (also the data-segment length).
+        on_progress: receives a :class:`Progress` every ``log_every`` iterations and after
+            each checkpoint (then with ``checkpoint_dir`` set).
+        start_iteration: where a restored checkpoint left off.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or Inf.
+    """
+    dtype = amp_dtype_for(device, amp)
+    use_channels_last = channels_last and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    model.to(device)
+    if use_channels_last:
+        model.to(memory_format=torch.channels_last_3d)
+    model.train()
+    state = _Loop(iteration=start_iteration, window_start=time.perf_counter())
+    started = time.perf_counter()
+    batches = make_batches(segment_seed(seed, start_iteration))
+    loss_value = float("nan")
+    while state.iteration < iterations:
+        batch = next(batches)
+        image = batch["image"].to(device, non_blocking=True)
+        target = batch["lesion"].to(device, non_blocking=True)
+        if use_channels_last:
+            image = image.contiguous(memory_format=torch.channels_last_3d)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = model(image)
+        loss = loss_fn(logits.float(), target)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(state.iteration + 1, loss_value, state.last_finite)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
+        state.iteration += 1
+        state.last_finite = loss_value
+        state.window_iterations += 1
+        batches = _after_step(
+            state, model, optimizer, schedule, make_batches, seed=seed, iterations=iterations,
+            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+            log_every=log_every, on_progress=on_progress, batches=batches,
+        )
+    return TrainResult(state.iteration, loss_value, time.perf_counter() - started)
+
+
+def _after_step(
+    state: _Loop,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    make_batches: Callable[[int], Iterator[Mapping[str, torch.Tensor]]],
+    *,
+    seed: int,
+    iterations: int,
+    checkpoint_dir: Path,
+    checkpoint_every: int,
+    log_every: int,
+    on_progress: Callable[[Progress], None],
+    batches: Iterator[Mapping[str, torch.Tensor]],
+) -> Iterator[Mapping[str, torch.Tensor]]:
+    """Checkpoint, restart the data segment and report progress where due."""
+    checkpoint_due = state.iteration % checkpoint_every == 0 or state.iteration == iterations
+    log_due = state.iteration % log_every == 0
+    if not (checkpoint_due or log_due):
+        return batches
+    assert state.last_finite is not None  # a step just succeeded
+    saved = None
+    if checkpoint_due:
+        save_checkpoint(
+            checkpoint_dir, model=model, optimizer=optimizer, schedule=schedule,
+            iteration=state.iteration, last_loss=state.last_finite,
+        )
+        saved = checkpoint_dir
+        batches = make_batches(segment_seed(seed, state.iteration))
+    elapsed = max(time.perf_counter() - state.window_start, 1e-9)
+    on_progress(
+        Progress(
+            iteration=state.iteration,
+            loss=state.last_finite,
+            lr=float(optimizer.param_groups[0]["lr"]),
+            iterations_per_s=state.window_iterations / elapsed,
+            checkpoint_dir=saved,
+        )
+    )
+    state.window_start = time.perf_counter()
+    state.window_iterations = 0
+    return batches
