@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/phantom.py: anatomy, intensities, lesions, determinism."""
+"""Tests for data_pipeline/phantom.py: the API, the lesions, determinism, validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from scipy import ndimage
 from data_pipeline.phantom import HeadPhantom, Tissue, make_head_phantom
 
 SPACING = (0.5, 0.45, 0.45)
-HEAD = (Tissue.SCALP, Tissue.SKULL)
 
 
 def _phantom(seed: int, shape=(48, 48, 48), spacing=SPACING, **kwargs) -> HeadPhantom:
@@ -28,36 +27,6 @@ def test_arrays_have_the_documented_types(phantom: HeadPhantom) -> None:
     assert set(np.unique(phantom.lesion)) == {0, 1}
     np.testing.assert_array_equal(phantom.lesion, phantom.tissue == Tissue.LESION)
     assert phantom.spacing == SPACING
-
-
-@pytest.mark.parametrize(
-    ("shape", "spacing"),
-    [
-        ((48, 48, 48), (0.5, 0.45, 0.45)),
-        ((32, 32, 32), (0.5, 0.38, 0.38)),
-        ((40, 64, 48), (0.5, 0.5, 0.5)),
-        ((64, 40, 40), (0.5, 0.4, 0.4)),
-    ],
-)
-def test_every_tissue_is_present_at_small_sizes(shape, spacing) -> None:
-    phantom = _phantom(1, shape, spacing)
-    assert set(np.unique(phantom.tissue)) == {int(t) for t in Tissue}
-
-
-def test_tissue_intensities_are_in_their_ranges(phantom: HeadPhantom) -> None:
-    def mean(t: Tissue) -> float:
-        return float(phantom.hu[phantom.tissue == t].mean())
-
-    assert abs(mean(Tissue.AIR) + 1000) < 1.0
-    assert 30 < mean(Tissue.SCALP) < 55
-    assert 28 < mean(Tissue.GREY) < 42
-    assert 16 < mean(Tissue.WHITE) < 32
-    assert mean(Tissue.GREY) - mean(Tissue.WHITE) > 5
-    assert -5 < mean(Tissue.VENTRICLE) < 12 and -5 < mean(Tissue.CSF) < 12
-    assert 95 < mean(Tissue.HOLDER) < 605
-    skull = phantom.hu[phantom.tissue == Tissue.SKULL]
-    assert skull.min() >= 700 and skull.max() <= 1800 and skull.std() > 50  # layered bone
-    assert 3.5 < float(phantom.hu[phantom.tissue == Tissue.AIR].std()) < 6.5  # the noise SD
 
 
 def test_lesions_are_3_to_8_hu_below_the_same_head_without_them() -> None:
@@ -90,33 +59,6 @@ def test_lesion_count_sets_the_number_of_blobs() -> None:
         _phantom(5, lesion_count=-1)
 
 
-def test_top_slices_have_a_ring_larger_than_the_brain(phantom: HeadPhantom) -> None:
-    ring = np.isin(phantom.tissue, HEAD).sum(axis=(1, 2))
-    brain = phantom.brain.sum(axis=(1, 2))
-    has_brain = np.flatnonzero(brain)
-    top_half = np.arange(len(brain)) > (has_brain[0] + has_brain[-1]) / 2
-    assert np.count_nonzero((ring > brain) & (brain > 0) & top_half) >= 3
-
-
-def test_air_above_the_head_and_skull_base_below_the_brain(phantom: HeadPhantom) -> None:
-    head = np.isin(phantom.tissue, HEAD) | phantom.brain
-    assert not head[-1].any()  # air above the vertex (the couch may run through)
-    brain_slices = np.flatnonzero(phantom.brain.any(axis=(1, 2)))
-    assert brain_slices[0] >= 3  # a few slices of skull base and soft tissue below the brain
-    assert (phantom.tissue[: brain_slices[0]] == Tissue.SKULL).any()
-    assert (phantom.tissue[: brain_slices[0]] == Tissue.SCALP).any()
-
-
-def test_holder_lies_behind_the_head_with_an_air_gap(phantom: HeadPhantom) -> None:
-    head = phantom.tissue != Tissue.AIR
-    head &= phantom.tissue != Tissue.HOLDER
-    holder = phantom.tissue == Tissue.HOLDER
-    rows_head = np.flatnonzero(head.any(axis=(0, 2)))
-    rows_holder = np.flatnonzero(holder.any(axis=(0, 2)))
-    assert rows_holder.max() > rows_head.max()  # posterior = high rows = under a supine head
-    assert not (ndimage.binary_dilation(head) & holder).any()
-
-
 def test_brain_mask_is_the_intracranial_classes(phantom: HeadPhantom) -> None:
     expected = np.isin(
         phantom.tissue,
@@ -124,15 +66,6 @@ def test_brain_mask_is_the_intracranial_classes(phantom: HeadPhantom) -> None:
     )
     np.testing.assert_array_equal(phantom.brain, expected)
     assert phantom.brain.dtype == bool
-
-
-def test_ventricles_are_a_pair_near_the_centre(phantom: HeadPhantom) -> None:
-    ventricles = phantom.tissue == Tissue.VENTRICLE
-    _, n = ndimage.label(ventricles.any(axis=0))  # projected onto the axial plane
-    assert n == 2
-    centre = np.array(ndimage.center_of_mass(ventricles))
-    brain_centre = np.array(ndimage.center_of_mass(phantom.brain))
-    assert np.all(np.abs(centre - brain_centre) < 0.2 * np.array(phantom.hu.shape))
 
 
 def test_same_generator_state_gives_the_same_phantom() -> None:
