@@ -1,0 +1,235 @@
+"""Tests for data_pipeline/synthetic.py: DICOM series, masks, manifest, privacy, CLI."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+import yaml
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+from data_pipeline.synthetic import case_phantom, generate_cohort, phi_values
+
+REPO = Path(__file__).resolve().parents[2]
+SHAPE = (48, 48, 48)
+
+
+def _cohort(root: Path, seed: int, **kwargs) -> Path:
+    return generate_cohort(root, 3, SHAPE, seed, progress=False, **kwargs)
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _series(dicom_dir: Path) -> tuple[list[Path], list[pydicom.Dataset]]:
+    """Files and datasets sorted by position along z."""
+    files = sorted(dicom_dir.iterdir())
+    datasets = [pydicom.dcmread(f) for f in files]
+    order = np.argsort([float(ds.ImagePositionPatient[2]) for ds in datasets])
+    return [files[i] for i in order], [datasets[i] for i in order]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _cohort(tmp_path_factory.mktemp("a") / "cohort", seed=0)
+
+
+def test_manifest_follows_the_architecture_contract(cohort: Path) -> None:
+    root = cohort.parent
+    manifest = yaml.safe_load(cohort.read_text())
+    assert manifest["version"] == 1
+    assert [c["key"] for c in manifest["cases"]] == ["case-000", "case-001", "case-002"]
+    for case in manifest["cases"]:
+        assert case["dicom"] == f"{case['key']}/dicom"
+        assert case["mask"] == f"{case['key']}/lesion.nii.gz"
+        assert (root / case["dicom"]).is_dir() and (root / case["mask"]).is_file()
+        assert len(list((root / case["dicom"]).glob("*.dcm"))) == SHAPE[0]
+    assert manifest["generator"]["seed"] == 0 and manifest["generator"]["shape"] == list(SHAPE)
+
+
+@pytest.mark.parametrize("key", ["case-000", "case-002"])
+def test_stored_values_rescale_to_the_phantom_hu(cohort: Path, key: str) -> None:
+    _, datasets = _series(cohort.parent / key / "dicom")
+    hu = np.stack(
+        [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in datasets]
+    )
+    phantom = case_phantom(cohort, key)
+    np.testing.assert_array_equal(hu, phantom.hu)
+    assert all(
+        float(ds.RescaleIntercept) == -1024 and float(ds.RescaleSlope) == 1 for ds in datasets
+    )
+    assert (phantom.tissue == 2).any()  # the regenerated phantom carries its tissue map
+
+
+def test_series_geometry_and_identity_elements(cohort: Path) -> None:
+    files, datasets = _series(cohort.parent / "case-001" / "dicom")
+    z = np.array([float(ds.ImagePositionPatient[2]) for ds in datasets])
+    np.testing.assert_allclose(np.diff(z), 0.5, atol=1e-6)
+    first = datasets[0]
+    assert 0.38 <= float(first.PixelSpacing[0]) == float(first.PixelSpacing[1]) <= 0.5
+    for ds in datasets:
+        assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+        assert ds.PixelSpacing == first.PixelSpacing
+        assert ds.ImagePositionPatient[:2] == first.ImagePositionPatient[:2]
+        assert (ds.Rows, ds.Columns) == SHAPE[1:]
+        assert ds.SOPClassUID == CTImageStorage and ds.Modality == "CT"
+        assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert float(ds.SliceThickness) == 1.0 and float(ds.SpacingBetweenSlices) == 0.5
+        for uid in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
+            assert ds[uid].value == first[uid].value
+    assert [int(ds.InstanceNumber) for ds in datasets] == list(range(1, SHAPE[0] + 1))
+    assert len({ds.SOPInstanceUID for ds in datasets}) == SHAPE[0]
+    assert files != sorted(files)  # readers must sort by position, not by name
+
+
+def test_mask_lies_on_the_ct_grid(cohort: Path) -> None:
+    _, datasets = _series(cohort.parent / "case-000" / "dicom")
+    mask = sitk.ReadImage(str(cohort.parent / "case-000" / "lesion.nii.gz"))
+    spacing = float(datasets[0].PixelSpacing[0])
+    assert mask.GetSize() == SHAPE[::-1]
+    np.testing.assert_allclose(mask.GetSpacing(), (spacing, spacing, 0.5), atol=1e-6)
+    np.testing.assert_allclose(
+        mask.GetOrigin(), [float(v) for v in datasets[0].ImagePositionPatient], atol=1e-4
+    )
+    np.testing.assert_allclose(mask.GetDirection(), np.eye(3).ravel(), atol=1e-6)
+    array = sitk.GetArrayFromImage(mask)
+    assert array.dtype == np.uint8
+    np.testing.assert_array_equal(array, case_phantom(cohort, "case-000").lesion)
+
+
+def test_nrrd_masks_on_request(tmp_path: Path) -> None:
+    manifest = generate_cohort(
+        tmp_path / "c", 1, (32, 40, 36), 4, mask_format="nrrd", progress=False
+    )
+    case = yaml.safe_load(manifest.read_text())["cases"][0]
+    assert case["mask"] == "case-000/lesion.nrrd"
+    mask = sitk.ReadImage(str(tmp_path / "c" / case["mask"]))
+    assert mask.GetSize() == (36, 40, 32)
+    assert set(np.unique(sitk.GetArrayFromImage(mask))) == {0, 1}
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(
+    cohort: Path, tmp_path: Path
+) -> None:
+    again = _hashes(_cohort(tmp_path / "again", seed=0).parent)
+    assert again == _hashes(cohort.parent)
+    other = _hashes(_cohort(tmp_path / "other", seed=1).parent)
+    shared = set(other) & set(again)
+    assert all(other[p] != again[p] for p in shared if p.endswith((".dcm", ".nii.gz")))
+
+
+def test_identifiers_live_only_in_the_dicom_headers(cohort: Path) -> None:
+    root = cohort.parent
+    ds = pydicom.dcmread(next((root / "case-000" / "dicom").iterdir()), stop_before_pixels=True)
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName"):
+        assert str(ds[keyword].value)
+    assert str(ds.PatientID).startswith("MRN") and "^" in str(ds.PatientName)
+    values = phi_values(root)
+    assert {str(ds.PatientName), str(ds.PatientID), str(ds.AccessionNumber)} <= values
+    assert len({v for v in values if v.startswith("MRN")}) == 3  # one per patient
+    manifest_text = cohort.read_text()
+    names = "\n".join(str(p.relative_to(root)) for p in root.rglob("*"))
+    masks = b"".join(gzip.decompress(p.read_bytes()) for p in root.rglob("*.nii.gz"))
+    for value in values:
+        assert value not in manifest_text and value not in names
+        assert value.encode() not in masks
+
+
+def test_small_lesion_fraction_picks_that_share_of_cases(tmp_path: Path) -> None:
+    manifest = generate_cohort(
+        tmp_path / "c", 2, (32, 32, 32), 9, small_lesion_fraction=1.0, progress=False
+    )
+    for key in ("case-000", "case-001"):
+        assert case_phantom(manifest, key).lesion.mean() <= 0.003
+    with pytest.raises(KeyError, match="case-007"):
+        case_phantom(manifest, "case-007")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"patients": 0}, "patients"),
+        ({"shape": (48, 48)}, "shape"),
+        ({"shape": (16, 48, 48)}, "shape"),
+        ({"mask_format": "dicom-seg"}, "mask_format"),
+        ({"small_lesion_fraction": 1.5}, "small_lesion_fraction"),
+    ],
+)
+def test_bad_arguments_raise_value_errors(tmp_path: Path, kwargs: dict, match: str) -> None:
+    arguments = {"patients": 1, "shape": (32, 32, 32), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        generate_cohort(
+            tmp_path / "c", arguments.pop("patients"), arguments.pop("shape"), 0, **arguments
+        )
+
+
+def test_a_non_empty_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "old.dcm").write_bytes(b"stale")
+    with pytest.raises(ValueError, match="not empty"):
+        generate_cohort(tmp_path, 1, (32, 32, 32), 0, progress=False)
+
+
+def test_progress_bars_only_when_asked(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    generate_cohort(tmp_path / "quiet", 1, (32, 32, 32), 0, progress=False)
+    assert capfd.readouterr().err == ""
+    generate_cohort(tmp_path / "loud", 1, (32, 32, 32), 0, progress=True)
+    assert "patients" in capfd.readouterr().err
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "data_pipeline.synthetic", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_writes_a_cohort(tmp_path: Path) -> None:
+    result = _cli(
+        str(tmp_path / "c"),
+        "--patients",
+        "1",
+        "--shape",
+        "32,32,32",
+        "--seed",
+        "3",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "c" / "cohort.yaml").is_file()
+    assert (tmp_path / "c" / "case-000" / "lesion.nii.gz").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--patients", "0", "--shape", "32,32,32"], "patients"),
+        (["--patients", "1", "--shape", "32,32"], "Z,Y,X"),
+        (["--patients", "1", "--shape", "a,b,c"], "Z,Y,X"),
+        (["--patients", "1", "--shape", "0,32,32"], "Z,Y,X"),
+        (["--patients", "x", "--shape", "32,32,32"], "patients"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], match: str) -> None:
+    result = _cli(str(tmp_path / "c"), *args, "--seed", "0")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and match in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_unwritable_output_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = _cli(str(blocker / "c"), "--patients", "1", "--shape", "32,32,32", "--seed", "0")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "error" in result.stderr
+    assert "Traceback" not in result.stderr
