@@ -1,0 +1,169 @@
+"""Benchmark: the paper's preprocessing of one scan, platform vs plain NumPy/SciPy.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_preprocess.py            # 405 x 512 x 512 phantom
+    .venv/bin/python benchmarks/bench_preprocess.py --small    # 128 x 256 x 256
+
+Both contenders run the final configuration (``PAPER_STEPS``: HU window [0, 80],
+robust skull removal, standardization, min-max, crop to the brain) on the same
+synthetic head, each in its own subprocess so that its peak RSS is its own. The
+reference is the straightforward version of the same steps: a full float32 copy,
+``scipy.ndimage.label`` slice by slice for the enclosed regions, one 3D label for the
+largest linked set, boolean indexing for the statistics. The results must match
+(masks and crop exactly, image to 1e-5). Anchor measured on the 2-core reference
+machine for the plain version of the paper's steps: 2.56 s, 1654 MiB peak; targets:
+>= 3x faster, peak RSS <= 2.5x the float32 volume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MIB = 1024**2
+FULL = (405, 512, 512)
+SMALL = (128, 256, 256)
+CONTENDERS = ("reference", "platform")
+
+
+def reference_preprocess(hu: np.ndarray, lesion: np.ndarray) -> dict[str, np.ndarray]:
+    """The same steps written plainly with NumPy/SciPy, one slice at a time."""
+    from scipy import ndimage
+
+    image = np.clip(hu, 0.0, 80.0).astype(np.float32)
+    enclosed = np.zeros(hu.shape, dtype=bool)
+    for z in range(hu.shape[0]):
+        not_bone = hu[z] < 80.0
+        labels, _ = ndimage.label(not_bone)
+        edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        enclosed[z] = not_bone & ~np.isin(labels, edges)
+    labels, _ = ndimage.label(enclosed)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    brain = labels == np.argmax(sizes)
+    del labels, enclosed
+    values = image[brain]
+    mean, sd = values.mean(dtype=np.float64), values.std(dtype=np.float64)
+    image = (image - np.float32(mean)) / np.float32(sd)
+    image[~brain] = 0.0
+    low, high = image.min(), image.max()
+    image = (image - low) / (high - low)
+    image[~brain] = 0.0
+    zs, ys, xs = (np.flatnonzero(brain.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
+    box = ((zs[0], zs[-1] + 1), (ys[0], ys[-1] + 1), (xs[0], xs[-1] + 1))
+    crop = tuple(slice(a, b) for a, b in box)
+    return {
+        "image": image[crop],
+        "brain": brain[crop].astype(np.uint8),
+        "lesion": lesion[crop],
+        "box": np.array(box),
+    }
+
+
+def platform_preprocess(hu: np.ndarray, lesion: np.ndarray) -> dict[str, np.ndarray]:
+    """The platform's ``preprocess`` with the paper's final steps."""
+    from data_pipeline.preprocess import PAPER_STEPS, preprocess
+
+    case = preprocess(hu, lesion, PAPER_STEPS)
+    return {
+        "image": case.image,
+        "brain": case.brain,
+        "lesion": case.lesion,
+        "box": np.array(case.crop_box),
+    }
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def worker(name: str, data: Path, out: Path, repeats: int) -> None:
+    """Run one contender on the saved scan; write its timing, peak RSS and result."""
+    fn = {"reference": reference_preprocess, "platform": platform_preprocess}[name]
+    if name == "platform":
+        import data_pipeline.preprocess  # noqa: F401 - import outside the timing
+    else:
+        import scipy.ndimage  # noqa: F401
+    hu = np.load(data / "hu.npy")
+    lesion = np.load(data / "lesion.npy")
+    loaded = _rss_mib()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn(hu, lesion)
+        times.append(time.perf_counter() - start)
+    np.savez(out / f"{name}.npz", **result)
+    stats = {"seconds": min(times), "peak_mib": _rss_mib(), "loaded_mib": loaded}
+    (out / f"{name}.json").write_text(json.dumps(stats))
+
+
+def _make_scan(shape: tuple[int, int, int], data: Path) -> None:
+    from data_pipeline.phantom import make_head_phantom
+
+    spacing = (0.5 * FULL[0] / shape[0], 0.45 * FULL[1] / shape[1], 0.45 * FULL[2] / shape[2])
+    phantom = make_head_phantom(shape, spacing, np.random.default_rng(0))
+    np.save(data / "hu.npy", phantom.hu.astype(np.float32))  # float32 HU, as load_case gives
+    np.save(data / "lesion.npy", phantom.lesion)
+
+
+def _compare(out: Path) -> None:
+    ref, new = (np.load(out / f"{name}.npz") for name in CONTENDERS)
+    problems = [k for k in ("box", "brain", "lesion") if not np.array_equal(ref[k], new[k])]
+    if not problems and not np.allclose(ref["image"], new["image"], rtol=0, atol=1e-5):
+        problems.append(f"image (max diff {np.abs(ref['image'] - new['image']).max():.2e})")
+    if problems:
+        raise SystemExit(f"results differ: {problems}")
+    print(f"results match: crop {new['box'].tolist()}, image max diff "
+          f"{np.abs(ref['image'] - new['image']).max():.1e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true", help=f"{SMALL} instead of {FULL}")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per contender (best kept)")
+    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.data, args.data, args.repeats)
+        return
+    shape = SMALL if args.small else FULL
+    with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as tmp:
+        data = Path(tmp)
+        _make_scan(shape, data)
+        volume_mib = np.prod(shape) * 4 / MIB
+        print(f"scan {shape}: float32 volume {volume_mib:.0f} MiB; best of {args.repeats} runs")
+        results = {}
+        for name in CONTENDERS:
+            subprocess.run(
+                [sys.executable, __file__, "--worker", name, "--data", str(data),
+                 "--repeats", str(args.repeats)], check=True)
+            results[name] = json.loads((data / f"{name}.json").read_text())
+            r = results[name]
+            print(f"  {name:9s} {r['seconds']:6.2f} s   peak RSS {r['peak_mib']:6.0f} MiB "
+                  f"({r['peak_mib'] / volume_mib:.2f}x volume; inputs loaded at "
+                  f"{r['loaded_mib']:.0f} MiB)")
+        _compare(data)
+    ref, new = results["reference"], results["platform"]
+    print(f"speed-up {ref['seconds'] / new['seconds']:.1f}x (target >= 3x); peak RSS "
+          f"{new['peak_mib'] / volume_mib:.2f}x the float32 volume (target <= 2.5x), "
+          f"{ref['peak_mib'] / new['peak_mib']:.1f}x less than the reference")
+    if not args.small:
+        print(f"anchor (plain version, reference machine): 2.56 s, 1654 MiB -> "
+              f"{2.56 / new['seconds']:.1f}x, {new['peak_mib'] / 1654:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

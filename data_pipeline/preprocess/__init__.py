@@ -1,0 +1,67 @@
+"""Preprocessing of Dobshik et al. (2023), section 2.1, as named, switchable steps.
+
+A sweep lists steps by name (:class:`StepSpec`); :func:`preprocess` validates the list
+and runs it. Steps register themselves in their own modules, imported below:
+
+=================  ===========================================================
+``hu_window``      clip to [low, high] HU (default [0, 80])
+``remove_skull``   brain = what the skull encloses (``method="robust"``) or the
+                   paper's largest-component rule (``method="paper"``)
+``standardize``    brain to mean 0 / sd 1, background 0
+``minmax``         volume to [0, 1], background kept at 0 (required)
+``crop_to_brain``  crop image, lesion and brain mask to the brain's bounding box
+=================  ===========================================================
+
+Without ``remove_skull`` the brain mask is the whole volume, so the weighted sampler's
+"healthy brain" label covers every voxel that is not lesion. No step resamples.
+"""
+
+from __future__ import annotations
+
+from data_pipeline.preprocess import (  # noqa: F401 - imported to register the steps
+    crop_to_brain,
+    hu_window,
+    minmax,
+    remove_skull,
+    standardize,
+)
+from data_pipeline.preprocess.pipeline import preprocess
+from data_pipeline.preprocess.registry import (
+    StepSpec,
+    UnknownStepError,
+    canonical_steps,
+    list_steps,
+    validate_step,
+    validate_steps,
+)
+from data_pipeline.preprocess.volume import Box, PreprocessedCase
+
+__all__ = [
+    "NO_PREPROCESSING_STEPS",
+    "PAPER_STEPS",
+    "PREPROCESSING_STEPS",
+    "Box",
+    "PreprocessedCase",
+    "StepSpec",
+    "UnknownStepError",
+    "canonical_steps",
+    "list_steps",
+    "preprocess",
+    "validate_step",
+    "validate_steps",
+]
+
+PAPER_STEPS: tuple[StepSpec, ...] = (
+    StepSpec("hu_window"),
+    StepSpec("remove_skull"),
+    StepSpec("standardize"),
+    StepSpec("minmax"),
+    StepSpec("crop_to_brain"),
+)
+"""The final model's preprocessing (Table 1, last row)."""
+
+PREPROCESSING_STEPS: tuple[StepSpec, ...] = tuple(s for s in PAPER_STEPS if s.name != "standardize")
+"""Table 1, row 2 ("pre-processing"): the final steps without standardization."""
+
+NO_PREPROCESSING_STEPS: tuple[StepSpec, ...] = (StepSpec("hu_window"), StepSpec("minmax"))
+"""Table 1, row 1 ("no pre-processing"): HU clip and min-max only."""
