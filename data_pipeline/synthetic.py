@@ -273,7 +273,11 @@ def _write_case(out_dir: Path, case: _Case, seed: int, mask_format: str, progres
 
 
 def _draw_identity(rng: np.random.Generator, seed: int, key: str) -> dict[str, str]:
-    """Fake identifiers of one patient and study, and the series UIDs."""
+    """Fake identifiers of one patient and study, and the series UIDs.
+
+    Every value named in ``PHI_KEYWORDS`` is at least 8 characters long and distinctive,
+    so a search for it in a log or artifact cannot match an unrelated number by chance.
+    """
     institution, address = _INSTITUTIONS[int(rng.integers(len(_INSTITUTIONS)))]
     birth_year, study_year = int(rng.integers(1930, 1991)), int(rng.integers(2019, 2025))
     birth, study = (f"{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}" for _ in "ab")
@@ -288,10 +292,10 @@ def _draw_identity(rng: np.random.Generator, seed: int, key: str) -> dict[str, s
         "InstitutionAddress": address,
         "ReferringPhysicianName": f"{rng.choice(_FAMILY)}^{rng.choice(_GIVEN)}^^DR",
         "AccessionNumber": f"ACC{int(rng.integers(10**6, 10**7))}",
-        "StudyID": str(int(rng.integers(1000, 10000))),
+        "StudyID": f"ST{int(rng.integers(10**5, 10**6))}",
         "StudyDate": f"{study_year}{study}",
         "StudyTime": f"{int(rng.integers(0, 24)):02d}{int(rng.integers(0, 60)):02d}00",
-        "StationName": f"CT{int(rng.integers(1, 10))}",
+        "StationName": f"CTROOM{int(rng.integers(10, 100))}",
         "StudyInstanceUID": generate_uid(entropy_srcs=[*entropy, "study"]),
         "SeriesInstanceUID": generate_uid(entropy_srcs=[*entropy, "series"]),
         "FrameOfReferenceUID": generate_uid(entropy_srcs=[*entropy, "frame"]),

@@ -139,6 +139,7 @@ def test_identifiers_live_only_in_the_dicom_headers(cohort: Path) -> None:
     values = phi_values(root)
     assert {str(ds.PatientName), str(ds.PatientID), str(ds.AccessionNumber)} <= values
     assert len({v for v in values if v.startswith("MRN")}) == 3  # one per patient
+    assert min(len(v) for v in values) >= 8  # long enough to search for without false hits
     manifest_text = cohort.read_text()
     names = "\n".join(str(p.relative_to(root)) for p in root.rglob("*"))
     masks = b"".join(gzip.decompress(p.read_bytes()) for p in root.rglob("*.nii.gz"))
