@@ -1,0 +1,109 @@
+"""Every shipped sweep file validates; ablation.yaml and overlap.yaml are the paper's tables.
+
+The expected values are those of PAPER_SPEC.md (Dobshik et al. 2023, arXiv:2301.06793,
+Tables 1 and 2 and section 2.5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from platform.config import SweepConfig, load_sweep
+from platform.expand import expand
+
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+TABLE1 = ["no_preprocessing", "preprocessing", "weighted_sampler", "residual", "se", "final"]
+FOUR_STEPS = ["hu_window", "remove_skull", "minmax", "crop_to_brain"]
+PAPER_STEPS = ["hu_window", "remove_skull", "standardize", "minmax", "crop_to_brain"]
+
+
+def load(name: str) -> SweepConfig:
+    return load_sweep(SWEEPS / name)
+
+
+@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_sweep_file_validates_and_expands(path: Path) -> None:
+    sweep = load_sweep(path)
+    assert sweep.name == path.stem
+    assert expand(sweep)
+
+
+def test_the_shipped_files_are_there() -> None:
+    names = {p.name for p in SWEEPS.glob("*.yaml")}
+    assert {"ablation.yaml", "overlap.yaml", "tune_se_lr.yaml", "quickstart.yaml",
+            "tiny.yaml"} <= names
+
+
+def _row(config: object) -> tuple[object, ...]:
+    return ([s.name for s in config.preprocessing.steps], config.sampler.name,  # type: ignore[attr-defined]
+            config.model.residual, config.model.se, config.loss.name)  # type: ignore[attr-defined]
+
+
+def test_ablation_is_table1_with_the_papers_hyperparameters() -> None:
+    sweep = load("ablation.yaml")
+    assert list(sweep.variant_names) == TABLE1
+    rows = [_row(sweep.resolve_variant(name)) for name in TABLE1]
+    assert rows == [
+        (["hu_window", "minmax"], "uniform", False, False, "bce_dice"),
+        (FOUR_STEPS, "uniform", False, False, "bce_dice"),
+        (FOUR_STEPS, "label", False, False, "bce_dice"),
+        (FOUR_STEPS, "label", True, False, "bce_dice"),
+        (FOUR_STEPS, "label", True, True, "bce_dice"),
+        (PAPER_STEPS, "label", True, True, "weighted_bce_dice"),
+    ]
+    for name in TABLE1:
+        config = sweep.resolve_variant(name)
+        assert config.sampler.patch_size == (128, 128, 128)
+        assert config.sampler.patches_per_patient == 32
+        assert config.sampler.label_probabilities == {0: 0.0, 1: 0.5, 2: 0.5}
+        assert (config.model.norm, config.model.activation, config.model.upsample) == (
+            "instance", "leaky_relu", "trilinear")
+        assert config.model.se_ratio == 16
+        assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == (
+            "adam", 1.0e-4, 1.0e-5)
+        assert (config.schedule.every, config.schedule.factor, config.schedule.min_lr) == (
+            5000, 0.5, 1.25e-5)
+        assert (config.train.iterations, config.train.batch_size) == (40_000, 2)
+        assert (config.eval.overlap, config.eval.threshold) == (0.25, 0.5)
+    assert sweep.cv.folds == 5 and sweep.cv.folds_to_run() == (0, 1, 2, 3, 4)
+    assert len(expand(sweep)) == 30
+
+
+def test_ablation_carries_table1s_numbers() -> None:
+    sweep = load("ablation.yaml")
+    dice = [v.reference_values()["dice"] for v in sweep.variants]
+    assert dice == [(0.508, 0.037), (0.511, 0.023), (0.547, 0.025), (0.574, 0.016),
+                    (0.612, 0.064), (0.628, 0.033)]
+    assert sweep.variants[1].reference_values()["specificity"] == (0.998, 0.00092)
+    assert sweep.variants[0].reference_values()["sensitivity"] == (0.597, 0.09)
+
+
+def test_overlap_is_table2() -> None:
+    sweep = load("overlap.yaml")
+    overlaps = [sweep.resolve_variant(name).eval.overlap for name in sweep.variant_names]
+    assert overlaps == [0.25, 0.5, 0.75]
+    seconds = [v.reference_values()["seconds_per_patient"][0] for v in sweep.variants]
+    assert seconds == [45.0, 90.0, 440.0]
+    final = load("ablation.yaml").resolve_variant("final")
+    for name in sweep.variant_names:
+        assert sweep.resolve_variant(name).model_dump(exclude={"eval"}) == final.model_dump(
+            exclude={"eval"})
+
+
+def test_tune_se_lr_searches_the_se_ratio_and_learning_rate() -> None:
+    sweep = load("tune_se_lr.yaml")
+    assert sweep.search is not None
+    assert sweep.search.space_spec() == {"model.se_ratio": {"choice": [4, 8, 16, 32]},
+                                         "optimizer.lr": {"loguniform": [1.0e-5, 1.0e-3]}}
+    assert sweep.tuned_config().eval.validation_fraction > 0
+
+
+def test_quickstart_is_the_same_ablation_at_small_size() -> None:
+    quick, paper = load("quickstart.yaml"), load("ablation.yaml")
+    assert quick.variant_names == paper.variant_names
+    assert [_row(quick.resolve_variant(n)) for n in TABLE1] == [
+        _row(paper.resolve_variant(n)) for n in TABLE1]
+    assert quick.data.is_synthetic and quick.ray.num_cpus == 2
+    assert len(expand(quick)) == 12
