@@ -10,7 +10,11 @@ from data_pipeline.preprocess import StepSpec, preprocess
 
 @pytest.mark.parametrize(
     ("margin", "box"),
-    [(0, ((0, 6), (3, 6), (4, 8))), (2, ((0, 6), (1, 8), (2, 10))), (9, ((0, 6), (0, 10), (0, 12)))],
+    [
+        (0, ((0, 6), (3, 6), (4, 8))),
+        (2, ((0, 6), (1, 8), (2, 10))),
+        (9, ((0, 6), (0, 10), (0, 12))),
+    ],
 )
 def test_crop_is_the_brain_box_grown_by_the_margin(margin: int, box: tuple) -> None:
     hu = np.full((6, 10, 12), -1000.0, dtype=np.float32)

@@ -36,7 +36,9 @@ def _kept(case: PreprocessedCase, where: np.ndarray) -> float:
     return float(case.paste(case.brain).astype(bool)[where].mean())
 
 
-def test_brain_is_kept_skull_and_holder_removed(phantom: HeadPhantom, case: PreprocessedCase) -> None:
+def test_brain_is_kept_skull_and_holder_removed(
+    phantom: HeadPhantom, case: PreprocessedCase
+) -> None:
     assert _kept(case, phantom.brain) >= 0.99
     assert _kept(case, phantom.tissue == Tissue.SKULL) <= 0.01
     assert _kept(case, phantom.tissue == Tissue.HOLDER) <= 0.01

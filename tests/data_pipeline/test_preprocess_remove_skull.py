@@ -52,7 +52,8 @@ def test_robust_drops_soft_tissue_below_the_skull_base(phantom: HeadPhantom) -> 
     mask = robust_brain_mask(phantom.hu, 80.0)
     bottom = np.flatnonzero(phantom.brain.any(axis=(1, 2)))[0]
     below = phantom.tissue[:bottom] == Tissue.SCALP
-    enclosed = ndimage.binary_fill_holes(phantom.tissue[:bottom] == Tissue.SKULL, np.ones((1, 3, 3)))
+    skull = phantom.tissue[:bottom] == Tissue.SKULL
+    enclosed = ndimage.binary_fill_holes(skull, np.ones((1, 3, 3)))
     assert (below & enclosed).sum() > 0  # the phantom has soft tissue inside the skull there
     assert not mask[:bottom].any()
 
@@ -73,7 +74,8 @@ def _plain_robust(hu: np.ndarray, bone_hu: float) -> np.ndarray:
 
 
 def test_region_linking_equals_voxel_connectivity(phantom: HeadPhantom) -> None:
-    np.testing.assert_array_equal(robust_brain_mask(phantom.hu, 80.0), _plain_robust(phantom.hu, 80.0))
+    expected = _plain_robust(phantom.hu, 80.0)
+    np.testing.assert_array_equal(robust_brain_mask(phantom.hu, 80.0), expected)
 
 
 def _ring(mask: np.ndarray, z: slice, centre: tuple[int, int], outer: int) -> None:
