@@ -9,5 +9,7 @@ VENV=${VENV:-$REPO/.venv}
 BACKEND=${MLFLOW_BACKEND:-sqlite:///$REPO/runs/mlflow-server.db}
 ARTIFACTS=${MLFLOW_ARTIFACTS:-$REPO/runs/mlflow-artifacts}
 mkdir -p "$ARTIFACTS"
+# Job execution spawns helper processes that outlive a SIGTERM of the server.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}
 exec "$VENV/bin/mlflow" server --host "${1:-127.0.0.1}" --port "${MLFLOW_PORT:-5000}" \
   --backend-store-uri "$BACKEND" --artifacts-destination "$ARTIFACTS" --workers 2
