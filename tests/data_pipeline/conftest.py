@@ -1,0 +1,199 @@
+"""Fixtures for data_pipeline tests: a tiny synthetic cohort and a DICOM series writer.
+
+``tiny_cohort`` is written once per session by the project's own generator
+(``data_pipeline.synthetic``); ``write_ct_series`` writes small hand-made series with
+pydicom, so that tests can break them on purpose (gaps, tilt, other modalities, ...).
+Both put fake identifiers (``FAKE_PHI``) in every header, so that privacy tests can look
+for them in whatever a run writes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import yaml
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from data_pipeline.geometry import Geometry
+from data_pipeline.labels import write_mask
+
+#: Identifiers written into every hand-made header; none may appear in any output.
+FAKE_PHI = {
+    "PatientName": "Testperson^Adelheid",
+    "PatientID": "PID-98765-XQ",
+    "PatientBirthDate": "19510203",
+    "InstitutionName": "Saint Example Hospital",
+    "AccessionNumber": "ACC-424242",
+    "StudyDate": "20230405",
+}
+
+
+#: The grid ``write_series`` uses unless told otherwise.
+SERIES_GEOMETRY = Geometry(spacing=(2.0, 0.8, 0.8), origin=(-20.0, -25.0, 10.0))
+
+
+def write_series(
+    folder: Path,
+    hu: np.ndarray,
+    *,
+    spacing: tuple[float, float, float] = SERIES_GEOMETRY.spacing,
+    origin: tuple[float, float, float] = SERIES_GEOMETRY.origin,
+    row: Sequence[float] = (1.0, 0.0, 0.0),
+    col: Sequence[float] = (0.0, 1.0, 0.0),
+    positions: np.ndarray | None = None,
+    modality: str = "CT",
+    series_uid: str | None = None,
+    series_number: int = 1,
+    slope: float | Sequence[float] = 1.0,
+    intercept: float | Sequence[float] = -1024.0,
+    bits_stored: int = 16,
+    signed: bool = True,
+    syntax: str = ExplicitVRLittleEndian,
+    prefix: str = "",
+    seed: int = 0,
+) -> list[Path]:
+    """Write ``hu`` ``(Z, Y, X)`` as one DICOM file per slice; return paths in slice order.
+
+    File names are shuffled and InstanceNumber reversed, so only positions give the order.
+    ``slope``/``intercept`` may be per slice. ``positions`` overrides the computed
+    ImagePositionPatient of each slice.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    n = hu.shape[0]
+    slopes = np.broadcast_to(np.asarray(slope, dtype=float), (n,))
+    intercepts = np.broadcast_to(np.asarray(intercept, dtype=float), (n,))
+    normal = np.cross(row, col)
+    if positions is None:
+        positions = np.asarray(origin) + np.outer(np.arange(n) * spacing[0], normal)
+    series_uid = series_uid or generate_uid()
+    study, frame = generate_uid(), generate_uid()
+    names = np.random.default_rng(seed).permutation(n)
+    dtype = np.int16 if signed else np.uint16
+    paths = []
+    for z in range(n):
+        ds = _slice_header(modality, series_uid, study, frame, series_number)
+        ds.InstanceNumber = n - z
+        ds.ImagePositionPatient = [float(v) for v in positions[z]]
+        ds.ImageOrientationPatient = [float(v) for v in (*row, *col)]
+        ds.PixelSpacing = [spacing[1], spacing[2]]
+        ds.SliceThickness = spacing[0]
+        ds.Rows, ds.Columns = hu.shape[1:]
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+        ds.PixelRepresentation = int(signed)
+        ds.RescaleSlope, ds.RescaleIntercept = slopes[z], intercepts[z]
+        stored = np.round((hu[z] - intercepts[z]) / slopes[z]).astype(dtype)
+        ds.PixelData = stored.tobytes()
+        if syntax != ExplicitVRLittleEndian:
+            ds.compress(syntax)
+        path = folder / f"{prefix}IM{names[z]:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _slice_header(modality: str, series: str, study: str, frame: str, number: int) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    for keyword, value in FAKE_PHI.items():
+        setattr(ds, keyword, value)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+    ds.Modality, ds.SeriesNumber = modality, number
+    ds.PatientSex, ds.StudyTime, ds.StudyID, ds.ReferringPhysicianName = "F", "101500", "1", ""
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    return ds
+
+
+def ramp_volume(shape: tuple[int, int, int] = (6, 12, 10), seed: int = 0) -> np.ndarray:
+    """HU volume whose slice z holds values around 100 * z: any misordering shows."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-40, 40, size=shape)
+    return (np.arange(shape[0])[:, None, None] * 100 - 1000 + noise).astype(np.float32)
+
+
+@pytest.fixture
+def write_ct_series() -> Callable[..., list[Path]]:
+    """The ``write_series`` helper, as a fixture (see its docstring)."""
+    return write_series
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Manifest path of a 3-patient 48^3 synthetic cohort (pydicom series + NIfTI masks)."""
+    from data_pipeline.synthetic import generate_cohort
+
+    out = tmp_path_factory.mktemp("tiny_cohort")
+    return generate_cohort(out, patients=3, shape=(48, 48, 48), seed=0, progress=False)
+
+
+#: Cases of ``broken_cohort`` and a phrase its problem must contain ("case-000" is fine).
+BROKEN_CASES = {
+    "truncated": "is truncated",
+    "not-dicom": "is not a DICOM file",
+    "missing-slice": "missing slice: 1 slice(s) missing",
+    "mixed-series": "mixed series: 2 CT series have 48 slices each",
+    "other-scan-mask": "mask of another scan?",
+    "empty-mask": "empty mask",
+    "all-zero": "all-zero scan",
+    "non-ct": "non-CT modality",
+}
+
+
+@pytest.fixture(scope="session")
+def broken_cohort(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Manifest of one good synthetic case plus one case per error in ``BROKEN_CASES``."""
+    source = tiny_cohort.parent
+    out = tmp_path_factory.mktemp("broken_cohort")
+    rows = [
+        {
+            "key": "case-000",
+            "dicom": str(source / "case-000/dicom"),
+            "mask": str(source / "case-000/lesion.nii.gz"),
+        }
+    ]
+
+    def copy_case(key: str, mask_of: str = "case-001") -> Path:
+        shutil.copytree(source / "case-001/dicom", out / key / "dicom")
+        mask = str(source / mask_of / "lesion.nii.gz")
+        rows.append({"key": key, "dicom": f"{key}/dicom", "mask": mask})
+        return out / key / "dicom"
+
+    files = sorted(copy_case("truncated").iterdir())
+    files[5].write_bytes(files[5].read_bytes()[:-100])
+    (copy_case("not-dicom") / "notes.txt").write_text("exported by PACS")
+    sorted(copy_case("missing-slice").iterdir())[0].unlink()  # names are random: any slice
+    _add_second_series(copy_case("mixed-series"), source / "case-002/dicom")
+    copy_case("other-scan-mask", mask_of="case-002")
+    for key, hu, modality in (
+        ("empty-mask", ramp_volume((4, 8, 8)), "CT"),
+        ("all-zero", np.full((4, 8, 8), -1024.0), "CT"),
+        ("non-ct", ramp_volume((4, 8, 8)), "MR"),
+    ):
+        write_series(out / key / "dicom", hu, modality=modality)
+        mask = np.zeros((4, 8, 8), np.uint8)
+        mask[1:3, 2:4, 2:4] = key != "empty-mask"
+        write_mask(out / key / "lesion.nii.gz", mask, SERIES_GEOMETRY)
+        rows.append({"key": key, "dicom": f"{key}/dicom", "mask": f"{key}/lesion.nii.gz"})
+    manifest = out / "cohort.yaml"
+    manifest.write_text(yaml.safe_dump({"version": 1, "cases": rows}, sort_keys=False))
+    return manifest
+
+
+def _add_second_series(folder: Path, source: Path) -> None:
+    """Copy another case's slices into ``folder`` as a second series of the same size."""
+    uid = generate_uid()
+    for file in sorted(source.iterdir()):
+        ds = pydicom.dcmread(file)
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = uid, generate_uid()
+        ds.save_as(folder / f"b-{file.name}")
