@@ -1,0 +1,111 @@
+"""Tests of ``python -m data_pipeline.inspect``: table, JSON, exit status, and no PHI anywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_pipeline.inspect import main
+from data_pipeline.synthetic import phi_values
+from tests.data_pipeline.conftest import BROKEN_CASES, FAKE_PHI
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_table_for_a_good_cohort_exits_zero(
+    tiny_cohort: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(tiny_cohort), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for key in ("case-000", "case-001", "case-002"):
+        assert key in out
+    assert "3 of 3 cases usable" in out and "lesion %" in out
+
+
+def test_json_lists_bad_cases_and_exits_one(
+    broken_cohort: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(broken_cohort), "--json", "--no-progress"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["usable"], report["unusable"]) == (1, len(BROKEN_CASES))
+    rows = {row["key"]: row for row in report["cases"]}
+    good = rows.pop("case-000")
+    assert good["usable"] and good["slices"] == 48 and good["lesion_voxels"] > 0
+    assert good["lesion_percent"] == pytest.approx(100 * good["lesion_voxels"] / 48**3, abs=1e-4)
+    assert good["hu_min"] < good["hu_max"] and len(good["spacing_mm"]) == 3
+    for key, phrase in BROKEN_CASES.items():
+        assert not rows[key]["usable"] and phrase in rows[key]["problems"][0]
+
+
+def test_unreadable_cohort_exits_two(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cohort.yaml").write_text("version: 1\ncases: []\n")
+    assert main([str(tmp_path)]) == 2
+    assert "cannot read the cohort" in capsys.readouterr().err
+
+
+def test_patient_id_keys_from_a_salt_file(
+    tiny_cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    salt = tmp_path / "cohort.salt"
+    salt.write_text("ab" * 32)
+    assert (
+        main(
+            [
+                str(tiny_cohort),
+                "--json",
+                "--keys",
+                "patient_id",
+                "--salt-file",
+                str(salt),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    keys = [row["key"] for row in json.loads(capsys.readouterr().out)["cases"]]
+    assert len(keys) == 3 and all(k.startswith("p-") for k in keys)
+
+
+def identifiers(*folders: Path) -> set[str]:
+    """Every identifier in the headers, plus the name parts; values under 5 characters
+    (StudyID, StationName) are left out because they match ordinary numbers and words."""
+    values = set(FAKE_PHI.values())
+    for folder in folders:
+        values |= phi_values(folder)
+    parts = {p for v in values for p in v.replace("^", " ").split() if len(p) >= 4}
+    return {v for v in values | parts if len(v) >= 5 or v in parts}
+
+
+def test_nothing_a_cohort_run_writes_holds_an_identifier(
+    broken_cohort: Path,
+    tiny_cohort: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Grep stdout, stderr and every log record (DEBUG, all loggers) of table and JSON runs."""
+    secrets = identifiers(broken_cohort.parent, tiny_cohort.parent)
+    assert len(secrets) > 20  # names, IDs, dates, institutions and UIDs were found
+    run = subprocess.run(
+        [sys.executable, "-m", "data_pipeline.inspect", str(broken_cohort), "--log-level", "DEBUG"],
+        capture_output=True,
+        encoding="utf-8",
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert run.returncode == 1, run.stderr
+    written = [run.stdout, run.stderr]
+    with caplog.at_level(logging.DEBUG):
+        main([str(broken_cohort), "--json"])
+    written += [capsys.readouterr().out, caplog.text]
+    written += [str(r.args) for r in caplog.records]
+    text = "\n".join(written)
+    assert "case-000" in text and "mixed series" in text  # the runs did write their report
+    leaked = sorted(s for s in secrets if s in text or s.lower() in text.lower())
+    assert not leaked
