@@ -6,8 +6,8 @@ checks (series selection, modality, pixel format, slice order, gaps, tilt, trunc
 all-zero) and must still beat the plain loop that checks nothing.
 
 Every contender returns the same thing, a float32 HU ``(Z, Y, X)`` volume sorted along
-the slice normal, and runs in its own subprocess, so that its peak RSS (ru_maxrss) is
-its own. Times are the best of ``--repeat`` runs on a warm page cache.
+the slice normal, and runs in its own subprocess, so that its peak RSS is its own.
+Times are the best of ``--repeat`` runs on a warm page cache.
 
 Usage::
 
@@ -32,38 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 CONTENDERS = ("read_series", "pydicom_loop", "simpleitk")
 
 
-def write_series(folder: Path, slices: int, size: int, seed: int = 0) -> None:
-    """Write a CT series like a scanner's: int16, intercept -1024, shuffled file names."""
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+def write_series(out: Path, slices: int, size: int, seed: int = 0) -> Path:
+    """Write one case with the project's synthetic writer (scanner-like headers); its folder."""
+    from data_pipeline.synthetic import generate_cohort
 
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    head = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2) < (0.4 * size) ** 2
-    series, study, frame = generate_uid(), generate_uid(), generate_uid()
-    for z, name in enumerate(rng.permutation(slices)):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 2, z + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.ImagePositionPatient = [-115.0, -115.0, 0.5 * z]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness = [0.45, 0.45], 1.0
-        ds.Rows = ds.Columns = size
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-        pixels = np.where(head, 1024 + rng.integers(0, 80, (size, size)), 0)
-        ds.PixelData = pixels.astype(np.uint16).tobytes()
-        pydicom.dcmwrite(folder / f"IM{name:05d}.dcm", ds, enforce_file_format=True)
+    generate_cohort(out, 1, (slices, size, size), seed, progress=False)
+    return out / "case-000" / "dicom"
 
 
 def load_read_series(folder: Path) -> tuple[np.ndarray, object]:
@@ -96,6 +70,20 @@ def load_simpleitk(folder: Path) -> tuple[np.ndarray, object]:
     return sitk.GetArrayViewFromImage(image), image  # the view dies with the image
 
 
+def peak_rss_mib() -> float:
+    """Peak RSS of this process (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries that over from the parent across fork and exec, so a
+    child of the process that wrote the series would report the writer's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # no /proc: macOS, bytes
+
+
 def run_one(name: str, folder: Path, repeat: int) -> None:
     """Child process: time one contender, print JSON with its times and peak RSS."""
     sys.path.insert(0, str(REPO))
@@ -110,8 +98,9 @@ def run_one(name: str, folder: Path, repeat: int) -> None:
         volume, keepalive = load(folder)
         times.append(time.perf_counter() - start)
         checksum = float(np.sum(volume, dtype=np.float64))  # no float64 copy
+        shape = [int(n) for n in volume.shape]
         del volume, keepalive
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(
         json.dumps(
             {
@@ -119,6 +108,7 @@ def run_one(name: str, folder: Path, repeat: int) -> None:
                 "median_s": float(np.median(times)),
                 "peak_mib": peak_mib,
                 "checksum": checksum,
+                "shape": shape,
             }
         )
     )
@@ -136,14 +126,14 @@ def main() -> None:
         return
     slices, size = (120, 256) if args.small else (405, 512)
     with tempfile.TemporaryDirectory(prefix="bench_dicom_") as tmp:
-        folder = args.series or Path(tmp) / "series"
-        if args.series is None:
-            print(f"writing {slices} slices of {size}x{size} ...", flush=True)
-            write_series(folder, slices, size)
-        report(folder, slices, size, args.repeat)
+        folder = args.series
+        if folder is None:
+            print(f"writing {slices} slices of {size}x{size} (data_pipeline.synthetic) ...")
+            folder = write_series(Path(tmp) / "cohort", slices, size)
+        report(folder, args.repeat)
 
 
-def report(folder: Path, slices: int, size: int, repeat: int) -> None:
+def report(folder: Path, repeat: int) -> None:
     results = {}
     for name in CONTENDERS:
         out = subprocess.run(
@@ -164,12 +154,13 @@ def report(folder: Path, slices: int, size: int, repeat: int) -> None:
         )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     sums = {round(r["checksum"], 3) for r in results.values()}
-    stored_mb = slices * size * size * 2 / 1e6
-    volume_mib = slices * size * size * 4 / 2**20
+    voxels = int(np.prod(results["read_series"]["shape"]))
+    stored_mb = voxels * 2 / 1e6  # 16-bit stored values
+    volume_mib = voxels * 4 / 2**20
     base, sitk = results["pydicom_loop"]["best_s"], results["simpleitk"]["best_s"]
     print(
-        f"series {slices}x{size}x{size}, float32 volume {volume_mib:.0f} MiB, "
-        f"best of {repeat}, same volume from all: {len(sums) == 1}"
+        f"series {'x'.join(map(str, results['read_series']['shape']))} (Z,Y,X), float32 volume "
+        f"{volume_mib:.0f} MiB, best of {repeat}, same volume from all: {len(sums) == 1}"
     )
     print(
         f"{'contender':14s} {'best s':>7s} {'MB/s':>6s} {'vs pydicom':>10s} {'vs sitk':>8s} "

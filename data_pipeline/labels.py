@@ -133,6 +133,11 @@ def _read_lesion_image(path: Path, kind: str, label: int | str | None, case_key:
             f"{kind} mask {path.name} could not be read (corrupt or not "
             f"a {kind} file); save it again",
         ) from None
+    if image.GetDimension() != 3:
+        raise DataError(
+            case_key,
+            f"{kind} mask {path.name} has {image.GetDimension()} dimensions; expected a 3D mask",
+        )
     if kind == "seg.nrrd" and image.HasMetaDataKey("Segment0_LabelValue"):
         return _slicer_segment(image, label, path.name, case_key)
     if image.GetNumberOfComponentsPerPixel() != 1:

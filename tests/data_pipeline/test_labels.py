@@ -209,6 +209,9 @@ def test_unreadable_missing_and_unknown_masks(tmp_path: Path) -> None:
         read_mask(tmp_path / "bad.nii.gz", CT, SHAPE, case_key="c")
     with pytest.raises(DataError, match="mask gone.nii not found"):
         read_mask(tmp_path / "gone.nii", CT, SHAPE, case_key="c")
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((2, 3), np.uint8)), str(tmp_path / "2d.nrrd"))
+    with pytest.raises(DataError, match="nrrd mask 2d.nrrd has 2 dimensions; expected a 3D mask"):
+        read_mask(tmp_path / "2d.nrrd", CT, SHAPE, case_key="c")
     (tmp_path / "m.mha").write_bytes(b"")
     with pytest.raises(DataError, match="unknown mask format for 'm.mha'"):
         read_mask(tmp_path / "m.mha", CT, SHAPE, case_key="c")
