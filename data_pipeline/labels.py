@@ -114,7 +114,7 @@ def write_mask(path: Path, mask: np.ndarray, geometry: Geometry) -> Path:
     Used for predictions: any tool that reads the CT puts the mask back on it.
     """
     path = Path(path)
-    if mask_format(path) not in ("nifti", "nrrd", "seg.nrrd"):
+    if mask_format(path) not in ("nifti", "nrrd"):  # a .seg.nrrd needs Slicer's segment fields
         raise ValueError(f"write_mask writes .nii, .nii.gz or .nrrd, got {path.name!r}")
     image = geometry.to_sitk(sitk.GetImageFromArray(np.ascontiguousarray(mask, dtype=np.uint8)))
     sitk.WriteImage(image, str(path), useCompression=True)
