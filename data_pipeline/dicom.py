@@ -329,8 +329,10 @@ def _fill(
         if s.slope != 1.0:
             out *= np.float32(s.slope)
         out += np.float32(s.intercept)
-        low = min(low, float(stored_values.min()) * s.slope + s.intercept)
-        high = max(high, float(stored_values.max()) * s.slope + s.intercept)
+        ends = [
+            float(v) * s.slope + s.intercept for v in (stored_values.min(), stored_values.max())
+        ]
+        low, high = min(low, *ends), max(high, *ends)  # a negative slope swaps the ends
     return low, high
 
 
