@@ -25,6 +25,7 @@ from data_pipeline.dicom import CTVolume, key_names_patient, patient_key, read_s
 from data_pipeline.errors import DataError
 from data_pipeline.geometry import Geometry
 from data_pipeline.pseudonym import case_key_from_patient_id
+from data_pipeline.synthetic import case_phantom
 from tests.data_pipeline.conftest import FAKE_PHI, ramp_volume, write_series
 
 SALT = b"0123456789abcdef-test-salt"
@@ -61,6 +62,15 @@ def test_pydicom_series_is_sorted_by_position_and_matches_simpleitk(tmp_path: Pa
     image = reader.Execute()
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), volume.hu)
     assert Geometry.from_sitk(image).mismatch(volume.geometry) is None
+
+
+def test_synthetic_cohort_case_matches_its_phantom(tiny_cohort: Path) -> None:
+    """The project's writer (shuffled names, intercept -1024, PHI) read back exactly."""
+    phantom = case_phantom(tiny_cohort, "case-002")
+    volume = read_series(tiny_cohort.parent / "case-002" / "dicom", case_key="case-002")
+    np.testing.assert_array_equal(volume.hu, phantom.hu.astype(np.float32))
+    mask = sitk.ReadImage(str(tiny_cohort.parent / "case-002" / "lesion.nii.gz"))
+    assert volume.geometry.mismatch(Geometry.from_sitk(mask)) is None
 
 
 def write_with_simpleitk(
