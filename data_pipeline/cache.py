@@ -34,6 +34,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,11 @@ __all__ = ["CODE_VERSION", "PreprocessedCache", "cache_key"]
 
 logger = logging.getLogger(__name__)
 
-CODE_VERSION = "preprocess-1/entry-1"
+CODE_VERSION = "preprocess-1/entry-2"
 """Part of every key: bump it when a step's output or the entry layout changes."""
 
 _SCALE = 65535.0  # 16-bit fixed point for images in [0, 1]
-_ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape")
+_ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape", "spacing")
 _UNREADABLE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
@@ -131,6 +132,7 @@ class PreprocessedCache:
             result = preprocess(case.hu, case.lesion, steps)
         except ValueError as err:
             raise DataError(ref.key, f"preprocessing failed: {err}") from err
+        result = replace(result, spacing=case.geometry.spacing)
         arrays = _encode(result)
         self._write(path, arrays)
         logger.debug("case %s: preprocessed and cached as %s", ref.key, path.name)
@@ -176,6 +178,7 @@ def _encode(case: PreprocessedCase) -> dict[str, np.ndarray]:
         "brain": np.ascontiguousarray(case.brain, dtype=np.uint8),
         "crop_box": np.array(case.crop_box, dtype=np.int64),
         "full_shape": np.array(case.full_shape, dtype=np.int64),
+        "spacing": np.array(case.spacing, dtype=np.float64),
     }
 
 
@@ -188,6 +191,7 @@ def _decode(arrays: dict[str, np.ndarray]) -> PreprocessedCase:
         brain=arrays["brain"],
         crop_box=tuple((int(a), int(b)) for a, b in arrays["crop_box"]),  # type: ignore[arg-type]
         full_shape=tuple(int(n) for n in arrays["full_shape"]),  # type: ignore[arg-type]
+        spacing=tuple(float(v) for v in arrays["spacing"]),  # type: ignore[arg-type]
     )
 
 

@@ -33,6 +33,8 @@ class PreprocessedCase:
             sampler's "healthy" label covers the whole volume).
         crop_box: where the crop lies on the full grid, see :data:`Box`.
         full_shape: ``(Z, Y, X)`` of the scan before cropping.
+        spacing: voxel size ``(z, y, x)`` in mm (no resampling: the scan's own), for
+            distances and volumes in the metrics; the cache fills it from the geometry.
     """
 
     image: np.ndarray
@@ -40,6 +42,7 @@ class PreprocessedCase:
     brain: np.ndarray
     crop_box: Box
     full_shape: tuple[int, int, int]
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def paste(self, pred_cropped: np.ndarray, fill: float = 0) -> np.ndarray:
         """Put a prediction made on the crop back on the full grid.

@@ -53,7 +53,7 @@ def _assert_same(a, b) -> None:
     np.testing.assert_array_equal(a.image, b.image)
     np.testing.assert_array_equal(a.lesion, b.lesion)
     np.testing.assert_array_equal(a.brain, b.brain)
-    assert (a.crop_box, a.full_shape) == (b.crop_box, b.full_shape)
+    assert (a.crop_box, a.full_shape, a.spacing) == (b.crop_box, b.full_shape, b.spacing)
 
 
 def test_second_get_is_a_hit_with_identical_arrays(tmp_path: Path, loader: PhantomLoader) -> None:
@@ -64,6 +64,7 @@ def test_second_get_is_a_hit_with_identical_arrays(tmp_path: Path, loader: Phant
     second = cache.get(ref, PAPER_STEPS)
     assert (cache.hits, cache.misses, loader.calls) == (1, 1, 1)
     _assert_same(first, second)
+    assert first.spacing == SPACING  # from the scan's geometry, for HD95 and volumes
     other_node = PreprocessedCache(tmp_path / "cache", loader=loader)  # another trial or node
     _assert_same(other_node.get(ref, PAPER_STEPS), first)
     assert (other_node.hits, loader.calls) == (1, 1)
