@@ -122,9 +122,10 @@ def _enclosed_regions(not_bone: np.ndarray, out: np.ndarray) -> _Found:
         sizes = np.bincount(labels.ravel(), minlength=count + 1)[inner]
         inner = np.sort(inner[np.argsort(-sizes, kind="stable")[:_MAX_REGIONS]])
     if inner.size <= _COMPARE_LIMIT:  # the usual case: a comparison beats a table lookup
-        np.equal(labels, inner[0], out=out.view(bool))
+        native = labels.dtype.type  # compare in the labels' own dtype, not int64
+        np.equal(labels, native(inner[0]), out=out.view(bool))
         for region, label in enumerate(inner[1:], start=2):
-            np.copyto(out, region, where=labels == label)
+            np.copyto(out, region, where=labels == native(label))
     else:
         lut = np.zeros(count + 1, dtype=np.uint8)
         lut[inner] = np.arange(1, inner.size + 1)

@@ -151,7 +151,7 @@ class Volume:
         cached = self._stats.get(self.window)
         if cached is None:
             crop = _slices(self.brain_box)
-            values = self.source[crop][self.brain[crop]].astype(np.float32)
+            values = self.source[crop][self.brain[crop]].astype(np.float32, copy=False)
             self._clip(values)
             low, high = float(values.min()), float(values.max())
             mean = float(values.mean(dtype=np.float64))
