@@ -5,8 +5,10 @@ Two methods, chosen by name:
 ``"paper"`` is the paper's rule, slice by slice: keep the largest connected component of
 the non-zero pixels (the head), zero the brightest pixels (bone), keep the largest
 component again. On the top slices of a head the scalp ring outgrows the brain's cross
-section, and the rule keeps the ring (on the benchmark phantom the mask ran 23 slices
-past the brain). Kept for the ablation.
+section, and the rule keeps the ring; below the skull base it keeps neck tissue. On the
+405 x 512 x 512 benchmark phantom its mask runs 13 slices past the brain at the top and
+76 below it, holds 3.8 M non-brain voxels and misses 6 % of the brain (CSF under 0 HU).
+Kept for the ablation.
 
 ``"robust"`` (default) keeps what bone encloses, with one 3D decision::
 
@@ -23,8 +25,11 @@ region keeps CSF and noise below 0 HU, so the brain mask has no speckle holes. L
 a skull ring opened by thin bone under ``bone_hu`` (partial volume) lets the slice's
 brain leak to the outside and drops that slice; lower ``bone_hu`` then.
 
-Cost: one 2D labeling per slice (connected-components-3d) and one histogram per slice
-pair inside the regions' bounding box; the region map is uint8 and becomes the mask in
+On that phantom the robust mask is the brain exactly (no non-brain voxel, none missed).
+
+Cost: one 2D labeling per slice (connected-components-3d) inside the bone's bounding
+box, and per slice pair an overlap test inside the regions' bounding box (a histogram
+when a slice has several regions); the region map is uint8 and becomes the mask in
 place, so the only full-size allocation is the returned mask (1 byte per voxel).
 """
 
