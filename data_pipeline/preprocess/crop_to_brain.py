@@ -13,8 +13,10 @@ __all__ = ["CropParams", "crop_to_brain"]
 
 
 class CropParams(StepParams):
-    """Attributes:
-    margin: voxels kept around the brain on every side (clipped to the volume).
+    """Parameters of ``crop_to_brain``.
+
+    Attributes:
+        margin: voxels kept around the brain on every side (clipped to the volume).
     """
 
     margin: int = Field(default=0, ge=0)

@@ -53,13 +53,15 @@ _Found = tuple[int, _PlaneBox] | None  # regions on a slice and their bounding b
 
 
 class RemoveSkullParams(StepParams):
-    """Attributes:
-    method: ``"robust"`` (regions enclosed by bone, chosen in 3D) or ``"paper"``
-        (largest component per slice, the paper's literal rule).
-    bone_hu: pixels at or above it are skull or holder: the paper's "brightest
-        pixels", the top of its [0, 80] HU window.
-    tissue_hu: ``"paper"`` only: pixels above it form the head (non-zero after the
-        [0, 80] window).
+    """Parameters of ``remove_skull``.
+
+    Attributes:
+        method: ``"robust"`` (regions enclosed by bone, chosen in 3D) or ``"paper"``
+            (largest component per slice, the paper's literal rule).
+        bone_hu: pixels at or above it are skull or holder: the paper's "brightest
+            pixels", the top of its [0, 80] HU window.
+        tissue_hu: ``"paper"`` only: pixels above it form the head (non-zero after the
+            [0, 80] window).
     """
 
     method: Literal["robust", "paper"] = "robust"
