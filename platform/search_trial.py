@@ -1,0 +1,80 @@
+"""One Optuna search trial: a configuration scored on validation patients, fold by fold.
+
+Why folds are looped inside the trial: OptunaSearch refuses grid axes, so a searched
+configuration cannot be expanded into one Ray trial per fold. Each fold trains on its
+training patients minus a validation split and is scored on that split only; the test
+fold is never loaded, so nothing of it reaches the objective. After each fold the running
+mean is reported with ``folds_done`` so ASHA or the median rule can stop the trial early.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from platform.config import TrialConfig
+from platform.evaluation import evaluate_cases
+from platform.metrics import DICE
+from platform.tracking import TrialRun, run_tags
+from platform.trial_context import TrialContext
+from platform.trial_steps import load_data, train_on
+
+__all__ = ["VALIDATION_METRIC", "run_search_trial"]
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_METRIC = f"val_{DICE}"
+
+
+def _device(context: TrialContext) -> torch.device:
+    use_gpu = context.gpus_per_trial > 0 and torch.cuda.is_available()
+    return torch.device("cuda" if use_gpu else "cpu")
+
+
+def run_search_trial(
+    trial: Mapping[str, Any],
+    knobs: Mapping[str, Any],
+    context: TrialContext,
+    *,
+    search_trial_id: str,
+    report: Callable[[Mapping[str, float]], None],
+) -> float:
+    """Train and validate ``trial``'s config with ``knobs`` applied on every fold to run.
+
+    Returns the mean validation Dice over the folds run (the search objective).
+    """
+    config = TrialConfig.model_validate(trial["config"]).with_overrides(dict(knobs))
+    torch.set_num_threads(max(1, int(config.train.threads or context.cpus_per_trial or 1)))
+    device = _device(context)
+    name = "search/" + "_".join(f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float)
+                                else f"{k.split('.')[-1]}={v}" for k, v in knobs.items())
+    tags = run_tags(variant="search", fold=-1, sweep_id=context.sweep_id,
+                    trial_id=search_trial_id)
+    scores: list[float] = []
+    with TrialRun(context.tracking_uri, context.experiment, parent_run_id=context.parent_run_id,
+                  run_name=name, tags=tags) as run:
+        run.log_config(config.model_dump(mode="json"))
+        for done, fold in enumerate(context.run_folds, start=1):
+            data = load_data(config, context, fold, validation=True)
+            with tempfile.TemporaryDirectory(prefix="search-fold-") as scratch:
+                model = train_on(config, data, device=device, checkpoint_dir=Path(scratch),
+                                 on_progress=lambda progress: None)
+            dices = [float(e.row[DICE]) for e in evaluate_cases(
+                model, data.eval, data.eval_keys, patch_size=tuple(config.sampler.patch_size),
+                overlap=config.eval.overlap, threshold=config.eval.threshold,
+                batch_size=config.eval.batch_size, device=device, amp=False,
+                skip_outside_brain=config.eval.skip_outside_brain,
+            )]
+            scores.append(float(np.nanmean(dices)))
+            objective = float(np.mean(scores))
+            run.log_metrics({VALIDATION_METRIC: objective, f"fold_{VALIDATION_METRIC}": scores[-1]},
+                            step=done)
+            report({VALIDATION_METRIC: objective, f"fold_{VALIDATION_METRIC}": scores[-1],
+                    "folds_done": float(done)})
+    return float(np.mean(scores))

@@ -1,0 +1,187 @@
+"""One trial: train a (variant, fold), evaluate its held-out patients, log it to MLflow.
+
+The same function runs under Ray Tune (:func:`trainable`) and alone for debugging::
+
+    python -m platform.trial sweeps/quickstart.yaml --variant final --fold 0
+
+Why the split between :func:`run_trial` and the reporters: the trial is a plain function
+of its validated config; only the reporter knows whether progress goes to Ray Tune
+(``tune.report`` with a directory checkpoint, resumed through ``tune.get_checkpoint``)
+or to a progress bar and a checkpoint folder on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from platform.config import ConfigError, TrialConfig, load_sweep
+from platform.trial_context import TrialContext, context_from_sweep
+from platform.trial_steps import FAILURE_FILE, TrialOutcome, evaluate_and_log, fit, open_run
+
+__all__ = ["ConsoleReporter", "RayReporter", "main", "run_trial", "trainable"]
+
+logger = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    """Where a trial's progress and checkpoints go."""
+
+    def restore_dir(self) -> Path | None: ...
+
+    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None: ...
+
+
+class ConsoleReporter:
+    """A progress bar and a checkpoint folder on disk: for ``python -m platform.trial``."""
+
+    def __init__(self, checkpoint_dir: Path, *, iterations: int) -> None:
+        from tqdm import tqdm
+
+        self.checkpoint_dir = checkpoint_dir
+        self._bar = tqdm(total=iterations, unit="it", desc="training", dynamic_ncols=True)
+
+    def restore_dir(self) -> Path | None:
+        return self.checkpoint_dir if (self.checkpoint_dir / "checkpoint.pt").exists() else None
+
+    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None:
+        if "iteration" in metrics:
+            self._bar.update(int(metrics["iteration"]) - self._bar.n)
+            self._bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", lr=f"{metrics['lr']:.2e}")
+            return
+        self._bar.close()
+        logger.info("fold means: %s", {k: round(v, 4) for k, v in metrics.items()})
+
+
+class RayReporter:
+    """Progress to Ray Tune; each checkpoint is reported as a directory checkpoint."""
+
+    def __init__(self) -> None:
+        from ray import tune
+
+        self._tune = tune
+        self._restored: ExitStack | None = None
+
+    def restore_dir(self) -> Path | None:
+        checkpoint = self._tune.get_checkpoint()
+        if checkpoint is None:
+            return None
+        self._restored = ExitStack()
+        return Path(self._restored.enter_context(checkpoint.as_directory()))
+
+    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None:
+        checkpoint = (
+            self._tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        )
+        self._tune.report(dict(metrics), checkpoint=checkpoint)
+
+
+def _device(context: TrialContext) -> torch.device:
+    if context.gpus_per_trial > 0 and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def run_trial(
+    trial: Mapping[str, Any],
+    context: TrialContext,
+    reporter: Reporter,
+    *,
+    work_dir: Path,
+) -> TrialOutcome:
+    """Train and evaluate one ``(variant, fold)`` trial; log everything to MLflow.
+
+    Args:
+        trial: a ``TrialSpec`` payload: ``trial_id``, ``variant``, ``fold``, ``config``.
+        work_dir: where this attempt writes its checkpoints before reporting them.
+
+    Raises:
+        platform.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
+    """
+    config = TrialConfig.model_validate(trial["config"])
+    torch.set_num_threads(max(1, int(config.train.threads or context.cpus_per_trial or 1)))
+    checkpoint_dir = work_dir / "checkpoint"
+    restored = reporter.restore_dir()
+    if restored is not None and restored != checkpoint_dir:
+        shutil.copytree(restored, checkpoint_dir, dirs_exist_ok=True)
+    if (checkpoint_dir / FAILURE_FILE).exists():
+        reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
+        raise RuntimeError(f"trial {trial['trial_id']} stopped earlier, not retried: {reason}")
+    device = _device(context)
+    with open_run(trial, context) as run:
+        fitted = fit(trial, config, context, run, device=device, checkpoint_dir=checkpoint_dir,
+                     report=reporter.report)
+        outcome = evaluate_and_log(fitted, config, run, device=device)
+    reporter.report({**outcome.fold_means, "done": 1.0}, None)
+    return outcome
+
+
+def trainable(config: dict[str, Any]) -> None:
+    """Ray Tune entry: ``config = {"trial": TrialSpec payload, "context": TrialContext dict}``."""
+    from ray import tune
+
+    context = TrialContext(**config["context"])
+    trial = dict(config["trial"])
+    knobs = {k.removeprefix("knob:"): v for k, v in config.items() if k.startswith("knob:")}
+    if knobs:
+        from platform.search_trial import run_search_trial
+
+        run_search_trial(trial, knobs, context, search_trial_id=tune.get_context().get_trial_id(),
+                         report=lambda metrics: tune.report(dict(metrics)))
+        return
+    work_dir = Path(tune.get_context().get_trial_dir()) / "work"
+    run_trial(trial, context, RayReporter(), work_dir=work_dir)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m platform.trial",
+        description="Run one (variant, fold) trial of a sweep without Ray, for debugging.",
+    )
+    parser.add_argument("sweep", type=Path, help="sweep YAML file")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=20")
+    parser.add_argument("--variant", required=True, help="variant name from the sweep file")
+    parser.add_argument("--fold", type=int, required=True, help="test fold index (0-based)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry of ``python -m platform.trial``; returns the process exit code."""
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    logging.getLogger("platform").setLevel(logging.INFO)
+    try:
+        sweep = load_sweep(args.sweep, args.overrides)
+        context, specs = context_from_sweep(sweep, parent_run_id=None)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    chosen = [s for s in specs if s.variant == args.variant and s.fold == args.fold]
+    if not chosen:
+        names = sorted({s.variant for s in specs})
+        print(f"no trial for variant {args.variant!r} fold {args.fold}; variants: {names}",
+              file=sys.stderr)
+        return 2
+    payload = chosen[0].payload()
+    work_dir = args.work_dir or Path(tempfile.gettempdir()) / "stroke-trials" / payload["trial_id"]
+    reporter = ConsoleReporter(work_dir / "checkpoint",
+                               iterations=chosen[0].config.train.iterations)
+    outcome = run_trial(payload, context, reporter, work_dir=work_dir)
+    print(json.dumps(outcome.fold_means, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
