@@ -43,12 +43,15 @@ from data_pipeline.cohort import Case, CaseRef, load_case
 from data_pipeline.errors import DataError
 from data_pipeline.preprocess import PreprocessedCase, StepSpec, canonical_steps, preprocess
 
-__all__ = ["CODE_VERSION", "PreprocessedCache", "cache_key"]
+__all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key"]
 
 logger = logging.getLogger(__name__)
 
 CODE_VERSION = "preprocess-1/entry-2"
 """Part of every key: bump it when a step's output or the entry layout changes."""
+
+PREPROCESSED_DIR = "preprocessed"
+"""Sub-folder of a sweep's ``cache_root`` that holds this cache (trials and ``prepare``)."""
 
 _SCALE = 65535.0  # 16-bit fixed point for images in [0, 1]
 _ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape", "spacing")

@@ -26,18 +26,14 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from data_pipeline.cache import PreprocessedCache
+from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort import load_case, load_cohort
 from data_pipeline.errors import DataError
 from data_pipeline.preprocess import PAPER_STEPS, StepSpec, canonical_steps
 
-__all__ = ["PREPROCESSED_DIR", "main", "step_lists"]
+__all__ = ["main", "step_lists"]
 
 logger = logging.getLogger(__name__)
-
-PREPROCESSED_DIR = "preprocessed"
-"""Sub-folder of the sweep's ``cache_root`` holding preprocessed cases."""
-
 
 def step_lists(sweep: Mapping[str, Any]) -> list[tuple[StepSpec, ...]]:
     """The distinct preprocessing step lists of a parsed sweep file, base first.
