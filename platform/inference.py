@@ -1,0 +1,393 @@
+"""Tiled (sliding-window) prediction of one whole volume, as in the paper's evaluation.
+
+Dobshik et al. (2023, arXiv:2301.06793, section 2) predict every held-out patient over its
+whole volume: patches on a grid with 25 % overlap (Table 2 also uses 50 % and 75 %),
+probabilities averaged where patches overlap, threshold 0.5. The paper used TorchIO's
+``GridSampler`` and ``GridAggregator(overlap_mode="average")``; :func:`predict_volume` puts
+patches at exactly the same grid positions and averages the same way (a test proves it
+equal to TorchIO to 1e-5), but does less work::
+
+    image (Z, Y, X) --pad to >= patch--> grid of patch corners (TorchIO's rule)
+        --drop patches without a brain voxel--> batches (B, 1, D, H, W)
+        --model, inference_mode, autocast on CUDA--> sigmoid --> sum (float32) + count
+        --sum / count--> probabilities (Z, Y, X), 0 where no patch ran
+
+Why it is faster than the two libraries on CPU, where the network is the whole cost:
+patches wholly outside the brain never reach the network; ``torch.inference_mode`` drops
+autograd bookkeeping; patches are copied once into a reused batch buffer (TorchIO builds a
+``Subject`` per patch); batches of two or more patches make PyTorch pick oneDNN
+convolutions for every layer (at batch 1 it uses its slower native kernel for the small,
+deep feature maps); and they run channels-last, with instance norms that keep that layout
+(:class:`ChannelsLastInstanceNorm3d`), so oneDNN needs no reorders.
+
+Memory stays bounded for 512 x 512 x 405 scans: only one float32 sum volume, one
+small-integer count volume and one batch of patches are held, never all patches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "THRESHOLD",
+    "ChannelsLastInstanceNorm3d",
+    "binarize",
+    "count_patches",
+    "grid_starts",
+    "paste_into_full",
+    "patch_locations",
+    "patch_overlap_voxels",
+    "predict_volume",
+]
+
+logger = logging.getLogger(__name__)
+
+THRESHOLD = 0.5
+"""Probability at or above which a voxel is called lesion (the paper's threshold)."""
+
+Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+Triplet = tuple[int, int, int]
+
+
+def patch_overlap_voxels(patch_size: Sequence[int], overlap: float) -> Triplet:
+    """Return the overlap in voxels per axis: ``round(patch * overlap)``, made even.
+
+    TorchIO's ``GridSampler`` needs an even overlap (half of it is cropped on each side in
+    its ``crop`` mode); an odd value is lowered by one, which also keeps it below the patch.
+
+    Args:
+        patch_size: patch edge lengths in voxels ``(D, H, W)``.
+        overlap: fraction of a patch shared with its neighbour, in ``[0, 1)``.
+    """
+    size = _check_patch_size(patch_size)
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be a fraction in [0, 1), got {overlap}; use 0.25 for 25 %")
+    voxels = [int(round(edge * overlap)) for edge in size]
+    even = [value - value % 2 for value in voxels]
+    return even[0], even[1], even[2]
+
+
+def grid_starts(size: int, patch: int, overlap_voxels: int) -> list[int]:
+    """Return patch start indices along one axis, exactly as TorchIO's ``GridSampler``.
+
+    Starts step by ``patch - overlap_voxels`` from 0; a last patch is added flush with the
+    end of the axis when the steps do not land there (so it overlaps its neighbour more).
+
+    Args:
+        size: axis length in voxels, at least ``patch``.
+        patch: patch length in voxels.
+        overlap_voxels: overlap in voxels, smaller than ``patch``.
+    """
+    if size < patch:
+        raise ValueError(f"axis of {size} voxels is shorter than the patch ({patch}); pad it first")
+    starts = list(range(0, size - patch + 1, patch - overlap_voxels))
+    if starts[-1] != size - patch:
+        starts.append(size - patch)
+    return starts
+
+
+def patch_locations(
+    shape: Sequence[int],
+    patch_size: Sequence[int],
+    overlap: float,
+    brain: np.ndarray | None = None,
+) -> list[Triplet]:
+    """Return the start corners ``(z, y, x)`` of the patches that are sent to the network.
+
+    Args:
+        shape: volume shape ``(Z, Y, X)``; axes shorter than the patch are treated as padded
+            to the patch length, as :func:`predict_volume` does.
+        patch_size: patch shape ``(D, H, W)`` in voxels.
+        overlap: fraction of overlap in ``[0, 1)``.
+        brain: optional mask of ``shape``; patches without any non-zero voxel are dropped.
+    """
+    size = _check_patch_size(patch_size)
+    overlap_vox = patch_overlap_voxels(size, overlap)
+    pads = _padding(shape, size)
+    padded = [n + before + after for n, (before, after) in zip(shape, pads, strict=True)]
+    axes = [grid_starts(n, p, o) for n, p, o in zip(padded, size, overlap_vox, strict=True)]
+    corners = [(z, y, x) for z in axes[0] for y in axes[1] for x in axes[2]]
+    if brain is None:
+        return corners
+    if tuple(brain.shape) != tuple(shape):
+        raise ValueError(
+            f"brain mask shape {brain.shape} differs from the image shape {tuple(shape)}"
+        )
+    mask = np.pad(brain, pads) if any(b or a for b, a in pads) else brain
+    return [c for c in corners if mask[_window(c, size)].any()]
+
+
+def count_patches(
+    shape: Sequence[int],
+    patch_size: Sequence[int],
+    overlap: float,
+    brain: np.ndarray | None = None,
+) -> int:
+    """Return how many patches :func:`predict_volume` sends to the network (for reports)."""
+    return len(patch_locations(shape, patch_size, overlap, brain))
+
+
+def predict_volume(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    *,
+    patch_size: tuple[int, int, int],
+    overlap: float,
+    batch_size: int = 1,
+    device: torch.device | str = "cpu",
+    amp: bool = False,
+    brain: np.ndarray | None = None,
+) -> np.ndarray:
+    """Predict lesion probabilities over a whole volume from overlapping patches.
+
+    Patch corners follow TorchIO's ``GridSampler`` (``patch_overlap`` =
+    :func:`patch_overlap_voxels`, no padding mode) and overlapping patch probabilities are
+    averaged like ``GridAggregator(overlap_mode="average")``: the sigmoid is applied per
+    patch, then averaged. A volume smaller than the patch along an axis is padded with 0
+    (the background value of the preprocessed images) on both sides and cropped back.
+
+    When ``brain`` is given, patches holding no brain voxel are not run and voxels covered
+    only by such patches get probability 0. Every patch covering a brain voxel contains
+    that voxel, so inside the brain the result equals TorchIO's exactly; outside it, a voxel
+    shared with a skipped patch is averaged over the patches that ran.
+
+    The model is switched to ``eval()`` for the call (its training flag is restored) and
+    moved to ``device`` in place. On CUDA, the model (in place) and batches use
+    ``channels_last_3d`` and, with ``amp``, autocast in bfloat16 where supported, else
+    float16. On CPU ``amp`` is ignored (float32 keeps the equality with TorchIO); with
+    ``batch_size >= 2`` a channels-last copy of the model runs, its ``nn.InstanceNorm3d``
+    layers replaced by the equivalent :class:`ChannelsLastInstanceNorm3d` (measured with a
+    width-16 BasicUNet on 64^3 patches: 1.3x faster per patch than the model as given at
+    the same batch size).
+    The caller times the call (Table 2's seconds per patient).
+
+    Args:
+        model: network mapping ``(B, 1, D, H, W)`` float32 to one channel of logits of the
+            same spatial shape.
+        image: volume ``(Z, Y, X)``, float (cast to float32).
+        patch_size: patch shape ``(D, H, W)`` in voxels.
+        overlap: fraction of overlap between neighbouring patches, in ``[0, 1)``.
+        batch_size: patches per forward pass; on CPU use 2 (1.6x faster per patch than 1
+            in the measurement above, for the memory of a second patch's activations).
+        device: where the network runs.
+        amp: autocast on CUDA.
+        brain: optional brain mask ``(Z, Y, X)``; patches without brain are skipped.
+
+    Returns:
+        float32 probabilities ``(Z, Y, X)`` in ``[0, 1]``.
+    """
+    volume = _check_image(image)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    size = _check_patch_size(patch_size)
+    corners = patch_locations(volume.shape, size, overlap, brain)
+    pads = _padding(volume.shape, size)
+    padded = np.pad(volume, pads) if any(b or a for b, a in pads) else volume
+    logger.debug(
+        "tiled inference: %d patches (brain mask given: %s)", len(corners), brain is not None
+    )
+    summed = np.zeros(padded.shape, dtype=np.float32)
+    counts = np.zeros(padded.shape, dtype=_count_dtype(padded.shape, size, overlap))
+    run_device = torch.device(device)
+    was_training = model.training
+    network = _inference_network(model.eval().to(run_device), run_device, batch_size)
+    try:
+        for start, probs in _run_batches(
+            network, padded, corners, size, batch_size, run_device, amp
+        ):
+            for corner, prob in zip(corners[start : start + len(probs)], probs, strict=True):
+                window = _window(corner, size)
+                summed[window] += prob
+                counts[window] += 1
+    finally:
+        model.train(was_training)
+    np.divide(summed, counts, out=summed, where=counts > 0)
+    if padded is volume:
+        return summed
+    return np.ascontiguousarray(summed[_window(tuple(b for b, _ in pads), volume.shape)])
+
+
+def binarize(probabilities: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """Return the lesion mask ``probabilities >= threshold`` as uint8 (1 = lesion)."""
+    return (probabilities >= threshold).astype(np.uint8)
+
+
+def paste_into_full(
+    pred_cropped: np.ndarray, crop_box: Box, full_shape: Sequence[int]
+) -> np.ndarray:
+    """Paste a prediction on the cropped brain box back onto the full scan grid (zeros outside).
+
+    Args:
+        pred_cropped: prediction ``(z1 - z0, y1 - y0, x1 - x0)``, any dtype (kept).
+        crop_box: ``((z0, z1), (y0, y1), (x0, x1))`` voxel bounds of the crop, end exclusive.
+        full_shape: shape ``(Z, Y, X)`` of the scan before cropping.
+    """
+    box_shape = tuple(end - begin for begin, end in crop_box)
+    if tuple(pred_cropped.shape) != box_shape:
+        raise ValueError(
+            f"prediction shape {pred_cropped.shape} does not match crop box {crop_box} "
+            f"(expected {box_shape})"
+        )
+    if len(full_shape) != 3 or any(
+        begin < 0 or end > n for (begin, end), n in zip(crop_box, full_shape, strict=True)
+    ):
+        raise ValueError(
+            f"crop box {crop_box} does not fit inside the full shape {tuple(full_shape)}"
+        )
+    full = np.zeros(tuple(full_shape), dtype=pred_cropped.dtype)
+    full[tuple(slice(begin, end) for begin, end in crop_box)] = pred_cropped
+    return full
+
+
+class ChannelsLastInstanceNorm3d(torch.nn.Module):
+    """``nn.InstanceNorm3d`` without running statistics that keeps channels-last layout.
+
+    PyTorch's instance norm makes its input contiguous (``aten::instance_norm`` reshapes
+    it), so in a channels-last network every norm layer costs two full copies, which
+    undo the gain of channels-last oneDNN convolutions on CPU. This layer computes the
+    same per-sample, per-channel normalisation with ``torch.var_mean`` (Welford, biased
+    variance, as the original) and one fused multiply-add, and so keeps the layout.
+    ``GroupNorm(C, C)`` would also be equivalent but its channels-last CPU kernel loses
+    about 3e-5 of precision after the sigmoid, over the 1e-5 this module guarantees.
+
+    Args:
+        norm: the layer to replace; its affine parameters are shared, not copied.
+    """
+
+    def __init__(self, norm: torch.nn.InstanceNorm3d) -> None:
+        super().__init__()
+        if norm.track_running_stats:
+            raise ValueError("only instance norm without running statistics can be replaced")
+        self.eps = norm.eps
+        self.weight = norm.weight
+        self.bias = norm.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``(B, C, D, H, W)`` (or unbatched ``(C, D, H, W)``) over D, H, W."""
+        var, mean = torch.var_mean(x, dim=(-3, -2, -1), keepdim=True, correction=0)
+        scale = torch.rsqrt(var + self.eps)
+        shift = -mean * scale
+        if self.weight is not None and self.bias is not None:
+            scale = scale * self.weight.view(-1, 1, 1, 1)
+            shift = shift * self.weight.view(-1, 1, 1, 1) + self.bias.view(-1, 1, 1, 1)
+        return torch.addcmul(shift, x, scale)
+
+
+def _inference_network(
+    model: torch.nn.Module, device: torch.device, batch_size: int
+) -> torch.nn.Module:
+    """Return the module that runs the patches: the model, or a faster equivalent.
+
+    CUDA: the model itself, converted to ``channels_last_3d`` in place. CPU with batches of
+    two or more: a channels-last copy whose instance norms keep the layout (PyTorch then
+    picks oneDNN convolutions for every layer; at batch 1 it uses its native kernels for
+    the small deep layers, where channels-last is slower, so the model runs as given).
+    """
+    if device.type == "cuda":
+        return model.to(memory_format=torch.channels_last_3d)
+    if not _channels_last(device, batch_size):
+        return model
+    network = copy.deepcopy(model)
+    for parent in list(network.modules()):
+        for name, child in parent.named_children():
+            if type(child) is torch.nn.InstanceNorm3d and not child.track_running_stats:
+                setattr(parent, name, ChannelsLastInstanceNorm3d(child))
+    return network.to(memory_format=torch.channels_last_3d)
+
+
+def _run_batches(
+    model: torch.nn.Module,
+    volume: np.ndarray,
+    corners: list[Triplet],
+    size: Triplet,
+    batch_size: int,
+    device: torch.device,
+    amp: bool,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index of the first patch, probabilities (n, D, H, W) float32)`` per batch."""
+    buffer = np.empty((min(batch_size, max(len(corners), 1)), 1, *size), dtype=np.float32)
+    channels_last = _channels_last(device, batch_size)
+    memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+    with torch.inference_mode(), _autocast(device, amp):
+        for start in range(0, len(corners), batch_size):
+            chunk = corners[start : start + batch_size]
+            for slot, corner in enumerate(chunk):
+                buffer[slot, 0] = volume[_window(corner, size)]
+            batch = torch.from_numpy(buffer[: len(chunk)]).to(device)
+            logits = model(batch.contiguous(memory_format=memory_format))
+            if tuple(logits.shape) != (len(chunk), 1, *size):
+                raise ValueError(
+                    f"the model must return one channel of logits shaped like its input "
+                    f"{(len(chunk), 1, *size)}, got {tuple(logits.shape)}"
+                )
+            probs = torch.sigmoid(logits.float())[:, 0]
+            yield start, probs.cpu().numpy()
+
+
+def _channels_last(device: torch.device, batch_size: int) -> bool:
+    """Whether patches run channels-last: always on CUDA, on CPU with batches of 2 or more."""
+    return device.type == "cuda" or batch_size > 1
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[object]:
+    """Autocast on CUDA (bf16 where supported, else fp16); nothing on CPU."""
+    if not (amp and device.type == "cuda"):
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def _count_dtype(shape: Sequence[int], size: Triplet, overlap: float) -> type[np.unsignedinteger]:
+    """Smallest unsigned dtype that holds the most patches covering one voxel."""
+    overlap_vox = patch_overlap_voxels(size, overlap)
+    per_axis = [
+        math.ceil(p / (p - o)) + 1 if n > p else 1
+        for n, p, o in zip(shape, size, overlap_vox, strict=True)
+    ]
+    most = math.prod(per_axis)
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if most <= np.iinfo(dtype).max:
+            return dtype
+    return np.uint64
+
+
+def _padding(shape: Sequence[int], size: Triplet) -> list[tuple[int, int]]:
+    """Per-axis ``(before, after)`` zero padding that makes each axis at least the patch."""
+    if len(shape) != 3:
+        raise ValueError(f"expected a 3D shape (Z, Y, X), got {tuple(shape)}")
+    missing = [max(0, p - n) for n, p in zip(shape, size, strict=True)]
+    return [(m // 2, m - m // 2) for m in missing]
+
+
+def _window(corner: Sequence[int], size: Sequence[int]) -> tuple[slice, slice, slice]:
+    """Index of the box that starts at ``corner`` and has shape ``size``."""
+    z, y, x = corner
+    d, h, w = size
+    return slice(z, z + d), slice(y, y + h), slice(x, x + w)
+
+
+def _check_patch_size(patch_size: Sequence[int]) -> Triplet:
+    """Validate a patch shape of three positive integers."""
+    values = tuple(int(v) for v in patch_size)
+    if len(values) != 3 or min(values) < 1:
+        raise ValueError(
+            f"patch_size must be three positive voxel counts (D, H, W), got {patch_size}"
+        )
+    return values[0], values[1], values[2]
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    """Validate a 3D real image and return it as C-contiguous float32 (no copy if it is)."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise ValueError(f"image must be a 3D NumPy array (Z, Y, X), got {shape}")
+    if not np.issubdtype(image.dtype, np.floating) and not np.issubdtype(image.dtype, np.integer):
+        raise TypeError(f"image must hold real numbers, got dtype {image.dtype}")
+    return np.ascontiguousarray(image, dtype=np.float32)
