@@ -46,7 +46,13 @@ __all__ = [
     "TrialConfig",
 ]
 
-PAPER_STEPS = ("hu_window", "remove_skull", "standardize", "minmax", "crop_to_brain")
+PAPER_STEPS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("hu_window", {}), ("remove_skull", {}), ("standardize", {}),
+    ("minmax", {"background": "scaled"}), ("crop_to_brain", {}),
+)
+"""The final model's steps. Min-max is the paper's literal one over the whole volume:
+after standardization it lifts the background to mid-grey; keeping it at 0 instead would
+make standardization a no-op (min-max undoes any affine map of the brain)."""
 """Preprocessing of the paper's final model (Table 1, last row), in order."""
 
 
@@ -106,7 +112,7 @@ class PreprocessingConfig(Section):
     """Preprocessing steps in the order they run (paper section 2.1)."""
 
     steps: Annotated[tuple[StepConfig, ...], BeforeValidator(as_tuple)] = Field(
-        default_factory=lambda: tuple(StepConfig(name=s) for s in PAPER_STEPS))
+        default_factory=lambda: tuple(StepConfig(name=n, params=p) for n, p in PAPER_STEPS))
 
     @field_validator("steps")
     @classmethod

@@ -55,10 +55,15 @@ PAPER_STEPS: tuple[StepSpec, ...] = (
     StepSpec("hu_window"),
     StepSpec("remove_skull"),
     StepSpec("standardize"),
-    StepSpec("minmax"),
+    StepSpec("minmax", {"background": "scaled"}),
     StepSpec("crop_to_brain"),
 )
-"""The final model's preprocessing (Table 1, last row)."""
+"""The final model's preprocessing (Table 1, last row), min-max as the paper writes it.
+
+The paper's min-max runs over the whole volume after standardization, so the background
+(0) ends up mid-grey inside the crop. With ``background: "zero"`` standardization would
+change nothing (min-max undoes any affine map of the brain), and Table 1's
+"+ standardization" row would measure nothing."""
 
 PREPROCESSING_STEPS: tuple[StepSpec, ...] = tuple(s for s in PAPER_STEPS if s.name != "standardize")
 """Table 1, row 2 ("pre-processing"): the final steps without standardization."""

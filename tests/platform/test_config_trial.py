@@ -46,7 +46,8 @@ def test_as_flat_dict() -> None:
     assert flat["model.se_ratio"] == 16
     assert flat["sampler.patch_size"] == [128, 128, 128]
     assert flat["sampler.label_probabilities.2"] == 0.5
-    assert flat["preprocessing.steps"] == "hu_window+remove_skull+standardize+minmax+crop_to_brain"
+    assert flat["preprocessing.steps"] == (
+        "hu_window+remove_skull+standardize+minmax(background=scaled)+crop_to_brain")
     assert flat["sampler.augmentations"] == []
     assert {key.split(".")[0] for key in flat} == set(TRIAL_SECTIONS)
 
