@@ -11,7 +11,7 @@ Example:
     >>> logits = net(torch.zeros(1, 1, 9, 10, 11))
     >>> tuple(logits.shape)
     (1, 1, 9, 10, 11)
-    >>> float(build_loss("bce_dice")(logits, torch.zeros_like(logits))) > 0
+    >>> build_loss("bce_dice")(logits, torch.zeros_like(logits)).item() > 0
     True
 """
 
