@@ -18,7 +18,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from platform.ray_env import worker_runtime_env
+from platform.ray_env import ray_process_env, worker_runtime_env
 from platform.trial import trainable
 
 __all__ = ["experiment_path", "run_grid", "run_search", "shutdown_ray", "start_ray"]
@@ -48,6 +48,10 @@ def start_ray(
     """
     if ray.is_initialized():
         return False
+    # Token auth must be set alike in the driver, the nodes and the workers (STACK_NOTES.md).
+    for key, value in ray_process_env().items():
+        if key.startswith("RAY_"):
+            os.environ.setdefault(key, value)
     runtime_env = worker_runtime_env(ship_code=ship_code)
     if address == "local":
         ray.init(
