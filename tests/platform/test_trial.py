@@ -1,0 +1,224 @@
+"""One trial end to end on a synthetic DICOM cohort (issue 7, "Done when").
+
+A short CPU training run through the real pieces: the synthetic cohort (pydicom series,
+NIfTI masks), the preprocessing cache, TorchIO samplers, the registry's U-Net, the
+training loop, tiled inference, metrics and an MLflow SQLite store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+import yaml
+from mlflow import MlflowClient
+
+from data_pipeline.cohort import load_cohort
+from data_pipeline.dicom import read_series
+from data_pipeline.synthetic import phi_values
+from models.registry import get_registry
+from platform.config import load_sweep
+from platform.config_types import registered_names
+from platform.fold_data import load_fold
+from platform.predict import main as predict_main
+from platform.tracking import load_trial_model
+from platform.training import CHECKPOINT_FILE, NonFiniteLossError
+from platform.trial import ConsoleReporter, run_trial
+from platform.trial_context import context_from_sweep
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Small enough for CI on 2 cores (~1 min), large enough to learn the hypodense lesions:
+# 4 training patients, 32^3 patches, a width-8 U-Net and a constant learning rate of 1e-3.
+LEARNING_OVERRIDES = [
+    "data.synthetic.patients=6", "data.synthetic.shape=[56,80,80]", "cv.folds=3",
+    "sampler.patch_size=[32,32,32]", "sampler.patches_per_patient=8",
+    "sampler.queue_length=16", "model.base_width=8", "model.depth=3",
+    "schedule.name=constant", "optimizer.lr=1.0e-3", "train.iterations=80",
+    "train.checkpoint_every=40", "train.log_every=5", "eval.figure_patients=1",
+]
+
+
+def _context(tmp: Path, cache: Path, overrides: list[str]):
+    sweep = load_sweep(REPO / "sweeps" / "tiny.yaml", [
+        f"data.cache_root={cache}", f"tracking.uri=sqlite:///{tmp / 'mlruns' / 'mlflow.db'}",
+        *overrides,
+    ])
+    context, specs = context_from_sweep(sweep, parent_run_id=None, progress=False)
+    return context, {(s.variant, s.fold): s for s in specs}
+
+
+def _run(spec, context, work: Path):
+    reporter = ConsoleReporter(work / "checkpoint", iterations=spec.config.train.iterations)
+    return run_trial(spec.payload(), context, reporter, work_dir=work)
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, cache_root: Path):
+    """The final variant trained for 80 iterations on fold 0, logged to a SQLite store."""
+    torch.set_num_threads(2)
+    tmp = tmp_path_factory.mktemp("trial")
+    context, specs = _context(tmp, cache_root, LEARNING_OVERRIDES)
+    spec = specs[("final", 0)]
+    outcome = _run(spec, context, tmp / "work")
+    return {"tmp": tmp, "context": context, "spec": spec, "outcome": outcome}
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[float]:
+    return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+@pytest.mark.slow
+def test_short_training_lowers_loss_and_beats_chance(trained):
+    context, outcome = trained["context"], trained["outcome"]
+    client = MlflowClient(tracking_uri=context.tracking_uri)
+    losses = _history(client, outcome.run_id, "train_loss")
+    assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3])
+    # Chance = predicting every cropped voxel as lesion: Dice 2p / (1 + p) for lesion
+    # fraction p. The synthetic lesions are 3-8 HU below tissue with 5 HU noise, so a
+    # network that learned anything beats it several times over (0.6 measured here); 3x
+    # chance and 0.15 leave room for the spread of an 80-iteration CPU run.
+    assert len(outcome.rows) == 2  # 6 patients in 3 folds: two held-out patients
+    held_out = load_fold(
+        Path(context.cohort), fold=0, n_folds=context.n_folds, cv_seed=context.cv_seed,
+        splits_file=None, steps=trained["spec"].config.preprocessing.step_specs(),
+        cache_root=Path(context.cache_root),
+    ).eval
+    fraction = float(np.mean([case.lesion.mean() for case in held_out]))
+    chance = 2 * fraction / (1 + fraction)
+    assert outcome.fold_means["dice"] > max(0.15, 3 * chance)
+
+
+@pytest.mark.slow
+def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
+    context, spec, outcome = trained["context"], trained["spec"], trained["outcome"]
+    client = MlflowClient(tracking_uri=context.tracking_uri)
+    run = client.get_run(outcome.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    for key, value in spec.config.as_flat_dict().items():
+        assert key in params, key
+    assert params["model.se_ratio"] == "16" and params["optimizer.lr"] == "0.001"
+    tags = run.data.tags
+    assert tags["variant"] == "final" and tags["fold"] == "0"
+    assert tags["trial_id"] == spec.trial_id and tags["sweep_id"] == context.sweep_id
+    assert len(tags["git_commit"]) in (40, 7) or tags["git_commit"] == "unknown"
+    assert "torch_version" in tags and "host" in tags
+    for key in ("train_loss", "lr", "iterations_per_s"):
+        assert len(client.get_metric_history(outcome.run_id, key)) == 16  # every 5 of 80
+    for key in ("dice", "sensitivity", "specificity", "precision", "hd95_mm"):
+        assert run.data.metrics[key] == pytest.approx(outcome.fold_means[key])
+    artifacts = {a.path for a in client.list_artifacts(outcome.run_id)}
+    assert {"per_patient.csv", "config.yaml", "figures"} <= artifacts
+    local = Path(client.download_artifacts(outcome.run_id, "per_patient.csv", str(trained["tmp"])))
+    rows = list(csv.DictReader(io.StringIO(local.read_text())))
+    assert [r["case"] for r in rows] == [r["case"] for r in outcome.rows]
+    config = yaml.safe_load(Path(client.download_artifacts(
+        outcome.run_id, "config.yaml", str(trained["tmp"]))).read_text())
+    assert config["model"]["se_ratio"] == 16
+    figures = client.list_artifacts(outcome.run_id, "figures")
+    assert figures and all(f.path.endswith(".png") for f in figures)
+    model, resolved = load_trial_model(context.tracking_uri, outcome.run_id)
+    assert isinstance(model, torch.nn.Module) and resolved["model"]["base_width"] == 8
+
+
+@pytest.mark.slow
+def test_no_identifier_reaches_mlflow_or_the_cache(trained, cache_root):
+    context = trained["context"]
+    identifiers = phi_values(Path(context.cohort))
+    assert len(identifiers) >= 5  # the synthetic headers do carry PHI
+    written = [*(trained["tmp"] / "mlruns").rglob("*"), *(cache_root / "preprocessed").rglob("*")]
+    blobs = [p.read_bytes() for p in written if p.is_file()]
+    assert blobs
+    for value in identifiers:
+        needle = value.encode()
+        assert not any(needle in blob for blob in blobs), "an identifier leaked"
+
+
+@pytest.mark.slow
+def test_predict_writes_a_mask_on_the_original_dicom_grid(trained, tmp_path):
+    context, outcome = trained["context"], trained["outcome"]
+    ref = load_cohort(Path(context.cohort))[0]
+    out = tmp_path / "mask.nii.gz"
+    code = predict_main(["--model", outcome.run_id, "--dicom", str(ref.dicom_dir),
+                         "--out", str(out), "--tracking-uri", context.tracking_uri])
+    assert code == 0
+    mask = sitk.ReadImage(str(out))
+    series = read_series(ref.dicom_dir, case_key=ref.key)
+    assert sitk.GetArrayFromImage(mask).shape == series.hu.shape
+    assert np.allclose(mask.GetSpacing(), series.geometry.spacing[::-1], atol=1e-4)
+    assert np.allclose(mask.GetOrigin(), series.geometry.origin, atol=1e-3)
+    assert set(np.unique(sitk.GetArrayFromImage(mask))) <= {0, 1}
+
+
+def test_resumed_trial_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, cache_root):
+    torch.set_num_threads(1)
+    quick = ["train.checkpoint_every=2", "train.log_every=2", "eval.figure_patients=0"]
+    context, specs = _context(tmp_path, cache_root, [*quick, "train.iterations=4"])
+    straight = _run(specs[("final", 0)], context, tmp_path / "straight")
+    # The same trial stopped at its checkpoint of iteration 2, then restarted for 4.
+    _, short = _context(tmp_path, cache_root, [*quick, "train.iterations=2"])
+    _run(short[("final", 0)], context, tmp_path / "resumed")
+    resumed = _run(specs[("final", 0)], context, tmp_path / "resumed")
+    state = torch.load(tmp_path / "resumed" / "checkpoint" / CHECKPOINT_FILE, weights_only=True)
+    assert state["iteration"] == 4
+    first, _ = load_trial_model(context.tracking_uri, straight.run_id)
+    second, _ = load_trial_model(context.tracking_uri, resumed.run_id)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.fixture
+def exploding_loss():
+    """A lab's own loss registered from outside ``models``: NaN from its third call."""
+    registry = get_registry("loss")
+
+    @registry.register("test_nan_on_third_call")
+    def build(class_counts=None, eps: float = 1e-5) -> torch.nn.Module:  # noqa: ARG001
+        class NanOnThird(torch.nn.Module):
+            calls = 0
+
+            def forward(self, logits, target):
+                NanOnThird.calls += 1
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+                return loss * float("nan") if NanOnThird.calls >= 3 else loss
+
+        return NanOnThird()
+
+    registered_names.cache_clear()
+    yield "test_nan_on_third_call"
+    registry.unregister("test_nan_on_third_call")
+    registered_names.cache_clear()
+
+
+def test_nan_loss_stops_the_trial_as_failed_and_keeps_the_last_checkpoint(
+    tmp_path, cache_root, exploding_loss
+):
+    torch.set_num_threads(1)
+    overrides = ["train.iterations=6", "train.checkpoint_every=2", "train.log_every=1",
+                 f"loss.name={exploding_loss}"]
+    context, specs = _context(tmp_path, cache_root, overrides)
+    spec = specs[("final", 0)]
+    with pytest.raises(NonFiniteLossError, match=r"iteration 3 \(last finite loss: [0-9.]+\)"):
+        _run(spec, context, tmp_path / "work")
+    state = torch.load(tmp_path / "work" / "checkpoint" / CHECKPOINT_FILE, weights_only=True)
+    assert state["iteration"] == 2
+    client = MlflowClient(tracking_uri=context.tracking_uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name(context.experiment).experiment_id]
+    )
+    assert run.info.status == "FAILED"
+    assert "iteration 3" in run.data.tags["failure_reason"]
+    assert "dice" not in run.data.metrics  # never recorded as a result
+    with pytest.raises(RuntimeError, match="not retried"):
+        _run(spec, context, tmp_path / "work")
