@@ -134,6 +134,9 @@ def run_grid(
                 max_concurrent_trials=max_concurrent,
                 trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name,
+                # One worker process serves trial after trial: torch, MLflow and the
+                # network's first kernels load once per worker, not once per trial.
+                reuse_actors=True,
             ),
             run_config=_run_config(storage_path, name, max_failures),
         )
