@@ -43,7 +43,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     group.add_argument("--restart", action="store_true",
                        help="start the sweep afresh even if an interrupted one exists")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    # Intermixed: `SWEEP --dry-run key=value` must not leave the overrides unparsed.
+    return parser.parse_intermixed_args(argv)
 
 
 def _run_trials(sweep: SweepConfig, context: TrialContext, specs: Sequence[TrialSpec],

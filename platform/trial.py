@@ -154,7 +154,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fold", type=int, required=True, help="test fold index (0-based)")
     parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder")
     parser.add_argument("-v", "--verbose", action="store_true")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # options may sit between the overrides
 
 
 def main(argv: Sequence[str] | None = None) -> int:
