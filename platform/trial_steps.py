@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,7 @@ def fit(
         run.log_metrics(curves, step=progress.iteration)
         report({**curves, "iteration": float(progress.iteration)}, progress.checkpoint_dir)
 
+    started = time.perf_counter()
     try:
         model = train_on(config, data, device=device, checkpoint_dir=checkpoint_dir,
                          on_progress=on_progress)
@@ -168,6 +170,7 @@ def fit(
         (checkpoint_dir / FAILURE_FILE).write_text(json.dumps({"reason": str(err)}))
         run.set_failed(str(err))
         raise
+    run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
     return Fitted(model=model, data=data)
 
 
@@ -176,6 +179,7 @@ def evaluate_and_log(
 ) -> TrialOutcome:
     """Evaluate the held-out patients; log per-patient rows, fold means, figures, model."""
     rows = []
+    started = time.perf_counter()
     figures_left = config.eval.figure_patients
     evaluations = evaluate_cases(
         fitted.model, fitted.data.eval, fitted.data.eval_keys,
@@ -191,6 +195,7 @@ def evaluate_and_log(
             run.log_figure(figure, f"figures/{evaluation.row['case']}.png")
             figures_left -= 1
     means = fold_means(rows)
+    means["eval_seconds"] = time.perf_counter() - started
     run.log_per_patient(rows)
     run.log_metrics(means, step=None)
     run.log_model(fitted.model.cpu())
