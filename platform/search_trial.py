@@ -3,12 +3,15 @@
 Why folds are looped inside the trial: OptunaSearch refuses grid axes, so a searched
 configuration cannot be expanded into one Ray trial per fold. Each fold trains on its
 training patients minus a validation split and is scored on that split only; the test
-fold is never loaded, so nothing of it reaches the objective. After each fold the running
-mean is reported with ``folds_done`` so ASHA or the median rule can stop the trial early.
+fold is never loaded, so nothing of it reaches the objective. The case keys of each
+fold's split are logged (``cases/fold<k>.json``) so anyone can check that. After each fold
+the running mean of the search metric is reported with ``folds_done`` so ASHA, the median
+rule or a pruner can stop the trial early.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Callable, Mapping
@@ -20,16 +23,20 @@ import torch
 
 from platform.config import TrialConfig
 from platform.evaluation import evaluate_cases
-from platform.metrics import DICE
+from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICITY
 from platform.tracking import TrialRun, run_tags
 from platform.trial_context import TrialContext
 from platform.trial_steps import load_data, train_on
 
-__all__ = ["VALIDATION_METRIC", "run_search_trial"]
+__all__ = ["VALIDATION_METRICS", "run_search_trial"]
 
 logger = logging.getLogger(__name__)
 
-VALIDATION_METRIC = f"val_{DICE}"
+VALIDATION_METRICS: dict[str, str] = {
+    "val_dice": DICE, "val_sensitivity": SENSITIVITY, "val_specificity": SPECIFICITY,
+    "val_precision": PRECISION, "val_hd95": HD95, "val_avd": AVD,
+}
+"""``search.metric`` -> the per-patient metric it averages over the validation patients."""
 
 
 def _device(context: TrialContext) -> torch.device:
@@ -42,12 +49,17 @@ def run_search_trial(
     knobs: Mapping[str, Any],
     context: TrialContext,
     *,
+    metric: str,
     search_trial_id: str,
     report: Callable[[Mapping[str, float]], None],
 ) -> float:
     """Train and validate ``trial``'s config with ``knobs`` applied on every fold to run.
 
-    Returns the mean validation Dice over the folds run (the search objective).
+    Args:
+        metric: the search metric, a key of :data:`VALIDATION_METRICS`.
+
+    Returns:
+        The mean of ``metric`` over the folds run (the search objective).
     """
     config = TrialConfig.model_validate(trial["config"]).with_overrides(dict(knobs))
     torch.set_num_threads(max(1, int(config.train.threads or context.cpus_per_trial or 1)))
@@ -63,18 +75,20 @@ def run_search_trial(
         for done, fold in enumerate(context.run_folds, start=1):
             data = load_data(config, context, fold, validation=True)
             with tempfile.TemporaryDirectory(prefix="search-fold-") as scratch:
+                cases = Path(scratch) / f"fold{fold}.json"
+                cases.write_text(json.dumps({"fold": fold, "train": list(data.train_keys),
+                                             "validation": list(data.eval_keys)}))
+                run.log_artifact(cases, "cases")
                 model = train_on(config, data, device=device, checkpoint_dir=Path(scratch),
                                  on_progress=lambda progress: None)
-            dices = [float(e.row[DICE]) for e in evaluate_cases(
+            values = [float(e.row[VALIDATION_METRICS[metric]]) for e in evaluate_cases(
                 model, data.eval, data.eval_keys, patch_size=tuple(config.sampler.patch_size),
                 overlap=config.eval.overlap, threshold=config.eval.threshold,
                 batch_size=config.eval.batch_size, device=device, amp=False,
                 skip_outside_brain=config.eval.skip_outside_brain,
             )]
-            scores.append(float(np.nanmean(dices)))
-            objective = float(np.mean(scores))
-            run.log_metrics({VALIDATION_METRIC: objective, f"fold_{VALIDATION_METRIC}": scores[-1]},
-                            step=done)
-            report({VALIDATION_METRIC: objective, f"fold_{VALIDATION_METRIC}": scores[-1],
-                    "folds_done": float(done)})
+            scores.append(float(np.nanmean(values)))
+            progress = {metric: float(np.mean(scores)), f"fold_{metric}": scores[-1]}
+            run.log_metrics(progress, step=done)
+            report({**progress, "folds_done": float(done)})
     return float(np.mean(scores))

@@ -64,24 +64,23 @@ def _run_trials(sweep: SweepConfig, context: TrialContext, specs: Sequence[Trial
 def _run_search(sweep: SweepConfig, context: TrialContext, specs: Sequence[TrialSpec],
                 *, name: str) -> list[TrialSpec]:
     """Run the Optuna search; return the best configuration's test-fold trials."""
-    from platform.search_trial import VALIDATION_METRIC
     from platform.tuner import run_search
 
     search = sweep.search
     tuned = specs[0]
     grid = run_search(
-        tuned.payload(), context.as_dict(), space=search.space_spec(), metric=VALIDATION_METRIC,
+        tuned.payload(), context.as_dict(), space=search.space_spec(), metric=search.metric,
         mode=search.mode, num_samples=search.num_samples, max_concurrent=search.max_concurrent,
         pruner=search.pruner, n_folds=len(context.run_folds), storage_url=search.storage,
-        study_name=search.study_name or name, seed=search.seed,
+        study_name=search.study_name or sweep.name, seed=search.seed,
         storage_path=Path(sweep.ray.storage_path), name=f"{name}-search",
         cpus_per_trial=sweep.resources.cpus_per_trial,
         gpus_per_trial=sweep.resources.gpus_per_trial, max_failures=sweep.failure.max_failures,
     )
-    best = grid.get_best_result(metric=VALIDATION_METRIC, mode=search.mode)
+    best = grid.get_best_result(metric=search.metric, mode=search.mode)
     knobs = {k.removeprefix("knob:"): v for k, v in best.config.items() if k.startswith("knob:")}
-    logger.info("best configuration %s: %s %.4f", knobs, VALIDATION_METRIC,
-                best.metrics.get(VALIDATION_METRIC, float("nan")))
+    logger.info("best configuration %s: %s %.4f", knobs, search.metric,
+                best.metrics.get(search.metric, float("nan")))
     return best_trials(sweep, knobs)
 
 

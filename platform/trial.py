@@ -127,7 +127,10 @@ def run_trial(
 
 
 def trainable(config: dict[str, Any]) -> None:
-    """Ray Tune entry: ``config = {"trial": TrialSpec payload, "context": TrialContext dict}``."""
+    """Ray Tune entry: ``config = {"trial": TrialSpec payload, "context": TrialContext dict}``.
+
+    A search trial's config also holds ``"knob:<path>"`` samples and ``"search_metric"``.
+    """
     from ray import tune
 
     context = TrialContext(**config["context"])
@@ -136,7 +139,8 @@ def trainable(config: dict[str, Any]) -> None:
     if knobs:
         from platform.search_trial import run_search_trial
 
-        run_search_trial(trial, knobs, context, search_trial_id=tune.get_context().get_trial_id(),
+        run_search_trial(trial, knobs, context, metric=str(config["search_metric"]),
+                         search_trial_id=tune.get_context().get_trial_id(),
                          report=lambda metrics: tune.report(dict(metrics)))
         return
     work_dir = Path(tune.get_context().get_trial_dir()) / "work"

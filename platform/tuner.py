@@ -199,8 +199,9 @@ def run_search(
     """Run an Optuna search through Ray Tune; each trial loops the folds internally.
 
     The study lives in ``storage_url`` (an Optuna RDB URL) under ``study_name`` so it can be
-    continued and opened in optuna-dashboard. Each trial reports ``metric`` after every
-    fold (``folds_done`` counts them) so ASHA or the median rule can stop it early.
+    continued and opened in optuna-dashboard. Each trial computes and reports ``metric``
+    (a ``search.metric`` name) after every fold (``folds_done`` counts them) so ASHA, the
+    median rule or a pruner can stop it early.
     """
     import optuna
     from ray.tune.search import ConcurrencyLimiter
@@ -213,7 +214,8 @@ def run_search(
         study_name=study_name,
         storage=optuna.storages.RDBStorage(storage_url),
     )
-    param_space = {"trial": dict(base_trial), "context": dict(context), **_search_space(space)}
+    param_space = {"trial": dict(base_trial), "context": dict(context), "search_metric": metric,
+                   **_search_space(space)}
     tuner = tune.Tuner(
         _resources(cpus_per_trial, gpus_per_trial),
         param_space=param_space,
