@@ -1,0 +1,169 @@
+"""The Optuna search of a sweep: end to end through the command line, and its pruning rule.
+
+Covers ``platform/search_trial.py`` (folds looped in a trial, scored on validation
+patients only), ``platform/pruning.py`` (an Optuna pruner as a Ray Tune scheduler) and the
+search half of ``platform/tuner.py``/``platform/sweep.py``. The end-to-end test runs a
+3-sample search over the synthetic cohort with real Ray, MLflow and an Optuna SQLite study,
+then checks from what the trials logged that no test-fold patient scored a sample.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from ray.tune.schedulers import TrialScheduler
+
+from data_pipeline.cohort import load_cohort
+from data_pipeline.splits import make_folds
+from platform.config_search import SEARCH_METRICS
+from platform.pruning import OptunaPrunerScheduler
+from platform.search_trial import VALIDATION_METRICS
+from tests.platform.sweep_harness import (
+    TWO_AT_A_TIME,
+    child_runs,
+    isolation_overrides,
+    run_to_completion,
+    warm_cache,
+    write_sweep,
+)
+
+SE_RATIOS = [1, 2]
+LR_RANGE = (1.0e-4, 1.0e-2)
+# Not the default val_dice: proves search.metric reaches the trials and sets the direction.
+METRIC = "val_avd"
+
+
+@pytest.fixture(scope="session")
+def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny.yaml's cohort, generated and preprocessed once for the session."""
+    root = tmp_path_factory.getbasetemp() / "sweep-cache"
+    warm_cache(root)
+    return root
+
+
+def _search_sweep(tmp_path: Path) -> Path:
+    search = {
+        "variant": "final",
+        "space": {"model.se_ratio": {"choice": SE_RATIOS},
+                  "optimizer.lr": {"loguniform": list(LR_RANGE)}},
+        "metric": METRIC, "num_samples": 3, "max_concurrent": 2, "pruner": "none",
+        "storage": str(tmp_path / "optuna.db"), "seed": 0,
+    }
+    return write_sweep(tmp_path / "search.yaml",
+                       {"cv": {"folds": 2, "seed": 0, "run_folds": [0, 1]}, "search": search})
+
+
+def _logged_cases(client: MlflowClient, run_id: str, fold: int, dst: Path) -> dict:
+    path = client.download_artifacts(run_id, f"cases/fold{fold}.json", str(dst))
+    return json.loads(Path(path).read_text())
+
+
+@pytest.mark.slow
+def test_search_persists_its_study_and_scores_on_validation_patients_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    overrides = [*TWO_AT_A_TIME, *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
+    run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "sweep.log")
+
+    # search.study_name is null: the study takes the sweep's name (sweeps/README.md).
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower AVD is better
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    for trial in study.trials:
+        assert trial.params["knob:model.se_ratio"] in SE_RATIOS
+        assert LR_RANGE[0] <= trial.params["knob:optimizer.lr"] <= LR_RANGE[1]
+
+    client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
+    runs = child_runs(mlflow_sqlite_uri, "tiny")
+    searched = [run for run in runs if run.data.tags["variant"] == "search"]
+    assert len(searched) == 3 and {run.info.status for run in searched} == {"FINISHED"}
+    # The study's objective is the mean validation AVD each sample logged over both folds.
+    assert sorted(t.value for t in study.trials) == pytest.approx(
+        sorted(run.data.metrics[METRIC] for run in searched), rel=1e-9)
+
+    cohort = next((sweep_cache / "cohorts").glob("synthetic-*"))
+    folds = make_folds([ref.key for ref in load_cohort(cohort)], 2, 0)
+    for run in searched:
+        history = client.get_metric_history(run.info.run_id, f"fold_{METRIC}")
+        assert sorted(m.step for m in history) == [1, 2]
+        assert run.data.metrics[METRIC] == pytest.approx(
+            statistics.fmean(m.value for m in history), rel=1e-9)
+        for fold in (0, 1):
+            cases = _logged_cases(client, run.info.run_id, fold, tmp_path)
+            validation, train = set(cases["validation"]), set(cases["train"])
+            assert validation and not validation & set(folds[fold].test)
+            assert validation | train == set(folds[fold].train) and not validation & train
+
+    # The best sample, and only it, was then evaluated on the test folds.
+    best = min(study.trials, key=lambda t: t.value)
+    tested = [run for run in runs if run.data.tags["variant"] == "final"]
+    assert sorted(int(run.data.tags["fold"]) for run in tested) == [0, 1]
+    for run in tested:
+        assert run.info.status == "FINISHED"
+        params = run.data.params
+        chosen = next(t for t in study.trials
+                      if t.params["knob:model.se_ratio"] == int(params["model.se_ratio"])
+                      and t.params["knob:optimizer.lr"] == pytest.approx(
+                          float(params["optimizer.lr"]), rel=1e-9))
+        assert chosen.value == pytest.approx(best.value, rel=1e-12)
+        rows = client.download_artifacts(run.info.run_id, "per_patient.csv", str(tmp_path))
+        keys = [line.split(",")[0] for line in Path(rows).read_text().splitlines()[1:]]
+        assert sorted(keys) == sorted(folds[int(run.data.tags["fold"])].test)
+
+
+def test_every_search_metric_names_a_per_patient_metric() -> None:
+    assert sorted(VALIDATION_METRICS) == sorted(SEARCH_METRICS)
+
+
+def _scheduler(mode: str = "max") -> OptunaPrunerScheduler:
+    return OptunaPrunerScheduler(optuna.pruners.WilcoxonPruner(), score="fold_val_dice",
+                                 step="folds_done", mode=mode)
+
+
+def _report(scheduler: OptunaPrunerScheduler, trial: SimpleNamespace,
+            scores: list[float]) -> list[str]:
+    """Report ``scores`` fold by fold until the scheduler says STOP; its decisions."""
+    decisions = []
+    for fold, score in enumerate(scores, start=1):
+        decisions.append(scheduler.on_trial_result(
+            None, trial, {"fold_val_dice": score, "folds_done": float(fold)}))
+        if decisions[-1] == TrialScheduler.STOP:
+            break
+    return decisions
+
+
+BEST_SCORES = [0.80, 0.72, 0.85, 0.78, 0.83, 0.75, 0.81, 0.79]
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize(("mode", "shift"), [("max", -0.3), ("min", 0.3)])
+def test_wilcoxon_scheduler_stops_a_clearly_worse_trial(mode: str, shift: float) -> None:
+    scheduler = _scheduler(mode)
+    best = SimpleNamespace(trial_id="best")
+    assert set(_report(scheduler, best, BEST_SCORES)) == {TrialScheduler.CONTINUE}
+    scheduler.on_trial_complete(None, best, {})
+
+    worse = [score + shift for score in BEST_SCORES]
+    decisions = _report(scheduler, SimpleNamespace(trial_id="worse"), worse)
+    assert decisions[-1] == TrialScheduler.STOP
+    assert len(decisions) < len(worse), "the worse trial ran every fold"
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_wilcoxon_scheduler_lets_a_comparable_trial_finish() -> None:
+    scheduler = _scheduler()
+    best = SimpleNamespace(trial_id="best")
+    _report(scheduler, best, BEST_SCORES)
+    scheduler.on_trial_complete(None, best, {})
+
+    other = SimpleNamespace(trial_id="other")
+    assert scheduler.on_trial_result(None, other, {"train_loss": 0.5}) == TrialScheduler.CONTINUE
+    similar = [s + (0.01 if i % 2 else -0.01) for i, s in enumerate(BEST_SCORES)]
+    assert set(_report(scheduler, other, similar)) == {TrialScheduler.CONTINUE}

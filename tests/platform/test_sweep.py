@@ -1,0 +1,250 @@
+"""End to end: ``python -m platform.sweep`` with real Ray, a real MLflow store, real DICOM.
+
+Each test runs the command line in a subprocess from its own ``tmp_path`` (its Ray state
+and MLflow SQLite store there); all of them share one synthetic cohort and preprocessing
+cache (:func:`sweep_cache`), which is safe because the cohort is keyed by its settings and
+the cache by content. What is checked is what a user relies on: Table 1 is the mean and
+sample sd of the child runs, an interrupted sweep resumes without redoing finished trials,
+a trial whose worker dies is retried from its checkpoint into the same MLflow run, and
+the command line refuses a bad file before anything starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from data_pipeline.cohort import load_cohort
+from data_pipeline.splits import make_folds
+from platform.config import load_sweep
+from platform.expand import expand
+from platform.ray_env import ray_process_env
+from platform.reporting import build_table1
+from platform.sweep import main
+from platform.tracking import fetch_trial_results
+from tests.platform.sweep_harness import (
+    SWEEP_TIMEOUT_S,
+    TINY_SWEEP,
+    TWO_AT_A_TIME,
+    SweepProcess,
+    child_runs,
+    isolation_overrides,
+    ray_session_processes,
+    run_to_completion,
+    wait_until,
+    warm_cache,
+    write_sweep,
+)
+
+# The paper's Table 1 columns, named here so a renamed metric fails this test.
+TABLE_METRICS = ("dice", "sensitivity", "specificity", "precision")
+
+
+@pytest.fixture(scope="session")
+def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny.yaml's cohort, generated and preprocessed once for the session."""
+    root = tmp_path_factory.getbasetemp() / "sweep-cache"
+    warm_cache(root)
+    return root
+
+
+def _experiment_runs(uri: str, experiment: str, kind: str) -> list:
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no MLflow experiment {experiment!r} in {uri}"
+    return client.search_runs([found.experiment_id], filter_string=f"tags.run_kind = '{kind}'")
+
+
+def _only_parent(uri: str) -> object:
+    parents = _experiment_runs(uri, "tiny", "sweep")
+    assert len(parents) == 1, f"expected one parent run, got {len(parents)}"
+    return parents[0]
+
+
+def _expected_cells(children: list) -> dict[tuple[str, str], tuple[float, float]]:
+    """``(variant, metric) -> (mean, sd with ddof=1)`` over the child runs, as the paper."""
+    cells = {}
+    for variant in {run.data.tags["variant"] for run in children}:
+        runs = [run for run in children if run.data.tags["variant"] == variant]
+        for metric in TABLE_METRICS:
+            values = [run.data.metrics[metric] for run in runs]
+            cells[(variant, metric)] = (statistics.fmean(values), statistics.stdev(values))
+    return cells
+
+
+@pytest.mark.slow
+def test_sweep_table_is_mean_and_sd_of_its_child_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    overrides = ["cv.run_folds=[0,1]", *TWO_AT_A_TIME,
+                 *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
+    run_to_completion([TINY_SWEEP, *overrides], tmp_path, tmp_path / "sweep.log")
+
+    parent = _only_parent(mlflow_sqlite_uri)
+    assert parent.info.status == "FINISHED"
+    client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    specs = {spec.trial_id: spec for spec in expand(load_sweep(TINY_SWEEP, overrides))}
+    assert sorted(run.data.tags["trial_id"] for run in children) == sorted(specs)
+    assert [run.info.status for run in children] == ["FINISHED"] * 4
+
+    # Each child run evaluated exactly its fold's test patients.
+    cohort = next((sweep_cache / "cohorts").glob("synthetic-*"))
+    folds = make_folds([ref.key for ref in load_cohort(cohort)], 2, 0)
+    results = fetch_trial_results(mlflow_sqlite_uri, parent.info.run_id)
+    for result in results:
+        assert sorted(row["case"] for row in result.per_patient) == sorted(
+            folds[result.fold].test)
+
+    expected = _expected_cells(children)
+    table = build_table1(results, variants=["plain", "final"], folds=[0, 1])
+    assert table.complete
+    for row in table.rows:
+        for metric in TABLE_METRICS:
+            mean, sd = expected[(row.variant, metric)]
+            summary = row.summaries[metric]
+            assert (summary.n, summary.mean, summary.sd) == (
+                2, pytest.approx(mean, rel=1e-12), pytest.approx(sd, rel=1e-12))
+
+    # What the sweep itself logged on the parent run: table1.csv and t1.* metrics.
+    logged = client.download_artifacts(parent.info.run_id, "table1.csv", str(tmp_path))
+    rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(Path(logged).read_text()))}
+    assert sorted(rows) == ["final", "plain"]
+    for (variant, metric), (mean, sd) in expected.items():
+        assert float(rows[variant][f"{metric}_mean"]) == pytest.approx(mean, rel=1e-12)
+        assert float(rows[variant][f"{metric}_sd"]) == pytest.approx(sd, rel=1e-12)
+        assert parent.data.metrics[f"t1.{variant}.{metric}_mean"] == pytest.approx(mean, rel=1e-12)
+        assert parent.data.metrics[f"t1.{variant}.{metric}_sd"] == pytest.approx(sd, rel=1e-12)
+
+
+def _finished_snapshot(uri: str) -> dict[str, tuple[str, int, int]]:
+    """``trial_id -> (run id, end time, train_loss history length)`` of FINISHED runs."""
+    client = MlflowClient(tracking_uri=uri)
+    return {
+        run.data.tags["trial_id"]: (
+            run.info.run_id, run.info.end_time,
+            len(client.get_metric_history(run.info.run_id, "train_loss")))
+        for run in child_runs(uri, "tiny") if run.info.status == "FINISHED"
+    }
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_without_redoing_finished_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    overrides = ["cv.run_folds=[0,1]",
+                 *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
+    args = [TINY_SWEEP, *overrides]
+    with SweepProcess(args, cwd=tmp_path, log=tmp_path / "interrupted.log") as sweep:
+        wait_until(lambda: bool(_finished_snapshot(mlflow_sqlite_uri)), timeout=SWEEP_TIMEOUT_S,
+                   what="a trial finished", process=sweep)
+        sweep.interrupt()  # Ctrl-C: Ray Tune saves the experiment state and stops
+        code = sweep.wait(90)
+        assert code != 0, f"an interrupted sweep must not report success:\n{sweep.log_tail()}"
+    before = _finished_snapshot(mlflow_sqlite_uri)
+    assert 1 <= len(before) < 4, f"the interruption came too late to test resuming: {before}"
+    assert not ray_session_processes(sweep.pid), "the interrupted sweep left Ray processes"
+
+    run_to_completion(args, tmp_path, tmp_path / "resumed.log")
+
+    runs = child_runs(mlflow_sqlite_uri, "tiny")
+    specs = [spec.trial_id for spec in expand(load_sweep(TINY_SWEEP, overrides))]
+    assert sorted(run.data.tags["trial_id"] for run in runs) == sorted(specs)  # one run each
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    after = _finished_snapshot(mlflow_sqlite_uri)
+    assert {trial: after[trial] for trial in before} == before  # not run again
+    assert _only_parent(mlflow_sqlite_uri).info.status == "FINISHED"
+
+
+def _train_loss_steps(uri: str, run_id: str) -> list[int]:
+    history = MlflowClient(tracking_uri=uri).get_metric_history(run_id, "train_loss")
+    return [metric.step for metric in history]
+
+
+def _trial_worker(driver_pid: int) -> psutil.Process:
+    """The Ray worker running the (only) trial: Ray titles it ``ray::ImplicitFunc.train``."""
+    workers = [p for p in ray_session_processes(driver_pid)
+               if p.name().startswith("ray::ImplicitFunc")
+               or " ".join(p.cmdline()).startswith("ray::ImplicitFunc")]
+    assert len(workers) == 1, f"expected one trial worker, found {workers}"
+    return workers[0]
+
+
+@pytest.mark.slow
+def test_trial_whose_worker_is_killed_is_retried_into_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    tiny = yaml.safe_load(TINY_SWEEP.read_text())
+    one_trial = write_sweep(tmp_path / "one.yaml", {"variants": tiny["variants"][1:]})
+    args = [one_trial, "failure.max_failures=1", "train.iterations=80",
+            "train.checkpoint_every=5",
+            *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
+
+    def past_first_checkpoint() -> bool:
+        # Step 6 is logged only after the checkpoint of step 5 was reported to Ray Tune.
+        runs = child_runs(mlflow_sqlite_uri, "tiny")
+        return bool(runs) and max(_train_loss_steps(mlflow_sqlite_uri, runs[0].info.run_id),
+                                  default=0) >= 6
+
+    with SweepProcess(args, cwd=tmp_path, log=tmp_path / "sweep.log") as sweep:
+        wait_until(past_first_checkpoint, timeout=SWEEP_TIMEOUT_S, interval=0.1,
+                   what="the trial logged step 6", process=sweep)
+        _trial_worker(sweep.pid).send_signal(signal.SIGKILL)
+        code = sweep.wait(SWEEP_TIMEOUT_S)
+        assert code == 0, f"the retried sweep exited {code}:\n{sweep.log_tail()}"
+
+    runs = child_runs(mlflow_sqlite_uri, "tiny")
+    assert len(runs) == 1, "the retry must reopen the trial's run, not start another"
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert set(TABLE_METRICS) <= set(run.data.metrics)
+    steps = _train_loss_steps(mlflow_sqlite_uri, run.info.run_id)
+    assert set(steps) == set(range(1, 81))
+    repeated = {step for step in steps if steps.count(step) > 1}
+    # Resumed from a checkpoint at step >= 5: steps 1..5 were never trained twice.
+    assert all(step > 5 for step in repeated), f"restarted from scratch: {sorted(repeated)}"
+
+
+def test_invalid_sweep_file_exits_2_naming_the_yaml_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write_sweep(tmp_path / "bad.yaml", {"base": {"model": {"norm": "instnce"}}})
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err
+    assert "base.model.norm" in err and "instance" in err
+    assert not (tmp_path / "runs").exists()
+
+
+_DRY_RUN = ("import sys; from platform.sweep import main; code = main(sys.argv[1:]); "
+            "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
+
+
+def test_dry_run_prints_every_trial_and_starts_nothing(tmp_path: Path) -> None:
+    # The flag may come before the overrides (argparse leaves them unparsed unless intermixed).
+    command = [sys.executable, "-c", _DRY_RUN, str(TINY_SWEEP), "--dry-run", "cv.run_folds=[0,1]"]
+    done = subprocess.run(command, cwd=tmp_path, env=ray_process_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    specs = expand(load_sweep(TINY_SWEEP, ["cv.run_folds=[0,1]"]))
+    assert len(specs) == 4
+    for spec in specs:
+        assert spec.trial_id in done.stdout
+    assert "ray imported: False" in done.stdout
+    assert os.listdir(tmp_path) == []  # no runs/, no cohort, no MLflow store
