@@ -46,13 +46,17 @@ from data_pipeline.geometry import Geometry
 from data_pipeline.pseudonym import case_key_from_patient_id
 from data_pipeline.series_layout import (
     SliceHeader,
+    SliceLayout,
     check_uniform,
     layout_slices,
     orientation_name,
     select_series,
 )
 
-__all__ = ["CTVolume", "is_dicom_file", "key_names_patient", "patient_key", "read_series"]
+__all__ = [
+    "CTVolume", "is_dicom_file", "key_names_patient", "patient_key", "read_datasets",
+    "read_series", "series_files",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,22 +119,44 @@ def read_series(folder: Path, *, case_key: str, series_uid: str | None = None) -
     with warnings.catch_warnings():
         # pydicom's value warnings can quote header values (names, UIDs): keep them out.
         warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
-        slices = _read_headers(Path(folder), case_key)
-        series, notes = select_series(slices, series_uid, case_key)
-        check_uniform(series, case_key)
-        _check_decoder(series[0], case_key)
-        first = series[0]
-        layout = layout_slices(
-            np.array([s.position for s in series], dtype=np.float64),
-            np.array(first.orientation[:3]),
-            np.array(first.orientation[3:]),
-            (first.pixel_spacing[0], first.pixel_spacing[1]),
-            case_key=case_key,
-        )
-        ordered = [series[i] for i in layout.order]
+        ordered, layout, notes = _ordered_series(Path(folder), case_key, series_uid)
+        _check_decoder(ordered[0], case_key)
         hu = _read_pixels(ordered, case_key)
     logger.debug("case %s: read %d slices %s", case_key, hu.shape[0], hu.shape[1:])
-    return CTVolume(hu=hu, geometry=layout.geometry, notes=notes + layout.notes)
+    return CTVolume(hu=hu, geometry=layout.geometry, notes=notes + tuple(layout.notes))
+
+
+def series_files(folder: Path, *, case_key: str, series_uid: str | None = None) -> list[Path]:
+    """The files of the series :func:`read_series` reads, in its slice order.
+
+    For writers that must reference the source images (a DICOM SEG of a prediction).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+        ordered, _, _ = _ordered_series(Path(folder), case_key, series_uid)
+    return [header.path for header in ordered]
+
+
+def _ordered_series(
+    folder: Path, case_key: str, series_uid: str | None
+) -> tuple[list[SliceHeader], SliceLayout, tuple[str, ...]]:
+    """Choose the series, check it, and sort its slices along the slice normal."""
+    series, notes = select_series(_read_headers(folder, case_key), series_uid, case_key)
+    check_uniform(series, case_key)
+    first = series[0]
+    layout = layout_slices(
+        np.array([s.position for s in series], dtype=np.float64),
+        np.array(first.orientation[:3]),
+        np.array(first.orientation[3:]),
+        (first.pixel_spacing[0], first.pixel_spacing[1]),
+        case_key=case_key,
+    )
+    return [series[i] for i in layout.order], layout, tuple(notes)
+
+
+def read_datasets(paths: Sequence[Path]) -> list[pydicom.Dataset]:
+    """Full pydicom datasets of ``paths`` (for DICOM writers that copy study context)."""
+    return [pydicom.dcmread(path) for path in paths]
 
 
 def _list_files(folder: Path, case_key: str) -> list[Path]:

@@ -7,7 +7,9 @@
 The model and its resolved config come from a trial's MLflow run (run id, or a
 ``runs:/`` URI; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` says where). The DICOM series
 goes through the same preprocessing and tiled inference as in evaluation, and the mask
-is pasted back onto the original DICOM grid and written as NIfTI or NRRD by suffix.
+is pasted back onto the original DICOM grid and written as NIfTI or NRRD by suffix, or
+as a DICOM Segmentation of the source series when ``--out`` ends in ``.dcm`` (it then
+belongs to the patient's study, for PACS and DICOM viewers).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from data_pipeline.dicom import read_series
+from data_pipeline.dicom_seg import write_dicom_seg
 from data_pipeline.errors import DataError
 from data_pipeline.labels import write_mask
 from data_pipeline.preprocess import preprocess
@@ -58,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="MLflow run id or runs:/ URI of a trial")
     parser.add_argument("--dicom", required=True, type=Path, help="folder with one CT series")
-    parser.add_argument("--out", required=True, type=Path, help="mask file (.nii.gz / .nrrd)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="mask file: .nii.gz / .nii / .nrrd, or .dcm for a DICOM SEG")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
@@ -72,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, LookupError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_mask(args.out, mask, geometry)
+    if args.out.suffix.lower() == ".dcm":
+        write_dicom_seg(mask, args.dicom, args.out, case_key="input",
+                        algorithm_version=f"mlflow {args.model}")
+    else:
+        write_mask(args.out, mask, geometry)
     logger.info("wrote %s (%d lesion voxels) in %.1f s", args.out, int(mask.sum()),
                 time.perf_counter() - started)
     return 0

@@ -11,6 +11,7 @@ import csv
 import io
 from pathlib import Path
 
+import highdicom
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -158,6 +159,15 @@ def test_predict_writes_a_mask_on_the_original_dicom_grid(trained, tmp_path):
     assert np.allclose(mask.GetSpacing(), series.geometry.spacing[::-1], atol=1e-4)
     assert np.allclose(mask.GetOrigin(), series.geometry.origin, atol=1e-3)
     assert set(np.unique(sitk.GetArrayFromImage(mask))) <= {0, 1}
+    seg_path = tmp_path / "mask.dcm"
+    assert predict_main(["--model", outcome.run_id, "--dicom", str(ref.dicom_dir),
+                         "--out", str(seg_path), "--tracking-uri", context.tracking_uri]) == 0
+    seg = highdicom.seg.segread(seg_path)
+    assert seg.Modality == "SEG" and seg.number_of_segments == 1
+    volume = seg.get_volume()  # the frames that hold the lesion, on the source grid
+    expected = sitk.GetArrayFromImage(mask)
+    assert volume.array.shape[1:3] == expected.shape[1:]
+    assert int(volume.array.sum()) == int(expected.sum())
 
 
 def test_resumed_trial_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, cache_root):
