@@ -26,7 +26,7 @@ from platform.evaluation import evaluate_cases
 from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICITY
 from platform.tracking import TrialRun, run_tags
 from platform.trial_context import TrialContext
-from platform.trial_steps import load_data, train_on
+from platform.trial_steps import load_data, train_on, trial_device
 
 __all__ = ["VALIDATION_METRICS", "run_search_trial"]
 
@@ -37,11 +37,6 @@ VALIDATION_METRICS: dict[str, str] = {
     "val_precision": PRECISION, "val_hd95": HD95, "val_avd": AVD,
 }
 """``search.metric`` -> the per-patient metric it averages over the validation patients."""
-
-
-def _device(context: TrialContext) -> torch.device:
-    use_gpu = context.gpus_per_trial > 0 and torch.cuda.is_available()
-    return torch.device("cuda" if use_gpu else "cpu")
 
 
 def run_search_trial(
@@ -63,7 +58,7 @@ def run_search_trial(
     """
     config = TrialConfig.model_validate(trial["config"]).with_overrides(dict(knobs))
     torch.set_num_threads(max(1, int(config.train.threads or context.cpus_per_trial or 1)))
-    device = _device(context)
+    device = trial_device(context)
     name = "search/" + "_".join(f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float)
                                 else f"{k.split('.')[-1]}={v}" for k, v in knobs.items())
     tags = run_tags(variant="search", fold=-1, sweep_id=context.sweep_id,

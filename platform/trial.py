@@ -27,7 +27,14 @@ import torch
 
 from platform.config import ConfigError, TrialConfig, load_sweep
 from platform.trial_context import TrialContext, context_from_sweep
-from platform.trial_steps import FAILURE_FILE, TrialOutcome, evaluate_and_log, fit, open_run
+from platform.trial_steps import (
+    FAILURE_FILE,
+    TrialOutcome,
+    evaluate_and_log,
+    fit,
+    open_run,
+    trial_device,
+)
 
 __all__ = ["ConsoleReporter", "RayReporter", "main", "run_trial", "trainable"]
 
@@ -86,12 +93,6 @@ class RayReporter:
         self._tune.report(dict(metrics), checkpoint=checkpoint)
 
 
-def _device(context: TrialContext) -> torch.device:
-    if context.gpus_per_trial > 0 and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
 def run_trial(
     trial: Mapping[str, Any],
     context: TrialContext,
@@ -117,7 +118,7 @@ def run_trial(
     if (checkpoint_dir / FAILURE_FILE).exists():
         reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
         raise RuntimeError(f"trial {trial['trial_id']} stopped earlier, not retried: {reason}")
-    device = _device(context)
+    device = trial_device(context)
     with open_run(trial, context) as run:
         fitted = fit(trial, config, context, run, device=device, checkpoint_dir=checkpoint_dir,
                      report=reporter.report)

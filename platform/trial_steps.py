@@ -37,7 +37,7 @@ from platform.trial_context import TrialContext
 
 __all__ = [
     "FAILURE_FILE", "Fitted", "TrialOutcome", "build_parts", "evaluate_and_log", "fit",
-    "load_data", "open_run", "train_on",
+    "load_data", "open_run", "train_on", "trial_device",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,13 @@ class TrialOutcome:
     run_id: str
     fold_means: dict[str, float]
     rows: list[dict[str, float | str]]
+
+
+def trial_device(context: TrialContext) -> torch.device:
+    """One GPU per trial where Ray granted one (and CUDA is there), else the CPU."""
+    if context.gpus_per_trial > 0 and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 def build_parts(
