@@ -62,7 +62,7 @@ def _run_trials(sweep: SweepConfig, context: TrialContext, specs: Sequence[Trial
 
 
 def _run_search(sweep: SweepConfig, context: TrialContext, specs: Sequence[TrialSpec],
-                *, name: str) -> list[TrialSpec]:
+                *, name: str, resume: bool) -> list[TrialSpec]:
     """Run the Optuna search; return the best configuration's test-fold trials."""
     from platform.tuner import run_search
 
@@ -76,6 +76,7 @@ def _run_search(sweep: SweepConfig, context: TrialContext, specs: Sequence[Trial
         storage_path=Path(sweep.ray.storage_path), name=f"{name}-search",
         cpus_per_trial=sweep.resources.cpus_per_trial,
         gpus_per_trial=sweep.resources.gpus_per_trial, max_failures=sweep.failure.max_failures,
+        resume=resume,
     )
     best = grid.get_best_result(metric=search.metric, mode=search.mode)
     knobs = {k.removeprefix("knob:"): v for k, v in best.config.items() if k.startswith("knob:")}
@@ -130,7 +131,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     complete = False
     try:
         if sweep.search is not None:
-            specs = _run_search(sweep, context, specs, name=name)
+            specs = _run_search(sweep, context, specs, name=name, resume=resume)
         _run_trials(sweep, context, specs, resume=resume, name=name)
         variants = list(dict.fromkeys(spec.variant for spec in specs))
         complete = _table(sweep, context, variants)

@@ -195,8 +195,12 @@ def run_search(
     cpus_per_trial: float,
     gpus_per_trial: float,
     max_failures: int,
+    resume: bool = True,
 ) -> tune.ResultGrid:
     """Run an Optuna search through Ray Tune; each trial loops the folds internally.
+
+    With ``resume`` an interrupted search in ``storage_path/name`` is continued (Ray Tune
+    restores the searcher's state, so it does not add ``num_samples`` new samples).
 
     The study lives in ``storage_url`` (an Optuna RDB URL) under ``study_name`` so it can be
     continued and opened in optuna-dashboard. Each trial computes and reports ``metric``
@@ -207,6 +211,11 @@ def run_search(
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    path = experiment_path(storage_path, name)
+    runnable = _resources(cpus_per_trial, gpus_per_trial)
+    if resume and tune.Tuner.can_restore(str(path)):
+        logger.info("resuming the search stored in %s", path)
+        return tune.Tuner.restore(str(path), trainable=runnable, resume_errored=True).fit()
     searcher = OptunaSearch(
         metric=metric,
         mode=mode,
@@ -217,7 +226,7 @@ def run_search(
     param_space = {"trial": dict(base_trial), "context": dict(context), "search_metric": metric,
                    **_search_space(space)}
     tuner = tune.Tuner(
-        _resources(cpus_per_trial, gpus_per_trial),
+        runnable,
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=metric,

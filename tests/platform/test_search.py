@@ -167,3 +167,9 @@ def test_wilcoxon_scheduler_lets_a_comparable_trial_finish() -> None:
     assert scheduler.on_trial_result(None, other, {"train_loss": 0.5}) == TrialScheduler.CONTINUE
     similar = [s + (0.01 if i % 2 else -0.01) for i, s in enumerate(BEST_SCORES)]
     assert set(_report(scheduler, other, similar)) == {TrialScheduler.CONTINUE}
+
+    # Re-running the finished search continues it: no new samples, no re-evaluation.
+    run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 3
+    assert len(child_runs(mlflow_sqlite_uri, "tiny")) == len(runs)
