@@ -46,7 +46,9 @@ class Geometry:
             direction=tuple(float(v) for v in image.GetDirection()),
         )
 
-    def mismatch(self, other: Geometry, *, atol_mm: float = 1e-3, atol_cos: float = 1e-4) -> str | None:
+    def mismatch(
+        self, other: Geometry, *, atol_mm: float = 1e-3, atol_cos: float = 1e-4
+    ) -> str | None:
         """Say how ``other`` differs from this geometry, or ``None`` if they agree."""
         problems = []
         if not np.allclose(self.spacing, other.spacing, atol=atol_mm):

@@ -117,6 +117,12 @@ def test_search_persists_its_study_and_scores_on_validation_patients_only(
         keys = [line.split(",")[0] for line in Path(rows).read_text().splitlines()[1:]]
         assert sorted(keys) == sorted(folds[int(run.data.tags["fold"])].test)
 
+    # Re-running the finished search continues it: no new samples, no re-evaluation.
+    run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 3
+    assert len(child_runs(mlflow_sqlite_uri, "tiny")) == len(runs)
+
 
 def test_every_search_metric_names_a_per_patient_metric() -> None:
     assert sorted(VALIDATION_METRICS) == sorted(SEARCH_METRICS)
@@ -167,9 +173,3 @@ def test_wilcoxon_scheduler_lets_a_comparable_trial_finish() -> None:
     assert scheduler.on_trial_result(None, other, {"train_loss": 0.5}) == TrialScheduler.CONTINUE
     similar = [s + (0.01 if i % 2 else -0.01) for i, s in enumerate(BEST_SCORES)]
     assert set(_report(scheduler, other, similar)) == {TrialScheduler.CONTINUE}
-
-    # Re-running the finished search continues it: no new samples, no re-evaluation.
-    run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")
-    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert len(study.trials) == 3
-    assert len(child_runs(mlflow_sqlite_uri, "tiny")) == len(runs)
