@@ -228,6 +228,10 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                   has_reference=reference is not None)
 
 
+_LOG_WIDTH = 160
+"""Columns of Table 1 when the terminal output goes to a file or a pipe."""
+
+
 def render_table1(table: Table1, console: Console | None = None) -> Table:
     """Print ``table`` in the terminal with rich; return the rich ``Table`` printed."""
     rich_table = Table(title="Table 1: mean +- sd over folds", show_lines=True)
@@ -236,7 +240,10 @@ def render_table1(table: Table1, console: Console | None = None) -> Table:
     for row in table.rows:
         cells = table.row_cells(row)
         rich_table.add_row(*cells, style="red" if row.missing else None)
-    (console or Console()).print(rich_table)
+    if console is None:
+        # Piped to a log file rich assumes 80 columns and folds every "mean +- sd" cell.
+        console = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
+    console.print(rich_table)
     return rich_table
 
 
