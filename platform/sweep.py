@@ -118,10 +118,13 @@ def _start_parent(sweep: SweepConfig, context: TrialContext, path: Path, resume:
 def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     """Execute a validated sweep; return the process exit code (0 all trials finished)."""
     from platform.tracking import end_run
-    from platform.tuner import shutdown_ray, start_ray
+    from platform.tuner import set_aside, shutdown_ray, start_ray
 
     context, specs = context_from_sweep(sweep, parent_run_id=None)
     name = f"{sweep.name}-{context.sweep_id}"
+    if not resume:
+        for experiment in (name, f"{name}-search"):
+            set_aside(Path(sweep.ray.storage_path), experiment)
     parent = _start_parent(sweep, context, path, resume)
     context = replace(context, parent_run_id=parent)
     started = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from ray import tune
 from platform.ray_env import ray_process_env, worker_runtime_env
 from platform.trial import trainable
 
-__all__ = ["experiment_path", "run_grid", "run_search", "shutdown_ray", "start_ray"]
+__all__ = [
+    "experiment_path", "run_grid", "run_search", "set_aside", "shutdown_ray", "start_ray",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,17 @@ def shutdown_ray() -> None:
 def experiment_path(storage_path: Path, name: str) -> Path:
     """Folder where Ray Tune keeps one sweep's state (the resume point)."""
     return storage_path.resolve() / name
+
+
+def set_aside(storage_path: Path, name: str) -> Path | None:
+    """Move an earlier run's state out of the way (``--restart``); nothing is deleted."""
+    path = experiment_path(storage_path, name)
+    if not path.exists():
+        return None
+    kept = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    path.rename(kept)
+    logger.info("--restart: the earlier state of %s is kept in %s", name, kept)
+    return kept
 
 
 def _trial_name(trial: Any) -> str:
