@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib  # noqa: E402 -- beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 CONTENDERS = ("read_series", "pydicom_loop", "simpleitk")
@@ -68,20 +68,6 @@ def load_simpleitk(folder: Path) -> tuple[np.ndarray, object]:
     reader.SetOutputPixelType(sitk.sitkFloat32)
     image = reader.Execute()
     return sitk.GetArrayViewFromImage(image), image  # the view dies with the image
-
-
-def peak_rss_mib() -> float:
-    """Peak RSS of this process (VmHWM).
-
-    Not ``ru_maxrss``: Linux carries that over from the parent across fork and exec, so a
-    child of the process that wrote the series would report the writer's peak.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # no /proc: macOS, bytes
 
 
 def run_one(name: str, folder: Path, repeat: int) -> None:

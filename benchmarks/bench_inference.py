@@ -55,6 +55,7 @@ import_project_platform()
 
 import numpy as np  # noqa: E402 -- after the project's platform package is importable
 import torch  # noqa: E402
+from peak_memory import peak_rss_mib  # noqa: E402 -- beside this script
 from scipy import ndimage  # noqa: E402
 
 CONTENDERS = ("ours", "monai", "torchio")
@@ -156,7 +157,7 @@ def worker(args: argparse.Namespace) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     prob = RUNNERS[args.worker](model, image, brain, args)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     workdir = Path(args.workdir)
     np.save(workdir / f"{args.worker}.npy", prob.astype(np.float32))
     result = {"wall_s": wall, "cpu_s": cpu, "peak_mib": peak, "before_mib": before}

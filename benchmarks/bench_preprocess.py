@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib  # noqa: E402 -- beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -86,17 +86,6 @@ def platform_preprocess(hu: np.ndarray, lesion: np.ndarray) -> dict[str, np.ndar
     }
 
 
-def _peak_mib() -> float:
-    """Peak RSS of this process image: ``VmHWM`` (``ru_maxrss`` would count the parent's
-    peak too, because Linux keeps it across ``exec``)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def worker(name: str, data: Path, out: Path, repeats: int) -> None:
     """Run one contender on the saved scan; write its timing, peak RSS and result."""
     fn = {"reference": reference_preprocess, "platform": platform_preprocess}[name]
@@ -106,7 +95,7 @@ def worker(name: str, data: Path, out: Path, repeats: int) -> None:
         import scipy.ndimage  # noqa: F401
     hu = np.load(data / "hu.npy")
     lesion = np.load(data / "lesion.npy")
-    loaded = _peak_mib()
+    loaded = peak_rss_mib()
     times, cpu = [], []
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -114,7 +103,7 @@ def worker(name: str, data: Path, out: Path, repeats: int) -> None:
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     np.savez(out / f"{name}.npz", **result)
-    stats = {"seconds": min(times), "cpu_seconds": min(cpu), "peak_mib": _peak_mib(),
+    stats = {"seconds": min(times), "cpu_seconds": min(cpu), "peak_mib": peak_rss_mib(),
              "loaded_mib": loaded}
     (out / f"{name}.json").write_text(json.dumps(stats))
 

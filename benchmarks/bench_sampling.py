@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib  # noqa: E402 -- beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -89,19 +89,9 @@ def worker(name: str, data: Path, patch: int, batches: int, queue_length: int) -
     for _ in range(batches):
         next(stream)
     seconds = time.perf_counter() - start
-    peak = _peak_mib()
+    peak = peak_rss_mib()
     (data / f"{name}.json").write_text(json.dumps(
         {"patches_per_s": batches * BATCH / seconds, "peak_mib": peak}))
-
-
-def _peak_mib() -> float:
-    """Peak RSS of this process image (``VmHWM``; ``ru_maxrss`` keeps the parent's peak)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _make_cases(shape: tuple[int, int, int], count: int, data: Path) -> None:

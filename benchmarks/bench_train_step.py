@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402 -- after the repository is on sys.path
+from peak_memory import peak_rss_mib  # noqa: E402 -- beside this script
 from torch import nn  # noqa: E402
 
 logger = logging.getLogger("bench_train_step")
@@ -66,7 +66,7 @@ def _build(name: str, width: int) -> nn.Module:
 def _memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mib()
 
 
 def _worker(args: argparse.Namespace) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from data_pipeline.cache import PreprocessedCache
 from data_pipeline.cohort import CaseRef, load_cohort
 from data_pipeline.preprocess import PreprocessedCase, StepSpec
+from data_pipeline.samplers import lesion_class_counts
 from data_pipeline.splits import Fold, from_nnunet_splits, make_folds, split_validation
 from data_pipeline.synthetic import generate_cohort
 
@@ -32,12 +33,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FoldCases:
-    """Preprocessed training and evaluation cases of one fold, with their keys."""
+    """Preprocessed training and evaluation cases of one fold, with their keys.
+
+    ``class_counts`` are the weighted loss's N0/N1 (background, lesion voxels) over the
+    training cases only.
+    """
 
     train_keys: tuple[str, ...]
     eval_keys: tuple[str, ...]
     train: tuple[PreprocessedCase, ...]
     eval: tuple[PreprocessedCase, ...]
+    class_counts: tuple[int, int]
 
 
 def ensure_cohort(
@@ -118,4 +124,4 @@ def load_fold(
         "fold %d: %d training and %d evaluation patients (cache hits %d, misses %d)",
         fold, len(train), len(evaluated), cache.hits, cache.misses,
     )
-    return FoldCases(train_keys, eval_keys, train, evaluated)
+    return FoldCases(train_keys, eval_keys, train, evaluated, lesion_class_counts(train))

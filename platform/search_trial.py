@@ -22,11 +22,10 @@ import numpy as np
 import torch
 
 from platform.config import TrialConfig
-from platform.evaluation import evaluate_cases
 from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICITY
 from platform.tracking import TrialRun, run_tags
 from platform.trial_context import TrialContext
-from platform.trial_steps import load_data, train_on, trial_device
+from platform.trial_steps import evaluate_fold, load_data, train_on, trial_device
 
 __all__ = ["VALIDATION_METRICS", "run_search_trial"]
 
@@ -76,12 +75,8 @@ def run_search_trial(
                 run.log_artifact(cases, "cases")
                 model = train_on(config, data, device=device, checkpoint_dir=Path(scratch),
                                  on_progress=lambda progress: None)
-            values = [float(e.row[VALIDATION_METRICS[metric]]) for e in evaluate_cases(
-                model, data.eval, data.eval_keys, patch_size=tuple(config.sampler.patch_size),
-                overlap=config.eval.overlap, threshold=config.eval.threshold,
-                batch_size=config.eval.batch_size, device=device, amp=False,
-                skip_outside_brain=config.eval.skip_outside_brain,
-            )]
+            values = [float(e.row[VALIDATION_METRICS[metric]])
+                      for e in evaluate_fold(model, data, config, device=device)]
             scores.append(float(np.nanmean(values)))
             progress = {metric: float(np.mean(scores)), f"fold_{metric}": scores[-1]}
             run.log_metrics(progress, step=done)

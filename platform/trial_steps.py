@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from data_pipeline.samplers import lesion_class_counts, make_patch_loader
+from data_pipeline.samplers import make_patch_loader
 from models import build_loss, build_model, build_optimizer, build_schedule
 from platform.config import TrialConfig
-from platform.evaluation import evaluate_cases, fold_means
+from platform.evaluation import CaseEvaluation, evaluate_cases, fold_means
 from platform.figures import contour_figure
 from platform.fold_data import FoldCases, load_fold
 from platform.tracking import TrialRun, find_trial_run, run_tags
@@ -37,7 +37,7 @@ from platform.trial_context import TrialContext
 
 __all__ = [
     "FAILURE_FILE", "Fitted", "TrialOutcome", "build_parts", "evaluate_and_log", "fit",
-    "load_data", "open_run", "train_on", "trial_device",
+    "evaluate_fold", "load_data", "open_run", "train_on", "trial_device",
 ]
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,8 @@ def train_on(
     on_progress: Callable[[Progress], None],
 ) -> torch.nn.Module:
     """Build the parts, resume from ``checkpoint_dir`` if it holds one, and train."""
-    counts = lesion_class_counts(data.train)
     seed_everything(config.train.seed)
-    model, loss, optimizer, schedule = build_parts(config, counts)
+    model, loss, optimizer, schedule = build_parts(config, data.class_counts)
     start = 0
     if (checkpoint_dir / CHECKPOINT_FILE).exists():
         start = load_checkpoint(checkpoint_dir, model=model, optimizer=optimizer, schedule=schedule)
@@ -158,7 +157,7 @@ def fit(
     """Train the trial's network, logging curves to ``run``; a NaN loss marks it FAILED."""
     data = load_data(config, context, int(trial["fold"]))
     run.log_config(config.model_dump(mode="json"))
-    n0, n1 = lesion_class_counts(data.train)
+    n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
                     step=0)
 
@@ -181,6 +180,17 @@ def fit(
     return Fitted(model=model, data=data)
 
 
+def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, *,
+                  device: torch.device) -> Iterator[CaseEvaluation]:
+    """Evaluate ``data.eval`` with the trial's inference settings, case by case."""
+    return evaluate_cases(
+        model, data.eval, data.eval_keys, patch_size=tuple(config.sampler.patch_size),
+        overlap=config.eval.overlap, threshold=config.eval.threshold,
+        batch_size=config.eval.batch_size, device=device, amp=config.train.amp is not False,
+        skip_outside_brain=config.eval.skip_outside_brain,
+    )
+
+
 def evaluate_and_log(
     fitted: Fitted, config: TrialConfig, run: TrialRun, *, device: torch.device
 ) -> TrialOutcome:
@@ -188,12 +198,7 @@ def evaluate_and_log(
     rows = []
     started = time.perf_counter()
     figures_left = config.eval.figure_patients
-    evaluations = evaluate_cases(
-        fitted.model, fitted.data.eval, fitted.data.eval_keys,
-        patch_size=tuple(config.sampler.patch_size), overlap=config.eval.overlap,
-        threshold=config.eval.threshold, batch_size=config.eval.batch_size, device=device,
-        amp=config.train.amp is not False, skip_outside_brain=config.eval.skip_outside_brain,
-    )
+    evaluations = evaluate_fold(fitted.model, fitted.data, config, device=device)
     for case, evaluation in zip(fitted.data.eval, evaluations, strict=True):
         rows.append(evaluation.row)
         if figures_left > 0 and case.lesion.any():
