@@ -41,7 +41,8 @@ import numpy as np
 
 from data_pipeline.cohort import Case, CaseRef, load_case
 from data_pipeline.errors import DataError
-from data_pipeline.preprocess import PreprocessedCase, StepSpec, canonical_steps, preprocess
+from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preprocess
+from data_pipeline.registry import PartSpec
 
 __all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key"]
 
@@ -58,7 +59,7 @@ _ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape", "spacing")
 _UNREADABLE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
-def cache_key(ref: CaseRef, steps: Sequence[StepSpec]) -> str:
+def cache_key(ref: CaseRef, steps: Sequence[PartSpec]) -> str:
     """The entry name of ``ref`` preprocessed with ``steps`` (64 hex digits).
 
     Raises:
@@ -114,7 +115,7 @@ class PreprocessedCache:
         """Where the entry ``key`` lives."""
         return self.root / key[:2] / f"{key}.npz"
 
-    def get(self, ref: CaseRef, steps: Sequence[StepSpec]) -> PreprocessedCase:
+    def get(self, ref: CaseRef, steps: Sequence[PartSpec]) -> PreprocessedCase:
         """The preprocessed case: read from the cache, or computed and stored.
 
         A miss and a later hit return identical arrays (both are decoded from the

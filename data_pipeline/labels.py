@@ -32,7 +32,7 @@ from data_pipeline.dicom import is_dicom_file
 from data_pipeline.errors import DataError
 from data_pipeline.geometry import Geometry
 
-__all__ = ["MASK_SUFFIXES", "mask_format", "read_mask", "write_mask"]
+__all__ = ["MASK_SUFFIXES", "lesion_volume_ml", "mask_format", "read_mask", "write_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,26 @@ def read_mask(
             "check the label/segment, or that the lesion was saved",
         )
     return mask
+
+
+def lesion_volume_ml(path: Path, *, case_key: str, label: int | str | None = None) -> float:
+    """The lesion volume of a mask file in mL, read without its CT (for fold strata).
+
+    Raises:
+        DataError: a missing or unreadable file, or an unknown label or segment.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(case_key, f"mask {path.name} not found; check the cohort's mask path")
+    try:
+        kind = mask_format(path)
+    except ValueError as err:
+        raise DataError(case_key, str(err)) from None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(pydicom|highdicom)(\.|$)")
+        image = _read_lesion_image(path, kind, label, case_key)
+    voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(image)))
+    return voxels * float(np.prod(image.GetSpacing())) / 1000.0
 
 
 def write_mask(path: Path, mask: np.ndarray, geometry: Geometry) -> Path:

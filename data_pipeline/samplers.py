@@ -22,58 +22,91 @@ than the patch is zero-padded (label 0) to the patch size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 import torchio as tio
+from pydantic import BeforeValidator, Field, field_validator
 
+from data_pipeline.augmentations import compose_augmentations
+from data_pipeline.part_fields import PartOf
 from data_pipeline.preprocess import PreprocessedCase
+from data_pipeline.registry import Params, PartSpec, Registry, as_tuple, int_keys
 
 __all__ = [
-    "AugmentationSpec",
+    "SAMPLERS",
+    "LabelSamplerParams",
+    "SamplerParams",
     "lesion_class_counts",
-    "list_augmentations",
-    "list_samplers",
     "make_patch_loader",
     "sampling_map",
 ]
 
 logger = logging.getLogger(__name__)
 
-PAPER_LABEL_PROBABILITIES: Mapping[int, float] = {0: 0.0, 1: 0.5, 2: 0.5}
-"""The paper's weighted sampler: centres in healthy brain or lesion, 50 % each."""
+SAMPLERS: Registry[tio.data.PatchSampler] = Registry(
+    "sampler", "builder(params) -> torchio PatchSampler; make_patch_loader runs the rest")
 
-AugmentationSpec = str | tuple[str, Mapping[str, Any]]
-"""An augmentation by name, or ``(name, params)`` with TorchIO keyword arguments."""
-
-SamplerFactory = Callable[[tuple[int, int, int], Mapping[int, float]], tio.data.PatchSampler]
-
-_SAMPLERS: dict[str, SamplerFactory] = {
-    "uniform": lambda patch, _probabilities: tio.UniformSampler(patch),
-    "label": lambda patch, probabilities: tio.LabelSampler(
-        patch, label_name="sampling", label_probabilities=dict(probabilities)
-    ),
-}
-
-_AUGMENTATIONS: dict[str, Callable[..., tio.Transform]] = {
-    # The authors tried these and dropped them (section 3); off unless a sweep asks.
-    "affine": tio.RandomAffine,  # scales 0.9-1.1, rotations up to 10 degrees
-    "flip": lambda **kw: tio.RandomFlip(**{"axes": (2,), **kw}),  # left-right (X)
-    "elastic": tio.RandomElasticDeformation,  # 7 control points, 7.5 voxels at most
-    "gamma": tio.RandomGamma,  # log-gamma in [-0.3, 0.3]; keeps [0, 1]
-}
+PatchEdge = Annotated[int, Field(gt=0, le=512)]
 
 
-def list_samplers() -> list[str]:
-    """Names accepted by ``make_patch_loader(sampler=...)``."""
-    return sorted(_SAMPLERS)
+def _three_sizes(value: Any) -> Any:
+    if isinstance(value, list | tuple) and len(value) != 3:
+        raise ValueError("expected 3 sizes in voxels, (z, y, x) order")
+    return as_tuple(value)
 
 
-def list_augmentations() -> list[str]:
-    """Names accepted by ``make_patch_loader(augmentations=...)``."""
-    return sorted(_AUGMENTATIONS)
+class SamplerParams(Params):
+    """What every sampler shares: patch size, patches per patient, the queue, augmentations."""
+
+    patch_size: Annotated[tuple[PatchEdge, PatchEdge, PatchEdge],
+                          BeforeValidator(_three_sizes)] = (128, 128, 128)
+    """Patch ``(D, H, W)`` in voxels (paper: 128^3)."""
+    patches_per_patient: Annotated[int, Field(gt=0)] = 32
+    """Patches drawn from each training case per epoch (paper: 32)."""
+    queue_length: Annotated[int, Field(gt=0)] = 64
+    """Most patches held in memory (TorchIO ``Queue.max_length``); ours: two patients'
+    worth, so batches mix patients; each 128^3 patch costs 8 MiB."""
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    """Processes loading and augmenting subjects for the queue; ours: 0 (in the trial's
+    process, whose CPU share Ray reserves)."""
+    augmentations: Annotated[tuple[Annotated[PartSpec, PartOf("augmentation")], ...],
+                             BeforeValidator(as_tuple)] = ()
+    """Augmentations, in order (paper: none; each made results worse)."""
+
+
+class LabelSamplerParams(SamplerParams):
+    """The paper's weighted sampler: centre labels drawn with these probabilities."""
+
+    label_probabilities: Annotated[dict[int, Annotated[float, Field(ge=0.0)]],
+                                   BeforeValidator(int_keys)] = {0: 0.0, 1: 0.5, 2: 0.5}
+    """Centre probability per sampling label: 0 background, 1 healthy brain, 2 lesion
+    (paper: 0, 0.5, 0.5)."""
+
+    @field_validator("label_probabilities")
+    @classmethod
+    def _labels_and_sum(cls, value: dict[int, float]) -> dict[int, float]:
+        if set(value) - {0, 1, 2}:
+            raise ValueError(f"labels are 0 (background), 1 (healthy brain) and 2 (lesion), "
+                             f"got {sorted(value)}")
+        if abs(sum(value.values()) - 1.0) > 1e-6:
+            raise ValueError(f"probabilities must sum to 1 (they sum to {sum(value.values()):g})")
+        return value
+
+
+@SAMPLERS.register("uniform", params=SamplerParams)
+def uniform(params: SamplerParams) -> tio.data.PatchSampler:
+    """Patch centres uniform over the (cropped) volume (TorchIO ``UniformSampler``)."""
+    return tio.UniformSampler(params.patch_size)
+
+
+@SAMPLERS.register("label", params=LabelSamplerParams)
+def label(params: LabelSamplerParams) -> tio.data.PatchSampler:
+    """Centres drawn per sampling label (TorchIO ``LabelSampler`` on the sampling map)."""
+    return tio.LabelSampler(params.patch_size, label_name="sampling",
+                            label_probabilities=dict(params.label_probabilities))
 
 
 def lesion_class_counts(cases: Sequence[PreprocessedCase]) -> tuple[int, int]:
@@ -94,15 +127,9 @@ def sampling_map(case: PreprocessedCase) -> np.ndarray:
 
 def make_patch_loader(
     cases: Sequence[PreprocessedCase],
+    sampler: PartSpec,
     *,
-    sampler: str,
-    patch_size: tuple[int, int, int],
-    patches_per_patient: int = 32,
-    batch_size: int = 2,
-    queue_length: int,
-    num_workers: int = 0,
-    label_probabilities: Mapping[int, float] = PAPER_LABEL_PROBABILITIES,
-    augmentations: Sequence[AugmentationSpec] = (),
+    batch_size: int,
     seed: int,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Endless batches of training patches, epoch after epoch, reproducible from ``seed``.
@@ -112,15 +139,9 @@ def make_patch_loader(
 
     Args:
         cases: preprocessed training cases (cropped; image in [0, 1]).
-        sampler: ``"uniform"`` or ``"label"`` (:func:`list_samplers`).
-        patch_size: ``(D, H, W)`` voxels; the paper: 128^3.
-        patches_per_patient: patches per case per epoch; the paper: 32.
+        sampler: a validated sampler part (``SAMPLERS.spec("label")``); its parameters
+            set the patch size, the queue and the augmentations.
         batch_size: patches per batch; the paper: 2.
-        queue_length: most patches held in memory (TorchIO ``Queue.max_length``);
-            more mixes patients better, each 128^3 patch costs 8 MiB (image + masks).
-        num_workers: processes that load and augment subjects for the queue.
-        label_probabilities: centre probabilities per sampling label, ``"label"`` only.
-        augmentations: names from :func:`list_augmentations` or ``(name, params)``.
         seed: the same seed gives the same batches.
 
     Yields:
@@ -129,55 +150,18 @@ def make_patch_loader(
         voxel in the (padded) crop, as TorchIO reports it.
 
     Raises:
-        KeyError: an unknown sampler or augmentation name (lists the allowed ones).
-        ValueError: empty ``cases``, bad sizes or probabilities.
+        ValueError: empty ``cases`` or an epoch smaller than one batch.
     """
-    patch = _checked(cases, sampler, patch_size, patches_per_patient, batch_size,
-                     queue_length, num_workers, label_probabilities)
-    subjects = [_subject(case, patch) for case in cases]
-    transform = _augmentation(augmentations)
-    dataset = tio.SubjectsDataset(subjects, transform=transform)
-    patch_sampler = _SAMPLERS[sampler](patch, label_probabilities)
-    return _batches(dataset, patch_sampler, patches_per_patient, batch_size, queue_length,
-                    num_workers, seed)
-
-
-def _checked(
-    cases: Sequence[PreprocessedCase],
-    sampler: str,
-    patch_size: Sequence[int],
-    patches_per_patient: int,
-    batch_size: int,
-    queue_length: int,
-    num_workers: int,
-    label_probabilities: Mapping[int, float],
-) -> tuple[int, int, int]:
-    if sampler not in _SAMPLERS:
-        raise KeyError(f"unknown sampler {sampler!r}; choose one of {list_samplers()}")
+    params: SamplerParams = sampler.params  # type: ignore[assignment] # a sampler's params
     if not cases:
         raise ValueError("no cases to sample patches from; pass the fold's training cases")
-    if len(patch_size) != 3 or any(int(p) != p or p < 1 for p in patch_size):
-        raise ValueError(f"patch_size must be three positive integers (D, H, W), got {patch_size}")
-    sizes = {"patches_per_patient": patches_per_patient, "batch_size": batch_size,
-             "queue_length": queue_length}
-    for name, value in sizes.items():
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    if len(cases) * patches_per_patient < batch_size:
+    if batch_size < 1 or len(cases) * params.patches_per_patient < batch_size:
         raise ValueError(
-            f"an epoch has {len(cases)} x {patches_per_patient} patches, fewer than one batch "
-            f"of {batch_size}; raise patches_per_patient or lower batch_size"
-        )
-    unknown = set(label_probabilities) - {0, 1, 2}
-    if unknown or any(p < 0 for p in label_probabilities.values()) \
-            or not sum(label_probabilities.values()) > 0:
-        raise ValueError(
-            "label_probabilities must map labels 0 (background), 1 (healthy brain) and "
-            f"2 (lesion) to non-negative numbers with a positive sum, got {label_probabilities}"
-        )
-    return (int(patch_size[0]), int(patch_size[1]), int(patch_size[2]))
+            f"an epoch has {len(cases)} x {params.patches_per_patient} patches, fewer than one "
+            f"batch of {batch_size}; raise patches_per_patient or lower batch_size")
+    subjects = [_subject(case, params.patch_size) for case in cases]
+    dataset = tio.SubjectsDataset(subjects, transform=compose_augmentations(params.augmentations))
+    return _batches(dataset, SAMPLERS.create(sampler), params, batch_size, seed)
 
 
 def _subject(case: PreprocessedCase, patch: tuple[int, int, int]) -> tio.Subject:
@@ -194,32 +178,11 @@ def _subject(case: PreprocessedCase, patch: tuple[int, int, int]) -> tio.Subject
     return subject
 
 
-def _augmentation(augmentations: Sequence[AugmentationSpec]) -> tio.Transform | None:
-    transforms = []
-    for item in augmentations:
-        name, params = (item, {}) if isinstance(item, str) else _named(item)
-        if name not in _AUGMENTATIONS:
-            raise KeyError(f"unknown augmentation {name!r}; choose from {list_augmentations()}")
-        transforms.append(_AUGMENTATIONS[name](**params))
-    return tio.Compose(transforms) if transforms else None
-
-
-def _named(item: Any) -> tuple[str, Mapping[str, Any]]:
-    """``(name, params)`` from a pair, or from a config object with ``name`` and ``params``."""
-    if isinstance(item, tuple) and len(item) == 2:
-        return str(item[0]), dict(item[1])
-    if hasattr(item, "name") and hasattr(item, "params"):  # e.g. the sweep's config entry
-        return str(item.name), dict(item.params)
-    raise TypeError(f"an augmentation is a name or (name, params), got {item!r}")
-
-
 def _batches(
     dataset: tio.SubjectsDataset,
     sampler: tio.data.PatchSampler,
-    patches_per_patient: int,
+    params: SamplerParams,
     batch_size: int,
-    queue_length: int,
-    num_workers: int,
     seed: int,
 ) -> Iterator[dict[str, torch.Tensor]]:
     state = torch.Generator().manual_seed(seed).get_state()
@@ -229,9 +192,10 @@ def _batches(
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(state)
             if loader is None:  # built here so that its workers' seeds come from ``state``
-                queue = tio.Queue(dataset, max_length=queue_length,
-                                  samples_per_volume=patches_per_patient, sampler=sampler,
-                                  num_workers=num_workers, start_background=False)
+                queue = tio.Queue(dataset, max_length=params.queue_length,
+                                  samples_per_volume=params.patches_per_patient,
+                                  sampler=sampler, num_workers=params.num_workers,
+                                  start_background=False)
                 loader = tio.SubjectsLoader(queue, batch_size=batch_size, drop_last=True)
             batch = next(batches, None)
             if batch is None:  # an epoch ended

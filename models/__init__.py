@@ -1,8 +1,8 @@
-"""Network blocks, the 3D U-Net, losses, optimizers and schedules, built from a registry.
+"""Network blocks, the 3D U-Net, losses, optimizers and schedules, built from registries.
 
 Everything a sweep can name is registered by the explicit imports below (never by
 scanning folders), then third-party parts from ``stroke_platform.plugins`` entry points
-are loaded once. ``python -m models list`` prints every name.
+are loaded once. ``python -m models list`` prints every part with its parameters.
 
 Example:
     >>> import torch
@@ -25,71 +25,67 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from data_pipeline.plugins import load_plugins
+from data_pipeline.registry import PartSpec, Registry
 from models import blocks, losses, optim, unet3d  # noqa: F401 -- imported to register parts
-from models.precision import autocast_dtype, to_channels_last
-from models.registry import UnknownNameError, get_registry, list_names, load_plugins
+from models.losses import SegmentationLoss
+from models.precision import autocast_dtype
+from models.registry import LOSSES, MODELS, OPTIMIZERS, SCHEDULES
 
-__all__ = [
-    "UnknownNameError",
-    "autocast_dtype",
-    "build_loss",
-    "build_model",
-    "build_optimizer",
-    "build_schedule",
-    "list_names",
-    "to_channels_last",
-]
+__all__ = ["autocast_dtype", "build_loss", "build_model", "build_optimizer", "build_schedule"]
 
 
-def _checked(kind: str, name: str, built: Any, expected: type) -> Any:
+def _spec(registry: Registry[Any], part: PartSpec | str, params: dict[str, Any]) -> PartSpec:
+    """``part`` itself, or the validated part of that name with ``params``."""
+    if isinstance(part, str):
+        return registry.spec(part, params)
+    if params:
+        raise TypeError(f"pass parameters inside the spec, not beside it: {sorted(params)}")
+    return part
+
+
+def _checked(spec: PartSpec, built: Any, expected: type) -> Any:
     if not isinstance(built, expected):
-        raise TypeError(
-            f"The {kind} builder {name!r} returned {type(built).__name__}, expected "
-            f"{expected.__module__}.{expected.__qualname__}."
-        )
+        raise TypeError(f"The {spec.kind} builder {spec.name!r} returned "
+                        f"{type(built).__name__}, expected {expected.__module__}."
+                        f"{expected.__qualname__}.")
     return built
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the network ``name`` (e.g. ``"unet3d_residual_se"``) with keyword overrides.
+def build_model(part: PartSpec | str, **params: Any) -> nn.Module:
+    """The network ``part`` names, e.g. ``build_model("unet3d_residual_se", base_width=8)``.
 
     Raises:
-        UnknownNameError: When ``name`` is not a registered model.
+        UnknownNameError, ParamsError: an unknown name or parameter (with the part's
+            parameters and a did-you-mean).
     """
-    return _checked("model", name, get_registry("model").build(name, **kwargs), nn.Module)
+    spec = _spec(MODELS, part, params)
+    return _checked(spec, MODELS.create(spec), nn.Module)
 
 
-def build_loss(name: str, **kwargs: Any) -> nn.Module:
-    """Build the loss ``name``: a module ``(logits, target) -> scalar``, both ``(B, 1, D, H, W)``.
+def build_loss(part: PartSpec | str, *, class_counts: tuple[int, int] | None = None,
+               **params: Any) -> SegmentationLoss:
+    """The loss ``part`` names: ``(logits, target) -> scalar``, both ``(B, 1, D, H, W)``.
 
-    Every loss accepts ``class_counts=(n0, n1)``; only ``"weighted_bce_dice"`` needs it.
-
-    Raises:
-        UnknownNameError: When ``name`` is not a registered loss.
+    ``class_counts`` are ``(N0, N1)`` of the fold's training cases; only the weighted
+    loss uses them.
     """
-    return _checked("loss", name, get_registry("loss").build(name, **kwargs), nn.Module)
+    spec = _spec(LOSSES, part, params)
+    return _checked(spec, LOSSES.create(spec, class_counts=class_counts), SegmentationLoss)
 
 
-def build_optimizer(
-    name: str, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], **kwargs: Any
-) -> Optimizer:
-    """Build the optimizer ``name`` over ``params`` (e.g. ``"adam"``: lr 1e-4, decay 1e-5).
-
-    Raises:
-        UnknownNameError: When ``name`` is not a registered optimizer.
-    """
-    built = get_registry("optimizer").build(name, params=params, **kwargs)
-    return _checked("optimizer", name, built, Optimizer)
+def build_optimizer(part: PartSpec | str,
+                    parameters: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+                    **params: Any) -> Optimizer:
+    """The optimizer ``part`` names over ``parameters``."""
+    spec = _spec(OPTIMIZERS, part, params)
+    return _checked(spec, OPTIMIZERS.create(spec, parameters=parameters), Optimizer)
 
 
-def build_schedule(name: str, optimizer: Optimizer, **kwargs: Any) -> LRScheduler:
-    """Build the learning-rate schedule ``name``; step it once per iteration.
-
-    Raises:
-        UnknownNameError: When ``name`` is not a registered schedule.
-    """
-    built = get_registry("schedule").build(name, optimizer=optimizer, **kwargs)
-    return _checked("schedule", name, built, LRScheduler)
+def build_schedule(part: PartSpec | str, optimizer: Optimizer, **params: Any) -> LRScheduler:
+    """The learning-rate schedule ``part`` names; step it once per iteration."""
+    spec = _spec(SCHEDULES, part, params)
+    return _checked(spec, SCHEDULES.create(spec, optimizer=optimizer), LRScheduler)
 
 
 load_plugins()

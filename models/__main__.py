@@ -1,7 +1,9 @@
-"""Command line: ``python -m models list [--kind KIND]`` prints every registered name.
+"""Command line: ``python -m models list [--kind KIND] [--markdown]``.
 
-Why: a sweep author needs the names a YAML may use without reading the code; plugin
-parts appear here too once their package is installed.
+Why: a sweep author needs the names a YAML may use, and each part's parameters with
+their defaults, without reading the code. The listing is made from the params models
+(:mod:`data_pipeline.part_docs`), so it cannot drift; plugin parts appear too once their
+package is installed.
 """
 
 from __future__ import annotations
@@ -10,19 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from models.registry import KINDS, get_registry
+from data_pipeline.part_docs import render_markdown, render_text
+from data_pipeline.registry import registry
+from models.registry import KINDS
 
 __all__ = ["main"]
-
-
-def _format(kind: str) -> list[str]:
-    registry = get_registry(kind)
-    lines = [f"{kind}:"]
-    for name in registry.names():
-        defaults = registry.entry(name).defaults
-        suffix = f"  (defaults: {dict(defaults)})" if defaults else ""
-        lines.append(f"  {name}{suffix}")
-    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,11 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m models", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="print every kind and its registered names")
+    listing = commands.add_parser("list", help="print every part with its parameters")
     listing.add_argument("--kind", choices=KINDS, help="print only this kind")
+    listing.add_argument("--markdown", action="store_true", help="Markdown tables")
     args = parser.parse_args(argv)
-    kinds = [args.kind] if args.kind else list(KINDS)
-    print("\n".join(line for kind in kinds for line in _format(kind)))
+    parts = [registry(kind) for kind in ([args.kind] if args.kind else KINDS)]
+    print(render_markdown(parts) if args.markdown else render_text(parts))
     return 0
 
 

@@ -9,31 +9,48 @@ optimizer step), never per epoch.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import BeforeValidator, Field
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ConstantLR, LRScheduler
 
-from models.registry import get_registry
+from data_pipeline.registry import NoParams, Params, as_tuple
+from models.registry import OPTIMIZERS, SCHEDULES
 
-__all__ = ["StepHalvingLR", "adam", "constant", "step_halving"]
+__all__ = ["AdamParams", "StepHalvingLR", "StepHalvingParams"]
 
-_optimizers = get_registry("optimizer")
-_schedules = get_registry("schedule")
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
-@_optimizers.register("adam")
-def adam(
-    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
-    *,
-    lr: float = 1e-4,
-    weight_decay: float = 1e-5,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-) -> Optimizer:
-    """Adam with L2 weight decay added to the gradient, as in the paper (not AdamW)."""
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
+class AdamParams(Params):
+    lr: Annotated[float, Field(gt=0.0)] = 1.0e-4
+    """Initial learning rate (paper: 1e-4)."""
+    weight_decay: Annotated[float, Field(ge=0.0)] = 1.0e-5
+    """L2 penalty added to the gradient, as in the paper (not AdamW's decoupled decay)
+    (paper: 1e-5)."""
+    betas: Annotated[tuple[Beta, Beta], BeforeValidator(as_tuple)] = (0.9, 0.999)
+    """Decay rates of the moment estimates (the paper does not say: PyTorch's default)."""
+    eps: Annotated[float, Field(gt=0.0)] = 1.0e-8
+    """Added to the denominator (PyTorch's default)."""
+
+
+class StepHalvingParams(Params):
+    every: Annotated[int, Field(ge=1)] = 5000
+    """Iterations between two reductions (paper: 5000)."""
+    factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    """Multiplier per reduction (paper: halved)."""
+    min_lr: Annotated[float, Field(ge=0.0)] = 1.25e-5
+    """Floor at which the rate is then held (paper: 1.25e-5)."""
+
+
+@OPTIMIZERS.register("adam", params=AdamParams)
+def adam(params: AdamParams, *,
+         parameters: Iterable[torch.Tensor] | Iterable[dict[str, Any]]) -> Optimizer:
+    """Adam with L2 weight decay, the paper's optimizer."""
+    return torch.optim.Adam(parameters, lr=params.lr, weight_decay=params.weight_decay,
+                            betas=params.betas, eps=params.eps)
 
 
 class StepHalvingLR(LRScheduler):
@@ -58,9 +75,10 @@ class StepHalvingLR(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        every: int = 5000,
-        factor: float = 0.5,
-        min_lr: float = 1.25e-5,
+        *,
+        every: int,
+        factor: float,
+        min_lr: float,
         last_epoch: int = -1,
     ) -> None:
         if every < 1 or not 0.0 < factor < 1.0 or min_lr < 0:
@@ -79,19 +97,15 @@ class StepHalvingLR(LRScheduler):
         return [max(base * self.factor**steps, min(self.min_lr, base)) for base in self.base_lrs]
 
 
-@_schedules.register("step_halving")
-def step_halving(
-    optimizer: Optimizer,
-    *,
-    every: int = 5000,
-    factor: float = 0.5,
-    min_lr: float = 1.25e-5,
-) -> LRScheduler:
+@SCHEDULES.register("step_halving", params=StepHalvingParams)
+def step_halving(params: StepHalvingParams, *, optimizer: Optimizer) -> LRScheduler:
     """The paper's schedule: halve every 5,000 iterations down to 1.25e-5, then hold."""
-    return StepHalvingLR(optimizer, every=every, factor=factor, min_lr=min_lr)
+    return StepHalvingLR(optimizer, every=params.every, factor=params.factor,
+                         min_lr=params.min_lr)
 
 
-@_schedules.register("constant")
-def constant(optimizer: Optimizer) -> LRScheduler:
+@SCHEDULES.register("constant", params=NoParams)
+def constant(params: NoParams, *, optimizer: Optimizer) -> LRScheduler:
     """Keep the optimizer's learning rate (ablation, smoke tests)."""
+    del params
     return ConstantLR(optimizer, factor=1.0, total_iters=0)

@@ -1,53 +1,57 @@
-"""Mixed-precision and memory-layout helpers for running the network on a GPU.
+"""Mixed-precision and memory-layout choices for running the network.
 
-The paper trained in float32 on a 16 GB T4. On current GPUs, autocast (bf16 where the
-GPU supports it, else fp16) and the ``channels_last_3d`` memory layout make convolutions
-use tensor cores and cut activation memory. On CPU the network stays in float32: CPU
-autocast gains little for 3D convolutions, and reproducibility matters more there.
-Losses always compute in float32 (:class:`models.losses.SegmentationLoss`).
-
-Usage in a training step::
-
-    dtype = autocast_dtype(device)
-    model = to_channels_last(model.to(device))
-    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        loss = loss_fn(model(to_channels_last(images)), target)
-
-With fp16 (not bf16) the trainer also needs a ``torch.amp.GradScaler``.
+The paper trained in float32 on a 16 GB T4. On current GPUs, autocast and the
+``channels_last_3d`` memory layout make convolutions use tensor cores and cut activation
+memory (ours, switchable: ``train.amp``, ``train.channels_last``). bfloat16 is used where
+the GPU computes it natively (Ampere, sm_80, and later); elsewhere (T4, V100) float16
+with a gradient scaler, because ``torch.cuda.is_bf16_supported()`` also answers True
+where bf16 is only emulated, and cuDNN's 3D convolutions are then slow or missing. On
+CPU the network stays in float32: CPU autocast gains little for 3D convolutions, and
+reproducibility matters more there. Losses always compute in float32
+(:class:`models.losses.SegmentationLoss`).
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+import copy
 
 import torch
 from torch import nn
 
-__all__ = ["autocast_dtype", "to_channels_last"]
+from models.blocks.layers import ChannelsLastInstanceNorm3d
 
-ModuleOrTensor = TypeVar("ModuleOrTensor", nn.Module, torch.Tensor)
+__all__ = ["autocast_dtype", "channels_last_copy"]
 
 
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The autocast dtype for ``device``: bf16 on a CUDA GPU that supports it, else fp16; CPU None.
+def autocast_dtype(device: torch.device | str, enabled: bool = True) -> torch.dtype | None:
+    """The autocast dtype on ``device``: native bf16, else fp16, on CUDA; None on CPU.
 
     Args:
         device: Where the model runs, e.g. ``"cuda:0"`` or ``torch.device("cpu")``.
+        enabled: ``False`` (``train.amp: false``) always gives None: float32.
 
     Returns:
-        ``torch.bfloat16`` or ``torch.float16`` for CUDA, ``None`` (full precision) otherwise.
+        ``torch.bfloat16`` or ``torch.float16`` for CUDA, ``None`` (float32) otherwise.
+        With float16 the trainer needs a ``torch.amp.GradScaler``.
     """
     device = torch.device(device)
-    if device.type != "cuda":
+    if not enabled or device.type != "cuda":
         return None
     with torch.cuda.device(device):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if native else torch.float16
 
 
-def to_channels_last(x: ModuleOrTensor) -> ModuleOrTensor:
-    """Convert a 3D model or a ``(B, C, D, H, W)`` tensor to ``torch.channels_last_3d``.
+def channels_last_copy(model: nn.Module) -> nn.Module:
+    """A ``channels_last_3d`` copy of ``model`` for inference, its instance norms swapped
+    for :class:`ChannelsLastInstanceNorm3d` (same results, no layout round trips).
 
-    Same as ``x.to(memory_format=torch.channels_last_3d)``; worth it on a GPU with
-    tensor cores, neutral to slower on CPU.
+    PyTorch's instance norm makes its input contiguous, so in a channels-last network every
+    norm layer would cost two full copies. Parameters are shared with ``model``.
     """
-    return x.to(memory_format=torch.channels_last_3d)
+    network = copy.deepcopy(model)
+    for parent in list(network.modules()):
+        for name, child in parent.named_children():
+            if type(child) is nn.InstanceNorm3d and not child.track_running_stats:
+                setattr(parent, name, ChannelsLastInstanceNorm3d(child))
+    return network.to(memory_format=torch.channels_last_3d)

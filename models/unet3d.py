@@ -22,15 +22,36 @@ defaults.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from models.blocks.layers import LayerSpec, make_layer
-from models.registry import get_registry
+import models.blocks.upsample  # noqa: F401 -- registers the up-sampling named below
+from data_pipeline.part_fields import Part
+from models.blocks.conv_block import ConvBlockParams
+from models.registry import BLOCKS, MODELS, UPSAMPLES
 
-__all__ = ["UNet3D", "pad_to_multiple", "unet3d"]
+__all__ = ["UNet3D", "UNet3DParams", "pad_to_multiple"]
+
+
+class UNet3DParams(ConvBlockParams):
+    """The network's shape; the block choices it inherits apply to every block."""
+
+    base_width: Annotated[int, Field(ge=1)] = 16
+    """Channels of the first level; level ``i`` has ``base_width * 2**i``. Ours (the paper
+    gives none): 16 keeps a float32 128^3 batch of 2 within a 16 GB T4 (docs/models.md)."""
+    depth: Annotated[int, Field(ge=1, le=7)] = 4
+    """2x max-pool down-samplings; ours: the classic U-Net's 5 levels (128^3 -> 8^3)."""
+    upsample: Part("upsample", "trilinear")
+    """Decoder up-sampling (paper: trilinear)."""
+    checkpointing: bool = False
+    """Recompute each block's activations in the backward pass: about half the activation
+    memory for about 30 % more time (ours; not with batch norm, whose running statistics
+    would be updated twice per step)."""
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int) -> torch.Tensor:
@@ -56,83 +77,36 @@ class UNet3D(nn.Module):
     """3D U-Net with switchable normalization, activation, residual, SE and up-sampling.
 
     Args:
+        params: The validated choices (:class:`UNet3DParams`).
         in_channels: Input channels (1: one CT window).
         out_channels: Output channels (1: lesion logits).
-        base_width: Channels of the first level; level ``i`` has ``base_width * 2**i``.
-        depth: Number of 2x max-pool down-samplings (the bottleneck is level ``depth``).
-        norm: Normalization: ``"instance"`` (paper), ``"batch"``, ``"group"``, ``"none"``
-            or a ``(name, {kwargs})`` pair.
-        activation: ``"leaky_relu"`` (paper) or ``"relu"``, or a ``(name, {kwargs})`` pair.
-        residual: 1x1x1-projected residual connection in every block (paper's final model).
-        se: Squeeze-and-Excitation in every block (paper's final model).
-        se_ratio: SE reduction ratio ``r`` (paper: 16).
-        upsample: Decoder up-sampling: ``"trilinear"`` (paper) or ``"transposed"``.
-        checkpointing: Recompute each block's activations in the backward pass instead of
-            storing them: roughly half the activation memory for about 30 % more time.
-            Not recommended with batch norm, whose running statistics would be updated
-            twice per step.
-
-    Raises:
-        ValueError: When a width, depth or channel count is not positive.
-        UnknownNameError: When a layer name is not registered.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        out_channels: int = 1,
-        base_width: int = 16,
-        depth: int = 4,
-        norm: LayerSpec = "instance",
-        activation: LayerSpec = "leaky_relu",
-        residual: bool = False,
-        se: bool = False,
-        se_ratio: int = 16,
-        upsample: LayerSpec = "trilinear",
-        checkpointing: bool = False,
-    ) -> None:
+    def __init__(self, params: UNet3DParams, in_channels: int = 1, out_channels: int = 1) -> None:
         super().__init__()
-        for label, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("base_width", base_width),
-            ("depth", depth),
-        ):
-            if value < 1:
-                raise ValueError(f"UNet3D needs {label} >= 1, got {label}={value}.")
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"UNet3D needs at least one channel in and out, got "
+                             f"in_channels={in_channels} out_channels={out_channels}.")
         self.in_channels = in_channels
-        self.depth = depth
-        self.checkpointing = checkpointing
-        widths = [base_width * 2**level for level in range(depth + 1)]
-        blocks = get_registry("block")
+        self.depth = params.depth
+        self.checkpointing = params.checkpointing
+        widths = [params.base_width * 2**level for level in range(params.depth + 1)]
+        own = set(ConvBlockParams.model_fields)
+        block = BLOCKS.spec("conv_block", params.model_dump(include=own))
 
-        def block(channels_in: int, channels_out: int) -> nn.Module:
-            return blocks.build(
-                "conv_block",
-                in_channels=channels_in,
-                out_channels=channels_out,
-                norm=norm,
-                activation=activation,
-                residual=residual,
-                se=se,
-                se_ratio=se_ratio,
-            )
+        def make(channels_in: int, channels_out: int) -> nn.Module:
+            return BLOCKS.create(block, in_channels=channels_in, out_channels=channels_out)
 
         self.encoders = nn.ModuleList(
-            [block(in_channels, widths[0])]
-            + [block(widths[level - 1], widths[level]) for level in range(1, depth + 1)]
-        )
+            [make(in_channels, widths[0])]
+            + [make(widths[level - 1], widths[level]) for level in range(1, params.depth + 1)])
         self.pool = nn.MaxPool3d(kernel_size=2)
-        levels = list(reversed(range(depth)))
+        levels = list(reversed(range(params.depth)))
         self.upsamples = nn.ModuleList(
-            make_layer(
-                "upsample", upsample, in_channels=widths[level + 1], out_channels=widths[level]
-            )
-            for level in levels
-        )
-        self.decoders = nn.ModuleList(block(2 * widths[level], widths[level]) for level in levels)
+            UPSAMPLES.create(params.upsample, in_channels=widths[level + 1],
+                             out_channels=widths[level]) for level in levels)
+        self.decoders = nn.ModuleList(make(2 * widths[level], widths[level]) for level in levels)
         self.head = nn.Conv3d(widths[0], out_channels, kernel_size=1)
-
     def _run(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.checkpointing and torch.is_grad_enabled():
             out: torch.Tensor = checkpoint(block, x, use_reentrant=False)
@@ -168,42 +142,11 @@ class UNet3D(nn.Module):
         return self.head(x)[:, :, :depth_, :height, :width]
 
 
-_models = get_registry("model")
 
-
-@_models.register("unet3d_residual_se", defaults={"residual": True, "se": True})
-@_models.register("unet3d_residual", defaults={"residual": True})
-@_models.register("unet3d")
-def unet3d(
-    *,
-    in_channels: int = 1,
-    out_channels: int = 1,
-    base_width: int = 16,
-    depth: int = 4,
-    norm: LayerSpec = "instance",
-    activation: LayerSpec = "leaky_relu",
-    residual: bool = False,
-    se: bool = False,
-    se_ratio: int = 16,
-    upsample: LayerSpec = "trilinear",
-    checkpointing: bool = False,
-) -> nn.Module:
-    """Build a :class:`UNet3D`; the named variants follow Table 1 of the paper.
-
-    ``"unet3d"`` is the plain U-Net (Table 1 rows 1-3), ``"unet3d_residual"`` adds the
-    residual connections (row 4) and ``"unet3d_residual_se"`` adds SE too (rows 5-6,
-    the paper's final model). Every keyword can still be overridden.
-    """
-    return UNet3D(
-        in_channels=in_channels,
-        out_channels=out_channels,
-        base_width=base_width,
-        depth=depth,
-        norm=norm,
-        activation=activation,
-        residual=residual,
-        se=se,
-        se_ratio=se_ratio,
-        upsample=upsample,
-        checkpointing=checkpointing,
-    )
+@MODELS.register("unet3d_residual_se", params=UNet3DParams, defaults={"residual": True, "se": True})
+@MODELS.register("unet3d_residual", params=UNet3DParams, defaults={"residual": True, "se": False})
+@MODELS.register("unet3d", params=UNet3DParams, defaults={"residual": False, "se": False})
+def unet3d(params: UNet3DParams) -> nn.Module:
+    """The U-Net; ``unet3d`` is plain (Table 1 rows 1-3), ``unet3d_residual`` adds residual
+    connections (row 4), ``unet3d_residual_se`` adds SE too (rows 5-6, the final model)."""
+    return UNet3D(params)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from data_pipeline.preprocess import PreprocessedCase
-from platform.inference import count_patches, predict_volume
-from platform.metrics import METRIC_NAMES, segmentation_metrics
+from platform.inference import SlidingWindow, binarize
+from platform.metrics import METRIC_NAMES, segmentation_metrics, summarize
 
 __all__ = ["CaseEvaluation", "evaluate_cases", "fold_means"]
 
@@ -38,13 +38,11 @@ def evaluate_cases(
     cases: Sequence[PreprocessedCase],
     keys: Sequence[str],
     *,
+    inference: SlidingWindow,
     patch_size: tuple[int, int, int],
-    overlap: float,
     threshold: float,
-    batch_size: int,
     device: torch.device,
     amp: bool,
-    skip_outside_brain: bool,
 ) -> Iterable[CaseEvaluation]:
     """Yield one :class:`CaseEvaluation` per case, in order; rows are keyed by case key.
 
@@ -52,26 +50,20 @@ def evaluate_cases(
     :data:`platform.metrics.METRIC_NAMES`, ``seconds`` of inference and ``patches`` run.
     """
     for key, case in zip(keys, cases, strict=True):
-        brain = case.brain.astype(bool) if skip_outside_brain else None
+        brain = case.brain.astype(bool)
         started = time.perf_counter()
-        probability = predict_volume(
-            model, case.image, patch_size=patch_size, overlap=overlap, batch_size=batch_size,
-            device=device, amp=amp, brain=brain,
-        )
+        probability = inference(model, case.image, patch_size=patch_size, device=device,
+                                amp=amp, brain=brain)
         seconds = time.perf_counter() - started
-        prediction = probability >= threshold
-        metrics = segmentation_metrics(prediction, case.lesion.astype(bool), case.spacing)
+        prediction = binarize(probability, threshold)
+        metrics = segmentation_metrics(prediction, case.lesion, case.spacing)
         row: dict[str, float | str] = {"case": key, **metrics, "seconds": seconds}
-        row["patches"] = float(count_patches(case.image.shape, patch_size, overlap, brain))
+        row["patches"] = float(inference.count(case.image.shape, patch_size, brain))
         logger.info("evaluated %s: dice %.3f in %.1f s", key, metrics["dice"], seconds)
         yield CaseEvaluation(row=row, prediction=prediction)
 
 
 def fold_means(rows: Sequence[dict[str, float | str]]) -> dict[str, float]:
     """Mean of each metric over a fold's patients (NaN-aware), plus mean seconds/patient."""
-    means = {}
-    for name in (*METRIC_NAMES, "seconds"):
-        values = np.array([float(row[name]) for row in rows], dtype=float)
-        finite = values[np.isfinite(values)]
-        means[name] = float(finite.mean()) if finite.size else float("nan")
-    return means
+    return {name: summarize([float(row[name]) for row in rows])[0]
+            for name in (*METRIC_NAMES, "seconds")}

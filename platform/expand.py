@@ -20,56 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from platform.config import SweepConfig, TrialConfig
+from platform.request import TrialSpec
+from platform.tracking.payloads import config_params
 
-__all__ = [
-    "HASH_CHARS",
-    "TrialSpec",
-    "best_trials",
-    "expand",
-    "format_search",
-    "format_trials",
-    "sweep_id",
-    "train_key",
-]
+__all__ = ["HASH_CHARS", "best_trials", "expand", "format_search", "format_trials", "sweep_id"]
 
 HASH_CHARS = 10
 """Hex characters of a content hash in an id (40 bits: collisions need ~10^6 trials)."""
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """One trial: a variant's resolved config trained on the training part of one fold.
-
-    Attributes:
-        trial_id: ``<variant>-f<fold>-<hash>``; equal for an unchanged trial, new for a
-            changed one.
-        sweep_name: The sweep it belongs to.
-        variant: The variant's name.
-        fold: The test fold's index in ``0 .. cv.folds - 1``.
-        config: Everything the trial trains and evaluates with.
-    """
-
-    trial_id: str
-    sweep_name: str
-    variant: str
-    fold: int
-    config: TrialConfig
-
-    def payload(self) -> dict[str, Any]:
-        """JSON-able form for Ray Tune and MLflow; :meth:`from_payload` reads it back."""
-        return {"trial_id": self.trial_id, "sweep_name": self.sweep_name,
-                "variant": self.variant, "fold": self.fold,
-                "config": self.config.model_dump(mode="json")}
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> TrialSpec:
-        """The spec :meth:`payload` wrote, with its config validated again."""
-        return cls(str(payload["trial_id"]), str(payload["sweep_name"]), str(payload["variant"]),
-                   int(payload["fold"]), TrialConfig.model_validate(payload["config"]))
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
@@ -114,18 +74,9 @@ def _folds(sweep: SweepConfig, variant: str, config: TrialConfig) -> list[TrialS
     specs = []
     for fold in sweep.cv.folds_to_run():
         digest = _digest({"config": config.model_dump(mode="json"), **_split_identity(sweep, fold)})
-        specs.append(TrialSpec(f"{variant}-f{fold}-{digest}", sweep.name, variant, fold, config))
+        specs.append(TrialSpec(trial_id=f"{variant}-f{fold}-{digest}", sweep_name=sweep.name,
+                               variant=variant, fold=fold, config=config))
     return specs
-
-
-def train_key(sweep: SweepConfig, spec: TrialSpec) -> str:
-    """A hash of what decides the trained weights of ``spec`` (its config without ``eval``).
-
-    Trials with equal keys train the same model (``sweeps/overlap.yaml`` differs only in
-    ``eval.overlap``), so a trial may reuse another's final checkpoint.
-    """
-    config = spec.config.model_dump(mode="json", exclude={"eval"})
-    return _digest({"config": config, **_split_identity(sweep, spec.fold)})
 
 
 def sweep_id(sweep: SweepConfig) -> str:
@@ -149,10 +100,10 @@ def format_trials(specs: Sequence[TrialSpec]) -> str:
     whose values differ between the trials (the ones the ablation is about)."""
     if not specs:
         return "(no trials)"
-    flats = [spec.config.as_flat_dict() for spec in specs]
+    flats = [_display(spec.config) for spec in specs]
     varying = [key for key in flats[0] if any(flat[key] != flats[0][key] for flat in flats)]
     header = ["#", "trial_id", "variant", "fold", *varying]
-    rows = [[str(i), s.trial_id, s.variant, str(s.fold), *(_cell(f[k]) for k in varying)]
+    rows = [[str(i), s.trial_id, s.variant, str(s.fold), *(f[k] for k in varying)]
             for i, (s, f) in enumerate(zip(specs, flats, strict=True))]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -173,9 +124,11 @@ def format_search(sweep: SweepConfig) -> str:
             f"study {search.study_name or sweep.name!r} in {search.storage}")
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
-        return "x".join(str(v) for v in value)
-    return "null" if value is None else str(value)
+def _display(config: TrialConfig) -> dict[str, str]:
+    """The config as flat ``{knob path: text}``, lists of parts as ``a+b(param=value)``."""
+    flat = config_params(config.model_dump(mode="json"))
+    flat["preprocessing.steps"] = "+".join(str(step) for step in config.preprocessing.steps)
+    augmentations = config.sampler.params.augmentations  # type: ignore[attr-defined]
+    flat["sampler.augmentations"] = "+".join(str(a) for a in augmentations) or "none"
+    return {key: value.lower() if value in ("True", "False") else value
+            for key, value in flat.items()}

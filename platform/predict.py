@@ -29,8 +29,9 @@ from data_pipeline.dicom_seg import write_dicom_seg
 from data_pipeline.errors import DataError
 from data_pipeline.labels import write_mask
 from data_pipeline.preprocess import preprocess
+from platform import parts
 from platform.config import TrialConfig
-from platform.inference import predict_volume
+from platform.inference import binarize
 from platform.tracking import load_trial_model, resolve_tracking_uri
 
 __all__ = ["main", "segment_series"]
@@ -44,14 +45,11 @@ def segment_series(
     """Binary lesion mask on the series' full grid, and the series geometry."""
     volume = read_series(dicom_dir, case_key="input")
     empty = np.zeros(volume.hu.shape, dtype=np.uint8)
-    case = preprocess(volume.hu, empty, config.preprocessing.step_specs())
-    brain = case.brain.astype(bool) if config.eval.skip_outside_brain else None
-    probability = predict_volume(
-        model, case.image, patch_size=tuple(config.sampler.patch_size),
-        overlap=config.eval.overlap, batch_size=config.eval.batch_size, device=device,
-        amp=device.type == "cuda" and config.train.amp is not False, brain=brain,
-    )
-    mask = case.paste((probability >= config.eval.threshold).astype(np.uint8))
+    case = preprocess(volume.hu, empty, config.preprocessing.steps)
+    probability = parts.inference(config)(
+        model, case.image, patch_size=parts.patch_size(config), device=device,
+        amp=config.train.amp is not False, brain=case.brain.astype(bool))
+    mask = case.paste(binarize(probability, config.eval.threshold))
     return mask, volume.geometry
 
 

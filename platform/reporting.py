@@ -1,7 +1,7 @@
 """Table 1 from finished trials: mean +- sd over folds per variant, with paired tests.
 
-Reproduces the layout of Dobshik et al. (2023), Table 1 (doi:10.1016/j.bspc.2023.105141
-per PAPER_SPEC.md): for every variant of an ablation, Dice, sensitivity, specificity and
+Reproduces the layout of Dobshik et al. (2023), Table 1 (arXiv:2301.06793, Computer
+Optics): for every variant of an ablation, Dice, sensitivity, specificity and
 precision as mean +- standard deviation over the cross-validation folds. Two additions
 make the reproduction auditable:
 
@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import wilcoxon
 
-from platform.metrics import DICE, TABLE1_METRICS
+from platform.metrics import DICE, TABLE1_METRICS, summarize
 from platform.tracking import TrialResult
 
 __all__ = ["MetricSummary", "PairedTest", "Table1", "VariantRow", "build_table1",
@@ -285,12 +285,11 @@ def _fold_outcome(variant: str, fold: int,
 
 
 def _summary(values: Sequence[float]) -> MetricSummary:
-    n = len(values)
-    if n == 0:
-        return MetricSummary(math.nan, math.nan, 0)
-    mean = math.fsum(values) / n
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
-    return MetricSummary(mean, sd, n)
+    """Mean and sample sd over folds; a fold whose value is undefined makes both nan."""
+    if any(math.isnan(v) for v in values):
+        return MetricSummary(math.nan, math.nan, len(values))
+    mean, sd = summarize(values)
+    return MetricSummary(mean, sd, len(values))
 
 
 def _per_patient(variant: str, runs: Iterable[TrialResult], metric: str) -> dict[str, float]:

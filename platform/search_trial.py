@@ -1,12 +1,12 @@
-"""One Optuna search trial: a configuration scored on validation patients, fold by fold.
+"""One Optuna search sample: a configuration scored on validation patients, fold by fold.
 
-Why folds are looped inside the trial: OptunaSearch refuses grid axes, so a searched
+Why folds are looped inside the sample: OptunaSearch refuses grid axes, so a searched
 configuration cannot be expanded into one Ray trial per fold. Each fold trains on its
 training patients minus a validation split and is scored on that split only; the test
 fold is never loaded, so nothing of it reaches the objective. The case keys of each
 fold's split are logged (``cases/fold<k>.json``) so anyone can check that. After each fold
 the running mean of the search metric is reported with ``folds_done`` so ASHA, the median
-rule or a pruner can stop the trial early.
+rule or a pruner can stop the sample early.
 """
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ import logging
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from platform.config import TrialConfig
-from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICITY
+from platform.fold_trial import evaluate_fold, load_data, train_on
+from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICITY, summarize
+from platform.request import TrialRequest
 from platform.tracking import TrialRun, run_tags
-from platform.trial_context import TrialContext
-from platform.trial_steps import evaluate_fold, load_data, train_on, trial_device
 
-__all__ = ["VALIDATION_METRICS", "run_search_trial"]
+__all__ = ["VALIDATION_METRICS", "run_search_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,33 +35,32 @@ VALIDATION_METRICS: dict[str, str] = {
 """``search.metric`` -> the per-patient metric it averages over the validation patients."""
 
 
-def run_search_trial(
-    trial: Mapping[str, Any],
-    knobs: Mapping[str, Any],
-    context: TrialContext,
+def _run_name(sample: Mapping[str, object]) -> str:
+    return "search/" + "_".join(
+        f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+        for k, v in sample.items())
+
+
+def run_search_sample(
+    request: TrialRequest,
     *,
-    metric: str,
     search_trial_id: str,
+    device: torch.device,
     report: Callable[[Mapping[str, float]], None],
 ) -> float:
-    """Train and validate ``trial``'s config with ``knobs`` applied on every fold to run.
-
-    Args:
-        metric: the search metric, a key of :data:`VALIDATION_METRICS`.
+    """Train and validate the request's config (its sample applied) on every fold to run.
 
     Returns:
-        The mean of ``metric`` over the folds run (the search objective).
+        The mean of the search metric over the folds run (the search objective).
     """
-    config = TrialConfig.model_validate(trial["config"]).with_overrides(dict(knobs))
-    torch.set_num_threads(max(1, int(config.train.threads or context.cpus_per_trial or 1)))
-    device = trial_device(context)
-    name = "search/" + "_".join(f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float)
-                                else f"{k.split('.')[-1]}={v}" for k, v in knobs.items())
+    config, context, metric = request.spec.config, request.context, request.search_metric
+    if metric is None:
+        raise ValueError("a search sample needs request.search_metric")
     tags = run_tags(variant="search", fold=-1, sweep_id=context.sweep_id,
                     trial_id=search_trial_id)
     scores: list[float] = []
     with TrialRun(context.tracking_uri, context.experiment, parent_run_id=context.parent_run_id,
-                  run_name=name, tags=tags) as run:
+                  run_name=_run_name(request.sample), tags=tags) as run:
         run.log_config(config.model_dump(mode="json"))
         for done, fold in enumerate(context.run_folds, start=1):
             data = load_data(config, context, fold, validation=True)
@@ -77,8 +73,8 @@ def run_search_trial(
                                  on_progress=lambda progress: None)
             values = [float(e.row[VALIDATION_METRICS[metric]])
                       for e in evaluate_fold(model, data, config, device=device)]
-            scores.append(float(np.nanmean(values)))
-            progress = {metric: float(np.mean(scores)), f"fold_{metric}": scores[-1]}
+            scores.append(summarize(values)[0])
+            progress = {metric: summarize(scores)[0], f"fold_{metric}": scores[-1]}
             run.log_metrics(progress, step=done)
             report({**progress, "folds_done": float(done)})
-    return float(np.mean(scores))
+    return summarize(scores)[0]

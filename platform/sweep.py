@@ -1,11 +1,14 @@
 """The front door: ``python -m platform.sweep SWEEP.yaml [key=value ...]``.
 
-Validates the sweep file (and any dotted overrides) before Ray starts, expands it into
-one Ray Tune trial per ``(variant, fold)``, runs them under an MLflow parent run, and ends
-with Table 1 (mean +- sd over folds) in the terminal and on the parent run. With a
-``search`` section it runs an Optuna search instead and then evaluates the best
-configuration on the test folds. Re-running the same command (or ``--resume``) continues
-an interrupted sweep without redoing finished trials; ``--restart`` starts it afresh.
+Validates the sweep file (and any dotted overrides) and the inputs it names before Ray
+starts, then, step by step: generates the synthetic cohort if the sweep uses one, plans
+the patient-level folds, warms the preprocessing cache (``--prepare-only`` stops here),
+expands the sweep into one Ray Tune trial per ``(variant, fold)``, runs them under an
+MLflow parent run, and ends with Table 1 (mean +- sd over folds) in the terminal and on
+the parent run. With a ``search`` section it runs an Optuna search first and then
+evaluates the best configuration on the test folds. Re-running the same command
+continues an interrupted sweep without redoing finished trials; ``--restart`` starts it
+afresh (the earlier Ray Tune state is kept, renamed).
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from platform.config import ConfigError, SweepConfig, load_sweep
-from platform.expand import TrialSpec, best_trials, format_trials
-from platform.trial_context import TrialContext, context_from_sweep
+import yaml
 
-__all__ = ["main"]
+from platform.config import ConfigError, SweepConfig, load_sweep
+from platform.config.inputs import check_inputs
+from platform.context import build_context, materialize_cohort
+from platform.expand import best_trials, expand, format_search, format_trials
+from platform.request import SweepContext, TrialRequest, TrialSpec
+
+__all__ = ["main", "prepare_cache", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,60 +42,63 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("sweep", type=Path, help="sweep YAML file (see sweeps/README.md)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides: cv.folds=2 ...")
-    parser.add_argument("--dry-run", action="store_true", help="print the trials and exit")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", default=True,
-                       help="continue an interrupted sweep (the default)")
-    group.add_argument("--restart", action="store_true",
-                       help="start the sweep afresh even if an interrupted one exists")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate, print the cohort size and the trials, and exit")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="generate the synthetic cohort if needed, warm the "
+                        "preprocessing cache for every variant, and exit")
+    parser.add_argument("--restart", action="store_true",
+                        help="start the sweep afresh even if an interrupted one exists "
+                        "(by default a re-run continues it)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     # Intermixed: `SWEEP --dry-run key=value` must not leave the overrides unparsed.
     return parser.parse_intermixed_args(argv)
 
 
-def _run_trials(sweep: SweepConfig, context: TrialContext, specs: Sequence[TrialSpec],
-                *, resume: bool, name: str) -> None:
-    from platform.tuner import run_grid
+def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
+    """Warm the cache with every variant's steps (overrides included); True if all built."""
+    from data_pipeline.cohort import load_cohort
+    from data_pipeline.prepare import warm_cache
 
-    run_grid(
-        [spec.payload() for spec in specs], context.as_dict(),
-        storage_path=Path(sweep.ray.storage_path), name=name,
-        cpus_per_trial=sweep.resources.cpus_per_trial,
-        gpus_per_trial=sweep.resources.gpus_per_trial,
-        max_concurrent=sweep.resources.max_concurrent_trials,
-        max_failures=sweep.failure.max_failures, resume=resume,
-    )
+    lists = [variant.config.preprocessing.steps for variant in sweep.variants]
+    result = warm_cache(load_cohort(cohort), lists, Path(sweep.data.cache_root))
+    logger.info("preprocessing cache: %d entries already there, %d built, %d failed",
+                result.cached, result.built, len(result.failed))
+    for key, problem in result.failed:
+        logger.error("case %s: %s", key, problem)
+    return not result.failed
 
 
-def _run_search(sweep: SweepConfig, context: TrialContext, specs: Sequence[TrialSpec],
+def _requests(specs: Sequence[TrialSpec], context: SweepContext) -> list[TrialRequest]:
+    return [TrialRequest(spec=spec, context=context) for spec in specs]
+
+
+def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[TrialSpec],
                 *, name: str, resume: bool) -> list[TrialSpec]:
     """Run the Optuna search; return the best configuration's test-fold trials."""
+    from platform.request import sample_of
     from platform.tuner import run_search
 
     search = sweep.search
-    tuned = specs[0]
-    grid = run_search(
-        tuned.payload(), context.as_dict(), space=search.space_spec(), metric=search.metric,
-        mode=search.mode, num_samples=search.num_samples, max_concurrent=search.max_concurrent,
-        pruner=search.pruner, n_folds=len(context.run_folds), storage_url=search.storage,
-        study_name=search.study_name or sweep.name, seed=search.seed,
-        storage_path=Path(sweep.ray.storage_path), name=f"{name}-search",
-        cpus_per_trial=sweep.resources.cpus_per_trial,
-        gpus_per_trial=sweep.resources.gpus_per_trial, max_failures=sweep.failure.max_failures,
-        resume=resume,
-    )
+    assert search is not None  # only called for a sweep with a search section
+    base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric)
+    grid = run_search(base, search, study_name=search.study_name or sweep.name,
+                      n_folds=len(context.run_folds), storage_path=Path(sweep.ray.storage_path),
+                      name=f"{name}-search", resources=sweep.resources, failure=sweep.failure,
+                      resume=resume)
     best = grid.get_best_result(metric=search.metric, mode=search.mode)
-    knobs = {k.removeprefix("knob:"): v for k, v in best.config.items() if k.startswith("knob:")}
-    logger.info("best configuration %s: %s %.4f", knobs, search.metric,
+    sample = sample_of(best.config)
+    logger.info("best configuration %s: %s %.4f", sample, search.metric,
                 best.metrics.get(search.metric, float("nan")))
-    return best_trials(sweep, knobs)
+    return best_trials(sweep, sample)
 
 
-def _table(sweep: SweepConfig, context: TrialContext, variants: Sequence[str]) -> bool:
+def _table(sweep: SweepConfig, context: SweepContext, variants: Sequence[str]) -> bool:
     """Fetch the child runs, print Table 1 and log it; return whether every trial finished."""
     from platform.reporting import build_table1, render_table1
     from platform.tracking import fetch_trial_results, log_table
 
+    assert context.parent_run_id is not None  # the table belongs to a parent run
     results = fetch_trial_results(context.tracking_uri, context.parent_run_id)
     reference = {v.name: dict(v.reference) for v in sweep.variants if v.reference}
     reference = {k: v for k, v in reference.items() if k in variants}
@@ -101,7 +110,7 @@ def _table(sweep: SweepConfig, context: TrialContext, variants: Sequence[str]) -
     return table.complete
 
 
-def _start_parent(sweep: SweepConfig, context: TrialContext, path: Path, resume: bool) -> str:
+def _start_parent(sweep: SweepConfig, context: SweepContext, path: Path, resume: bool) -> str:
     from platform.tracking import find_sweep_run, start_sweep_run
 
     if resume:
@@ -109,9 +118,10 @@ def _start_parent(sweep: SweepConfig, context: TrialContext, path: Path, resume:
         if existing:
             logger.info("continuing MLflow parent run %s", existing)
             return existing
+    resolved = yaml.safe_dump(sweep.model_dump(mode="json"), sort_keys=False)
     return start_sweep_run(
         context.tracking_uri, context.experiment, sweep_name=sweep.name,
-        sweep_id=context.sweep_id, config_yaml=path.read_text(), tags={},
+        sweep_id=context.sweep_id, config_yaml=resolved, source_yaml=path.read_text(), tags={},
     )
 
 
@@ -120,22 +130,27 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     from platform.tracking import end_run
     from platform.tuner import set_aside, shutdown_ray, start_ray
 
-    context, specs = context_from_sweep(sweep, parent_run_id=None)
+    cohort = materialize_cohort(sweep.data)
+    if not prepare_cache(sweep, cohort):
+        return 1
+    context = build_context(sweep, cohort, parent_run_id=None)
     name = f"{sweep.name}-{context.sweep_id}"
     if not resume:
         for experiment in (name, f"{name}-search"):
             set_aside(Path(sweep.ray.storage_path), experiment)
     parent = _start_parent(sweep, context, path, resume)
-    context = replace(context, parent_run_id=parent)
+    context = context.model_copy(update={"parent_run_id": parent})
     started = time.perf_counter()
-    ours = start_ray(address=sweep.ray.address, num_cpus=sweep.ray.num_cpus,
-                     num_gpus=sweep.ray.num_gpus, object_store_mb=sweep.ray.object_store_mb,
-                     include_dashboard=sweep.ray.include_dashboard)
+    ours = start_ray(sweep.ray)
     complete = False
     try:
+        specs = expand(sweep)
         if sweep.search is not None:
             specs = _run_search(sweep, context, specs, name=name, resume=resume)
-        _run_trials(sweep, context, specs, resume=resume, name=name)
+        from platform.tuner import run_grid
+
+        run_grid(_requests(specs, context), storage_path=Path(sweep.ray.storage_path), name=name,
+                 resources=sweep.resources, failure=sweep.failure, resume=resume)
         variants = list(dict.fromkeys(spec.variant for spec in specs))
         complete = _table(sweep, context, variants)
     finally:
@@ -148,23 +163,24 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry; exit codes: 0 done, 1 some trial failed, 2 invalid sweep file."""
+    """CLI entry; exit codes: 0 done, 1 some trial or case failed, 2 invalid sweep or input."""
     args = _parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sweep = load_sweep(args.sweep, args.overrides)
+        summary = check_inputs(sweep, source=str(args.sweep))
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    except FileNotFoundError as err:
-        print(f"sweep file not found: {err.filename}", file=sys.stderr)
-        return 2
     if args.dry_run:
-        from platform.expand import expand
-
+        print(summary.line())
         print(format_trials(expand(sweep)))
+        if sweep.search is not None:
+            print(format_search(sweep))
         return 0
+    if args.prepare_only:
+        return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 1
     return run(sweep, args.sweep, resume=not args.restart)
 
 

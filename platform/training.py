@@ -31,12 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.precision import autocast_dtype
+
 __all__ = [
     "CHECKPOINT_FILE",
     "NonFiniteLossError",
     "Progress",
     "TrainResult",
-    "amp_dtype_for",
     "load_checkpoint",
     "save_checkpoint",
     "seed_everything",
@@ -93,18 +94,6 @@ def segment_seed(seed: int, iteration: int) -> int:
     """Seed of the data stream that starts at ``iteration`` (stable across machines)."""
     digest = hashlib.sha256(f"{seed}:{iteration}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
-
-
-def amp_dtype_for(device: torch.device, amp: bool | str) -> torch.dtype | None:
-    """Autocast dtype: bf16 (fp16 where the GPU lacks bf16) on CUDA, none on the CPU.
-
-    Args:
-        amp: ``True`` or ``"auto"`` use mixed precision on a GPU; ``False`` never does.
-            The CPU always trains in float32 (CPU autocast is slower there for 3D convs).
-    """
-    if amp is False or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def save_checkpoint(
@@ -193,7 +182,7 @@ def train(
     Raises:
         NonFiniteLossError: the loss became NaN or Inf.
     """
-    dtype = amp_dtype_for(device, amp)
+    dtype = autocast_dtype(device, amp is not False)
     use_channels_last = channels_last and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     model.to(device)

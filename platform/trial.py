@@ -23,18 +23,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
-
-from platform.config import ConfigError, TrialConfig, load_sweep
-from platform.trial_context import TrialContext, context_from_sweep
-from platform.trial_steps import (
-    FAILURE_FILE,
-    TrialOutcome,
-    evaluate_and_log,
-    fit,
-    open_run,
-    trial_device,
-)
+from platform.config import ConfigError, load_sweep
+from platform.context import build_context, materialize_cohort
+from platform.expand import expand
+from platform.fold_trial import FAILURE_FILE, FoldOutcome, evaluate_and_log, fit, open_run
+from platform.parts import configure_threads, trial_device
+from platform.request import TrialRequest
 
 __all__ = ["ConsoleReporter", "RayReporter", "main", "run_trial", "trainable"]
 
@@ -93,59 +87,52 @@ class RayReporter:
         self._tune.report(dict(metrics), checkpoint=checkpoint)
 
 
-def run_trial(
-    trial: Mapping[str, Any],
-    context: TrialContext,
-    reporter: Reporter,
-    *,
-    work_dir: Path,
-) -> TrialOutcome:
+def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path) -> FoldOutcome:
     """Train and evaluate one ``(variant, fold)`` trial; log everything to MLflow.
 
     Args:
-        trial: a ``TrialSpec`` payload: ``trial_id``, ``variant``, ``fold``, ``config``.
+        request: the trial, validated.
         work_dir: where this attempt writes its checkpoints before reporting them.
 
     Raises:
         platform.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
     """
-    config = TrialConfig.model_validate(trial["config"])
-    torch.set_num_threads(max(1, int(config.train.threads or context.cpus_per_trial or 1)))
+    configure_threads(request.spec.config, request.context)
     checkpoint_dir = work_dir / "checkpoint"
     restored = reporter.restore_dir()
     if restored is not None and restored != checkpoint_dir:
         shutil.copytree(restored, checkpoint_dir, dirs_exist_ok=True)
     if (checkpoint_dir / FAILURE_FILE).exists():
         reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
-        raise RuntimeError(f"trial {trial['trial_id']} stopped earlier, not retried: {reason}")
-    device = trial_device(context)
-    with open_run(trial, context) as run:
-        fitted = fit(trial, config, context, run, device=device, checkpoint_dir=checkpoint_dir,
-                     report=reporter.report)
-        outcome = evaluate_and_log(fitted, config, run, device=device)
+        raise RuntimeError(f"trial {request.spec.trial_id} stopped earlier, not retried: {reason}")
+    device = trial_device(request.context)
+    with open_run(request) as run:
+        model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,
+                          report=reporter.report)
+        outcome = evaluate_and_log(model, data, request.spec.config, run, device=device)
     reporter.report({**outcome.fold_means, "done": 1.0}, None)
     return outcome
 
 
 def trainable(config: dict[str, Any]) -> None:
-    """Ray Tune entry: ``config = {"trial": TrialSpec payload, "context": TrialContext dict}``.
+    """Ray Tune entry: ``config = {"request": TrialRequest, "sample": {knob: value}}``.
 
-    A search trial's config also holds ``"knob:<path>"`` samples and ``"search_metric"``.
+    The request is validated here, first; a search sample (non-empty ``sample``) loops
+    the folds on validation patients, a grid trial trains and tests one fold.
     """
     from ray import tune
 
-    context = TrialContext(**config["context"])
-    trial = dict(config["trial"])
-    knobs = {k.removeprefix("knob:"): v for k, v in config.items() if k.startswith("knob:")}
-    if knobs:
-        from platform.search_trial import run_search_trial
+    request = TrialRequest.from_ray(config)
+    if request.search_metric is not None:
+        from platform.search_trial import run_search_sample
 
-        run_search_trial(trial, knobs, context, metric=str(config["search_metric"]),
-                         search_trial_id=tune.get_context().get_trial_id(),
-                         report=lambda metrics: tune.report(dict(metrics)))
+        configure_threads(request.spec.config, request.context)
+        run_search_sample(request, search_trial_id=tune.get_context().get_trial_id(),
+                          device=trial_device(request.context),
+                          report=lambda metrics: tune.report(dict(metrics)))
         return
     work_dir = Path(tune.get_context().get_trial_dir()) / "work"
-    run_trial(trial, context, RayReporter(), work_dir=work_dir)
+    run_trial(request, RayReporter(), work_dir=work_dir)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -169,21 +156,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("platform").setLevel(logging.INFO)
     try:
         sweep = load_sweep(args.sweep, args.overrides)
-        context, specs = context_from_sweep(sweep, parent_run_id=None)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    chosen = [s for s in specs if s.variant == args.variant and s.fold == args.fold]
+    chosen = [s for s in expand(sweep) if s.variant == args.variant and s.fold == args.fold]
     if not chosen:
-        names = sorted({s.variant for s in specs})
-        print(f"no trial for variant {args.variant!r} fold {args.fold}; variants: {names}",
-              file=sys.stderr)
+        names = list(sweep.variant_names)
+        print(f"no trial for variant {args.variant!r} fold {args.fold}; variants: {names}, "
+              f"folds: {list(sweep.cv.folds_to_run())}", file=sys.stderr)
         return 2
-    payload = chosen[0].payload()
-    work_dir = args.work_dir or Path(tempfile.gettempdir()) / "stroke-trials" / payload["trial_id"]
+    context = build_context(sweep, materialize_cohort(sweep.data), parent_run_id=None)
+    request = TrialRequest(spec=chosen[0], context=context)
+    work_dir = args.work_dir or Path(tempfile.gettempdir()) / "stroke-trials" / chosen[0].trial_id
     reporter = ConsoleReporter(work_dir / "checkpoint",
                                iterations=chosen[0].config.train.iterations)
-    outcome = run_trial(payload, context, reporter, work_dir=work_dir)
+    outcome = run_trial(request, reporter, work_dir=work_dir)
     print(json.dumps(outcome.fold_means, indent=2))
     return 0
 

@@ -4,6 +4,11 @@ Why here: Ray is imported only by this module and :mod:`platform.trial`, so a ch
 Ray Tune's API (it changed several times) touches two files. The grid sweep is one Ray
 Tune trial per ``(variant, fold)``; a search is OptunaSearch in a ConcurrencyLimiter with
 an optional early-stopping scheduler, the study kept in an Optuna RDB storage.
+
+Each run is described first by a :class:`TunerSettings` (what the ``Tuner`` receives:
+param space, tune and run configs, resources), built from the validated config by
+:func:`grid_settings` and :func:`search_settings`, then fitted; the knob-reach test reads
+those settings without starting Ray.
 """
 
 from __future__ import annotations
@@ -13,17 +18,23 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
 
+from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
+from platform.config.search import SearchConfig
 from platform.ray_env import ray_process_env, worker_runtime_env
+from platform.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
+from platform.tracking.store import sqlite_file
 from platform.trial import trainable
 
 __all__ = [
-    "experiment_path", "run_grid", "run_search", "set_aside", "shutdown_ray", "start_ray",
+    "TunerSettings", "experiment_path", "grid_settings", "ray_init_arguments", "run_grid",
+    "run_search", "search_settings", "set_aside", "shutdown_ray", "start_ray",
 ]
 
 logger = logging.getLogger(__name__)
@@ -33,41 +44,35 @@ logger = logging.getLogger(__name__)
 _LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else None
 
 
-def start_ray(
-    *,
-    address: str,
-    num_cpus: float | None,
-    num_gpus: float | None,
-    object_store_mb: int,
-    include_dashboard: bool,
-    ship_code: bool = False,
-) -> bool:
-    """Start a local Ray or join a cluster; return whether this call started it.
+def ray_init_arguments(config: RayConfig, *, ship_code: bool = False) -> dict[str, Any]:
+    """What ``ray.init`` receives for ``config``: a private local Ray, or a cluster to join.
 
     Args:
-        address: ``"local"`` for a private single-node Ray, ``"auto"`` or ``host:port``
-            (or ``ray://host:port``) to join a running cluster.
         ship_code: upload the repository to the cluster (nodes without a shared path).
     """
+    runtime_env = worker_runtime_env(ship_code=ship_code)
+    if config.address != "local":
+        return {"address": config.address, "runtime_env": runtime_env}
+    return {
+        "address": "local",
+        "num_cpus": config.num_cpus or os.cpu_count(),
+        "num_gpus": config.num_gpus,
+        "object_store_memory": config.object_store_mb * 1024**2,
+        "include_dashboard": config.include_dashboard,
+        "_node_ip_address": _LOCAL_NODE_IP,
+        "runtime_env": runtime_env,
+    }
+
+
+def start_ray(config: RayConfig, *, ship_code: bool = False) -> bool:
+    """Start a local Ray or join a cluster; return whether this call started it."""
     if ray.is_initialized():
         return False
     # Token auth must be set alike in the driver, the nodes and the workers (STACK_NOTES.md).
     for key, value in ray_process_env().items():
         if key.startswith("RAY_"):
             os.environ.setdefault(key, value)
-    runtime_env = worker_runtime_env(ship_code=ship_code)
-    if address == "local":
-        ray.init(
-            address="local",
-            num_cpus=int(num_cpus) if num_cpus else os.cpu_count(),
-            num_gpus=int(num_gpus) if num_gpus is not None else None,
-            object_store_memory=object_store_mb * 1024**2,
-            include_dashboard=include_dashboard,
-            _node_ip_address=_LOCAL_NODE_IP,
-            runtime_env=runtime_env,
-        )
-    else:
-        ray.init(address=address, runtime_env=runtime_env)
+    ray.init(**ray_init_arguments(config, ship_code=ship_code))
     logger.info("Ray resources: %s", ray.cluster_resources())
     return True
 
@@ -94,67 +99,75 @@ def set_aside(storage_path: Path, name: str) -> Path | None:
     return kept
 
 
+@dataclass(frozen=True)
+class TunerSettings:
+    """Everything a Ray Tune ``Tuner`` is built from, for one grid or one search."""
+
+    param_space: dict[str, Any]
+    tune_config: tune.TuneConfig
+    run_config: tune.RunConfig
+    resources: dict[str, float]
+
+    def tuner(self) -> tune.Tuner:
+        """A new ``Tuner`` with these settings."""
+        return tune.Tuner(self.trainable(), param_space=self.param_space,
+                          tune_config=self.tune_config, run_config=self.run_config)
+
+    def trainable(self) -> Any:
+        """The trainable with one trial's resources attached."""
+        return tune.with_resources(trainable, self.resources)
+
+
 def _trial_name(trial: Any) -> str:
-    return str(trial.config.get("trial", {}).get("trial_id", trial.trial_id))
+    request = trial.config.get(REQUEST_KEY, {})
+    return str(request.get("spec", {}).get("trial_id", trial.trial_id))
 
 
-def _run_config(storage_path: Path, name: str, max_failures: int) -> tune.RunConfig:
+def _run_config(storage_path: Path, name: str, failure: FailureConfig) -> tune.RunConfig:
     return tune.RunConfig(
         name=name,
         storage_path=str(storage_path.resolve()),
-        failure_config=tune.FailureConfig(max_failures=max_failures),
+        failure_config=tune.FailureConfig(max_failures=failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         verbose=1,
     )
 
 
-def _resources(cpus: float, gpus: float) -> Any:
-    return tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus})
+def _resources(resources: ResourcesConfig) -> dict[str, float]:
+    return {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
 
 
-def run_grid(
-    trials: Sequence[Mapping[str, Any]],
-    context: Mapping[str, Any],
-    *,
-    storage_path: Path,
-    name: str,
-    cpus_per_trial: float,
-    gpus_per_trial: float,
-    max_concurrent: int | None,
-    max_failures: int,
-    resume: bool = True,
-) -> tune.ResultGrid:
-    """Run one Ray Tune trial per payload in ``trials``; resume a sweep left unfinished.
+def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
+                  resources: ResourcesConfig, failure: FailureConfig) -> TunerSettings:
+    """One Ray Tune trial per request (one per ``(variant, fold)``)."""
+    return TunerSettings(
+        param_space={REQUEST_KEY: tune.grid_search([r.to_ray() for r in requests])},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=resources.max_concurrent_trials,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+            # One worker process serves trial after trial: torch, MLflow and the
+            # network's first kernels load once per worker, not once per trial.
+            reuse_actors=True,
+        ),
+        run_config=_run_config(storage_path, name, failure),
+        resources=_resources(resources),
+    )
 
-    Args:
-        trials: JSON-able trial payloads (``TrialSpec`` dumps), one per ``(variant, fold)``.
-        context: settings every trial shares (cohort, cache, tracking, parent run id).
-        resume: continue the experiment in ``storage_path/name`` when one exists there:
-            finished trials are kept, errored ones resume from their last checkpoint.
-    """
-    param_space = {"trial": tune.grid_search(list(trials)), "context": dict(context)}
+
+def run_grid(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
+             resources: ResourcesConfig, failure: FailureConfig,
+             resume: bool = True) -> tune.ResultGrid:
+    """Run the grid; with ``resume``, continue the experiment stored under ``name``:
+    finished trials are kept, errored ones resume from their last checkpoint."""
+    settings = grid_settings(requests, storage_path=storage_path, name=name,
+                             resources=resources, failure=failure)
     path = experiment_path(storage_path, name)
-    runnable = _resources(cpus_per_trial, gpus_per_trial)
     if resume and tune.Tuner.can_restore(str(path)):
         logger.info("resuming the sweep stored in %s", path)
-        tuner = tune.Tuner.restore(
-            str(path), trainable=runnable, resume_errored=True, param_space=param_space
-        )
-    else:
-        tuner = tune.Tuner(
-            runnable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=max_concurrent,
-                trial_name_creator=_trial_name,
-                trial_dirname_creator=_trial_name,
-                # One worker process serves trial after trial: torch, MLflow and the
-                # network's first kernels load once per worker, not once per trial.
-                reuse_actors=True,
-            ),
-            run_config=_run_config(storage_path, name, max_failures),
-        )
-    return tuner.fit()
+        return tune.Tuner.restore(str(path), trainable=settings.trainable(),
+                                  resume_errored=True, param_space=settings.param_space).fit()
+    return settings.tuner().fit()
 
 
 def _search_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -168,7 +181,7 @@ def _search_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     domains = {}
     for knob, spec in space.items():
         (kind, values), = spec.items()
-        domains[f"knob:{knob}"] = builders[kind](values)
+        domains[knob] = builders[kind](values)
     return domains
 
 
@@ -190,65 +203,50 @@ def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
     return None
 
 
-def run_search(
-    base_trial: Mapping[str, Any],
-    context: Mapping[str, Any],
-    *,
-    space: Mapping[str, Mapping[str, Any]],
-    metric: str,
-    mode: str,
-    num_samples: int,
-    max_concurrent: int,
-    pruner: str,
-    n_folds: int,
-    storage_url: str,
-    study_name: str,
-    seed: int,
-    storage_path: Path,
-    name: str,
-    cpus_per_trial: float,
-    gpus_per_trial: float,
-    max_failures: int,
-    resume: bool = True,
-) -> tune.ResultGrid:
-    """Run an Optuna search through Ray Tune; each trial loops the folds internally.
+def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str,
+                    n_folds: int, storage_path: Path, name: str, resources: ResourcesConfig,
+                    failure: FailureConfig) -> TunerSettings:
+    """An Optuna search through Ray Tune; each sample loops the folds internally.
 
-    With ``resume`` an interrupted search in ``storage_path/name`` is continued (Ray Tune
-    restores the searcher's state, so it does not add ``num_samples`` new samples).
-
-    The study lives in ``storage_url`` (an Optuna RDB URL) under ``study_name`` so it can be
-    continued and opened in optuna-dashboard. Each trial computes and reports ``metric``
-    (a ``search.metric`` name) after every fold (``folds_done`` counts them) so ASHA, the
-    median rule or a pruner can stop it early.
+    The study lives in ``search.storage`` (an Optuna RDB URL) under ``study_name`` so it can
+    be continued and opened in optuna-dashboard. Each sample reports ``search.metric``
+    after every fold (``folds_done`` counts them) so ASHA, the median rule or a pruner
+    can stop it early.
     """
     import optuna
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    database = sqlite_file(search.storage)
+    if database is not None:  # SQLite creates the file, not its folder
+        database.parent.mkdir(parents=True, exist_ok=True)
+    searcher = OptunaSearch(
+        metric=search.metric, mode=search.mode,
+        sampler=optuna.samplers.TPESampler(seed=search.seed), study_name=study_name,
+        storage=optuna.storages.RDBStorage(search.storage))
+    return TunerSettings(
+        param_space={REQUEST_KEY: base.to_ray(), SAMPLE_KEY: _search_space(search.space_spec())},
+        tune_config=tune.TuneConfig(
+            metric=search.metric, mode=search.mode,
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
+            scheduler=_scheduler(search.pruner, n_folds, search.mode, f"fold_{search.metric}"),
+            num_samples=search.num_samples),
+        run_config=_run_config(storage_path, name, failure),
+        resources=_resources(resources),
+    )
+
+
+def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_folds: int,
+               storage_path: Path, name: str, resources: ResourcesConfig,
+               failure: FailureConfig, resume: bool = True) -> tune.ResultGrid:
+    """Run the search; with ``resume`` an interrupted one is continued (Ray Tune restores
+    the searcher's state, so it does not add ``num_samples`` new samples)."""
     path = experiment_path(storage_path, name)
-    runnable = _resources(cpus_per_trial, gpus_per_trial)
+    settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
+                               storage_path=storage_path, name=name, resources=resources,
+                               failure=failure)
     if resume and tune.Tuner.can_restore(str(path)):
         logger.info("resuming the search stored in %s", path)
-        return tune.Tuner.restore(str(path), trainable=runnable, resume_errored=True).fit()
-    searcher = OptunaSearch(
-        metric=metric,
-        mode=mode,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        study_name=study_name,
-        storage=optuna.storages.RDBStorage(storage_url),
-    )
-    param_space = {"trial": dict(base_trial), "context": dict(context), "search_metric": metric,
-                   **_search_space(space)}
-    tuner = tune.Tuner(
-        runnable,
-        param_space=param_space,
-        tune_config=tune.TuneConfig(
-            metric=metric,
-            mode=mode,
-            search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
-            scheduler=_scheduler(pruner, n_folds, mode, f"fold_{metric}"),
-            num_samples=num_samples,
-        ),
-        run_config=_run_config(storage_path, name, max_failures),
-    )
-    return tuner.fit()
+        return tune.Tuner.restore(str(path), trainable=settings.trainable(),
+                                  resume_errored=True).fit()
+    return settings.tuner().fit()

@@ -1,7 +1,7 @@
 """Preprocessing of Dobshik et al. (2023), section 2.1, as named, switchable steps.
 
-A sweep lists steps by name (:class:`StepSpec`); :func:`preprocess` validates the list
-and runs it. Steps register themselves in their own modules, imported below:
+A sweep lists steps by name (:func:`step` makes a validated one); :func:`preprocess`
+checks the list's order and runs it. Steps register themselves in their own modules, imported below:
 
 =================  ===========================================================
 ``hu_window``      clip to [low, high] HU (default [0, 80])
@@ -26,37 +26,29 @@ from data_pipeline.preprocess import (  # noqa: F401 - imported to register the 
     standardize,
 )
 from data_pipeline.preprocess.pipeline import preprocess
-from data_pipeline.preprocess.registry import (
-    StepSpec,
-    UnknownStepError,
-    canonical_steps,
-    list_steps,
-    validate_step,
-    validate_steps,
-)
+from data_pipeline.preprocess.registry import STEPS, canonical_steps, step, validate_steps
 from data_pipeline.preprocess.volume import Box, PreprocessedCase
+from data_pipeline.registry import PartSpec
 
 __all__ = [
     "NO_PREPROCESSING_STEPS",
     "PAPER_STEPS",
     "PREPROCESSING_STEPS",
+    "STEPS",
     "Box",
     "PreprocessedCase",
-    "StepSpec",
-    "UnknownStepError",
     "canonical_steps",
-    "list_steps",
     "preprocess",
-    "validate_step",
+    "step",
     "validate_steps",
 ]
 
-PAPER_STEPS: tuple[StepSpec, ...] = (
-    StepSpec("hu_window"),
-    StepSpec("remove_skull"),
-    StepSpec("standardize"),
-    StepSpec("minmax", {"background": "scaled"}),
-    StepSpec("crop_to_brain"),
+PAPER_STEPS: tuple[PartSpec, ...] = (
+    step("hu_window"),
+    step("remove_skull"),
+    step("standardize"),
+    step("minmax", {"background": "scaled"}),
+    step("crop_to_brain"),
 )
 """The final model's preprocessing (Table 1, last row), min-max as the paper writes it.
 
@@ -65,8 +57,8 @@ The paper's min-max runs over the whole volume after standardization, so the bac
 change nothing (min-max undoes any affine map of the brain), and Table 1's
 "+ standardization" row would measure nothing."""
 
-PREPROCESSING_STEPS: tuple[StepSpec, ...] = tuple(s for s in PAPER_STEPS if s.name != "standardize")
+PREPROCESSING_STEPS: tuple[PartSpec, ...] = tuple(s for s in PAPER_STEPS if s.name != "standardize")
 """Table 1, row 2 ("pre-processing"): the final steps without standardization."""
 
-NO_PREPROCESSING_STEPS: tuple[StepSpec, ...] = (StepSpec("hu_window"), StepSpec("minmax"))
+NO_PREPROCESSING_STEPS: tuple[PartSpec, ...] = (step("hu_window"), step("minmax"))
 """Table 1, row 1 ("no pre-processing"): HU clip and min-max only."""

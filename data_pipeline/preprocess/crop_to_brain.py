@@ -13,13 +13,10 @@ __all__ = ["CropParams", "crop_to_brain"]
 
 
 class CropParams(StepParams):
-    """Parameters of ``crop_to_brain``.
-
-    Attributes:
-        margin: voxels kept around the brain on every side (clipped to the volume).
-    """
+    """Parameters of ``crop_to_brain``."""
 
     margin: int = Field(default=0, ge=0)
+    """Voxels kept around the brain on every side, clipped to the volume (paper: none)."""
 
 
 @register_step("crop_to_brain", params=CropParams, requires=("remove_skull",))

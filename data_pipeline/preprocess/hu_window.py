@@ -13,15 +13,12 @@ __all__ = ["HuWindowParams", "hu_window"]
 
 
 class HuWindowParams(StepParams):
-    """Window bounds in HU; the paper's [0, 80] keeps grey and white matter and the lesion.
-
-    Attributes:
-        low: HU mapped to the window's bottom (air, fat and CSF below it become ``low``).
-        high: HU mapped to the window's top (bone and the head holder become ``high``).
-    """
+    """Window bounds in HU; the paper's [0, 80] keeps grey and white matter and the lesion."""
 
     low: float = 0.0
+    """HU mapped to the window's bottom; air, fat and CSF below it become ``low`` (paper: 0)."""
     high: float = 80.0
+    """HU mapped to the window's top; bone and the head holder become ``high`` (paper: 80)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> HuWindowParams:

@@ -12,15 +12,12 @@ __all__ = ["MinMaxParams", "minmax"]
 
 
 class MinMaxParams(StepParams):
-    """The range is the volume's own minimum and maximum, background included.
-
-    Attributes:
-        background: ``"zero"`` keeps voxels outside the brain at 0; ``"scaled"`` maps
-            them like every other voxel, the paper's literal formula (after
-            standardization they land mid-grey, at ``-min / (max - min)``).
-    """
+    """The range is the volume's own minimum and maximum, background included."""
 
     background: Literal["zero", "scaled"] = "zero"
+    """``scaled`` maps voxels outside the brain like every other voxel, the paper's literal
+    formula (after standardization they land mid-grey, at ``-min / (max - min)``);
+    ``zero`` (ours) keeps them at 0."""
 
 
 @register_step(

@@ -7,15 +7,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from data_pipeline.preprocess.registry import StepSpec, resolve_steps
+from data_pipeline.preprocess.registry import resolve_steps
 from data_pipeline.preprocess.volume import PreprocessedCase, Volume
+from data_pipeline.registry import PartSpec
 
 __all__ = ["preprocess"]
 
 logger = logging.getLogger(__name__)
 
 
-def preprocess(hu: np.ndarray, lesion: np.ndarray, steps: Sequence[StepSpec]) -> PreprocessedCase:
+def preprocess(hu: np.ndarray, lesion: np.ndarray, steps: Sequence[PartSpec]) -> PreprocessedCase:
     """Preprocess one scan with ``steps``, in order (paper section 2.1; no resampling).
 
     Memory: besides the inputs (which are never modified), a uint8 brain mask of the
@@ -25,14 +26,14 @@ def preprocess(hu: np.ndarray, lesion: np.ndarray, steps: Sequence[StepSpec]) ->
     Args:
         hu: ``(Z, Y, X)`` Hounsfield units (float or integer dtype).
         lesion: ``(Z, Y, X)`` 0/1 lesion mask on the same grid.
-        steps: named steps, e.g. :data:`~data_pipeline.preprocess.PAPER_STEPS`.
+        steps: validated steps (:func:`~data_pipeline.preprocess.step`), e.g.
+            :data:`~data_pipeline.preprocess.PAPER_STEPS`.
 
     Returns:
         The cropped image in [0, 1] with its lesion, brain mask and crop box.
 
     Raises:
-        UnknownStepError: an unknown step name (a ``KeyError``).
-        ValueError: bad step parameters or order, mismatched shapes, or a volume the
+        ValueError: a wrong step order, mismatched shapes, or a volume the
             steps cannot handle (no brain found, constant image).
     """
     volume = Volume.start(hu, lesion)

@@ -17,14 +17,34 @@ used even when ``in == out``, as the paper describes one in every block.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+from pydantic import Field
 from torch import nn
 
-from models.blocks.layers import LayerSpec, make_layer
+import models.blocks.layers  # noqa: F401 -- registers the norms and activations named below
+from data_pipeline.part_fields import Part
+from data_pipeline.registry import Params
 from models.blocks.squeeze_excitation import SqueezeExcitation
-from models.registry import get_registry
+from models.registry import ACTIVATIONS, BLOCKS, NORMS
 
-__all__ = ["ConvBlock", "conv_block"]
+__all__ = ["ConvBlock", "ConvBlockParams"]
+
+
+class ConvBlockParams(Params):
+    """The block's choices; the U-Net's parameters extend these (every block alike)."""
+
+    norm: Part("norm", "instance")
+    """Normalization after each convolution (paper: instance norm)."""
+    activation: Part("activation", "leaky_relu")
+    """Activation after each normalization (paper: LeakyReLU)."""
+    residual: bool = False
+    """Add a 1x1x1-projected copy of the block input to its output (paper: final model)."""
+    se: bool = False
+    """Gate the output channels with Squeeze-and-Excitation (paper: final model)."""
+    se_ratio: Annotated[int, Field(ge=1)] = 16
+    """SE reduction ratio ``r``; hidden width ``max(1, C // r)`` (paper: 16)."""
 
 
 class ConvBlock(nn.Module):
@@ -33,38 +53,23 @@ class ConvBlock(nn.Module):
     Args:
         in_channels: Channels of the block input.
         out_channels: Channels of the block output.
-        norm: Normalization choice (registry kind ``"norm"``), e.g. ``"instance"``.
-        activation: Activation choice (registry kind ``"activation"``), e.g. ``"leaky_relu"``.
-        residual: Add a 1x1x1-projected copy of the input to the output.
-        se: Gate the output channels with Squeeze-and-Excitation.
-        se_ratio: SE reduction ratio ``r`` (paper: 16).
+        params: Norm, activation, residual and SE choices.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        norm: LayerSpec = "instance",
-        activation: LayerSpec = "leaky_relu",
-        residual: bool = False,
-        se: bool = False,
-        se_ratio: int = 16,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, params: ConvBlockParams) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for channels_in in (in_channels, out_channels):
             layers += [
                 nn.Conv3d(channels_in, out_channels, kernel_size=3, padding=1),
-                make_layer("norm", norm, channels=out_channels),
-                make_layer("activation", activation),
+                NORMS.create(params.norm, channels=out_channels),
+                ACTIVATIONS.create(params.activation),
             ]
-        if se:
-            layers.append(SqueezeExcitation(out_channels, se_ratio))
+        if params.se:
+            layers.append(SqueezeExcitation(out_channels, params.se_ratio))
         self.body = nn.Sequential(*layers)
         self.projection: nn.Module | None = (
-            nn.Conv3d(in_channels, out_channels, kernel_size=1) if residual else None
-        )
+            nn.Conv3d(in_channels, out_channels, kernel_size=1) if params.residual else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block.
@@ -81,24 +86,7 @@ class ConvBlock(nn.Module):
         return out
 
 
-@get_registry("block").register("conv_block")
-def conv_block(
-    in_channels: int,
-    out_channels: int,
-    *,
-    norm: LayerSpec = "instance",
-    activation: LayerSpec = "leaky_relu",
-    residual: bool = False,
-    se: bool = False,
-    se_ratio: int = 16,
-) -> nn.Module:
-    """Build a :class:`ConvBlock` (the paper's block when ``residual=se=True``)."""
-    return ConvBlock(
-        in_channels,
-        out_channels,
-        norm=norm,
-        activation=activation,
-        residual=residual,
-        se=se,
-        se_ratio=se_ratio,
-    )
+@BLOCKS.register("conv_block", params=ConvBlockParams)
+def conv_block(params: ConvBlockParams, *, in_channels: int, out_channels: int) -> nn.Module:
+    """The paper's block (with ``residual=se=True``): two conv-norm-act, SE, residual."""
+    return ConvBlock(in_channels, out_channels, params)

@@ -19,9 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.registry import get_registry
-
-__all__ = ["SqueezeExcitation", "squeeze_excitation"]
+__all__ = ["SqueezeExcitation"]
 
 
 class SqueezeExcitation(nn.Module):
@@ -64,9 +62,3 @@ class SqueezeExcitation(nn.Module):
         batch, channels = x.shape[:2]
         gate = self.excite(self.squeeze(x).view(batch, channels))
         return x * gate.view(batch, channels, 1, 1, 1)
-
-
-@get_registry("block").register("squeeze_excitation")
-def squeeze_excitation(channels: int, *, ratio: int = 16) -> nn.Module:
-    """Build a :class:`SqueezeExcitation` block (paper: ``ratio=16``)."""
-    return SqueezeExcitation(channels, ratio)

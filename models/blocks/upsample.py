@@ -18,26 +18,29 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.registry import get_registry
+from data_pipeline.registry import NoParams, Params
+from models.registry import UPSAMPLES
 
 __all__ = ["transposed", "trilinear"]
 
-_upsamples = get_registry("upsample")
+
+class TrilinearParams(Params):
+    align_corners: bool = False
+    """Align the corner voxels of input and output (PyTorch's default: no)."""
 
 
-@_upsamples.register("trilinear")
-def trilinear(in_channels: int, out_channels: int, *, align_corners: bool = False) -> nn.Module:
+@UPSAMPLES.register("trilinear", params=TrilinearParams)
+def trilinear(params: TrilinearParams, *, in_channels: int, out_channels: int) -> nn.Module:
     """1x1x1 channel projection (skipped if the widths match), then trilinear x2."""
-    project: nn.Module = (
-        nn.Conv3d(in_channels, out_channels, kernel_size=1)
-        if in_channels != out_channels
-        else nn.Identity()
-    )
-    interpolate = nn.Upsample(scale_factor=2, mode="trilinear", align_corners=align_corners)
+    project: nn.Module = (nn.Conv3d(in_channels, out_channels, kernel_size=1)
+                          if in_channels != out_channels else nn.Identity())
+    interpolate = nn.Upsample(scale_factor=2, mode="trilinear",
+                              align_corners=params.align_corners)
     return nn.Sequential(project, interpolate)
 
 
-@_upsamples.register("transposed")
-def transposed(in_channels: int, out_channels: int) -> nn.Module:
+@UPSAMPLES.register("transposed", params=NoParams)
+def transposed(params: NoParams, *, in_channels: int, out_channels: int) -> nn.Module:
     """Transposed convolution, kernel 2 and stride 2: learned up-sampling (ablation)."""
+    del params
     return nn.ConvTranspose3d(in_channels, out_channels, kernel_size=2, stride=2)

@@ -17,22 +17,28 @@ The BCE uses ``binary_cross_entropy_with_logits`` (log-sum-exp form): no ``log(0
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
+from data_pipeline.registry import Params
 from models.losses.base import SegmentationLoss, soft_dice
-from models.registry import get_registry
+from models.registry import LOSSES
 
-__all__ = [
-    "BCEDiceLoss",
-    "DiceLoss",
-    "bce_dice",
-    "class_weights",
-    "dice",
-    "weighted_bce_dice",
-]
+__all__ = ["BCEDiceLoss", "DiceLoss", "DiceParams", "class_weights"]
 
-_losses = get_registry("loss")
+
+class DiceParams(Params):
+    """The soft Dice term's settings, shared by every loss that has one."""
+
+    eps: Annotated[float, Field(gt=0.0)] = 1.0e-5
+    """Smoothing added to numerator and denominator; keeps an empty patch at loss 0
+    (ours: the paper writes eps without a value)."""
+    batch_dice: bool = True
+    """One Dice over the whole batch (the paper's sum over all voxels) instead of one per
+    sample, averaged."""
 
 
 def class_weights(class_counts: tuple[int, int] | None, loss_name: str) -> tuple[float, float]:
@@ -50,16 +56,13 @@ def class_weights(class_counts: tuple[int, int] | None, loss_name: str) -> tuple
         raise ValueError(
             f"Loss {loss_name!r} needs class_counts=(n0, n1): the background and lesion voxel "
             "counts over the training images, e.g. from "
-            "data_pipeline.samplers.lesion_class_counts(cases); got None."
-        )
+            "data_pipeline.samplers.lesion_class_counts(cases); got None.")
     if len(class_counts) != 2:
         raise ValueError(f"class_counts must be (n0, n1), got {class_counts!r}.")
     n0, n1 = class_counts
     if n0 < 0 or n1 < 0 or n0 + n1 == 0:
-        raise ValueError(
-            f"class_counts must be non-negative voxel counts with a positive sum, got "
-            f"(n0={n0}, n1={n1})."
-        )
+        raise ValueError(f"class_counts must be non-negative voxel counts with a positive sum, "
+                         f"got (n0={n0}, n1={n1}).")
     total = float(n0 + n1)
     return n1 / total, n0 / total
 
@@ -68,21 +71,13 @@ class BCEDiceLoss(SegmentationLoss):
     """Binary cross-entropy (optionally voxel-weighted) plus the soft Dice loss.
 
     Args:
-        eps: Dice smoothing.
-        batch_dice: One Dice over the batch (default) or per sample, averaged.
+        params: Dice smoothing and reduction.
         weights: ``(w_background, w_lesion)`` BCE weights, or ``None`` for plain BCE.
     """
 
-    def __init__(
-        self,
-        *,
-        eps: float = 1e-5,
-        batch_dice: bool = True,
-        weights: tuple[float, float] | None = None,
-    ) -> None:
+    def __init__(self, params: DiceParams, weights: tuple[float, float] | None = None) -> None:
         super().__init__()
-        self.eps = eps
-        self.batch_dice = batch_dice
+        self.params = params
         self.weights = weights
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -92,62 +87,42 @@ class BCEDiceLoss(SegmentationLoss):
             w_background, w_lesion = self.weights
             weight = w_lesion * target + w_background * (1.0 - target)
         bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
-        return bce + soft_dice(torch.sigmoid(logits), target, self.eps, self.batch_dice)
+        dice = soft_dice(torch.sigmoid(logits), target, self.params.eps, self.params.batch_dice)
+        return bce + dice
 
 
 class DiceLoss(SegmentationLoss):
-    """The soft Dice loss alone (ablation: no BCE term).
+    """The soft Dice loss alone (ablation: no BCE term)."""
 
-    Args:
-        eps: Dice smoothing.
-        batch_dice: One Dice over the batch (default) or per sample, averaged.
-    """
-
-    def __init__(self, *, eps: float = 1e-5, batch_dice: bool = True) -> None:
+    def __init__(self, params: DiceParams) -> None:
         super().__init__()
-        self.eps = eps
-        self.batch_dice = batch_dice
+        self.params = params
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Soft Dice on ``sigmoid(logits)``."""
-        return soft_dice(torch.sigmoid(logits), target, self.eps, self.batch_dice)
+        return soft_dice(torch.sigmoid(logits), target, self.params.eps, self.params.batch_dice)
 
 
-@_losses.register("bce_dice")
-def bce_dice(
-    *,
-    eps: float = 1e-5,
-    batch_dice: bool = True,
-    class_counts: tuple[int, int] | None = None,
-) -> BCEDiceLoss:
-    """BCE + soft Dice, the paper's loss (Table 1 rows 1-5); ``class_counts`` is ignored."""
+@LOSSES.register("bce_dice", params=DiceParams)
+def bce_dice(params: DiceParams, *, class_counts: tuple[int, int] | None) -> SegmentationLoss:
+    """BCE + soft Dice, the paper's loss (Table 1 rows 1-5); ``class_counts`` is unused."""
     del class_counts
-    return BCEDiceLoss(eps=eps, batch_dice=batch_dice)
+    return BCEDiceLoss(params)
 
 
-@_losses.register("weighted_bce_dice")
-def weighted_bce_dice(
-    *,
-    class_counts: tuple[int, int] | None = None,
-    eps: float = 1e-5,
-    batch_dice: bool = True,
-) -> BCEDiceLoss:
+@LOSSES.register("weighted_bce_dice", params=DiceParams)
+def weighted_bce_dice(params: DiceParams, *,
+                      class_counts: tuple[int, int] | None) -> SegmentationLoss:
     """Voxel-weighted BCE + soft Dice (the paper's final model, Table 1 row 6).
 
     Raises:
         ValueError: When ``class_counts`` is missing or invalid.
     """
-    weights = class_weights(class_counts, "weighted_bce_dice")
-    return BCEDiceLoss(eps=eps, batch_dice=batch_dice, weights=weights)
+    return BCEDiceLoss(params, weights=class_weights(class_counts, "weighted_bce_dice"))
 
 
-@_losses.register("dice")
-def dice(
-    *,
-    eps: float = 1e-5,
-    batch_dice: bool = True,
-    class_counts: tuple[int, int] | None = None,
-) -> DiceLoss:
-    """Soft Dice only (ablation); ``class_counts`` is ignored."""
+@LOSSES.register("dice", params=DiceParams)
+def dice(params: DiceParams, *, class_counts: tuple[int, int] | None) -> SegmentationLoss:
+    """Soft Dice only (ablation); ``class_counts`` is unused."""
     del class_counts
-    return DiceLoss(eps=eps, batch_dice=batch_dice)
+    return DiceLoss(params)

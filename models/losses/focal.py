@@ -8,55 +8,52 @@ formula as ``torchvision.ops.sigmoid_focal_loss`` (torchvision is not a dependen
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
+from data_pipeline.registry import Params
 from models.losses.base import SegmentationLoss
-from models.registry import get_registry
+from models.registry import LOSSES
 
-__all__ = ["FocalLoss", "focal"]
+__all__ = ["FocalLoss", "FocalParams"]
+
+
+class FocalParams(Params):
+    gamma: Annotated[float, Field(ge=0.0)] = 2.0
+    """Focusing exponent; 0 gives the (alpha-weighted) BCE (Lin et al.'s 2)."""
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] | None = 0.25
+    """Weight of the lesion class (background: ``1 - alpha``), or null for no class
+    weighting (Lin et al.'s 0.25)."""
 
 
 class FocalLoss(SegmentationLoss):
     """Mean sigmoid focal loss over all voxels.
 
     Args:
-        gamma: Focusing exponent; 0 gives the (alpha-weighted) BCE.
-        alpha: Weight of the lesion class in ``[0, 1]`` (background gets ``1 - alpha``),
-            or ``None`` for no class weighting.
-
-    Raises:
-        ValueError: When ``gamma < 0`` or ``alpha`` is outside ``[0, 1]``.
+        params: ``gamma`` and ``alpha``.
     """
 
-    def __init__(self, *, gamma: float = 2.0, alpha: float | None = 0.25) -> None:
+    def __init__(self, params: FocalParams) -> None:
         super().__init__()
-        if gamma < 0 or (alpha is not None and not 0.0 <= alpha <= 1.0):
-            raise ValueError(
-                f"Focal loss needs gamma >= 0 and alpha in [0, 1] or None, got gamma={gamma} "
-                f"alpha={alpha}."
-            )
-        self.gamma = gamma
-        self.alpha = alpha
+        self.params = params
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Focal loss, averaged over voxels."""
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         probs = torch.sigmoid(logits)
         p_true = probs * target + (1.0 - probs) * (1.0 - target)
-        loss = bce * (1.0 - p_true) ** self.gamma
-        if self.alpha is not None:
-            loss = loss * (self.alpha * target + (1.0 - self.alpha) * (1.0 - target))
+        loss = bce * (1.0 - p_true) ** self.params.gamma
+        alpha = self.params.alpha
+        if alpha is not None:
+            loss = loss * (alpha * target + (1.0 - alpha) * (1.0 - target))
         return loss.mean()
 
 
-@get_registry("loss").register("focal")
-def focal(
-    *,
-    gamma: float = 2.0,
-    alpha: float | None = 0.25,
-    class_counts: tuple[int, int] | None = None,
-) -> FocalLoss:
-    """Sigmoid focal loss (ablation); ``class_counts`` is ignored."""
+@LOSSES.register("focal", params=FocalParams)
+def focal(params: FocalParams, *, class_counts: tuple[int, int] | None) -> SegmentationLoss:
+    """Sigmoid focal loss (ablation, not in the paper); ``class_counts`` is unused."""
     del class_counts
-    return FocalLoss(gamma=gamma, alpha=alpha)
+    return FocalLoss(params)

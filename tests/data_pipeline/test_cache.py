@@ -16,7 +16,7 @@ from data_pipeline.cohort import Case, CaseRef
 from data_pipeline.errors import DataError
 from data_pipeline.geometry import Geometry
 from data_pipeline.phantom import make_head_phantom
-from data_pipeline.preprocess import PAPER_STEPS, PREPROCESSING_STEPS, StepSpec, preprocess
+from data_pipeline.preprocess import PAPER_STEPS, PREPROCESSING_STEPS, preprocess, step
 
 SPACING = (0.5, 0.45, 0.45)
 
@@ -85,7 +85,7 @@ def test_stored_image_is_within_fixed_point_precision(
 def test_key_follows_steps_files_and_series(tmp_path: Path) -> None:
     ref = _ref(tmp_path)
     key = cache_key(ref, PAPER_STEPS)
-    spelled = [StepSpec("hu_window", {"low": 0, "high": 80})] + list(PAPER_STEPS[1:])
+    spelled = [step("hu_window", {"low": 0, "high": 80})] + list(PAPER_STEPS[1:])
     assert cache_key(ref, spelled) == key  # defaults filled in: same entry
     assert cache_key(ref, PREPROCESSING_STEPS) != key
     assert cache_key(CaseRef(ref.key, ref.dicom_dir, ref.mask_path, series_uid="1.2"),
@@ -98,7 +98,7 @@ def test_key_follows_steps_files_and_series(tmp_path: Path) -> None:
 def test_bad_steps_fail_before_anything_is_loaded(tmp_path: Path, loader: PhantomLoader) -> None:
     cache = PreprocessedCache(tmp_path / "cache", loader=loader)
     with pytest.raises(KeyError, match="hu_windw"):
-        cache.get(_ref(tmp_path), [StepSpec("hu_windw"), StepSpec("minmax")])
+        cache.get(_ref(tmp_path), [step("hu_windw"), step("minmax")])
     assert loader.calls == 0 and not (tmp_path / "cache").exists()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_pipeline.preprocess import StepSpec, preprocess
+from data_pipeline.preprocess import preprocess, step
 
 
 @pytest.mark.parametrize(
@@ -22,8 +22,8 @@ def test_crop_is_the_brain_box_grown_by_the_margin(margin: int, box: tuple) -> N
     hu[:, 3:6, 4:8] = 30.0 + np.arange(4)  # the enclosed pocket: rows 3-5, columns 4-7
     lesion = np.zeros(hu.shape, np.uint8)
     lesion[2, 4, 5] = 1
-    steps = [StepSpec("hu_window"), StepSpec("remove_skull"), StepSpec("minmax"),
-             StepSpec("crop_to_brain", {"margin": margin})]
+    steps = [step("hu_window"), step("remove_skull"), step("minmax"),
+             step("crop_to_brain", {"margin": margin})]
     case = preprocess(hu, lesion, steps)
     assert case.crop_box == box
     np.testing.assert_array_equal(case.paste(case.lesion), lesion)

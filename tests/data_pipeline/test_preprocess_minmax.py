@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_pipeline.preprocess import StepSpec, preprocess
+from data_pipeline.preprocess import preprocess, step
 
 
 def _pocket() -> tuple[np.ndarray, np.ndarray]:
@@ -19,8 +19,8 @@ def _pocket() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize(("background", "expected"), [("zero", 0.0), ("scaled", 0.5)])
 def test_background_zero_or_scaled_after_standardization(background: str, expected: float) -> None:
     hu, lesion = _pocket()
-    steps = [StepSpec("hu_window"), StepSpec("remove_skull"), StepSpec("standardize"),
-             StepSpec("minmax", {"background": background})]
+    steps = [step("hu_window"), step("remove_skull"), step("standardize"),
+             step("minmax", {"background": background})]
     case = preprocess(hu, lesion, steps)
     inside = case.brain == 1
     assert case.image[inside].min() == 0.0 and case.image[inside].max() == pytest.approx(1.0)
@@ -30,7 +30,7 @@ def test_background_zero_or_scaled_after_standardization(background: str, expect
 
 def test_without_standardization_the_background_is_the_minimum() -> None:
     hu, lesion = _pocket()
-    steps = [StepSpec("hu_window"), StepSpec("remove_skull"), StepSpec("minmax")]
+    steps = [step("hu_window"), step("remove_skull"), step("minmax")]
     case = preprocess(hu, lesion, steps)
     np.testing.assert_allclose(case.image[case.brain == 1], hu[:, 2:7, 2:7].ravel() / 40.0,
                                atol=1e-6)

@@ -11,8 +11,8 @@ from data_pipeline.preprocess import (
     PAPER_STEPS,
     PREPROCESSING_STEPS,
     PreprocessedCase,
-    StepSpec,
     preprocess,
+    step,
 )
 
 SPACING = (0.5, 0.45, 0.45)
@@ -57,7 +57,7 @@ def test_output_types_ranges_and_background(
     background = np.unique(case.image[case.brain == 0])
     assert background.size == 1 and 0.0 < background[0] < 1.0
     assert not np.signbit(case.image).any()
-    zero_background = [s if s.name != "minmax" else StepSpec("minmax") for s in PAPER_STEPS]
+    zero_background = [s if s.name != "minmax" else step("minmax") for s in PAPER_STEPS]
     kept_at_zero = preprocess(phantom.hu.astype(np.float32), phantom.lesion, zero_background)
     assert np.all(kept_at_zero.image[kept_at_zero.brain == 0] == 0.0)
 
@@ -81,7 +81,7 @@ def test_standardize_then_minmax_equals_minmax_alone(phantom: HeadPhantom) -> No
     differs from "pre-processing" where min-max puts the background (issue 5 finding), so
     PAPER_STEPS uses the paper's literal min-max, which lifts the background to mid-grey."""
     hu = phantom.hu.astype(np.float32)
-    zero = [StepSpec("minmax") if s.name == "minmax" else s for s in PAPER_STEPS]
+    zero = [step("minmax") if s.name == "minmax" else s for s in PAPER_STEPS]
     final_at_zero = preprocess(hu, phantom.lesion, zero)
     without = preprocess(hu, phantom.lesion, PREPROCESSING_STEPS)
     np.testing.assert_allclose(final_at_zero.image, without.image, atol=1e-6)

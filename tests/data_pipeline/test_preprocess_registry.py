@@ -8,24 +8,22 @@ from data_pipeline.preprocess import (
     NO_PREPROCESSING_STEPS,
     PAPER_STEPS,
     PREPROCESSING_STEPS,
-    StepSpec,
-    UnknownStepError,
+    STEPS,
     canonical_steps,
-    list_steps,
-    validate_step,
+    step,
     validate_steps,
 )
 from data_pipeline.preprocess.registry import StepParams, register_step
+from data_pipeline.registry import DuplicateNameError, ParamsError, UnknownNameError
 
 
 def test_the_five_steps_of_the_paper_are_registered() -> None:
-    assert list_steps() == ["crop_to_brain", "hu_window", "minmax", "remove_skull", "standardize"]
+    assert STEPS.names() == ["crop_to_brain", "hu_window", "minmax", "remove_skull", "standardize"]
 
 
-@pytest.mark.parametrize("name", list_steps())
+@pytest.mark.parametrize("name", STEPS.names())
 def test_every_step_validates_with_its_defaults(name: str) -> None:
-    params = validate_step(StepSpec(name))
-    assert isinstance(params, StepParams)
+    assert isinstance(step(name).params, StepParams)
 
 
 def test_table1_presets_are_the_paper_rows() -> None:
@@ -35,31 +33,32 @@ def test_table1_presets_are_the_paper_rows() -> None:
         "hu_window", "remove_skull", "minmax", "crop_to_brain"]
     assert [s.name for s in NO_PREPROCESSING_STEPS] == ["hu_window", "minmax"]
     for steps in (PAPER_STEPS, PREPROCESSING_STEPS, NO_PREPROCESSING_STEPS):
-        assert len(validate_steps(steps)) == len(steps)
+        validate_steps(steps)
 
 
 def test_unknown_name_is_a_key_error_with_a_suggestion() -> None:
     with pytest.raises(KeyError) as info:
-        validate_step(StepSpec("remove_skul"))
-    assert isinstance(info.value, UnknownStepError)
+        step("remove_skul")
+    assert isinstance(info.value, UnknownNameError)
     assert "Did you mean 'remove_skull'" in str(info.value)
     assert "crop_to_brain" in str(info.value)  # the allowed names are listed
 
 
 @pytest.mark.parametrize(
-    ("spec", "fragment"),
+    ("name", "params", "fragment"),
     [
-        (StepSpec("hu_window", {"low": 80, "high": 0}), "low must be below high"),
-        (StepSpec("hu_window", {"width": 80}), "width"),
-        (StepSpec("remove_skull", {"method": "bet"}), "method"),
-        (StepSpec("crop_to_brain", {"margin": -1}), "margin"),
-        (StepSpec("minmax", {"background": "grey"}), "background"),
+        ("hu_window", {"low": 80, "high": 0}, "low must be below high"),
+        ("hu_window", {"width": 80}, "unknown parameter 'width'"),
+        ("remove_skull", {"method": "bet"}, "method"),
+        ("crop_to_brain", {"margin": -1}, "margin"),
+        ("minmax", {"background": "grey"}, "background"),
     ],
 )
-def test_bad_params_are_value_errors_naming_the_param(spec: StepSpec, fragment: str) -> None:
-    with pytest.raises(ValueError, match=fragment) as info:
-        validate_step(spec)
-    assert spec.name in str(info.value)
+def test_bad_params_are_value_errors_naming_the_param_and_the_step(name, params, fragment) -> None:
+    with pytest.raises(ParamsError, match=fragment) as info:
+        step(name, params)
+    assert isinstance(info.value, ValueError)
+    assert f"preprocessing step {name!r}" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -75,20 +74,20 @@ def test_bad_params_are_value_errors_naming_the_param(spec: StepSpec, fragment: 
 )
 def test_order_rules(names: list[str], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
-        validate_steps([StepSpec(n) for n in names])
+        validate_steps([step(n) for n in names])
 
 
 def test_canonical_text_fills_defaults_and_tells_configs_apart() -> None:
     plain = canonical_steps(NO_PREPROCESSING_STEPS)
-    spelled = canonical_steps([StepSpec("hu_window", {"low": 0, "high": 80.0}), StepSpec("minmax")])
+    spelled = canonical_steps([step("hu_window", {"low": 0, "high": 80.0}), step("minmax")])
     assert plain == spelled
-    wider = canonical_steps([StepSpec("hu_window", {"high": 90}), StepSpec("minmax")])
+    wider = canonical_steps([step("hu_window", {"high": 90}), step("minmax")])
     assert wider != plain
-    paper = [StepSpec("remove_skull", {"method": "paper"}) if s.name == "remove_skull" else s
+    paper = [step("remove_skull", {"method": "paper"}) if s.name == "remove_skull" else s
              for s in PAPER_STEPS]
     assert canonical_steps(paper) != canonical_steps(PAPER_STEPS)
 
 
 def test_a_name_cannot_be_registered_twice() -> None:
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(DuplicateNameError, match="already registered"):
         register_step("minmax", params=StepParams)(lambda volume, params: volume)

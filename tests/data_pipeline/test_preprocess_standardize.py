@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from data_pipeline.phantom import make_head_phantom
-from data_pipeline.preprocess import StepSpec
+from data_pipeline.preprocess import step
 from data_pipeline.preprocess.registry import resolve_steps
 from data_pipeline.preprocess.volume import Volume
 
-STEPS = [StepSpec("hu_window"), StepSpec("remove_skull"), StepSpec("standardize"),
-         StepSpec("minmax")]
+STEPS = [step("hu_window"), step("remove_skull"), step("standardize"),
+         step("minmax")]
 
 
 def _run_until(hu: np.ndarray, last: str) -> Volume:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from data_pipeline.augmentations import AUGMENTATIONS
 from data_pipeline.phantom import make_head_phantom
 from data_pipeline.preprocess import (
     NO_PREPROCESSING_STEPS,
@@ -15,13 +16,8 @@ from data_pipeline.preprocess import (
     PreprocessedCase,
     preprocess,
 )
-from data_pipeline.samplers import (
-    lesion_class_counts,
-    list_augmentations,
-    list_samplers,
-    make_patch_loader,
-    sampling_map,
-)
+from data_pipeline.registry import ParamsError, UnknownNameError
+from data_pipeline.samplers import SAMPLERS, lesion_class_counts, make_patch_loader, sampling_map
 
 PATCH = (16, 16, 16)
 
@@ -42,10 +38,10 @@ def cases() -> list[PreprocessedCase]:
     return [_case(seed) for seed in range(3)]
 
 
-def _loader(cases, **kwargs):
-    settings = {"sampler": "label", "patch_size": PATCH, "patches_per_patient": 8,
-                "batch_size": 4, "queue_length": 24, "seed": 0, **kwargs}
-    return make_patch_loader(cases, **settings)
+def _loader(cases, sampler="label", batch_size=4, seed=0, **params):
+    settings = {"patch_size": PATCH, "patches_per_patient": 8, "queue_length": 24, **params}
+    return make_patch_loader(cases, SAMPLERS.spec(sampler, settings), batch_size=batch_size,
+                             seed=seed)
 
 
 def _centres(batch: dict[str, torch.Tensor]) -> np.ndarray:
@@ -95,8 +91,8 @@ def test_same_seed_same_patches_and_the_global_generator_is_untouched(cases) -> 
 def test_cases_smaller_than_the_patch_are_padded() -> None:
     small = _case(0)
     patch = tuple(n + 3 for n in small.image.shape)
-    batch = next(make_patch_loader([small], sampler="label", patch_size=patch,
-                                   patches_per_patient=2, batch_size=2, queue_length=2, seed=0))
+    batch = next(_loader([small], patch_size=patch, patches_per_patient=2, batch_size=2,
+                         queue_length=2))
     assert batch["image"].shape == (2, 1, *patch)
     assert float(batch["lesion"].sum()) == 2 * float(small.lesion.sum())  # whole case inside
 
@@ -109,7 +105,7 @@ def test_without_skull_removal_healthy_means_every_non_lesion_voxel() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:The maximum displacement")  # elastic on a 30^3 crop
-@pytest.mark.parametrize("name", list_augmentations())
+@pytest.mark.parametrize("name", AUGMENTATIONS.names())
 def test_every_augmentation_runs_and_keeps_shapes(cases, name: str) -> None:
     batch = next(_loader(cases[:1], augmentations=[name], patches_per_patient=4))
     assert batch["image"].shape == (4, 1, *PATCH)
@@ -117,30 +113,36 @@ def test_every_augmentation_runs_and_keeps_shapes(cases, name: str) -> None:
 
 
 def test_augmentation_params_and_workers(cases) -> None:
-    loader = _loader(cases[:2], augmentations=[("flip", {"flip_probability": 1.0})],
+    loader = _loader(cases[:2], augmentations=[{"flip": {"flip_probability": 1.0}}],
                      num_workers=1, patches_per_patient=2, queue_length=4)
     assert next(loader)["image"].shape == (4, 1, *PATCH)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error", "fragment"),
+    ("sampler", "params", "error", "fragment"),
     [
-        ({"sampler": "weighted"}, KeyError, "choose one of"),
-        ({"augmentations": ["rotate"]}, KeyError, "choose from"),
-        ({"patch_size": (16, 16)}, ValueError, "three positive"),
-        ({"queue_length": 0}, ValueError, "queue_length"),
-        ({"label_probabilities": {3: 1.0}}, ValueError, "labels 0"),
-        ({"patches_per_patient": 1, "batch_size": 8}, ValueError, "fewer than one batch"),
+        ("lable", {}, UnknownNameError, "Did you mean .label."),
+        ("label", {"augmentations": ["rotate"]}, ParamsError, "unknown augmentation"),
+        ("label", {"patch_size": (16, 16)}, ParamsError, "patch_size"),
+        ("label", {"queue_length": 0}, ParamsError, "queue_length"),
+        ("label", {"label_probabilities": {3: 1.0}}, ParamsError, "labels are 0"),
+        ("uniform", {"label_probabilities": {1: 1.0}}, ParamsError, "unknown parameter"),
     ],
 )
-def test_bad_settings_are_refused(cases, kwargs, error, fragment) -> None:
+def test_bad_settings_are_refused_naming_the_sampler(cases, sampler, params, error,
+                                                     fragment) -> None:
     with pytest.raises(error, match=fragment):
-        _loader(cases[:1], **kwargs)
+        SAMPLERS.spec(sampler, params)
+
+
+def test_an_epoch_smaller_than_a_batch_is_refused(cases) -> None:
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        _loader(cases[:1], patches_per_patient=1, batch_size=8)
 
 
 def test_registries_list_the_paper_choices() -> None:
-    assert list_samplers() == ["label", "uniform"]
-    assert list_augmentations() == ["affine", "elastic", "flip", "gamma"]
+    assert SAMPLERS.names() == ["label", "uniform"]
+    assert AUGMENTATIONS.names() == ["affine", "elastic", "flip", "gamma"]
 
 
 def test_class_counts_add_up_over_the_cropped_volumes(cases) -> None:

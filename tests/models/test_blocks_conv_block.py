@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.blocks.conv_block import ConvBlock
+from models.blocks.conv_block import ConvBlock, ConvBlockParams
 from models.blocks.squeeze_excitation import SqueezeExcitation
 
 
 def test_plain_block_is_two_conv_norm_act_layers() -> None:
-    block = ConvBlock(2, 4)
+    block = ConvBlock(2, 4, ConvBlockParams())
     kinds = [type(m) for m in block.body]
     assert kinds == [nn.Conv3d, nn.InstanceNorm3d, nn.LeakyReLU] * 2
     assert block.projection is None
@@ -18,13 +18,13 @@ def test_plain_block_is_two_conv_norm_act_layers() -> None:
 
 
 def test_se_sits_at_the_end_of_the_convolution_branch() -> None:
-    block = ConvBlock(2, 4, se=True, se_ratio=2)
+    block = ConvBlock(2, 4, ConvBlockParams(se=True, se_ratio=2))
     assert isinstance(block.body[-1], SqueezeExcitation)
     assert block.body[-1].hidden == 2
 
 
 def test_residual_path_changes_the_output_and_carries_gradient() -> None:
-    block = ConvBlock(3, 8, residual=True)
+    block = ConvBlock(3, 8, ConvBlockParams(residual=True))
     assert isinstance(block.projection, nn.Conv3d)
     assert block.projection.kernel_size == (1, 1, 1)
     x = torch.randn(2, 3, 6, 6, 6)
@@ -38,7 +38,7 @@ def test_residual_path_changes_the_output_and_carries_gradient() -> None:
 
 def test_residual_path_alone_reaches_the_input() -> None:
     # With the convolution branch cut off, gradient flows to x only through the projection.
-    block = ConvBlock(3, 8, residual=True)
+    block = ConvBlock(3, 8, ConvBlockParams(residual=True))
     for param in block.body.parameters():
         param.requires_grad_(False)
     with torch.no_grad():

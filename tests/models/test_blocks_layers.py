@@ -1,4 +1,4 @@
-"""Tests for models/blocks/layers.py: named norms and activations, layer specs."""
+"""Tests for models/blocks/layers.py: named norms and activations with their parameters."""
 
 from __future__ import annotations
 
@@ -6,56 +6,82 @@ import pytest
 import torch
 from torch import nn
 
-from models.blocks.layers import make_layer, split_spec
-from models.registry import UnknownNameError
+from data_pipeline.registry import ParamsError, UnknownNameError
+from models.blocks.layers import ChannelsLastInstanceNorm3d
+from models.registry import ACTIVATIONS, NORMS
+
+
+def _norm(name: str, channels: int, **params: object) -> nn.Module:
+    return NORMS.create(NORMS.spec(name, params), channels=channels)
 
 
 @pytest.mark.parametrize(
-    "spec,expected",
-    [
-        ("instance", nn.InstanceNorm3d),
-        ("batch", nn.BatchNorm3d),
-        ("group", nn.GroupNorm),
-        ("none", nn.Identity),
-    ],
+    ("name", "expected"),
+    [("instance", nn.InstanceNorm3d), ("batch", nn.BatchNorm3d), ("group", nn.GroupNorm),
+     ("none", nn.Identity)],
 )
-def test_norm_names(spec: str, expected: type) -> None:
-    layer = make_layer("norm", spec, channels=8)
+def test_norm_names(name: str, expected: type) -> None:
+    layer = _norm(name, 8)
     assert type(layer) is expected
     assert layer(torch.randn(2, 8, 3, 3, 3)).shape == (2, 8, 3, 3, 3)
 
 
-def test_instance_norm_is_affine() -> None:
-    layer = make_layer("norm", "instance", channels=4)
-    assert isinstance(layer, nn.InstanceNorm3d) and layer.affine
+@pytest.mark.parametrize(
+    ("name", "params", "attribute", "value"),
+    [
+        ("instance", {"affine": False}, "affine", False),
+        ("instance", {"eps": 1e-3}, "eps", 1e-3),
+        ("batch", {"momentum": 0.5}, "momentum", 0.5),
+        ("batch", {"eps": 1e-3}, "eps", 1e-3),
+        ("group", {"num_groups": 2}, "num_groups", 2),
+        ("group", {"eps": 1e-3}, "eps", 1e-3),
+    ],
+)
+def test_norm_parameters_reach_the_layer(name, params, attribute, value) -> None:
+    assert getattr(_norm(name, 8), attribute) != value
+    assert getattr(_norm(name, 8, **params), attribute) == value
 
 
-def test_group_norm_options_from_the_spec() -> None:
-    layer = make_layer("norm", ("group", {"num_groups": 2}), channels=8)
-    assert isinstance(layer, nn.GroupNorm) and layer.num_groups == 2
-    assert make_layer("norm", "group", channels=4).num_groups == 4
+def test_instance_norm_is_affine_and_group_norm_caps_its_groups() -> None:
+    assert _norm("instance", 4).affine
+    assert _norm("group", 4).num_groups == 4
 
 
 def test_group_norm_indivisible_channels_say_how_to_fix() -> None:
     with pytest.raises(ValueError, match="channels=12 num_groups=8"):
-        make_layer("norm", "group", channels=12)
+        _norm("group", 12)
 
 
-def test_activation_names() -> None:
-    leaky = make_layer("activation", "leaky_relu")
-    assert isinstance(leaky, nn.LeakyReLU) and leaky.negative_slope == 0.01
-    assert isinstance(make_layer("activation", "relu"), nn.ReLU)
-    slope = make_layer("activation", ("leaky_relu", {"negative_slope": 0.1}))
-    assert slope.negative_slope == 0.1
+def test_activation_names_and_parameters() -> None:
+    leaky = ACTIVATIONS.create(ACTIVATIONS.spec("leaky_relu"))
+    assert isinstance(leaky, nn.LeakyReLU) and leaky.negative_slope == 0.01 and leaky.inplace
+    slope = ACTIVATIONS.create(ACTIVATIONS.spec("leaky_relu", {"negative_slope": 0.1,
+                                                                "inplace": False}))
+    assert (slope.negative_slope, slope.inplace) == (0.1, False)
+    relu = ACTIVATIONS.create(ACTIVATIONS.spec("relu", {"inplace": False}))
+    assert isinstance(relu, nn.ReLU) and not relu.inplace
 
 
-def test_structural_arguments_win_over_spec_options() -> None:
-    layer = make_layer("norm", ("batch", {"channels": 3}), channels=5)
-    assert layer.num_features == 5
-
-
-def test_bad_specs() -> None:
-    with pytest.raises(TypeError, match="name or a \\(name, \\{kwargs\\}\\) pair"):
-        split_spec(("group",))  # type: ignore[arg-type]  # the wrong shape on purpose
+def test_bad_choices_name_the_part() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'instance'"):
-        make_layer("norm", "instanse", channels=4)
+        NORMS.spec("instanse")
+    with pytest.raises(ParamsError, match="unknown parameter 'channels'"):
+        NORMS.spec("batch", {"channels": 3})  # structural: the network sets it
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_channels_last_instance_norm_equals_instance_norm(affine: bool) -> None:
+    norm = nn.InstanceNorm3d(4, affine=affine)
+    if affine:
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 2.0)
+            norm.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(2, 4, 5, 6, 7).contiguous(memory_format=torch.channels_last_3d)
+    ours = ChannelsLastInstanceNorm3d(norm)(x)
+    torch.testing.assert_close(ours, norm(x), atol=1e-5, rtol=1e-5)
+    assert ours.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_channels_last_instance_norm_refuses_running_statistics() -> None:
+    with pytest.raises(ValueError, match="running statistics"):
+        ChannelsLastInstanceNorm3d(nn.InstanceNorm3d(4, track_running_stats=True))

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 import models
-from models.blocks.layers import make_layer
-from models.registry import KINDS, list_names
+from data_pipeline.registry import registry
+from models.registry import ACTIVATIONS, BLOCKS, KINDS, NORMS, UPSAMPLES
 
 
 def _model(name: str) -> None:
@@ -24,26 +24,23 @@ def _model(name: str) -> None:
 
 
 def _block(name: str) -> None:
-    if name == "squeeze_excitation":
-        block, channels_in = make_layer("block", name, channels=4), 4
-    else:
-        block, channels_in = make_layer("block", name, in_channels=2, out_channels=4), 2
-    assert block(torch.randn(2, channels_in, 4, 4, 4)).shape == (2, 4, 4, 4, 4)
+    block = BLOCKS.create(BLOCKS.spec(name), in_channels=2, out_channels=4)
+    assert block(torch.randn(2, 2, 4, 4, 4)).shape == (2, 4, 4, 4, 4)
 
 
 def _norm(name: str) -> None:
     x = torch.randn(2, 8, 3, 3, 3)
-    assert make_layer("norm", name, channels=8)(x).shape == x.shape
+    assert NORMS.create(NORMS.spec(name), channels=8)(x).shape == x.shape
 
 
 def _activation(name: str) -> None:
     x = torch.linspace(-2, 2, 9)
-    y = make_layer("activation", name)(x.clone())
+    y = ACTIVATIONS.create(ACTIVATIONS.spec(name))(x.clone())
     assert y.shape == x.shape and torch.all(y[x > 0] == x[x > 0])
 
 
 def _upsample(name: str) -> None:
-    layer = make_layer("upsample", name, in_channels=8, out_channels=4)
+    layer = UPSAMPLES.create(UPSAMPLES.spec(name), in_channels=8, out_channels=4)
     assert layer(torch.randn(1, 8, 2, 3, 4)).shape == (1, 4, 4, 6, 8)
 
 
@@ -90,6 +87,7 @@ def test_every_kind_has_an_exercise() -> None:
     assert set(EXERCISES) == set(KINDS)
 
 
-@pytest.mark.parametrize("kind,name", [(kind, name) for kind in KINDS for name in list_names(kind)])
+@pytest.mark.parametrize("kind,name", [(kind, name) for kind in KINDS
+                                       for name in registry(kind).names()])
 def test_registered_name_builds_and_works(kind: str, name: str) -> None:
     EXERCISES[kind](name)

@@ -142,5 +142,5 @@ def test_shape_mismatch_is_explained() -> None:
 
 
 def test_focal_rejects_bad_alpha() -> None:
-    with pytest.raises(ValueError, match="alpha=1.5"):
+    with pytest.raises(ValueError, match="alpha: input should be less than or equal to 1"):
         models.build_loss("focal", alpha=1.5)

@@ -85,5 +85,7 @@ def test_constant_schedule_holds_the_rate() -> None:
 
 
 def test_bad_schedule_arguments_are_explained() -> None:
-    with pytest.raises(ValueError, match="factor=1.5"):
+    with pytest.raises(ValueError, match="factor: input should be less than 1"):
         models.build_schedule("step_halving", _optimizer(), factor=1.5)
+    with pytest.raises(ValueError, match="factor=1.5"):  # the class checks its own arguments
+        StepHalvingLR(_optimizer(), every=10, factor=1.5, min_lr=0.0)

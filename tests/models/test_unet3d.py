@@ -13,7 +13,7 @@ from torch import nn
 import models
 from models.blocks.conv_block import ConvBlock
 from models.blocks.squeeze_excitation import SqueezeExcitation
-from models.unet3d import UNet3D, pad_to_multiple
+from models.unet3d import UNet3D, UNet3DParams, pad_to_multiple
 
 TABLE1 = ["unet3d", "unet3d_residual", "unet3d_residual_se"]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
@@ -134,13 +134,13 @@ def test_checkpointing_gives_the_same_output_and_gradients() -> None:
 
 
 def test_wrong_input_layout_is_explained() -> None:
-    net = UNet3D(base_width=2, depth=1)
+    net = UNet3D(UNet3DParams(base_width=2, depth=1))
     with pytest.raises(ValueError, match=r"expects \(B, 1, D, H, W\), got shape \(8, 8, 8\)"):
         net(torch.zeros(8, 8, 8))
     with pytest.raises(ValueError, match="got shape \\(1, 2, 8, 8, 8\\)"):
         net(torch.zeros(1, 2, 8, 8, 8))
-    with pytest.raises(ValueError, match="base_width=0"):
-        UNet3D(base_width=0)
+    with pytest.raises(ValueError, match="base_width: input should be greater than or equal"):
+        models.build_model("unet3d", base_width=0)
 
 
 def test_runs_under_cpu_bf16_autocast() -> None:
@@ -176,8 +176,10 @@ def test_amp_channels_last_training_step_on_gpu() -> None:
     device = torch.device("cuda")
     dtype = models.autocast_dtype(device)
     assert dtype in (torch.bfloat16, torch.float16)
-    net = models.to_channels_last(models.build_model("unet3d_residual_se", base_width=8).to(device))
-    x = models.to_channels_last(torch.randn(2, 1, 64, 64, 64, device=device))
+    net = models.build_model("unet3d_residual_se", base_width=8).to(device)
+    net = net.to(memory_format=torch.channels_last_3d)
+    x = torch.randn(2, 1, 64, 64, 64, device=device).contiguous(
+        memory_format=torch.channels_last_3d)
     target = (torch.rand_like(x) > 0.9).float()
     with torch.no_grad():
         reference = net(x)

@@ -53,15 +53,13 @@ def warm_cache(cache_root: Path) -> Path:
     The cohort is keyed by its settings and the cache by content, so sweeps that point
     ``data.cache_root`` here reuse both instead of building them in every trial.
     """
-    from data_pipeline.prepare import main as prepare
-    from platform.fold_data import ensure_cohort
+    from platform.config import load_sweep
+    from platform.context import materialize_cohort
+    from platform.sweep import prepare_cache
 
-    synthetic = yaml.safe_load(TINY_SWEEP.read_text())["data"]["synthetic"]
-    cohort = ensure_cohort(None, patients=synthetic["patients"], shape=synthetic["shape"],
-                           seed=synthetic["seed"], cache_root=cache_root, progress=False)
-    code = prepare([str(TINY_SWEEP), "--cohort", str(cohort), "--cache-root", str(cache_root),
-                    "--no-progress"])
-    assert code == 0, f"warming the preprocessing cache failed with exit code {code}"
+    sweep = load_sweep(TINY_SWEEP, [f"data.cache_root={cache_root}"])
+    cohort = materialize_cohort(sweep.data, progress=False)
+    assert prepare_cache(sweep, cohort), "warming the preprocessing cache failed"
     return cohort
 
 

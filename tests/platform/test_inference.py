@@ -11,11 +11,10 @@ import torchio as tio
 from torch import nn
 
 from platform.inference import (
-    ChannelsLastInstanceNorm3d,
+    INFERENCE,
     binarize,
     count_patches,
     grid_starts,
-    paste_into_full,
     patch_locations,
     patch_overlap_voxels,
     predict_volume,
@@ -143,19 +142,6 @@ def test_caller_model_keeps_its_layers_and_layout_on_cpu() -> None:
     assert model[0].weight.is_contiguous()
 
 
-@pytest.mark.parametrize("affine", [False, True])
-def test_channels_last_instance_norm_equals_torch_and_keeps_layout(affine: bool) -> None:
-    reference = affine_norm() if affine else nn.InstanceNorm3d(4)
-    fast = ChannelsLastInstanceNorm3d(reference)
-    x = (torch.randn(2, 4, 6, 7, 5) * 3 + 1).contiguous(memory_format=torch.channels_last_3d)
-    out = fast(x)
-    torch.testing.assert_close(out, reference(x), atol=1e-5, rtol=1e-5)
-    assert out.is_contiguous(memory_format=torch.channels_last_3d)
-    torch.testing.assert_close(fast(x[0]), reference(x[0]), atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match="running statistics"):
-        ChannelsLastInstanceNorm3d(running_stats_norm())
-
-
 @pytest.mark.parametrize(("shape", "patch", "overlap"), [((30, 26, 22), (10, 10, 8), 0.25)])
 def test_patch_corners_match_torchio(shape, patch, overlap) -> None:
     subject = tio.Subject(image=tio.ScalarImage(tensor=torch.zeros(1, *shape)))
@@ -258,14 +244,40 @@ def test_model_with_wrong_output_shape_is_rejected() -> None:
         predict_volume(model, np.zeros((8, 8, 8), np.float32), patch_size=(8, 8, 8), overlap=0.0)
 
 
-def test_binarize_and_paste_into_full() -> None:
+def test_binarize_thresholds_at_the_given_value() -> None:
     prob = np.array([[[0.2, 0.5], [0.7, 0.49]]], dtype=np.float32)
-    mask = binarize(prob)
-    np.testing.assert_array_equal(mask, [[[0, 1], [1, 0]]])
-    full = paste_into_full(mask, ((2, 3), (1, 3), (4, 6)), (5, 4, 8))
-    assert full.shape == (5, 4, 8) and full.dtype == np.uint8 and full.sum() == 2
-    np.testing.assert_array_equal(full[2:3, 1:3, 4:6], mask)
-    with pytest.raises(ValueError, match="does not match crop box"):
-        paste_into_full(mask, ((0, 2), (1, 3), (4, 6)), (5, 4, 8))
-    with pytest.raises(ValueError, match="does not fit inside"):
-        paste_into_full(mask, ((4, 5), (3, 5), (4, 6)), (5, 4, 8))
+    np.testing.assert_array_equal(binarize(prob, 0.5), [[[0, 1], [1, 0]]])
+    np.testing.assert_array_equal(binarize(prob, 0.6), [[[0, 0], [1, 0]]])
+    assert binarize(prob, 0.5).dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("params", "called_with"),
+    [
+        ({}, {"overlap": 0.25, "batch_size": 1, "brain": "mask"}),
+        ({"overlap": 0.5}, {"overlap": 0.5, "batch_size": 1, "brain": "mask"}),
+        ({"batch_size": 2}, {"overlap": 0.25, "batch_size": 2, "brain": "mask"}),
+        ({"skip_outside_brain": False}, {"overlap": 0.25, "batch_size": 1, "brain": None}),
+    ],
+)
+def test_every_sliding_window_parameter_reaches_predict_volume(
+    monkeypatch: pytest.MonkeyPatch, params: dict, called_with: dict
+) -> None:
+    import platform.inference as inference
+
+    seen: dict = {}
+
+    def spy(model, image, *, patch_size, overlap, batch_size, device, amp, brain):  # noqa: ANN001
+        seen.update(overlap=overlap, batch_size=batch_size,
+                    brain=None if brain is None else "mask")
+        return np.zeros(image.shape, np.float32)
+
+    monkeypatch.setattr(inference, "predict_volume", spy)
+    sliding = INFERENCE.create(INFERENCE.spec("sliding_window", params))
+    image, brain = np.zeros((8, 8, 8), np.float32), np.ones((8, 8, 8), bool)
+    sliding(nn.Identity(), image, patch_size=(8, 8, 8), device=torch.device("cpu"), amp=False,
+            brain=brain)
+    assert seen == called_with
+    assert sliding.count((16, 8, 8), (8, 8, 8), brain=np.zeros((16, 8, 8), bool)) == (
+        len(patch_locations((16, 8, 8), (8, 8, 8), sliding.params.overlap)) if
+        not sliding.params.skip_outside_brain else 0)

@@ -200,7 +200,7 @@ def test_metric_summary_cells(summary: MetricSummary, text: str) -> None:
 def test_two_variant_two_fold_sweep_through_mlflow(mlflow_sqlite_uri: str) -> None:
     """Issue 8: 4 child runs; the table's cells equal mean/sd of the child runs' metrics."""
     parent = start_sweep_run(mlflow_sqlite_uri, "tiny", sweep_name="tiny", sweep_id="s1",
-                             config_yaml="name: tiny\n", tags={})
+                             config_yaml="name: tiny\n", source_yaml="name: tiny\n", tags={})
     for v_index, variant in enumerate(["base", "se"]):
         for fold in (0, 1):
             tags = run_tags(variant=variant, fold=fold, sweep_id="s1",

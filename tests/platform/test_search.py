@@ -21,7 +21,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from data_pipeline.cohort import load_cohort
 from data_pipeline.splits import make_folds
-from platform.config_search import SEARCH_METRICS
+from platform.config.search import SEARCH_METRICS
 from platform.pruning import OptunaPrunerScheduler
 from platform.search_trial import VALIDATION_METRICS
 from tests.platform.sweep_harness import (
@@ -77,8 +77,8 @@ def test_search_persists_its_study_and_scores_on_validation_patients_only(
     assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower AVD is better
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
     for trial in study.trials:
-        assert trial.params["knob:model.se_ratio"] in SE_RATIOS
-        assert LR_RANGE[0] <= trial.params["knob:optimizer.lr"] <= LR_RANGE[1]
+        assert trial.params["sample/model.se_ratio"] in SE_RATIOS
+        assert LR_RANGE[0] <= trial.params["sample/optimizer.lr"] <= LR_RANGE[1]
 
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
     runs = child_runs(mlflow_sqlite_uri, "tiny")
@@ -109,8 +109,8 @@ def test_search_persists_its_study_and_scores_on_validation_patients_only(
         assert run.info.status == "FINISHED"
         params = run.data.params
         chosen = next(t for t in study.trials
-                      if t.params["knob:model.se_ratio"] == int(params["model.se_ratio"])
-                      and t.params["knob:optimizer.lr"] == pytest.approx(
+                      if t.params["sample/model.se_ratio"] == int(params["model.se_ratio"])
+                      and t.params["sample/optimizer.lr"] == pytest.approx(
                           float(params["optimizer.lr"]), rel=1e-9))
         assert chosen.value == pytest.approx(best.value, rel=1e-12)
         rows = client.download_artifacts(run.info.run_id, "per_patient.csv", str(tmp_path))

@@ -270,4 +270,29 @@ def test_dry_run_prints_every_trial_and_starts_nothing(tmp_path: Path) -> None:
     for spec in specs:
         assert spec.trial_id in done.stdout
     assert "ray imported: False" in done.stdout
+    assert "cohort: synthetic (generated on first run): 4 cases" in done.stdout
     assert os.listdir(tmp_path) == []  # no runs/, no cohort, no MLflow store
+
+
+def test_a_cohort_that_does_not_exist_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag in ([], ["--dry-run"]):
+        assert main([str(TINY_SWEEP), *flag, f"data.cohort={tmp_path / 'no' / 'such'}"]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert lines == [f"{TINY_SWEEP}: data.cohort: {tmp_path / 'no' / 'such'}: "
+                         f"{tmp_path / 'no' / 'such'} is neither a cohort manifest "
+                         "(.yaml/.csv) nor a folder"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_prepare_only_warms_the_cache_for_every_variant_and_starts_no_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    overrides = [f"data.cache_root={cache}", 'variants[0].preprocessing.steps=[hu_window, '
+                 '{minmax: {background: scaled}}]']
+    assert main([str(TINY_SWEEP), "--prepare-only", *overrides]) == 0
+    entries = list((cache / "preprocessed").rglob("*.npz"))
+    assert len(entries) == 2 * 4  # two step lists (the override's included) x four cases
+    assert (cache / "cohorts").is_dir() and not (tmp_path / "ray").exists()

@@ -19,18 +19,22 @@ import torch
 import yaml
 from mlflow import MlflowClient
 
+import models
 from data_pipeline.cohort import load_cohort
 from data_pipeline.dicom import read_series
+from data_pipeline.registry import NoParams
 from data_pipeline.synthetic import phi_values
-from models.registry import get_registry
+from models.registry import LOSSES
 from platform.config import load_sweep
-from platform.config_types import registered_names
-from platform.fold_data import load_fold
+from platform.context import build_context, materialize_cohort
+from platform.expand import expand
+from platform.fold_trial import load_data
 from platform.predict import main as predict_main
+from platform.request import TrialRequest
 from platform.tracking import load_trial_model
+from platform.tracking.payloads import config_params
 from platform.training import CHECKPOINT_FILE, NonFiniteLossError
 from platform.trial import ConsoleReporter, run_trial
-from platform.trial_context import context_from_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,13 +54,14 @@ def _context(tmp: Path, cache: Path, overrides: list[str]):
         f"data.cache_root={cache}", f"tracking.uri=sqlite:///{tmp / 'mlruns' / 'mlflow.db'}",
         *overrides,
     ])
-    context, specs = context_from_sweep(sweep, parent_run_id=None, progress=False)
-    return context, {(s.variant, s.fold): s for s in specs}
+    context = build_context(sweep, materialize_cohort(sweep.data, progress=False),
+                            parent_run_id=None)
+    return context, {(s.variant, s.fold): s for s in expand(sweep)}
 
 
 def _run(spec, context, work: Path):
     reporter = ConsoleReporter(work / "checkpoint", iterations=spec.config.train.iterations)
-    return run_trial(spec.payload(), context, reporter, work_dir=work)
+    return run_trial(TrialRequest(spec=spec, context=context), reporter, work_dir=work)
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +95,7 @@ def test_short_training_lowers_loss_and_beats_chance(trained):
     # network that learned anything beats it several times over (0.6 measured here); 3x
     # chance and 0.15 leave room for the spread of an 80-iteration CPU run.
     assert len(outcome.rows) == 2  # 6 patients in 3 folds: two held-out patients
-    held_out = load_fold(
-        Path(context.cohort), fold=0, n_folds=context.n_folds, cv_seed=context.cv_seed,
-        splits_file=None, steps=trained["spec"].config.preprocessing.step_specs(),
-        cache_root=Path(context.cache_root),
-    ).eval
+    held_out = load_data(trained["spec"].config, context, 0).eval
     fraction = float(np.mean([case.lesion.mean() for case in held_out]))
     chance = 2 * fraction / (1 + fraction)
     assert outcome.fold_means["dice"] > max(0.15, 3 * chance)
@@ -107,7 +108,7 @@ def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
     run = client.get_run(outcome.run_id)
     assert run.info.status == "FINISHED"
     params = run.data.params
-    assert set(spec.config.as_flat_dict()) <= set(params)
+    assert set(config_params(spec.config.model_dump(mode="json"))) <= set(params)
     assert params["model.se_ratio"] == "16" and params["optimizer.lr"] == "0.001"
     tags = run.data.tags
     assert tags["variant"] == "final" and tags["fold"] == "0"
@@ -190,24 +191,20 @@ def test_resumed_trial_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, c
 @pytest.fixture
 def exploding_loss():
     """A lab's own loss registered from outside ``models``: NaN from its third call."""
-    registry = get_registry("loss")
-
-    @registry.register("test_nan_on_third_call")
-    def build(class_counts=None, eps: float = 1e-5) -> torch.nn.Module:  # noqa: ARG001
-        class NanOnThird(torch.nn.Module):
+    @LOSSES.register("test_nan_on_third_call", params=NoParams)
+    def build(params: NoParams, *, class_counts) -> torch.nn.Module:  # noqa: ANN001
+        class NanOnThird(models.losses.SegmentationLoss):
             calls = 0
 
-            def forward(self, logits, target):
+            def compute(self, logits, target):
                 NanOnThird.calls += 1
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
                 return loss * float("nan") if NanOnThird.calls >= 3 else loss
 
         return NanOnThird()
 
-    registered_names.cache_clear()
     yield "test_nan_on_third_call"
-    registry.unregister("test_nan_on_third_call")
-    registered_names.cache_clear()
+    LOSSES.unregister("test_nan_on_third_call")
 
 
 def test_nan_loss_stops_the_trial_as_failed_and_keeps_the_last_checkpoint(

@@ -37,8 +37,9 @@ def test_the_shipped_files_are_there() -> None:
 
 
 def _row(config: object) -> tuple[object, ...]:
+    model = config.model  # type: ignore[attr-defined]
     return ([s.name for s in config.preprocessing.steps], config.sampler.name,  # type: ignore[attr-defined]
-            config.model.residual, config.model.se, config.loss.name)  # type: ignore[attr-defined]
+            model.params.residual, model.params.se, config.loss.name)  # type: ignore[attr-defined]
 
 
 def test_ablation_is_table1_with_the_papers_hyperparameters() -> None:
@@ -55,18 +56,19 @@ def test_ablation_is_table1_with_the_papers_hyperparameters() -> None:
     ]
     for name in TABLE1:
         config = sweep.resolve_variant(name)
-        assert config.sampler.patch_size == (128, 128, 128)
-        assert config.sampler.patches_per_patient == 32
-        assert config.sampler.label_probabilities == {0: 0.0, 1: 0.5, 2: 0.5}
-        assert (config.model.norm, config.model.activation, config.model.upsample) == (
+        sampler, model = config.sampler.params, config.model.params
+        assert sampler.patch_size == (128, 128, 128) and sampler.patches_per_patient == 32
+        if config.sampler.name == "label":
+            assert sampler.label_probabilities == {0: 0.0, 1: 0.5, 2: 0.5}
+        assert (model.norm.name, model.activation.name, model.upsample.name) == (
             "instance", "leaky_relu", "trilinear")
-        assert config.model.se_ratio == 16
-        assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == (
+        assert model.se_ratio == 16
+        optimizer, schedule = config.optimizer.params, config.schedule.params
+        assert (config.optimizer.name, optimizer.lr, optimizer.weight_decay) == (
             "adam", 1.0e-4, 1.0e-5)
-        assert (config.schedule.every, config.schedule.factor, config.schedule.min_lr) == (
-            5000, 0.5, 1.25e-5)
+        assert (schedule.every, schedule.factor, schedule.min_lr) == (5000, 0.5, 1.25e-5)
         assert (config.train.iterations, config.train.batch_size) == (40_000, 2)
-        assert (config.eval.overlap, config.eval.threshold) == (0.25, 0.5)
+        assert (config.eval.inference.params.overlap, config.eval.threshold) == (0.25, 0.5)
     assert sweep.cv.folds == 5 and sweep.cv.folds_to_run() == (0, 1, 2, 3, 4)
     assert len(expand(sweep)) == 30
 
@@ -82,7 +84,8 @@ def test_ablation_carries_table1s_numbers() -> None:
 
 def test_overlap_is_table2() -> None:
     sweep = load("overlap.yaml")
-    overlaps = [sweep.resolve_variant(name).eval.overlap for name in sweep.variant_names]
+    overlaps = [sweep.resolve_variant(name).eval.inference.params.overlap
+                for name in sweep.variant_names]
     assert overlaps == [0.25, 0.5, 0.75]
     seconds = [v.reference_values()["seconds_per_patient"][0] for v in sweep.variants]
     assert seconds == [45.0, 90.0, 440.0]

@@ -1,0 +1,248 @@
+"""The validated knobs of one trial: preprocessing, sampler, model, loss, optimizer, training.
+
+Why a frozen model: the trainable's only input is a :class:`TrialConfig`. A part (the
+sampler, the model, the loss, the optimizer, the schedule, the inference) is a section
+``{name: ..., **params}`` validated against that part's own params model, where its
+defaults live (the paper's values, or ours where the paper gives none: the generated
+``docs/parameters.md`` says which). So a sweep file only writes what an ablation
+changes, and a parameter the chosen part does not take is an error, not a silent no-op.
+The registries import torch, so they are imported on the first validation, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from data_pipeline.part_fields import Part, PartOf, part_mapping, switch_part
+from data_pipeline.registry import PartSpec, as_tuple
+from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
+from platform.config.types import Fraction, NonNegative, Positive, Section, one_of
+
+__all__ = [
+    "EvalConfig",
+    "PART_SECTIONS",
+    "PreprocessingConfig",
+    "part_at",
+    "TRIAL_SECTIONS",
+    "TrainConfig",
+    "TrialConfig",
+]
+
+_PREPROCESS = "data_pipeline.preprocess"
+StepPart = Annotated[PartSpec, PartOf("preprocessing step", home=_PREPROCESS)]
+
+
+def _paper_steps() -> tuple[PartSpec, ...]:
+    steps: tuple[PartSpec, ...] = importlib.import_module(_PREPROCESS).PAPER_STEPS
+    return steps
+
+
+class PreprocessingConfig(Section):
+    """Preprocessing steps in the order they run (paper section 2.1)."""
+
+    steps: Annotated[tuple[StepPart, ...], BeforeValidator(as_tuple)] = Field(
+        default_factory=_paper_steps)
+    """The steps, each ``name`` or ``{name: {params}}`` (paper: the final model's five)."""
+
+    @field_validator("steps")
+    @classmethod
+    def _check_order(cls, steps: tuple[PartSpec, ...]) -> tuple[PartSpec, ...]:
+        try:
+            importlib.import_module(_PREPROCESS).validate_steps(steps)
+        except ValueError as err:
+            raise PydanticCustomError("bad_steps", "{message}", {"message": str(err)}) from err
+        return steps
+
+
+class TrainConfig(Section):
+    """Iterations, batch, seeds and the loop's cadence (paper: 40,000 iterations, batch 2)."""
+
+    iterations: Positive = 40_000
+    """Optimizer steps (paper: 40,000)."""
+    batch_size: Positive = 2
+    """Patches per step (paper: 2)."""
+    seed: int = 0
+    """Seeds weight initialisation and the patch stream (ours)."""
+    checkpoint_every: Positive = 1000
+    """Iterations between checkpoints, the resume points (ours)."""
+    log_every: Positive = 50
+    """Iterations between logged loss / learning-rate points (ours)."""
+    amp: Annotated[bool | str, one_of(True, False, "auto")] = "auto"
+    """Mixed precision on a GPU (ours; the paper trained in float32): ``auto`` and
+    ``true`` use native bf16, else fp16 with loss scaling; ``false`` float32. The CPU
+    always runs float32."""
+    channels_last: bool = True
+    """``channels_last_3d`` memory layout on a GPU (ours; no effect on CPU)."""
+    threads: Positive | None = None
+    """CPU threads of the trial's torch; null: the trial's Ray CPU share."""
+
+
+def _inference_shorthand(data: Any) -> Any:
+    """Accept ``eval: {overlap: 0.5}`` for ``eval: {inference: {overlap: 0.5}}``.
+
+    The inference part's parameters used to sit directly under ``eval``; sweep files
+    written so keep working, and a key given both ways is an error.
+    """
+    if not isinstance(data, Mapping):
+        return data
+    moved = {key: data[key] for key in ("overlap", "batch_size", "skip_outside_brain")
+             if key in data}
+    if not moved:
+        return data
+    inference = data.get("inference", {})
+    if isinstance(inference, str):
+        inference = {"name": inference}
+    if not isinstance(inference, Mapping):
+        return data
+    twice = sorted(set(moved) & set(inference))
+    if twice:
+        raise PydanticCustomError("given_twice", "given both under eval and eval.inference",
+                                  {"got": twice})
+    rest = {k: v for k, v in data.items() if k not in moved}
+    return {**rest, "inference": {**inference, **moved}}
+
+
+class EvalConfig(Section):
+    """Tiled inference and scoring of held-out patients (paper: 25 % overlap, threshold 0.5)."""
+
+    inference: Part("inference", "sliding_window", home="platform.inference")
+    """How a whole volume is predicted (paper: patches on a grid, averaged)."""
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    """Probability at or above which a voxel is lesion (paper: 0.5)."""
+    validation_fraction: Fraction = 0.2
+    """Share of a fold's training patients a search validates on (ours)."""
+    figure_patients: NonNegative = 2
+    """Held-out patients drawn as Fig. 4-style contour pictures per trial (ours)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return _inference_shorthand(data)
+
+
+_MODELS = "models"
+
+
+class TrialConfig(Section):
+    """Everything one trial needs besides its data and fold: the trainable's only input."""
+
+    preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
+    """Preprocessing steps (paper section 2.1)."""
+    sampler: Part("sampler", "label", home="data_pipeline.samplers")
+    """Training patches (paper section 2.2: the weighted label sampler)."""
+    model: Part("model", "unet3d_residual_se", home=_MODELS)
+    """The network (paper section 2.3: the residual SE U-Net)."""
+    loss: Part("loss", "weighted_bce_dice", home=_MODELS)
+    """The loss (paper section 2.4: voxel-weighted BCE + soft Dice)."""
+    optimizer: Part("optimizer", "adam", home=_MODELS)
+    """The optimizer (paper section 2.5: Adam)."""
+    schedule: Part("schedule", "step_halving", home=_MODELS)
+    """The per-iteration learning-rate schedule (paper section 2.5)."""
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    """The training loop."""
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    """Inference and scoring of held-out patients."""
+
+    sections: ClassVar[tuple[str, ...]] = (
+        "preprocessing", "sampler", "model", "loss", "optimizer", "schedule", "train", "eval")
+
+    def with_overrides(self, dotted: Mapping[str, Any], source: str = "overrides") -> TrialConfig:
+        """A copy with ``{"model.se_ratio": 8, ...}`` applied and validated.
+
+        Raises:
+            ConfigError: When a path is unknown or a value is invalid; lines start with
+                ``source`` and name the dotted path.
+        """
+        config, problems = self.try_overrides(dotted, source)
+        if config is None:
+            raise ConfigError(problems)
+        return config
+
+    def try_overrides(
+        self, dotted: Mapping[str, Any], source: str
+    ) -> tuple[TrialConfig | None, list[Problem]]:
+        """Like :meth:`with_overrides`, but return ``(None, problems)`` instead of raising."""
+        data = self.model_dump(mode="json")
+        problems = []
+        # A part's name first: switching the part drops the old part's parameters.
+        for path, value in sorted(dotted.items(), key=lambda item: not item[0].endswith(".name")):
+            where = tuple(path.split("."))
+            parts = [int(p) if p.isdigit() else p for p in where]
+            if len(parts) < 2 or parts[0] not in self.sections:
+                known = parts[0] in self.sections
+                problems.append(Problem(source, where, "not a knob path such as 'model.se_ratio'",
+                                        allowed=self.sections, suggestion=None if known
+                                        else did_you_mean(parts[0], self.sections)))
+                continue
+            target = data[parts[0]]
+            for part in parts[1:-1]:
+                target = target.get(str(part)) if isinstance(target, dict) else None
+            if not isinstance(target, dict):
+                problems.append(Problem(source, where, "a knob path goes through mappings only"))
+                continue
+            marker = part_at(where[:-1], data) if where[-1] == "name" else None
+            if marker is not None and isinstance(value, str):
+                switched = switch_part(target, value, marker.default, marker.registry())
+                target.clear()
+                target.update(switched)
+                continue
+            target[str(parts[-1])] = value
+        if problems:
+            return None, problems
+        try:
+            return TrialConfig.model_validate(data), []
+        except ValidationError as err:
+            return None, problems_from_validation(err, source, TrialConfig)
+
+
+TRIAL_SECTIONS: tuple[str, ...] = TrialConfig.sections
+"""The sections of a trial, in YAML order; also the shorthand prefixes of overrides."""
+
+def part_at(path: Sequence[str], data: Mapping[str, Any] | None = None) -> PartOf | None:
+    """The part field at ``path`` below a trial config (``("model", "norm")``), or None.
+
+    A part nested in another part's parameters (a U-Net's norm) is found through the
+    params model of the enclosing part named in ``data`` (the trial config as plain
+    data); without ``data`` the enclosing parts' defaults are assumed.
+    """
+    model: type[BaseModel] | None = TrialConfig
+    node: Any = data or {}
+    marker: PartOf | None = None
+    for key in path:
+        info = model.model_fields.get(key) if model is not None else None
+        if info is None:
+            return None
+        marker = next((m for m in info.metadata if isinstance(m, PartOf)), None)
+        node = node.get(key) if isinstance(node, Mapping) else None
+        if marker is not None:
+            parts = marker.registry()
+            try:
+                name, _ = part_mapping({} if node is None else node, marker.default, parts)
+            except ValueError:
+                return None
+            model = parts.entry(name).params if name in parts else None
+        else:
+            annotation = info.annotation
+            model = annotation if isinstance(annotation, type) and issubclass(
+                annotation, BaseModel) else None
+    return marker
+
+
+PART_SECTIONS: dict[str, PartOf] = {
+    name: next(m for m in info.metadata if isinstance(m, PartOf))
+    for name, info in TrialConfig.model_fields.items()
+    if any(isinstance(m, PartOf) for m in info.metadata)
+}
+"""The sections that are one part each (``{name, **params}``), with their kinds."""

@@ -1,0 +1,107 @@
+"""What data a trial sees: the patient-level folds and the preprocessed cases of one fold.
+
+Why one module: every rule that keeps a test fold out of training lives here. The driver
+plans the folds once (from the sorted case keys and the CV seed, optionally stratified by
+lesion volume, or read from an nnU-Net ``splits_final.json``) and sends their keys with
+every trial; a trial loads only its fold's cases; the validation patients of a search
+come out of the training fold only; loss-weight statistics are computed from the
+training cases this module returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
+from data_pipeline.cohort import CaseRef
+from data_pipeline.labels import lesion_volume_ml
+from data_pipeline.preprocess import PreprocessedCase
+from data_pipeline.registry import PartSpec
+from data_pipeline.samplers import lesion_class_counts
+from data_pipeline.splits import Fold, from_nnunet_splits, make_folds, split_validation
+
+__all__ = ["FoldCases", "lesion_volumes", "load_fold_cases", "plan_folds"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FoldCases:
+    """Preprocessed training and evaluation cases of one fold, with their keys.
+
+    ``class_counts`` are the weighted loss's N0/N1 (background, lesion voxels) over the
+    training cases only.
+    """
+
+    train_keys: tuple[str, ...]
+    eval_keys: tuple[str, ...]
+    train: tuple[PreprocessedCase, ...]
+    eval: tuple[PreprocessedCase, ...]
+    class_counts: tuple[int, int]
+
+
+def lesion_volumes(refs: Sequence[CaseRef]) -> dict[str, float]:
+    """Lesion volume in mL per case key, read from the mask files alone (fold strata)."""
+    volumes = {}
+    for ref in refs:
+        if ref.mask_path is None:
+            raise ValueError(f"case {ref.key} has no lesion mask: folds cannot be stratified "
+                             "by lesion volume; set cv.stratify_by_lesion_volume: false")
+        volumes[ref.key] = lesion_volume_ml(ref.mask_path, case_key=ref.key, label=ref.label)
+    return volumes
+
+
+def plan_folds(
+    refs: Sequence[CaseRef],
+    *,
+    n_folds: int,
+    seed: int,
+    splits_file: Path | None,
+    strata: Mapping[str, float] | None,
+) -> list[Fold]:
+    """Patient-level folds: from ``splits_file`` (nnU-Net format) or from keys and seed.
+
+    Args:
+        strata: a value per case key (lesion volume) to balance over the test folds.
+
+    Raises:
+        ValueError: a splits file naming cases the cohort does not have, or a fold count
+            the cohort cannot fill.
+    """
+    if splits_file is not None:
+        folds = from_nnunet_splits(splits_file)
+        known = {ref.key for ref in refs}
+        unknown = sorted({k for fold in folds for k in (*fold.train, *fold.test)} - known)
+        if unknown:
+            raise ValueError(f"{splits_file} names cases not in the cohort: {unknown[:5]}")
+        return folds
+    return make_folds([ref.key for ref in refs], n_folds, seed, strata)
+
+
+def load_fold_cases(
+    refs: Mapping[str, CaseRef],
+    train_keys: Sequence[str],
+    test_keys: Sequence[str],
+    *,
+    steps: Sequence[PartSpec],
+    cache_root: Path,
+    validation: tuple[float, int] | None = None,
+) -> FoldCases:
+    """Preprocessed cases of a fold: train on ``train_keys``, evaluate on ``test_keys``.
+
+    Args:
+        validation: ``(fraction, seed)`` for a search: the evaluation cases are a
+            validation split of the training keys, and the test keys are not loaded.
+    """
+    train_keys, eval_keys = tuple(train_keys), tuple(test_keys)
+    if validation is not None:
+        train_keys, eval_keys = split_validation(train_keys, *validation)
+    cache = PreprocessedCache(cache_root / PREPROCESSED_DIR)
+    train = tuple(cache.get(refs[key], steps) for key in train_keys)
+    evaluated = tuple(cache.get(refs[key], steps) for key in eval_keys)
+    logger.info("%d training and %d evaluation patients (cache hits %d, misses %d)",
+                len(train), len(evaluated), cache.hits, cache.misses)
+    return FoldCases(train_keys, eval_keys, train, evaluated, lesion_class_counts(train))

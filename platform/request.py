@@ -1,0 +1,112 @@
+"""What one trial is asked to do: the one typed object that crosses the Ray boundary.
+
+Why one model: a trial runs in another process (a Ray worker, maybe on another node), so
+everything it needs travels as plain data and is validated again on the worker's first
+line (:meth:`TrialRequest.from_ray`). Grid trials and search samples get the same shape
+of Ray config, ``{"request": ..., "sample": {knob path: value}}``; a search fills in
+``sample`` from its space, a grid trial leaves it empty. The driver computes the folds
+once (their patient keys travel with the request), so every trial on every node trains
+on exactly the split the driver planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from platform.config.trial import TrialConfig
+
+__all__ = ["REQUEST_KEY", "SAMPLE_KEY", "FoldKeys", "SweepContext", "TrialRequest", "TrialSpec",
+           "sample_of"]
+
+REQUEST_KEY = "request"
+"""Key of the request in a Ray trial's config."""
+SAMPLE_KEY = "sample"
+"""Key of a search sample (``{"model.se_ratio": 8, ...}``) in a Ray trial's config."""
+
+
+class _Plain(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FoldKeys(_Plain):
+    """One patient-level fold: train on ``train``, test on ``test`` (pseudonymous keys)."""
+
+    index: int
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+class SweepContext(_Plain):
+    """What every trial of a sweep shares, resolved once by the driver."""
+
+    cohort: str
+    """The cohort folder or manifest (the synthetic one once generated)."""
+    cache_root: str
+    """The preprocessing cache's folder."""
+    folds: tuple[FoldKeys, ...]
+    """Every fold of the split, in index order."""
+    run_folds: tuple[int, ...]
+    """The folds this sweep runs (``cv.run_folds``, else all)."""
+    cv_seed: int
+    """The split's seed; a search's validation patients are drawn with it."""
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str | None = None
+    sweep_id: str
+    cpus_per_trial: float
+    gpus_per_trial: float
+
+
+class TrialSpec(_Plain):
+    """One trial of a sweep: a variant's resolved config on one fold (pure, from expand)."""
+
+    trial_id: str
+    """``<variant>-f<fold>-<hash>``: equal for an unchanged trial, new for a changed one."""
+    sweep_name: str
+    variant: str
+    fold: int
+    """The test fold's index; a search sample runs every fold of the context."""
+    config: TrialConfig
+
+
+class TrialRequest(_Plain):
+    """A trial with its sweep's context and, for a search, the sample to apply."""
+
+    spec: TrialSpec
+    context: SweepContext
+    search_metric: str | None = None
+    """Set for a search sample: the validation metric it reports after each fold."""
+    sample: dict[str, Any] = Field(default_factory=dict)
+    """The searched knobs (``{"model.se_ratio": 8}``), already applied to ``spec.config``."""
+
+    def to_ray(self) -> dict[str, Any]:
+        """Plain data for a Ray Tune ``param_space``."""
+        return self.model_dump(mode="json", exclude={"sample"})
+
+    @classmethod
+    def from_ray(cls, config: Mapping[str, Any]) -> TrialRequest:
+        """Validate a Ray trial's config; apply its search sample to the trial's config.
+
+        Raises:
+            pydantic.ValidationError, ConfigError: a config that is not a request, or a
+                sample the trial's config refuses.
+        """
+        request = cls.model_validate(config[REQUEST_KEY])
+        sample = sample_of(config)
+        if not sample:
+            return request
+        spec = request.spec.model_copy(
+            update={"config": request.spec.config.with_overrides(sample, source="search sample")})
+        return request.model_copy(update={"spec": spec, "sample": sample})
+
+    def fold(self, index: int) -> FoldKeys:
+        """The fold ``index`` of the sweep's split."""
+        return self.context.folds[index]
+
+
+def sample_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The search sample in a Ray trial's config (empty for a grid trial)."""
+    return dict(config.get(SAMPLE_KEY) or {})

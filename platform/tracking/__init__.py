@@ -1,0 +1,40 @@
+"""MLflow tracking: the only package that imports mlflow (inside its functions).
+
+Modules, one concern each:
+
+- :mod:`.store`: which store (tracking URI precedence, SQLite layout) and the client calls
+  every module shares;
+- :mod:`.runs`: the sweep's parent run and each trial's child run (create, resume, log, end);
+- :mod:`.results`: reading finished runs back (Table 1, reports, ``predict``);
+- :mod:`.payloads`: what is logged, as MLflow wants it (flattened params, per-patient CSV);
+- :mod:`.phi_guard`: no DICOM identifier reaches the store;
+- :mod:`.provenance`: git commit, host and library versions as tags;
+- :mod:`.figures`: the Fig. 4-style contour picture logged per trial.
+"""
+
+from __future__ import annotations
+
+from platform.tracking.results import TrialResult, fetch_trial_results, load_trial_model, log_table
+from platform.tracking.runs import (
+    TrialRun,
+    end_run,
+    find_sweep_run,
+    find_trial_run,
+    run_tags,
+    start_sweep_run,
+)
+from platform.tracking.store import resolve_tracking_uri
+
+__all__ = [
+    "TrialResult",
+    "TrialRun",
+    "end_run",
+    "fetch_trial_results",
+    "find_sweep_run",
+    "find_trial_run",
+    "load_trial_model",
+    "log_table",
+    "resolve_tracking_uri",
+    "run_tags",
+    "start_sweep_run",
+]
