@@ -14,6 +14,7 @@ import pytest
 from scipy import ndimage
 
 from data_pipeline.phantom import Anatomy, HeadPhantom, Tissue, make_head_phantom
+from data_pipeline.preprocess import skull_hull
 from data_pipeline.preprocess.remove_skull import (
     RemoveSkullParams,
     enclosed_brain_mask,
@@ -25,6 +26,7 @@ from data_pipeline.preprocess.volume import Volume
 
 SPACING = (0.5, 0.45, 0.45)
 TABLE_SHAPE = (64, 64, 64)
+TABLE_SPACING = (0.5 * 405 / 64, 0.45 * 512 / 64, 0.45 * 512 / 64)  # a life-size head
 TABLE_SEEDS = (0, 1)
 ANATOMIES = {
     "closed": Anatomy(),
@@ -44,7 +46,7 @@ def _mask(method: str, hu: np.ndarray) -> np.ndarray:
 def table_heads() -> dict[str, list[HeadPhantom]]:
     return {
         name: [
-            make_head_phantom(TABLE_SHAPE, SPACING, np.random.default_rng(s), anatomy=anatomy)
+            make_head_phantom(TABLE_SHAPE, TABLE_SPACING, np.random.default_rng(s), anatomy=anatomy)
             for s in TABLE_SEEDS
         ]
         for name, anatomy in ANATOMIES.items()
@@ -60,37 +62,35 @@ def _figures(mask: np.ndarray, phantom: HeadPhantom) -> tuple[float, float, floa
     return kept, missed, extra
 
 
-# Worst case over TABLE_SEEDS, in %: (lesion kept at least, brain missed at most,
-# non-brain share of the mask at most). "hull" rows are the issue's targets (plus a
-# small non-brain bound); the others are measured figures with some slack, so a change is
-# noticed. "enclosed" loses the craniectomy head entirely (its largest enclosed set is
-# the neck) and the lowest slices of every head (open skull base).
-BOUNDS: dict[tuple[str, str], tuple[float, float, float]] = {
-    ("hull", "closed"): (99.5, 2.0, 1.0),
-    ("hull", "craniectomy"): (99.5, 2.0, 1.0),
-    ("hull", "thin_vertex"): (99.5, 2.0, 1.0),
-    ("hull", "holder_contact"): (99.5, 2.0, 1.0),
-    ("enclosed", "closed"): (99.0, 3.0, 0.5),
-    ("enclosed", "craniectomy"): (0.0, 100.0, 100.0),
-    ("enclosed", "thin_vertex"): (99.0, 4.0, 0.5),
-    ("enclosed", "holder_contact"): (99.0, 3.0, 0.5),
-    ("paper", "closed"): (99.0, 14.0, 50.0),
-    ("paper", "craniectomy"): (98.5, 14.0, 55.0),
-    ("paper", "thin_vertex"): (99.0, 14.0, 50.0),
-    ("paper", "holder_contact"): (99.0, 14.0, 50.0),
+# Per head, in %: ranges of (lesion kept, brain missed, non-brain share of the mask).
+# The "hull" rows are the issue's targets (plus a small non-brain bound); the others
+# hold the measured figures with slack, both ways, so a change is noticed. "enclosed"
+# loses the craniectomy head whole (its largest enclosed set is then the neck) and the
+# lowest slices of every head (open skull base); "paper" keeps the scalp ring on the
+# top slices and neck tissue, and misses CSF below 0 HU.
+_HULL = ((99.5, 100.0), (0.0, 2.0), (0.0, 1.0))
+_ENCLOSED = ((99.0, 100.0), (0.5, 3.0), (0.0, 0.5))
+_PAPER = ((99.0, 100.0), (6.0, 12.0), (20.0, 40.0))
+BOUNDS: dict[tuple[str, str], tuple[tuple[float, float], ...]] = {
+    **{("hull", a): _HULL for a in ANATOMIES},
+    ("enclosed", "closed"): _ENCLOSED,
+    ("enclosed", "craniectomy"): ((0.0, 1.0), (99.0, 100.0), (99.0, 100.0)),
+    ("enclosed", "thin_vertex"): ((99.0, 100.0), (1.0, 4.0), (0.0, 0.5)),
+    ("enclosed", "holder_contact"): _ENCLOSED,
+    ("paper", "closed"): _PAPER,
+    ("paper", "craniectomy"): ((98.5, 100.0), (6.0, 12.0), (25.0, 45.0)),
+    ("paper", "thin_vertex"): _PAPER,
+    ("paper", "holder_contact"): _PAPER,
 }
 
 
 @pytest.mark.parametrize(("method", "anatomy"), sorted(BOUNDS))
 def test_figures_per_method_and_anatomy(table_heads, method: str, anatomy: str) -> None:
-    rows = [_figures(_mask(method, p.hu.astype(np.float32)), p) for p in table_heads[anatomy]]
-    kept = 100 * min(r[0] for r in rows)
-    missed = 100 * max(r[1] for r in rows)
-    extra = 100 * max(r[2] for r in rows)
-    low_kept, high_missed, high_extra = BOUNDS[method, anatomy]
-    figures = f"{method}/{anatomy}: lesion kept {kept:.2f} %, brain missed {missed:.2f} %, " \
-        f"non-brain {extra:.2f} % of the mask"
-    assert kept >= low_kept and missed <= high_missed and extra <= high_extra, figures
+    for seed, phantom in zip(TABLE_SEEDS, table_heads[anatomy], strict=True):
+        found = [100 * f for f in _figures(_mask(method, phantom.hu.astype(np.float32)), phantom)]
+        names = ("lesion kept", "brain missed", "non-brain share")
+        for name, value, (low, high) in zip(names, found, BOUNDS[method, anatomy], strict=True):
+            assert low <= value <= high, f"{method}/{anatomy}/seed {seed}: {name} {value:.2f} %"
 
 
 def test_every_method_has_a_row_for_every_anatomy() -> None:
@@ -112,13 +112,30 @@ def test_hull_keeps_the_brain_swelling_into_the_defect(table_heads) -> None:
     """The swollen brain fills the removed bone and lifts the flap, beyond the hull of
     the bone that is left; the flap over it is scalp and stays out."""
     for seed, phantom in zip(TABLE_SEEDS, table_heads["craniectomy"], strict=True):
-        intact = make_head_phantom(TABLE_SHAPE, SPACING, np.random.default_rng(seed))
+        intact = make_head_phantom(TABLE_SHAPE, TABLE_SPACING, np.random.default_rng(seed))
         swollen = phantom.brain & ~intact.brain  # the same head drawn without the defect
         assert swollen.sum() > 200
         mask = hull_brain_mask(phantom.hu, 80.0, -500.0)
         assert (mask & swollen).sum() >= 0.9 * swollen.sum()
         flap = phantom.tissue == Tissue.SCALP
         assert (mask & flap).sum() <= 0.01 * flap.sum()
+
+
+def test_skull_found_on_a_coarser_grid_is_the_same(monkeypatch) -> None:
+    """Scans of 2^24 voxels or more label the bone on a 2x coarser grid (memory, time);
+    bone structures two voxels apart stay apart there. A hand-made head: a skull shell,
+    a couch plate with more voxels but less bone in them, two voxels away, stray voxels."""
+    z, y, x = np.mgrid[0:41, 0:42, 0:43]
+    r = np.sqrt((z - 20) ** 2 + (y - 21) ** 2 + (x - 24) ** 2)
+    hu = np.full(r.shape, 30.0)
+    hu[(r >= 13) & (r < 16)] = 1200.0  # skull
+    hu[:, :, :6] = 300.0  # couch plate, x = 0..5; the skull starts at x = 8
+    hu[5, 5, 12] = hu[35, 36, 30] = 90.0  # stray bone-like voxels
+    assert (hu == 300).sum() > (hu == 1200).sum()
+    exact = skull_hull.skull_mask(hu, 80.0)
+    np.testing.assert_array_equal(exact, (r >= 13) & (r < 16))
+    monkeypatch.setattr(skull_hull, "_COARSE_FROM", 0)
+    np.testing.assert_array_equal(skull_hull.skull_mask(hu, 80.0), exact)
 
 
 def test_lowest_slices_have_an_open_ring_that_hull_closes(table_heads) -> None:
