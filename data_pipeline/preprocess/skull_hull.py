@@ -197,6 +197,8 @@ def _grow_through_gap(
     touches it; nothing when the slice's core does not reach a gap in the ring."""
     soft = (hu > air_hu) & ~bone
     rows, cols = np.flatnonzero(soft.any(axis=1)), np.flatnonzero(soft.any(axis=0))
+    if rows.size == 0:  # only air and bone: the core holds no tissue to grow from
+        return
     y0, x0 = max(min(int(rows[0]) - 1, box[0]), 0), max(min(int(cols[0]) - 1, box[2]), 0)
     y1 = min(max(int(rows[-1]) + 2, box[1]), hu.shape[0])
     x1 = min(max(int(cols[-1]) + 2, box[3]), hu.shape[1])

@@ -9,6 +9,8 @@ methods' figures are regression bounds. ``docs/skull_removal.md`` prints the sam
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -35,6 +37,7 @@ ANATOMIES = {
     "holder_contact": Anatomy(holder_contact=True),
 }
 DEFAULT = RemoveSkullParams()
+logger = logging.getLogger(__name__)
 
 
 def _mask(method: str, hu: np.ndarray) -> np.ndarray:
@@ -86,17 +89,42 @@ BOUNDS: dict[tuple[str, str], tuple[tuple[float, float], ...]] = {
 
 @pytest.mark.parametrize(("method", "anatomy"), sorted(BOUNDS))
 def test_figures_per_method_and_anatomy(table_heads, method: str, anatomy: str) -> None:
+    """The figures are logged per seed (``pytest --log-cli-level=INFO`` shows them)."""
+    names = ("lesion kept", "brain missed", "non-brain share")
     for seed, phantom in zip(TABLE_SEEDS, table_heads[anatomy], strict=True):
         found = [100 * f for f in _figures(_mask(method, phantom.hu.astype(np.float32)), phantom)]
-        names = ("lesion kept", "brain missed", "non-brain share")
-        for name, value, (low, high) in zip(names, found, BOUNDS[method, anatomy], strict=True):
-            assert low <= value <= high, f"{method}/{anatomy}/seed {seed}: {name} {value:.2f} %"
+        figures = ", ".join(f"{n} {v:.2f} %" for n, v in zip(names, found, strict=True))
+        logger.info("%s/%s/seed %d: %s", method, anatomy, seed, figures)
+        for value, (low, high) in zip(found, BOUNDS[method, anatomy], strict=True):
+            assert low <= value <= high, f"{method}/{anatomy}/seed {seed}: {figures}"
 
 
 def test_every_method_has_a_row_for_every_anatomy() -> None:
     methods = RemoveSkullParams.model_fields["method"].annotation.__args__  # type: ignore[union-attr]
     assert set(BOUNDS) == {(m, a) for m in methods for a in ANATOMIES}
     assert DEFAULT.method == "hull"
+
+
+@pytest.mark.parametrize(
+    ("changed", "base"),
+    [
+        ({"method": "enclosed"}, {}),
+        ({"method": "paper"}, {}),
+        ({"bone_hu": 40.0}, {}),
+        ({"air_hu": 45.0}, {}),
+        ({"bone_hu": 40.0}, {"method": "enclosed"}),
+        ({"tissue_hu": 25.0}, {"method": "paper"}),
+        ({"bone_hu": 40.0}, {"method": "paper"}),
+    ],
+)
+def test_every_setting_reaches_the_mask(table_heads, changed: dict, base: dict) -> None:
+    """Each field of RemoveSkullParams changes the mask of a method that reads it."""
+    phantom = table_heads["craniectomy"][0]
+    volume = Volume.start(phantom.hu.astype(np.float32), phantom.lesion)
+    before = remove_skull(volume, RemoveSkullParams(**base)).brain
+    after = remove_skull(volume, RemoveSkullParams(**{**base, **changed})).brain
+    assert not np.array_equal(before, after)
+    assert set(RemoveSkullParams.model_fields) == {"method", "bone_hu", "tissue_hu", "air_hu"}
 
 
 def test_enclosed_loses_what_hull_keeps_under_a_craniectomy(table_heads) -> None:
