@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_pipeline.phantom_anatomy import MIN_SIDE, HeadFrame, Tissue, render_head
+from data_pipeline.phantom_anatomy import MIN_SIDE, Anatomy, HeadFrame, Tissue, render_head
 from data_pipeline.smooth_field import SmoothField
 
-__all__ = ["HeadPhantom", "Tissue", "make_head_phantom"]
+__all__ = ["Anatomy", "HeadPhantom", "Tissue", "make_head_phantom"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def make_head_phantom(
     *,
     lesion_count: int | None = None,
     small_lesions: bool = False,
+    anatomy: Anatomy | None = None,
 ) -> HeadPhantom:
     """Draw one synthetic head CT with 1-3 hypodense infarcts.
 
@@ -70,6 +71,8 @@ def make_head_phantom(
         lesion_count: number of infarcts; ``None`` draws 1-3, 0 gives a healthy head.
         small_lesions: lesions cover about 0.05-0.3 % of the volume instead of 0.3-1.5 %
             (fractions hold when the head fills the field of view, as at the paper's size).
+        anatomy: skull variants (:class:`Anatomy`); None is an intact skull. With a
+            craniectomy every lesion lies beneath the defect.
 
     Returns:
         The phantom; lesion voxels are 3-8 HU darker than the tissue they replace.
@@ -78,7 +81,7 @@ def make_head_phantom(
         ValueError: a side below 32 voxels, a non-positive spacing or a negative count.
     """
     shape, spacing = _checked(shape, spacing, lesion_count)
-    hu, tissue, frame = render_head(shape, spacing, rng)
+    hu, tissue, frame = render_head(shape, spacing, rng, anatomy)
     count = int(rng.integers(1, 4)) if lesion_count is None else lesion_count
     fraction = rng.uniform(0.0008, 0.0025) if small_lesions else rng.uniform(0.004, 0.012)
     _place_lesions(hu, tissue, spacing, frame, rng, count, fraction)
@@ -128,7 +131,7 @@ def _place_lesions(
         np.arange(n, dtype=_FLOAT) * _FLOAT(d) for n, d in zip(tissue.shape, spacing, strict=True)
     )
     for share in rng.dirichlet(np.full(count, 4.0)):
-        centre = _lesion_centre(tissue, axes[2], frame, rng)
+        centre = _lesion_centre(tissue, axes, frame, rng)
         voxels = max(int(share * total), 1)
         _carve_one(hu, tissue, axes, spacing, centre, voxels, frame.fine, rng)
 
@@ -175,10 +178,21 @@ def _carve_one(
 
 
 def _lesion_centre(
-    tissue: np.ndarray, columns_mm: np.ndarray, frame: HeadFrame, rng: np.random.Generator
+    tissue: np.ndarray,
+    axes: tuple[np.ndarray, ...],
+    frame: HeadFrame,
+    rng: np.random.Generator,
 ) -> tuple[int, int, int]:
-    """A random grey/white voxel in the lateral part of one hemisphere (an MCA-like region)."""
-    lateral = (columns_mm - frame.centre[2]) * rng.choice([-1.0, 1.0])
+    """A random grey/white voxel in the lateral part of one hemisphere (an MCA-like
+    region); beneath the defect's central part when the head has a craniectomy."""
+    side = rng.choice([-1.0, 1.0])
+    near = None
+    if frame.defect is not None:
+        side = frame.defect.side
+        dz = (axes[0] - _FLOAT(frame.centre[0]))[:, None]
+        dy = (axes[1] - _FLOAT(frame.centre[1]))[None, :]
+        near = frame.defect.q(dz, dy) < 0.5  # (Z, Y)
+    lateral = (axes[2] - frame.centre[2]) * side
     columns = np.flatnonzero(
         (lateral > 0.25 * frame.half_width) & (lateral < 0.75 * frame.half_width)
     )
@@ -186,7 +200,10 @@ def _lesion_centre(
         columns = np.flatnonzero(lateral > 0)
     xs = slice(columns[0], columns[-1] + 1)
     region = tissue[:, :, xs]
-    candidates = np.flatnonzero((region == Tissue.GREY) | (region == Tissue.WHITE))
+    allowed = (region == Tissue.GREY) | (region == Tissue.WHITE)
+    if near is not None and (allowed & near[:, :, None]).any():
+        allowed &= near[:, :, None]
+    candidates = np.flatnonzero(allowed)
     if candidates.size == 0:
         candidates = np.flatnonzero((tissue == Tissue.GREY) | (tissue == Tissue.WHITE))
         xs = slice(0, tissue.shape[2])

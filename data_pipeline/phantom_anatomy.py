@@ -3,8 +3,10 @@
 Why: the preprocessing of Dobshik et al. (2023, arXiv:2301.06793) only matters when the
 input has what real scans have: a head holder under the head, a scalp and skull ring that
 outgrows the brain's cross-section on the top slices (where the paper's "keep the largest
-connected component" rule picks the ring), a skull base with soft tissue below the brain,
-air above the head, grey/white contrast, noise and beam-hardening shading.
+connected component" rule picks the ring), a skull base with soft tissue below the brain
+and a posterior opening of the ring above it (foramen magnum), air above the head,
+grey/white contrast, noise and beam-hardening shading. ``phantom_skull`` draws the open
+skull base and the optional skull variants (craniectomy, thin vertex bone, holder contact).
 
 Everything is laid out in millimetres around a reference head drawn for the paper's field
 of view (about 405 x 512 x 512 voxels of 0.5 x 0.45 x 0.45 mm), scaled isotropically so
@@ -17,14 +19,21 @@ Slabs of 32 slices keep the peak memory of a full-size scan near the size of its
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 import numpy as np
 
+from data_pipeline.phantom_skull import (
+    Anatomy,
+    Defect,
+    SkullLayout,
+    draw_skull_layout,
+    skull_base_window,
+)
 from data_pipeline.smooth_field import SmoothField
 
-__all__ = ["MIN_SIDE", "HeadFrame", "Tissue", "render_head"]
+__all__ = ["MIN_SIDE", "Anatomy", "HeadFrame", "Tissue", "render_head"]
 
 _REF_FOV_MM = (210.0, 240.0, 240.0)  # (z, y, x) field of view the reference head fills
 MIN_SIDE = 32  # below this the floored layers leave no white matter
@@ -54,22 +63,35 @@ class HeadFrame:
         centre: ``(z, y, x)`` mm of the head centre (array coordinate ``k * spacing``).
         half_width: left-right semi-axis of the head in mm.
         fine: the thinnest layer the grid resolves (one voxel of its coarsest axis), mm.
+        defect: the craniectomy, offsets from ``centre``; None for an intact skull.
     """
 
     centre: tuple[float, float, float]
     half_width: float
     fine: float
+    defect: Defect | None = None
 
 
 def render_head(
-    shape: tuple[int, int, int], spacing: tuple[float, float, float], rng: np.random.Generator
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    rng: np.random.Generator,
+    anatomy: Anatomy | None = None,
 ) -> tuple[np.ndarray, np.ndarray, HeadFrame]:
     """Draw a healthy head: ``(hu int16, tissue uint8, frame)``, arrays ``(Z, Y, X)``.
 
     Cost: about ten float32 passes over the volume (seconds at 405 x 512 x 512), memory
-    the two outputs plus one slab of temporaries. Arguments are checked by the caller.
+    the two outputs plus one slab of temporaries; a craniectomy adds about two passes
+    over the slabs it crosses. Arguments are checked by the caller.
+
+    Args:
+        shape: ``(Z, Y, X)`` voxels.
+        spacing: ``(z, y, x)`` mm.
+        rng: source of all randomness.
+        anatomy: optional skull variants; None is an intact skull (open skull base).
     """
-    scene = _build_scene(shape, spacing, rng)
+    anatomy = Anatomy() if anatomy is None else anatomy
+    scene = _build_scene(shape, spacing, rng, anatomy)
     hu = np.empty(shape, dtype=np.int16)
     tissue = np.empty(shape, dtype=np.uint8)
     for z0 in range(0, shape[0], _SLAB):
@@ -77,7 +99,9 @@ def render_head(
         tissue[z0:z1], depth, skull_t = _tissue_slab(scene, z0, z1)
         hu[z0:z1] = _hu_slab(scene, tissue[z0:z1], depth, skull_t, z0, z1, rng)
     lay = scene.lay
-    return hu, tissue, HeadFrame(centre=lay.centre, half_width=lay.axes[0], fine=lay.fine)
+    defect = lay.skull_var.defect if anatomy.craniectomy else None
+    frame = HeadFrame(centre=lay.centre, half_width=lay.axes[0], fine=lay.fine, defect=defect)
+    return hu, tissue, frame
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,7 @@ class _Layout:
     couch_gap: float
     scale: float
     fine: float  # floor for thin layers: one voxel of the coarsest axis
+    skull_var: SkullLayout
 
 
 @dataclass(frozen=True)
@@ -114,7 +139,10 @@ class _Intensity:
 
 
 def _draw_layout(
-    shape: tuple[int, int, int], spacing: tuple[float, float, float], rng: np.random.Generator
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    rng: np.random.Generator,
+    anatomy: Anatomy,
 ) -> _Layout:
     """Size the reference head to the field of view and jitter it per patient."""
     fov = [n * d for n, d in zip(shape, spacing, strict=True)]
@@ -128,9 +156,10 @@ def _draw_layout(
     air = mm(8.0, 2.0)
     centre = (fov[0] - air - top, fov[1] / 2 - 10.0 * s, fov[2] / 2 + rng.uniform(-3, 3) * s)
     width = rng.uniform(0.95, 1.03)
-    return _Layout(
+    axes = (72.0 * s * width, 88.0 * s * width, top, 160.0 * s)
+    lay = _Layout(
         centre=centre,
-        axes=(72.0 * s * width, 88.0 * s * width, top, 160.0 * s),
+        axes=axes,
         scalp=mm(rng.uniform(4.0, 6.0), 1.5),
         skull=mm(rng.uniform(5.5, 8.0), 2.0),
         csf=mm(1.5, 1.5),
@@ -151,7 +180,12 @@ def _draw_layout(
         couch_gap=mm(3.0, 1.0),
         scale=s,
         fine=fine,
+        skull_var=draw_skull_layout(rng, s, fine, axes[:3]),
     )
+    if anatomy.holder_contact:  # pressed into the pad: the rest reaches the scalp
+        press = lay.skull_var.holder_press
+        return replace(lay, holder_gap=-press, holder=lay.holder + press)
+    return lay
 
 
 def _draw_intensity(rng: np.random.Generator) -> _Intensity:
@@ -182,6 +216,7 @@ class _Scene:
 
     lay: _Layout
     inten: _Intensity
+    anatomy: Anatomy
     spacing: tuple[float, float, float]
     axes: tuple[np.ndarray, ...]  # mm coordinates of slices, rows and columns
     fields: dict[str, SmoothField]
@@ -192,10 +227,13 @@ class _Scene:
 
 
 def _build_scene(
-    shape: tuple[int, int, int], spacing: tuple[float, float, float], rng: np.random.Generator
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    rng: np.random.Generator,
+    anatomy: Anatomy,
 ) -> _Scene:
     """Draw one patient's anatomy, intensities and smooth fields."""
-    lay = _draw_layout(shape, spacing, rng)
+    lay = _draw_layout(shape, spacing, rng, anatomy)
     inten = _draw_intensity(rng)
     axes = tuple(
         np.arange(n, dtype=_FLOAT) * _FLOAT(d) for n, d in zip(shape, spacing, strict=True)
@@ -215,7 +253,7 @@ def _build_scene(
     )
     centre = np.exp(-0.5 * ((dx / (0.5 * lay.axes[0])) ** 2 + (dy / (0.5 * lay.axes[1])) ** 2))
     cupping = (-inten.cupping * centre).astype(_FLOAT)
-    return _Scene(lay, inten, spacing, axes, fields, plane, cradle, couch, cupping)
+    return _Scene(lay, inten, anatomy, spacing, axes, fields, plane, cradle, couch, cupping)
 
 
 def _offsets(scene: _Scene, z0: int, z1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -242,11 +280,17 @@ def _tissue_slab(scene: _Scene, z0: int, z1: int) -> tuple[np.ndarray, np.ndarra
     depth = _ellipsoid_depth(neck, scene.plane, lay.axes)
     depth += _FLOAT(1.5 * lay.scale) * scene.fields["outer"].slab(z0, z1)
     skull_t = _perturbed(scene.fields["skull"].slab(z0, z1), lay.skull, 0.2)
+    defect = lay.skull_var.defect.on_slab(dz, dy, dx) if scene.anatomy.craniectomy else None
+    if defect is not None:  # no bone; the brain fills its place and lifts the scalp flap
+        inside, lift = defect
+        depth += lift
+        skull_t[inside] = 0
     inner = depth - _FLOAT(lay.scalp)
     inner -= skull_t  # depth below the inner table
     above_base = _above_base(dz, dy, lay)
     brain = (inner >= 0) & (above_base >= 0)
     skull = (depth >= lay.scalp) & ~brain & ((inner < 0) | (above_base > -lay.plate))
+    skull &= ~(skull_base_window(dy, dx, above_base, lay.skull_var) & (inner < 0))
     tissue = np.where(depth >= 0, np.uint8(Tissue.SCALP), np.uint8(Tissue.AIR))
     _paint(tissue, Tissue.SKULL, skull)
     np.minimum(inner, above_base, out=inner)  # depth into the brain from skull or base
@@ -282,6 +326,11 @@ def _hu_slab(
     bone += 120.0 * scene.fields["density"].slab(z0, z1)[skull]
     hu[skull] = bone
     dz, dy, _ = _offsets(scene, z0, z1)
+    if scene.anatomy.thin_vertex:  # the cap's bone, averaged with what lies around it
+        cap = lay.axes[2] - lay.scalp - lay.skull - lay.skull_var.vertex_thin
+        thin = skull & (dz > _FLOAT(cap))
+        hu[thin] = _FLOAT(lay.skull_var.vertex_hu)
+        skull &= ~thin  # only dense bone is clipped to the bone range below
     rise = np.maximum(_above_base(dz, dy, lay), 0) / _FLOAT(max(20.0 * lay.scale, lay.fine))
     shading = scene.fields["shading"].slab(z0, z1)
     shading += scene.cupping

@@ -9,12 +9,19 @@ fake but realistic identifiers (name, MRN, birth date, institution, accession nu
 dates, UIDs) that exist only inside the DICOM headers, so later stages can prove that
 none of them leaks. The lesion mask is written by SimpleITK on the exact CT grid.
 
+Every head has an open skull base (the foramen magnum opens the bone ring of the lowest
+brain slices); a share of the patients has had a decompressive hemicraniectomy, with the
+lesion beneath the bone defect (``data_pipeline.phantom_skull``). ``cohort.yaml`` records
+each case's anatomy under ``generator.anatomy`` (feature names only, nothing about the
+fake patient).
+
 Output is a pure function of the arguments: two runs with the same seed give
 byte-identical files (UIDs come from ``generate_uid`` with entropy from the seed).
 
 Layout (``docs/ARCHITECTURE.md``)::
 
-    OUT/cohort.yaml            version 1, generator info, cases [{key, dicom, mask}]
+    OUT/cohort.yaml            version 1, generator info (anatomy per case), cases
+                               [{key, dicom, mask}]
     OUT/case-000/dicom/*.dcm   one slice per file, random hexadecimal names
     OUT/case-000/lesion.nii.gz (or lesion.nrrd)
 
@@ -43,7 +50,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data_pipeline.geometry import Geometry
-from data_pipeline.phantom import HeadPhantom, make_head_phantom
+from data_pipeline.phantom import Anatomy, HeadPhantom, make_head_phantom
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -56,7 +63,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: open skull base for every head, craniectomy cases
 SLICE_STEP_MM = 0.5  # the paper's spacing between slices
 SLICE_THICKNESS_MM = 1.0
 PIXEL_SPACING_MM = (0.38, 0.5)
@@ -96,6 +103,7 @@ def generate_cohort(
     *,
     mask_format: Literal["nifti", "nrrd"] = "nifti",
     small_lesion_fraction: float = 0.3,
+    craniectomy_fraction: float = 0.2,
     progress: bool = True,
 ) -> Path:
     """Write ``patients`` synthetic cases and their manifest under ``out_dir``.
@@ -112,6 +120,9 @@ def generate_cohort(
         mask_format: ``"nifti"`` (``lesion.nii.gz``) or ``"nrrd"`` (``lesion.nrrd``).
         small_lesion_fraction: share of cases with small lesions (0.05-0.3 % of the
             volume instead of 0.3-1.5 %).
+        craniectomy_fraction: share of cases with a decompressive hemicraniectomy over
+            the lesion side, rounded to whole cases. The default 0.2 puts one in most
+            small test cohorts; clinically the share is lower (large MCA infarcts).
         progress: show progress bars on stderr.
 
     Returns:
@@ -122,12 +133,13 @@ def generate_cohort(
         OSError: ``out_dir`` cannot be created or written.
     """
     shape = _checked_shape(shape)
-    _check_arguments(patients, mask_format, small_lesion_fraction)
+    _check_arguments(patients, mask_format, small_lesion_fraction, craniectomy_fraction)
     out_dir = _prepared_dir(Path(out_dir))
     small = _small_cases(seed, patients, small_lesion_fraction)
+    anatomies = _anatomies(seed, patients, craniectomy_fraction)
     cases = []
     for index in tqdm(range(patients), desc="patients", unit="case", disable=not progress):
-        case = _draw_case(seed, index, shape, index in small)
+        case = _draw_case(seed, index, shape, index in small, anatomies[index])
         _write_case(out_dir, case, seed, mask_format, progress)
         mask = f"{case.key}/{_MASK_FILES[mask_format]}"
         cases.append({"key": case.key, "dicom": f"{case.key}/dicom", "mask": mask})
@@ -140,6 +152,8 @@ def generate_cohort(
             "shape": list(shape),
             "mask_format": mask_format,
             "small_lesion_fraction": small_lesion_fraction,
+            "craniectomy_fraction": craniectomy_fraction,
+            "anatomy": {c["key"]: a.names() for c, a in zip(cases, anatomies, strict=True)},
         },
         "cases": cases,
     }
@@ -169,9 +183,10 @@ def case_phantom(manifest: Path, key: str) -> HeadPhantom:
     keys = [case["key"] for case in info["cases"]]
     if key not in keys:
         raise KeyError(f"case {key!r} is not in {manifest}; its cases are {keys}")
-    index = keys.index(key)
-    small = _small_cases(generator["seed"], len(keys), generator["small_lesion_fraction"])
-    return _draw_case(generator["seed"], index, tuple(generator["shape"]), index in small).phantom
+    index, seed = keys.index(key), generator["seed"]
+    small = _small_cases(seed, len(keys), generator["small_lesion_fraction"])
+    anatomy = _anatomies(seed, len(keys), generator["craniectomy_fraction"])[index]
+    return _draw_case(seed, index, tuple(generator["shape"]), index in small, anatomy).phantom
 
 
 def phi_values(path: Path) -> set[str]:
@@ -200,7 +215,9 @@ def _checked_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     return int(values[0]), int(values[1]), int(values[2])
 
 
-def _check_arguments(patients: int, mask_format: str, small_lesion_fraction: float) -> None:
+def _check_arguments(
+    patients: int, mask_format: str, small_lesion_fraction: float, craniectomy_fraction: float
+) -> None:
     """Validate the scalar arguments of :func:`generate_cohort`."""
     if isinstance(patients, bool) or not isinstance(patients, int) or patients < 1:
         raise ValueError(f"patients must be an integer >= 1, got {patients!r}")
@@ -208,6 +225,8 @@ def _check_arguments(patients: int, mask_format: str, small_lesion_fraction: flo
         raise ValueError(f"mask_format must be one of {sorted(_MASK_FILES)}, got {mask_format!r}")
     if not 0.0 <= small_lesion_fraction <= 1.0:
         raise ValueError(f"small_lesion_fraction must be in [0, 1], got {small_lesion_fraction}")
+    if not 0.0 <= craniectomy_fraction <= 1.0:
+        raise ValueError(f"craniectomy_fraction must be in [0, 1], got {craniectomy_fraction}")
 
 
 def _prepared_dir(out_dir: Path) -> Path:
@@ -241,14 +260,27 @@ def _small_cases(seed: int, patients: int, fraction: float) -> set[int]:
     return {int(i) for i in order[: round(fraction * patients)]}
 
 
-def _draw_case(seed: int, index: int, shape: tuple[int, int, int], small_lesions: bool) -> _Case:
+def _anatomies(seed: int, patients: int, craniectomy_fraction: float) -> list[Anatomy]:
+    """Each case's anatomy: ``round(fraction * patients)`` cases get a craniectomy."""
+    order = np.random.default_rng([seed, patients, 2]).permutation(patients)
+    chosen = {int(i) for i in order[: round(craniectomy_fraction * patients)]}
+    return [Anatomy(craniectomy=i in chosen) for i in range(patients)]
+
+
+def _draw_case(
+    seed: int, index: int, shape: tuple[int, int, int], small_lesions: bool, anatomy: Anatomy
+) -> _Case:
     """Draw case ``index``: its phantom, grid, identifiers and file names."""
     key = f"case-{index:03d}"
     rng = np.random.default_rng([seed, index, 1])  # headers, spacing and file names
     pixel = round(float(rng.uniform(*PIXEL_SPACING_MM)), 4)
     spacing = (SLICE_STEP_MM, pixel, pixel)
     phantom = make_head_phantom(
-        shape, spacing, np.random.default_rng([seed, index, 0]), small_lesions=small_lesions
+        shape,
+        spacing,
+        np.random.default_rng([seed, index, 0]),
+        small_lesions=small_lesions,
+        anatomy=anatomy,
     )
     # Centre the grid on the scanner axis, like a reconstructed field of view.
     origin = (
@@ -393,6 +425,7 @@ def _parser() -> _Parser:
     parser.add_argument("--seed", type=int, required=True, help="fixes every output byte")
     parser.add_argument("--mask-format", choices=sorted(_MASK_FILES), default="nifti")
     parser.add_argument("--small-lesion-fraction", type=float, default=0.3)
+    parser.add_argument("--craniectomy-fraction", type=float, default=0.2)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -411,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.seed,
                 mask_format=args.mask_format,
                 small_lesion_fraction=args.small_lesion_fraction,
+                craniectomy_fraction=args.craniectomy_fraction,
                 progress=not args.no_progress,
             )
     except (ValueError, OSError) as err:

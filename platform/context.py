@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from data_pipeline.cohort import load_cohort
-from data_pipeline.synthetic import generate_cohort
+from data_pipeline.synthetic import GENERATOR_VERSION, generate_cohort
 from platform.config.sweep import DataConfig, SweepConfig
 from platform.expand import sweep_id
 from platform.folds import lesion_volumes, plan_folds
@@ -35,7 +35,8 @@ RUNS_ROOT = Path("runs")
 
 def synthetic_cohort_path(data: DataConfig) -> Path:
     """Where the synthetic cohort of ``data`` lives (one folder per generator setting)."""
-    spec = json.dumps(data.synthetic.model_dump(mode="json"), sort_keys=True)
+    spec = json.dumps({**data.synthetic.model_dump(mode="json"), "version": GENERATOR_VERSION},
+                      sort_keys=True)
     digest = hashlib.sha256(spec.encode()).hexdigest()[:12]
     return Path(data.cache_root) / "cohorts" / f"synthetic-{digest}"
 
@@ -57,7 +58,8 @@ def materialize_cohort(data: DataConfig, *, progress: bool = True) -> Path:
     logger.info("generating a synthetic cohort of %d patients %s into %s", synthetic.patients,
                 tuple(synthetic.shape), target)
     generate_cohort(scratch, synthetic.patients, tuple(synthetic.shape), synthetic.seed,
-                    progress=progress)
+                    small_lesion_fraction=synthetic.small_lesion_fraction,
+                    craniectomy_fraction=synthetic.craniectomy_fraction, progress=progress)
     try:
         os.replace(scratch, target)
     except OSError:  # another process finished first: keep theirs

@@ -5,8 +5,9 @@ checks the list's order and runs it. Steps register themselves in their own modu
 
 =================  ===========================================================
 ``hu_window``      clip to [low, high] HU (default [0, 80])
-``remove_skull``   brain = what the skull encloses (``method="robust"``) or the
-                   paper's largest-component rule (``method="paper"``)
+``remove_skull``   brain = regions inside the skull's hull, open rings closed
+                   (``method="hull"``), what bone encloses (``"enclosed"``) or
+                   the paper's largest-component rule (``"paper"``)
 ``standardize``    brain to mean 0 / sd 1, background 0
 ``minmax``         volume to [0, 1], background kept at 0 (required)
 ``crop_to_brain``  crop image, lesion and brain mask to the brain's bounding box

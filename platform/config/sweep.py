@@ -67,6 +67,12 @@ class SyntheticCohortConfig(Section):
     """Volume ``(z, y, x)`` in voxels, each side 32..1024."""
     seed: int = 0
     """Seed of anatomy, lesions, noise and the fake identities."""
+    small_lesion_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    """Share of patients with small lesions (0.05-0.3 % of the volume; ours)."""
+    craniectomy_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    """Share of patients with a decompressive hemicraniectomy over the lesion (ours:
+    skull removal must keep the brain under an open bone ring); every head has open
+    skull-base slices."""
 
 
 class DataConfig(Section):

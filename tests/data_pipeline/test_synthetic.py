@@ -59,6 +59,31 @@ def test_manifest_follows_the_architecture_contract(cohort: Path) -> None:
     assert manifest["generator"]["seed"] == 0 and manifest["generator"]["shape"] == list(SHAPE)
 
 
+def test_manifest_records_each_case_anatomy(cohort: Path) -> None:
+    generator = yaml.safe_load(cohort.read_text())["generator"]
+    assert generator["craniectomy_fraction"] == 0.2
+    anatomy = generator["anatomy"]
+    assert list(anatomy) == ["case-000", "case-001", "case-002"]
+    assert all(names[0] == "open_skull_base" for names in anatomy.values())
+    with_defect = [key for key, names in anatomy.items() if "craniectomy" in names]
+    assert len(with_defect) == 1  # round(0.2 * 3)
+    for key, names in anatomy.items():
+        defect = case_phantom(cohort, key).tissue
+        skull_left = (defect == 2).sum()
+        assert ("craniectomy" in names) == (skull_left < _intact_skull(cohort, key))
+
+
+def _intact_skull(cohort: Path, key: str) -> int:
+    """Skull voxels of the same case drawn without a craniectomy."""
+    from data_pipeline.phantom import make_head_phantom
+
+    case = yaml.safe_load(cohort.read_text())["cases"][int(key[-3:])]
+    dicom = pydicom.dcmread(next((cohort.parent / case["dicom"]).iterdir()))
+    spacing = (0.5, float(dicom.PixelSpacing[0]), float(dicom.PixelSpacing[1]))
+    rng = np.random.default_rng([0, int(key[-3:]), 0])
+    return int((make_head_phantom(SHAPE, spacing, rng).tissue == 2).sum())
+
+
 @pytest.mark.parametrize("key", ["case-000", "case-002"])
 def test_stored_values_rescale_to_the_phantom_hu(cohort: Path, key: str) -> None:
     _, datasets = _series(cohort.parent / key / "dicom")
@@ -166,6 +191,7 @@ def test_small_lesion_fraction_picks_that_share_of_cases(tmp_path: Path) -> None
         ({"shape": (16, 48, 48)}, "shape"),
         ({"mask_format": "dicom-seg"}, "mask_format"),
         ({"small_lesion_fraction": 1.5}, "small_lesion_fraction"),
+        ({"craniectomy_fraction": -0.1}, "craniectomy_fraction"),
     ],
 )
 def test_bad_arguments_raise_value_errors(tmp_path: Path, kwargs: dict, match: str) -> None:
@@ -203,10 +229,13 @@ def test_cli_writes_a_cohort(tmp_path: Path) -> None:
         "32,32,32",
         "--seed",
         "3",
+        "--craniectomy-fraction",
+        "1",
         "--no-progress",
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "c" / "cohort.yaml").is_file()
+    manifest = yaml.safe_load((tmp_path / "c" / "cohort.yaml").read_text())
+    assert manifest["generator"]["anatomy"] == {"case-000": ["open_skull_base", "craniectomy"]}
     assert (tmp_path / "c" / "case-000" / "lesion.nii.gz").is_file()
 
 

@@ -30,6 +30,7 @@ import data_pipeline.samplers as samplers
 import platform.inference as inference_module
 from data_pipeline.cohort import load_cohort
 from data_pipeline.phantom import make_head_phantom
+from data_pipeline.phantom_skull import Anatomy
 from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, preprocess
 from data_pipeline.registry import PartSpec, registry
 from platform import parts
@@ -67,7 +68,8 @@ CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
 
 ALTERNATIVES: dict[tuple[str, str], Any] = {
     ("hu_window", "low"): -20.0, ("hu_window", "high"): 60.0, ("remove_skull", "bone_hu"): 45.0,
-    ("remove_skull", "tissue_hu"): 30.0, ("crop_to_brain", "margin"): 3,
+    ("remove_skull", "air_hu"): 45.0, ("remove_skull", "tissue_hu"): 30.0,
+    ("crop_to_brain", "margin"): 3,
     ("sampler", "label_probabilities"): {0: 0.0, 1: 0.2, 2: 0.8},
     ("sampler", "augmentations"): ["flip"], ("sampler", "patch_size"): [8, 16, 16],
     ("sampler", "num_workers"): 1, ("focal", "alpha"): None, ("group", "num_groups"): 4,
@@ -128,7 +130,9 @@ def _seeded(build: Callable[[], Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def phantom() -> Any:
-    return make_head_phantom((40, 48, 48), (0.5, 0.45, 0.45), np.random.default_rng(3))
+    # A craniectomy: the hull method reads air_hu only where the bone ring is open.
+    return make_head_phantom((64, 64, 64), (0.5, 0.45, 0.45), np.random.default_rng(3),
+                             anatomy=Anatomy(craniectomy=True))
 
 
 @pytest.fixture(scope="module")
@@ -444,6 +448,10 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "data.synthetic.patients": (("data.synthetic.patients=5",), _cohort),
     "data.synthetic.shape": (("data.synthetic.shape=[32,48,40]",), _cohort),
     "data.synthetic.seed": (("data.synthetic.seed=1",), _cohort),
+    "data.synthetic.small_lesion_fraction": (("data.synthetic.small_lesion_fraction=0.9",),
+                                             _cohort),
+    "data.synthetic.craniectomy_fraction": (("data.synthetic.craniectomy_fraction=0.5",),
+                                            _cohort),
     "data.cache_root": (("data.cache_root={workspace}/other-cache",),
                         lambda s: _context(s).cache_root),
     "cv": (("cv.seed=1",), _fold_keys),
