@@ -34,7 +34,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +42,21 @@ import numpy as np
 from data_pipeline.cohort import Case, CaseRef, load_case
 from data_pipeline.errors import DataError
 from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preprocess
+from data_pipeline.preprocess.volume import LesionLoss
 from data_pipeline.registry import PartSpec
 
 __all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key"]
 
 logger = logging.getLogger(__name__)
 
-CODE_VERSION = "preprocess-1/entry-2"
+CODE_VERSION = "preprocess-2/entry-3"
 """Part of every key: bump it when a step's output or the entry layout changes."""
 
 PREPROCESSED_DIR = "preprocessed"
 """Sub-folder of a sweep's ``cache_root`` that holds this cache (trials and ``prepare``)."""
 
 _SCALE = 65535.0  # 16-bit fixed point for images in [0, 1]
-_ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape", "spacing")
+_ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape", "spacing", "lesion_loss")
 _UNREADABLE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
@@ -183,6 +184,7 @@ def _encode(case: PreprocessedCase) -> dict[str, np.ndarray]:
         "crop_box": np.array(case.crop_box, dtype=np.int64),
         "full_shape": np.array(case.full_shape, dtype=np.int64),
         "spacing": np.array(case.spacing, dtype=np.float64),
+        "lesion_loss": np.array(astuple(case.lesion_loss), dtype=np.int64),
     }
 
 
@@ -196,6 +198,7 @@ def _decode(arrays: dict[str, np.ndarray]) -> PreprocessedCase:
         crop_box=tuple((int(a), int(b)) for a, b in arrays["crop_box"]),  # type: ignore[arg-type]
         full_shape=tuple(int(n) for n in arrays["full_shape"]),  # type: ignore[arg-type]
         spacing=tuple(float(v) for v in arrays["spacing"]),  # type: ignore[arg-type]
+        lesion_loss=LesionLoss(*(int(n) for n in arrays["lesion_loss"])),
     )
 
 

@@ -3,7 +3,10 @@
 Why: before a sweep spends GPU hours, a lab wants to know which exports are broken.
 This loads each case exactly as training will (``cohort.load_case``), one at a time so
 that a cohort of full-size scans fits in memory, and prints one row per case:
-pseudonymous key, slices, spacing, HU range, lesion voxels and percent, problems.
+pseudonymous key, slices, spacing, HU range, lesion voxels and percent, the share of the
+lesion that the default preprocessing would take (:data:`INSPECT_STEPS`: skull removal
+and the crop, whose losses a sweep refuses above ``preprocessing.max_lesion_loss``), and
+problems.
 
 Exit status: 0 when every case is usable, 1 when any case is unusable, 2 when the cohort
 description itself cannot be read. ``--json`` prints the same summary for machines.
@@ -28,9 +31,14 @@ from rich.text import Text
 
 from data_pipeline.cohort import Case, CaseRef, CohortError, iter_cases, load_cohort
 from data_pipeline.errors import DataError
+from data_pipeline.preprocess import FINAL_STEPS, preprocess
 from data_pipeline.pseudonym import SaltError, load_salt
 
-__all__ = ["CaseSummary", "main"]
+__all__ = ["INSPECT_STEPS", "CaseSummary", "main"]
+
+INSPECT_STEPS = FINAL_STEPS
+"""The default steps (skull removal by its default method, the crop): the lesion loss the
+report shows is the one a sweep with default preprocessing would see."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class CaseSummary:
     hu_max: float | None = None
     lesion_voxels: int | None = None
     lesion_percent: float | None = None
+    lesion_lost_percent: float | None = None
 
     @classmethod
     def of(cls, ref: CaseRef, result: Case | DataError) -> CaseSummary:
@@ -65,6 +74,10 @@ class CaseSummary:
             return cls(key=ref.key, usable=False, problems=(result.problem,))
         hu, lesion = result.hu, result.lesion
         voxels = int(lesion.sum(dtype=np.int64))
+        try:
+            lost: float | None = preprocess(hu, lesion, INSPECT_STEPS).lesion_loss.fraction
+        except ValueError as err:
+            return cls(key=ref.key, usable=False, problems=(f"preprocessing failed: {err}",))
         return cls(
             key=result.key,
             usable=True,
@@ -76,12 +89,13 @@ class CaseSummary:
             hu_max=float(hu.max()),
             lesion_voxels=voxels,
             lesion_percent=round(100.0 * voxels / lesion.size, 4),
+            lesion_lost_percent=None if lost is None else round(100.0 * lost, 3),
         )
 
     def cells(self) -> list[str | Text]:
         """The table cells of this row (``Text`` so that brackets are not rich markup)."""
         if not self.usable:
-            return [Text(self.key), "-", "-", "-", "-", "-",
+            return [Text(self.key), "-", "-", "-", "-", "-", "-",
                     Text("UNUSABLE: " + "; ".join(self.problems), style="red")]  # fmt: skip
         return [
             Text(self.key),
@@ -90,6 +104,8 @@ class CaseSummary:
             f"{self.hu_min:.0f} .. {self.hu_max:.0f}",
             str(self.lesion_voxels),
             f"{self.lesion_percent:.3f}",
+            Text(f"{self.lesion_lost_percent:.3f}",
+                 style="red" if (self.lesion_lost_percent or 0) > 0 else ""),
             Text("; ".join(self.notes) or "-"),
         ]
 
@@ -97,14 +113,15 @@ class CaseSummary:
 _COLUMNS = (
     ("case", "left"), ("slices", "right"), ("spacing z,y,x mm", "right"),
     ("HU range", "right"), ("lesion voxels", "right"), ("lesion %", "right"),
-    ("problems / notes", "left"),
+    ("lesion lost %", "right"), ("problems / notes", "left"),
 )  # fmt: skip
 
 
 def _table(rows: Sequence[CaseSummary]) -> Table:
     table = Table(title="cohort check")
-    for name, justify in _COLUMNS:
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type] - str
+    for name, justify in _COLUMNS:  # the key is never folded: it is what a reader looks up
+        table.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type] - str
+                         no_wrap=name == "case")
     for row in rows:
         table.add_row(*row.cells())
     return table

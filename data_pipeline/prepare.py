@@ -20,7 +20,7 @@ from tqdm import tqdm
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort import CaseRef, load_case
 from data_pipeline.errors import DataError
-from data_pipeline.preprocess import canonical_steps
+from data_pipeline.preprocess import LesionLoss, canonical_steps
 from data_pipeline.registry import PartSpec
 
 __all__ = ["WarmResult", "distinct_step_lists", "warm_cache"]
@@ -30,11 +30,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WarmResult:
-    """What warming did: entries found, built, and the cases that failed (key, problem)."""
+    """What warming did: entries found, built, the cases that failed (key, problem), and
+    the lesion each case lost per step list (``{(key, canonical steps): LesionLoss}``)."""
 
     cached: int
     built: int
     failed: tuple[tuple[str, str], ...]
+    losses: dict[tuple[str, str], LesionLoss]
 
 
 def distinct_step_lists(lists: Sequence[Sequence[PartSpec]]) -> list[tuple[PartSpec, ...]]:
@@ -56,14 +58,16 @@ def warm_cache(refs: Sequence[CaseRef], step_lists: Sequence[Sequence[PartSpec]]
     cache = PreprocessedCache(cache_root / PREPROCESSED_DIR,
                               loader=functools.lru_cache(maxsize=1)(load_case))
     failed: list[tuple[str, str]] = []
+    losses: dict[tuple[str, str], LesionLoss] = {}
     with tqdm(total=len(refs) * len(lists), unit="entry", desc="preprocessing",
               disable=None if progress else True) as bar:
         for ref in refs:
             for steps in lists:
                 try:
-                    cache.get(ref, steps)
+                    losses[ref.key, canonical_steps(steps)] = cache.get(ref, steps).lesion_loss
                 except DataError as err:
                     failed.append((ref.key, err.problem))
                 bar.update()
     unique = tuple(sorted(set(failed)))
-    return WarmResult(cached=cache.hits, built=cache.misses - len(failed), failed=unique)
+    return WarmResult(cached=cache.hits, built=cache.misses - len(failed), failed=unique,
+                      losses=losses)

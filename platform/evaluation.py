@@ -1,9 +1,13 @@
-"""Evaluate a trained network on held-out patients: tiled inference, threshold, metrics.
+"""Evaluate a trained network on held-out patients, scored on each scan's original grid.
 
-Metrics are computed over each patient's cropped volume (the brain bounding box that
-preprocessing keeps), so specificity counts the true negatives inside that box, not the
-air around the head; Dice, sensitivity and precision do not depend on the crop because
-no lesion lies outside it. Seconds per patient (Table 2) cover tiled inference only.
+Why the original grid: variants crop differently (no crop without skull removal, the
+brain's box with it), so metrics on each variant's own crop count different voxels, and
+lesion voxels cut by the crop would vanish from the ground truth instead of counting as
+missed. Here every prediction is pasted back onto the scan's full grid and compared with
+the untouched mask read from the cohort, the same way for every variant: specificity over
+the whole scan (the paper's likely definition) and over one brain region per patient
+(the default skull removal of the original scan, whatever the variant's preprocessing).
+Seconds per patient (Table 2) cover tiled inference only.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from data_pipeline.cohort import CaseRef, load_case
 from data_pipeline.preprocess import PreprocessedCase
+from data_pipeline.preprocess.remove_skull import brain_mask
 from platform.inference import SlidingWindow, binarize
 from platform.metrics import METRIC_NAMES, segmentation_metrics, summarize
 
@@ -27,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CaseEvaluation:
-    """One held-out patient: its metrics row and its thresholded prediction (cropped grid)."""
+    """One held-out patient: its metrics row and its thresholded prediction on the crop
+    (what the network saw; the metrics were taken on the full grid)."""
 
     row: dict[str, float | str]
     prediction: np.ndarray
@@ -36,7 +43,7 @@ class CaseEvaluation:
 def evaluate_cases(
     model: torch.nn.Module,
     cases: Sequence[PreprocessedCase],
-    keys: Sequence[str],
+    refs: Sequence[CaseRef],
     *,
     inference: SlidingWindow,
     patch_size: tuple[int, int, int],
@@ -47,19 +54,25 @@ def evaluate_cases(
     """Yield one :class:`CaseEvaluation` per case, in order; rows are keyed by case key.
 
     Each row holds ``case`` (the pseudonymous key), every metric of
-    :data:`platform.metrics.METRIC_NAMES`, ``seconds`` of inference and ``patches`` run.
+    :data:`platform.metrics.METRIC_NAMES` on the full grid, ``seconds`` of inference,
+    ``patches`` run, ``voxels`` scored and ``lesion_lost`` (the share of the lesion
+    preprocessing took, counted as missed in the metrics).
     """
-    for key, case in zip(keys, cases, strict=True):
-        brain = case.brain.astype(bool)
+    for ref, case in zip(refs, cases, strict=True):
         started = time.perf_counter()
         probability = inference(model, case.image, patch_size=patch_size, device=device,
-                                amp=amp, brain=brain)
+                                amp=amp, brain=case.brain.astype(bool))
         seconds = time.perf_counter() - started
         prediction = binarize(probability, threshold)
-        metrics = segmentation_metrics(prediction, case.lesion, case.spacing)
-        row: dict[str, float | str] = {"case": key, **metrics, "seconds": seconds}
-        row["patches"] = float(inference.count(case.image.shape, patch_size, brain))
-        logger.info("evaluated %s: dice %.3f in %.1f s", key, metrics["dice"], seconds)
+        original = load_case(ref)
+        metrics = segmentation_metrics(case.paste(prediction), original.lesion,
+                                       original.geometry.spacing, brain_mask(original.hu))
+        row: dict[str, float | str] = {"case": ref.key, **metrics, "seconds": seconds}
+        row["patches"] = float(inference.count(case.image.shape, patch_size,
+                                               case.brain.astype(bool)))
+        row["voxels"] = float(original.lesion.size)
+        row["lesion_lost"] = case.lesion_loss.fraction
+        logger.info("evaluated %s: dice %.3f in %.1f s", ref.key, metrics["dice"], seconds)
         yield CaseEvaluation(row=row, prediction=prediction)
 
 

@@ -73,7 +73,9 @@ def load_data(config: TrialConfig, context: SweepContext, fold: int, *,
     keys = context.folds[fold]
     split = (config.eval.validation_fraction, context.cv_seed + fold) if validation else None
     return load_fold_cases(refs, keys.train, keys.test, steps=config.preprocessing.steps,
-                           cache_root=Path(context.cache_root), validation=split)
+                           cache_root=Path(context.cache_root),
+                           max_lesion_loss=config.preprocessing.max_lesion_loss,
+                           validation=split)
 
 
 def train_on(
@@ -138,7 +140,7 @@ def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, 
                   device: torch.device) -> Iterator[CaseEvaluation]:
     """Evaluate ``data.eval`` with the trial's inference settings, case by case."""
     return iter(evaluate_cases(
-        model, data.eval, data.eval_keys, inference=parts.inference(config),
+        model, data.eval, data.eval_refs, inference=parts.inference(config),
         patch_size=parts.patch_size(config), threshold=config.eval.threshold, device=device,
         amp=config.train.amp is not False))
 

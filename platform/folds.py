@@ -17,6 +17,7 @@ from pathlib import Path
 
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort import CaseRef
+from data_pipeline.errors import DataError
 from data_pipeline.labels import lesion_volume_ml
 from data_pipeline.preprocess import PreprocessedCase
 from data_pipeline.registry import PartSpec
@@ -41,6 +42,8 @@ class FoldCases:
     train: tuple[PreprocessedCase, ...]
     eval: tuple[PreprocessedCase, ...]
     class_counts: tuple[int, int]
+    eval_refs: tuple[CaseRef, ...]
+    """Where the evaluation cases' files are: scoring reads their untouched masks."""
 
 
 def lesion_volumes(refs: Sequence[CaseRef]) -> dict[str, float]:
@@ -88,20 +91,35 @@ def load_fold_cases(
     *,
     steps: Sequence[PartSpec],
     cache_root: Path,
+    max_lesion_loss: float,
     validation: tuple[float, int] | None = None,
 ) -> FoldCases:
     """Preprocessed cases of a fold: train on ``train_keys``, evaluate on ``test_keys``.
 
     Args:
+        max_lesion_loss: refuse a case whose preprocessing took more of its lesion.
         validation: ``(fraction, seed)`` for a search: the evaluation cases are a
             validation split of the training keys, and the test keys are not loaded.
+
+    Raises:
+        DataError: a case that cannot be loaded, or that lost too much of its lesion
+            (names the case, the step and the share).
     """
     train_keys, eval_keys = tuple(train_keys), tuple(test_keys)
     if validation is not None:
         train_keys, eval_keys = split_validation(train_keys, *validation)
     cache = PreprocessedCache(cache_root / PREPROCESSED_DIR)
-    train = tuple(cache.get(refs[key], steps) for key in train_keys)
-    evaluated = tuple(cache.get(refs[key], steps) for key in eval_keys)
+
+    def load(key: str) -> PreprocessedCase:
+        case = cache.get(refs[key], steps)
+        problem = case.lesion_loss.problem(max_lesion_loss)
+        if problem is not None:
+            raise DataError(key, problem)
+        return case
+
+    train = tuple(load(key) for key in train_keys)
+    evaluated = tuple(load(key) for key in eval_keys)
     logger.info("%d training and %d evaluation patients (cache hits %d, misses %d)",
                 len(train), len(evaluated), cache.hits, cache.misses)
-    return FoldCases(train_keys, eval_keys, train, evaluated, lesion_class_counts(train))
+    return FoldCases(train_keys, eval_keys, train, evaluated, lesion_class_counts(train),
+                     tuple(refs[key] for key in eval_keys))

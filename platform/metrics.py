@@ -7,9 +7,10 @@ difference, which make failures easier to read. All counts come from a single pa
 boolean operations, so a 512 x 512 x 405 scan costs well under a second; HD95 looks only
 at the surface voxels of the two masks (found inside each mask's bounding box).
 
-Specificity is computed over the array it is given. In the trial that is the cropped brain
-box, not the whole scan (air around the head would push specificity towards 1 even more);
-report it as "specificity over the cropped brain volume".
+Specificity is computed over the array it is given (in a trial: the whole scan on its
+original grid, the paper's likely definition) and, as ``specificity_brain``, over a brain
+region (in a trial: the default skull removal's brain of the original scan, the same for
+every variant), where air cannot push it towards 1.
 
 Conventions (one rule, chosen so that no empty mask can raise a score):
 
@@ -46,7 +47,9 @@ __all__ = [
     "METRIC_NAMES",
     "PRECISION",
     "SENSITIVITY",
+    "METRIC_LABELS",
     "SPECIFICITY",
+    "SPECIFICITY_BRAIN",
     "TABLE1_METRICS",
     "segmentation_metrics",
     "summarize",
@@ -55,17 +58,23 @@ __all__ = [
 DICE = "dice"
 SENSITIVITY = "sensitivity"
 SPECIFICITY = "specificity"
+SPECIFICITY_BRAIN = "specificity_brain"
 PRECISION = "precision"
 HD95 = "hd95_mm"
 AVD = "abs_volume_diff_ml"
-METRIC_NAMES: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, PRECISION, HD95, AVD)
-TABLE1_METRICS: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, PRECISION)
+METRIC_NAMES: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRAIN, PRECISION,
+                                 HD95, AVD)
+TABLE1_METRICS: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRAIN, PRECISION)
+METRIC_LABELS: dict[str, str] = {
+    SPECIFICITY: "specificity (whole scan)", SPECIFICITY_BRAIN: "specificity (brain)"}
+"""How tables name a metric whose plain name would be ambiguous."""
 
 _MM3_PER_ML = 1000.0
 
 
 def segmentation_metrics(
-    pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float]
+    pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float],
+    brain: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Compare a binary prediction with the reference mask of one patient.
 
@@ -74,6 +83,7 @@ def segmentation_metrics(
             probabilities first (``platform.inference.binarize``).
         truth: reference mask of the same shape, bool or integer.
         spacing: voxel size ``(z, y, x)`` in mm (anisotropic allowed).
+        brain: the region of :data:`SPECIFICITY_BRAIN` (the whole array when None).
 
     Returns:
         ``{name: value}`` for every name in :data:`METRIC_NAMES`; HD95 in mm, volume
@@ -93,10 +103,21 @@ def segmentation_metrics(
     fp, fn = n_pred - tp, n_truth - tp
     tn = pred_mask.size - tp - fp - fn
     agree = fp == 0 and fn == 0
+    if brain is not None:
+        brain = _as_mask(brain, "brain")
+        if brain.shape != pred_mask.shape:
+            raise ValueError(f"brain must have the masks' shape {pred_mask.shape}, got "
+                             f"{brain.shape}")
+    region = pred_mask.size if brain is None else int(np.count_nonzero(brain))
+    fp_region = fp if brain is None else int(np.count_nonzero(pred_mask & ~truth_mask & brain))
+    fn_region = fn if brain is None else int(np.count_nonzero(truth_mask & ~pred_mask & brain))
+    tp_region = tp if brain is None else int(np.count_nonzero(pred_mask & truth_mask & brain))
+    tn_region = region - tp_region - fp_region - fn_region
     return {
         DICE: _ratio(2 * tp, 2 * tp + fp + fn, agree),
         SENSITIVITY: _ratio(tp, tp + fn, agree),
         SPECIFICITY: _ratio(tn, tn + fp, agree),
+        SPECIFICITY_BRAIN: _ratio(tn_region, tn_region + fp_region, fp_region == 0),
         PRECISION: _ratio(tp, tp + fp, agree),
         HD95: _hd95(pred_mask, truth_mask, voxel, n_pred, n_truth),
         AVD: abs(n_pred - n_truth) * math.prod(voxel) / _MM3_PER_ML,

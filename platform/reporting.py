@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import wilcoxon
 
-from platform.metrics import DICE, TABLE1_METRICS, summarize
+from platform.metrics import DICE, METRIC_LABELS, TABLE1_METRICS, summarize
 from platform.tracking import TrialResult
 
 __all__ = ["MetricSummary", "PairedTest", "Table1", "VariantRow", "build_table1",
@@ -109,6 +109,9 @@ class Table1:
     folds: tuple[int, ...]
     metrics: tuple[str, ...]
     has_reference: bool
+    notes: tuple[str, ...] = ()
+    """Lines printed under the table: what each metric counts, and every patient whose
+    lesion preprocessing cut (counted as missed, never dropped)."""
 
     @property
     def complete(self) -> bool:
@@ -122,6 +125,7 @@ class Table1:
         for row in self.rows:
             cells = [c.replace("|", "\\|") for c in self.row_cells(row)]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", *(f"- {note}" for note in self.notes)] if self.notes else []
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
@@ -169,7 +173,7 @@ class Table1:
         """Column titles shared by the markdown and the terminal table."""
         header = ["Variant", "Folds"]
         for metric in self.metrics:
-            header.append(metric)
+            header.append(METRIC_LABELS.get(metric, metric))
             if self.has_reference:
                 header.append(f"{metric} (paper)")
         return [*header, f"Wilcoxon p ({DICE} vs previous)", "Missing folds"]
@@ -225,7 +229,33 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
         ))
         previous = patients
     return Table1(rows=tuple(rows), folds=tuple(folds), metrics=tuple(TABLE1_METRICS),
-                  has_reference=reference is not None)
+                  has_reference=reference is not None,
+                  notes=(*_STANDING_NOTES, *_lesion_loss_notes(variants, grouped)))
+
+
+_STANDING_NOTES = (
+    "Every metric is taken per patient on the scan's original grid against its untouched "
+    "mask; lesion voxels that preprocessing removed count as missed.",
+    "specificity (whole scan): over every voxel of the scan (the paper's likely definition); "
+    "specificity (brain): over the brain of the default skull removal, the same region for "
+    "every variant.",
+)
+
+
+def _lesion_loss_notes(variants: Sequence[str],
+                       grouped: Mapping[tuple[str, int], Sequence[TrialResult]]) -> list[str]:
+    notes = []
+    for variant in variants:
+        for (name, fold), runs in sorted(grouped.items()):
+            if name != variant:
+                continue
+            for run in runs:
+                for row in run.per_patient:
+                    lost = row.get("lesion_lost")
+                    if isinstance(lost, Real) and lost > 0:
+                        notes.append(f"{variant}, fold {fold}, {row['case']}: preprocessing "
+                                     f"took {100 * float(lost):.2f} % of the lesion")
+    return notes
 
 
 _LOG_WIDTH = 160
@@ -244,6 +274,8 @@ def render_table1(table: Table1, console: Console | None = None) -> Table:
         # Piped to a log file rich assumes 80 columns and folds every "mean +- sd" cell.
         console = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
     console.print(rich_table)
+    for note in table.notes:
+        console.print(f"- {note}", highlight=False, markup=False)
     return rich_table
 
 

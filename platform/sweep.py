@@ -56,8 +56,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
-    """Warm the cache with every variant's steps (overrides included); True if all built."""
+    """Warm the cache with every variant's steps (overrides included); True if every case
+    was built and none lost more of its lesion than its variant allows.
+
+    Every lesion loss is logged; a case over ``preprocessing.max_lesion_loss`` is refused
+    here, by name, before Ray starts.
+    """
     from data_pipeline.cohort import load_cohort
+    from data_pipeline.preprocess import canonical_steps
     from data_pipeline.prepare import warm_cache
 
     lists = [variant.config.preprocessing.steps for variant in sweep.variants]
@@ -66,7 +72,22 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
                 result.cached, result.built, len(result.failed))
     for key, problem in result.failed:
         logger.error("case %s: %s", key, problem)
-    return not result.failed
+    refused = []
+    for variant in sweep.variants:
+        preprocessing = variant.config.preprocessing
+        steps = canonical_steps(preprocessing.steps)
+        for (key, text), loss in sorted(result.losses.items()):
+            if text != steps or loss.fraction == 0:
+                continue
+            problem = loss.problem(preprocessing.max_lesion_loss)
+            if problem is None:
+                logger.info("case %s (variant %s): preprocessing took %.3f %% of the lesion",
+                            key, variant.name, 100 * loss.fraction)
+            else:
+                refused.append(f"case {key} (variant {variant.name}): {problem}")
+    for line in refused:
+        logger.error("refused %s", line)
+    return not result.failed and not refused
 
 
 def _requests(specs: Sequence[TrialSpec], context: SweepContext) -> list[TrialRequest]:

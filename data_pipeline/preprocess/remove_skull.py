@@ -39,6 +39,7 @@ from data_pipeline.preprocess.volume import Volume
 
 __all__ = [
     "RemoveSkullParams",
+    "brain_mask",
     "enclosed_brain_mask",
     "hull_brain_mask",
     "paper_brain_mask",
@@ -72,6 +73,16 @@ def remove_skull(volume: Volume, params: RemoveSkullParams) -> Volume:
     (with the default window, ``HU >= 80`` is exactly the clipped top).
     """
     return volume.with_brain(_METHODS[params.method](volume.source, params))
+
+
+def brain_mask(hu: np.ndarray) -> np.ndarray:
+    """The brain of a scan by the default method and settings, on its full grid.
+
+    Why: scoring needs one brain region per patient that does not depend on the
+    variant being scored (a variant without skull removal has no brain mask of its own),
+    so that "specificity inside the brain" compares like with like.
+    """
+    return _METHODS[RemoveSkullParams().method](hu, RemoveSkullParams())
 
 
 def paper_brain_mask(hu: np.ndarray, bone_hu: float, tissue_hu: float) -> np.ndarray:

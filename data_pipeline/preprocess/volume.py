@@ -15,10 +15,51 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Box", "BrainStats", "PreprocessedCase", "Volume", "mask_box"]
+__all__ = ["Box", "BrainStats", "LesionLoss", "PreprocessedCase", "Volume", "mask_box"]
 
 Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 """``((z0, z1), (y0, y1), (x0, x1))``: half-open voxel ranges of a crop on the full grid."""
+
+
+@dataclass(frozen=True)
+class LesionLoss:
+    """Lesion voxels that preprocessing took from a case: never silently.
+
+    Voxels outside the brain mask are zeroed in the image by ``remove_skull`` (the network
+    sees background where the label says lesion); voxels outside the crop are gone from
+    the training labels altogether (``crop_to_brain``). Both count against the case.
+
+    Attributes:
+        lesion_voxels: lesion voxels of the mask on the full grid.
+        outside_brain: of those, voxels outside the brain mask.
+        outside_crop: of those, voxels outside the crop box.
+    """
+
+    lesion_voxels: int = 0
+    outside_brain: int = 0
+    outside_crop: int = 0
+
+    def fractions(self) -> dict[str, float]:
+        """The share of the lesion lost, per step that lost it (0 for an empty mask)."""
+        total = max(self.lesion_voxels, 1)
+        return {"remove_skull": self.outside_brain / total,
+                "crop_to_brain": self.outside_crop / total}
+
+    @property
+    def fraction(self) -> float:
+        """The largest share lost by any one step."""
+        return max(self.fractions().values())
+
+    def problem(self, limit: float) -> str | None:
+        """Why the case must be refused at ``limit`` (a fraction of the lesion), or None."""
+        over = {step: share for step, share in self.fractions().items() if share > limit}
+        if not over:
+            return None
+        step, share = max(over.items(), key=lambda item: item[1])
+        return (f"{step} lost {share:.2%} of the lesion ({round(share * self.lesion_voxels)} "
+                f"of {self.lesion_voxels} voxels), above preprocessing.max_lesion_loss = "
+                f"{limit:.2%}; fix the step's settings for this scan, or raise the limit to "
+                "accept the loss (it is then logged per case)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +76,7 @@ class PreprocessedCase:
         full_shape: ``(Z, Y, X)`` of the scan before cropping.
         spacing: voxel size ``(z, y, x)`` in mm (no resampling: the scan's own), for
             distances and volumes in the metrics; the cache fills it from the geometry.
+        lesion_loss: the lesion voxels preprocessing took (outside the brain or the crop).
     """
 
     image: np.ndarray
@@ -43,6 +85,7 @@ class PreprocessedCase:
     crop_box: Box
     full_shape: tuple[int, int, int]
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    lesion_loss: LesionLoss = LesionLoss()
 
     def paste(self, pred_cropped: np.ndarray, fill: float = 0) -> np.ndarray:
         """Put a prediction made on the crop back on the full grid.
@@ -203,13 +246,23 @@ class Volume:
             image *= brain  # after the clip, so the background is +0.0, never -0.0
             if self.background:
                 image[brain == 0] = np.clip(self.background, 0.0, 1.0)
+        lesion = np.ascontiguousarray(self.lesion[crop], dtype=np.uint8)
         return PreprocessedCase(
             image=image,
-            lesion=np.ascontiguousarray(self.lesion[crop], dtype=np.uint8),
+            lesion=lesion,
             brain=brain,
             crop_box=self.box,
             full_shape=tuple(self.source.shape),  # type: ignore[arg-type]
+            lesion_loss=self._lesion_loss(int(np.count_nonzero(lesion))),
         )
+
+    def _lesion_loss(self, inside_crop: int) -> LesionLoss:
+        total = int(np.count_nonzero(self.lesion))
+        outside_brain = 0
+        if self.brain is not None and total:
+            outside_brain = int(np.count_nonzero(self.lesion.astype(bool, copy=False)
+                                                 & ~self.brain))
+        return LesionLoss(total, outside_brain, total - inside_crop)
 
 
 def mask_box(mask: np.ndarray) -> Box:

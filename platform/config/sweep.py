@@ -29,13 +29,13 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from data_pipeline.part_fields import part_mapping, switch_part
+from data_pipeline.part_fields import PartOf, part_mapping, switch_part
 from data_pipeline.registry import as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.overrides import Origin, apply_overrides
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig, TrackingConfig
 from platform.config.search import SearchConfig
-from platform.config.trial import PART_SECTIONS, TRIAL_SECTIONS, TrialConfig
+from platform.config.trial import PART_SECTIONS, TRIAL_SECTIONS, TrialConfig, part_at
 from platform.config.types import AbsPath, Failure, Name, NonNegative, Section, VolumeShape, fail
 
 __all__ = [
@@ -185,20 +185,30 @@ def _with_config(variant: Mapping[str, Any], base: Mapping[str, Any]) -> dict[st
     for name, value in (sections.items() if isinstance(sections, Mapping) else ()):
         below = base.get(name)
         if name in PART_SECTIONS:
-            merged[name] = _merged_part(name, below, value)
+            merged[name] = _merged_part(PART_SECTIONS[name], below, value)
         elif isinstance(below, Mapping) and isinstance(value, Mapping):
-            merged[name] = {**below, **value}
+            merged[name] = _merged_section(name, below, value)
         else:
             merged[name] = value
     return {**raw, "config": merged}
 
 
-def _merged_part(section: str, below: Any, value: Any) -> Any:
-    """A variant's part section over the base's: the same part merges parameter by
-    parameter; another part keeps only the base parameters that part also takes (the
-    others belonged to the base's part), so ``sampler: {name: uniform}`` keeps the base's
-    ``patch_size`` and drops its ``label_probabilities``."""
-    marker = PART_SECTIONS[section]
+def _merged_section(section: str, below: Mapping[str, Any],
+                    value: Mapping[str, Any]) -> dict[str, Any]:
+    """A variant's section over the base's, key by key; a part inside it (``eval.inference``)
+    merges like a part section."""
+    merged = dict(below)
+    for key, item in value.items():
+        marker = part_at((section, str(key)))
+        merged[key] = _merged_part(marker, below.get(key), item) if marker else item
+    return merged
+
+
+def _merged_part(marker: PartOf, below: Any, value: Any) -> Any:
+    """A variant's part over the base's: the same part merges parameter by parameter;
+    another part keeps only the base parameters that part also takes and its name does
+    not fix (the others belonged to the base's part), so ``sampler: {name: uniform}``
+    keeps the base's ``patch_size`` and drops its ``label_probabilities``."""
     parts = marker.registry()
     try:
         base_name, base_params = part_mapping({} if below is None else below, marker.default,

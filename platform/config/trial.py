@@ -44,8 +44,8 @@ _PREPROCESS = "data_pipeline.preprocess"
 StepPart = Annotated[PartSpec, PartOf("preprocessing step", home=_PREPROCESS)]
 
 
-def _paper_steps() -> tuple[PartSpec, ...]:
-    steps: tuple[PartSpec, ...] = importlib.import_module(_PREPROCESS).PAPER_STEPS
+def _final_steps() -> tuple[PartSpec, ...]:
+    steps: tuple[PartSpec, ...] = importlib.import_module(_PREPROCESS).FINAL_STEPS
     return steps
 
 
@@ -53,8 +53,14 @@ class PreprocessingConfig(Section):
     """Preprocessing steps in the order they run (paper section 2.1)."""
 
     steps: Annotated[tuple[StepPart, ...], BeforeValidator(as_tuple)] = Field(
-        default_factory=_paper_steps)
-    """The steps, each ``name`` or ``{name: {params}}`` (paper: the final model's five)."""
+        default_factory=_final_steps)
+    """The steps, each ``name`` or ``{name: {params}}``: the paper's final model's five,
+    each at its default (skull removal: ours, ``hull``; ``sweeps/ablation.yaml`` writes
+    the paper's rule out for its literal rows)."""
+    max_lesion_loss: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
+    """Largest share of a case's lesion that skull removal or the crop may take; a case
+    above it is refused by name before training (ours: nothing shrinks silently; 1.0
+    accepts any loss, which is then logged per case)."""
 
     @field_validator("steps")
     @classmethod

@@ -16,7 +16,7 @@ from data_pipeline.cohort import Case, CaseRef
 from data_pipeline.errors import DataError
 from data_pipeline.geometry import Geometry
 from data_pipeline.phantom import make_head_phantom
-from data_pipeline.preprocess import PAPER_STEPS, PREPROCESSING_STEPS, preprocess, step
+from data_pipeline.preprocess import FINAL_STEPS, PREPROCESSING_STEPS, preprocess, step
 
 SPACING = (0.5, 0.45, 0.45)
 
@@ -59,14 +59,14 @@ def _assert_same(a, b) -> None:
 def test_second_get_is_a_hit_with_identical_arrays(tmp_path: Path, loader: PhantomLoader) -> None:
     cache = PreprocessedCache(tmp_path / "cache", loader=loader)
     ref = _ref(tmp_path)
-    first = cache.get(ref, PAPER_STEPS)
+    first = cache.get(ref, FINAL_STEPS)
     assert (cache.hits, cache.misses, loader.calls) == (0, 1, 1)
-    second = cache.get(ref, PAPER_STEPS)
+    second = cache.get(ref, FINAL_STEPS)
     assert (cache.hits, cache.misses, loader.calls) == (1, 1, 1)
     _assert_same(first, second)
     assert first.spacing == SPACING  # from the scan's geometry, for HD95 and volumes
     other_node = PreprocessedCache(tmp_path / "cache", loader=loader)  # another trial or node
-    _assert_same(other_node.get(ref, PAPER_STEPS), first)
+    _assert_same(other_node.get(ref, FINAL_STEPS), first)
     assert (other_node.hits, loader.calls) == (1, 1)
 
 
@@ -74,9 +74,9 @@ def test_stored_image_is_within_fixed_point_precision(
     tmp_path: Path, loader: PhantomLoader
 ) -> None:
     ref = _ref(tmp_path)
-    cached = PreprocessedCache(tmp_path / "cache", loader=loader).get(ref, PAPER_STEPS)
+    cached = PreprocessedCache(tmp_path / "cache", loader=loader).get(ref, FINAL_STEPS)
     case = loader(ref)
-    direct = preprocess(case.hu, case.lesion, PAPER_STEPS)
+    direct = preprocess(case.hu, case.lesion, FINAL_STEPS)
     assert np.abs(cached.image - direct.image).max() <= 0.5 / 65535 + 1e-7
     assert cached.image.dtype == np.float32 and cached.image.min() == 0 and cached.image.max() == 1
     np.testing.assert_array_equal(cached.brain, direct.brain)
@@ -84,15 +84,15 @@ def test_stored_image_is_within_fixed_point_precision(
 
 def test_key_follows_steps_files_and_series(tmp_path: Path) -> None:
     ref = _ref(tmp_path)
-    key = cache_key(ref, PAPER_STEPS)
-    spelled = [step("hu_window", {"low": 0, "high": 80})] + list(PAPER_STEPS[1:])
+    key = cache_key(ref, FINAL_STEPS)
+    spelled = [step("hu_window", {"low": 0, "high": 80})] + list(FINAL_STEPS[1:])
     assert cache_key(ref, spelled) == key  # defaults filled in: same entry
     assert cache_key(ref, PREPROCESSING_STEPS) != key
     assert cache_key(CaseRef(ref.key, ref.dicom_dir, ref.mask_path, series_uid="1.2"),
-                     PAPER_STEPS) != key
-    assert cache_key(_ref(tmp_path, "case-001"), PAPER_STEPS) != key  # another folder
+                     FINAL_STEPS) != key
+    assert cache_key(_ref(tmp_path, "case-001"), FINAL_STEPS) != key  # another folder
     os.utime(ref.mask_path, ns=(1, 1))  # the mask was edited
-    assert cache_key(ref, PAPER_STEPS) != key
+    assert cache_key(ref, FINAL_STEPS) != key
 
 
 def test_bad_steps_fail_before_anything_is_loaded(tmp_path: Path, loader: PhantomLoader) -> None:
@@ -105,11 +105,11 @@ def test_bad_steps_fail_before_anything_is_loaded(tmp_path: Path, loader: Phanto
 def test_missing_source_is_a_data_error(tmp_path: Path, loader: PhantomLoader) -> None:
     cache = PreprocessedCache(tmp_path / "cache", loader=loader)
     with pytest.raises(DataError, match="cannot read .*absent") as info:
-        cache.get(CaseRef("case-009", tmp_path / "absent", None), PAPER_STEPS)
+        cache.get(CaseRef("case-009", tmp_path / "absent", None), FINAL_STEPS)
     assert info.value.case_key == "case-009"
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no files"):
-        cache.get(CaseRef("case-009", tmp_path / "empty", None), PAPER_STEPS)
+        cache.get(CaseRef("case-009", tmp_path / "empty", None), FINAL_STEPS)
 
 
 def _truncate(path: Path) -> None:
@@ -140,13 +140,13 @@ def test_damaged_entry_is_rebuilt_not_returned(
 ) -> None:
     cache = PreprocessedCache(tmp_path / "cache", loader=loader)
     ref = _ref(tmp_path)
-    good = cache.get(ref, PAPER_STEPS)
-    damage(cache.path(cache_key(ref, PAPER_STEPS)))
-    rebuilt = cache.get(ref, PAPER_STEPS)
+    good = cache.get(ref, FINAL_STEPS)
+    damage(cache.path(cache_key(ref, FINAL_STEPS)))
+    rebuilt = cache.get(ref, FINAL_STEPS)
     assert (cache.hits, cache.misses, loader.calls) == (0, 2, 2)
     assert "rebuilding" in caplog.text and "case-000" in caplog.text
     _assert_same(rebuilt, good)
-    assert cache.get(ref, PAPER_STEPS) is not None and cache.hits == 1
+    assert cache.get(ref, FINAL_STEPS) is not None and cache.hits == 1
 
 
 def test_concurrent_writers_leave_one_valid_entry(tmp_path: Path, loader: PhantomLoader) -> None:
@@ -157,7 +157,7 @@ def test_concurrent_writers_leave_one_valid_entry(tmp_path: Path, loader: Phanto
     def trial() -> None:
         cache = PreprocessedCache(tmp_path / "cache", loader=loader)
         start.wait()
-        results.append(cache.get(ref, PAPER_STEPS))
+        results.append(cache.get(ref, FINAL_STEPS))
 
     threads = [threading.Thread(target=trial) for _ in range(4)]
     for t in threads:
@@ -170,15 +170,15 @@ def test_concurrent_writers_leave_one_valid_entry(tmp_path: Path, loader: Phanto
     entries = list((tmp_path / "cache").rglob("*"))
     assert [p.suffix for p in entries if p.is_file()] == [".npz"]  # no temporary file left
     check = PreprocessedCache(tmp_path / "cache", loader=loader)
-    _assert_same(check.get(ref, PAPER_STEPS), results[0])
+    _assert_same(check.get(ref, FINAL_STEPS), results[0])
     assert check.hits == 1
 
 
 def test_a_crashed_writers_scratch_file_is_ignored(tmp_path: Path, loader: PhantomLoader) -> None:
     cache = PreprocessedCache(tmp_path / "cache", loader=loader)
     ref = _ref(tmp_path)
-    path = cache.path(cache_key(ref, PAPER_STEPS))
+    path = cache.path(cache_key(ref, FINAL_STEPS))
     path.parent.mkdir(parents=True)
     (path.parent / f".{path.stem[:16]}-x.tmp").write_bytes(b"half an entry")
-    cache.get(ref, PAPER_STEPS)
+    cache.get(ref, FINAL_STEPS)
     assert cache.misses == 1 and path.exists()

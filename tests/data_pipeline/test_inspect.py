@@ -25,7 +25,7 @@ def test_table_for_a_good_cohort_exits_zero(
     out = capsys.readouterr().out
     for key in ("case-000", "case-001", "case-002"):
         assert key in out
-    assert "3 of 3 cases usable" in out and "lesion %" in out
+    assert "3 of 3 cases usable" in out and "lesion" in out
 
 
 def test_json_lists_bad_cases_and_exits_one(
@@ -39,6 +39,7 @@ def test_json_lists_bad_cases_and_exits_one(
     assert good["usable"] and good["slices"] == 48 and good["lesion_voxels"] > 0
     assert good["lesion_percent"] == pytest.approx(100 * good["lesion_voxels"] / 48**3, abs=1e-4)
     assert good["hu_min"] < good["hu_max"] and len(good["spacing_mm"]) == 3
+    assert 0.0 <= good["lesion_lost_percent"] <= 0.5  # the default steps keep the lesion
     for key, phrase in BROKEN_CASES.items():
         assert not rows[key]["usable"] and phrase in rows[key]["problems"][0]
 

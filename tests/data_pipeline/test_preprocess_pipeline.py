@@ -7,9 +7,8 @@ import pytest
 
 from data_pipeline.phantom import HeadPhantom, Tissue, make_head_phantom
 from data_pipeline.preprocess import (
+    FINAL_STEPS,
     NO_PREPROCESSING_STEPS,
-    PAPER_STEPS,
-    PREPROCESSING_STEPS,
     PreprocessedCase,
     preprocess,
     step,
@@ -29,7 +28,7 @@ def phantom(request: pytest.FixtureRequest) -> HeadPhantom:
 
 @pytest.fixture(scope="module")
 def case(phantom: HeadPhantom) -> PreprocessedCase:
-    return preprocess(phantom.hu.astype(np.float32), phantom.lesion, PAPER_STEPS)
+    return preprocess(phantom.hu.astype(np.float32), phantom.lesion, FINAL_STEPS)
 
 
 def _kept(case: PreprocessedCase, where: np.ndarray) -> float:
@@ -53,11 +52,11 @@ def test_output_types_ranges_and_background(
     assert case.lesion.dtype == case.brain.dtype == np.uint8
     assert case.image.shape == case.lesion.shape == case.brain.shape
     assert case.image.min() == 0.0 and case.image.max() == 1.0
-    # The paper's min-max (PAPER_STEPS) lifts the standardized background to one grey level.
+    # The paper's min-max (FINAL_STEPS) lifts the standardized background to one grey level.
     background = np.unique(case.image[case.brain == 0])
     assert background.size == 1 and 0.0 < background[0] < 1.0
     assert not np.signbit(case.image).any()
-    zero_background = [s if s.name != "minmax" else step("minmax") for s in PAPER_STEPS]
+    zero_background = [s if s.name != "minmax" else step("minmax") for s in FINAL_STEPS]
     kept_at_zero = preprocess(phantom.hu.astype(np.float32), phantom.lesion, zero_background)
     assert np.all(kept_at_zero.image[kept_at_zero.brain == 0] == 0.0)
 
@@ -79,13 +78,13 @@ def test_crop_is_the_brain_box_and_pastes_back_exactly(
 def test_standardize_then_minmax_equals_minmax_alone(phantom: HeadPhantom) -> None:
     """Min-max is affine-invariant: with the background kept at 0 this row of Table 1 only
     differs from "pre-processing" where min-max puts the background (issue 5 finding), so
-    PAPER_STEPS uses the paper's literal min-max, which lifts the background to mid-grey."""
+    FINAL_STEPS uses the paper's literal min-max, which lifts the background to mid-grey."""
     hu = phantom.hu.astype(np.float32)
-    zero = [step("minmax") if s.name == "minmax" else s for s in PAPER_STEPS]
+    zero = [step("minmax") if s.name == "minmax" else s for s in FINAL_STEPS]
     final_at_zero = preprocess(hu, phantom.lesion, zero)
-    without = preprocess(hu, phantom.lesion, PREPROCESSING_STEPS)
+    without = preprocess(hu, phantom.lesion, [s for s in FINAL_STEPS if s.name != "standardize"])
     np.testing.assert_allclose(final_at_zero.image, without.image, atol=1e-6)
-    grey = preprocess(hu, phantom.lesion, PAPER_STEPS)
+    grey = preprocess(hu, phantom.lesion, FINAL_STEPS)
     background = np.unique(grey.image[grey.brain == 0])
     assert background.size == 1 and 0.1 < background[0] < 0.9  # the paper's mid-grey
 
@@ -102,8 +101,8 @@ def test_no_preprocessing_keeps_the_whole_volume(phantom: HeadPhantom) -> None:
 def test_input_is_not_modified_and_dtype_does_not_matter() -> None:
     phantom = _phantom(3)
     hu = phantom.hu.copy()
-    from_int = preprocess(phantom.hu, phantom.lesion, PAPER_STEPS)
-    from_float = preprocess(phantom.hu.astype(np.float32), phantom.lesion, PAPER_STEPS)
+    from_int = preprocess(phantom.hu, phantom.lesion, FINAL_STEPS)
+    from_float = preprocess(phantom.hu.astype(np.float32), phantom.lesion, FINAL_STEPS)
     np.testing.assert_array_equal(phantom.hu, hu)
     np.testing.assert_array_equal(from_int.image, from_float.image)
     np.testing.assert_array_equal(from_int.brain, from_float.brain)
@@ -111,8 +110,8 @@ def test_input_is_not_modified_and_dtype_does_not_matter() -> None:
 
 def test_bad_input_is_rejected() -> None:
     with pytest.raises(ValueError, match="one shape"):
-        preprocess(np.zeros((8, 8, 8)), np.zeros((8, 8, 7), np.uint8), PAPER_STEPS)
+        preprocess(np.zeros((8, 8, 8)), np.zeros((8, 8, 7), np.uint8), FINAL_STEPS)
     with pytest.raises(ValueError, match="brain mask is empty"):  # no bone: nothing enclosed
-        preprocess(np.full((8, 8, 8), 30.0), np.zeros((8, 8, 8), np.uint8), PAPER_STEPS)
+        preprocess(np.full((8, 8, 8), 30.0), np.zeros((8, 8, 8), np.uint8), FINAL_STEPS)
     with pytest.raises(ValueError, match="constant"):
         preprocess(np.full((8, 8, 8), 30.0), np.zeros((8, 8, 8), np.uint8), NO_PREPROCESSING_STEPS)

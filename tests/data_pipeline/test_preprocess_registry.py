@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data_pipeline.preprocess import (
+    FINAL_STEPS,
     NO_PREPROCESSING_STEPS,
     PAPER_STEPS,
     PREPROCESSING_STEPS,
@@ -27,6 +28,7 @@ def test_every_step_validates_with_its_defaults(name: str) -> None:
 
 
 def test_table1_presets_are_the_paper_rows() -> None:
+    assert PAPER_STEPS[1].params.method == "paper"
     assert [s.name for s in PAPER_STEPS] == [
         "hu_window", "remove_skull", "standardize", "minmax", "crop_to_brain"]
     assert [s.name for s in PREPROCESSING_STEPS] == [
@@ -83,9 +85,8 @@ def test_canonical_text_fills_defaults_and_tells_configs_apart() -> None:
     assert plain == spelled
     wider = canonical_steps([step("hu_window", {"high": 90}), step("minmax")])
     assert wider != plain
-    paper = [step("remove_skull", {"method": "paper"}) if s.name == "remove_skull" else s
-             for s in PAPER_STEPS]
-    assert canonical_steps(paper) != canonical_steps(PAPER_STEPS)
+    assert canonical_steps(PAPER_STEPS) != canonical_steps(FINAL_STEPS)  # the skull rule differs
+    assert [s.name for s in PAPER_STEPS] == [s.name for s in FINAL_STEPS]
 
 
 def test_a_name_cannot_be_registered_twice() -> None:

@@ -11,8 +11,8 @@ import torch
 from data_pipeline.augmentations import AUGMENTATIONS
 from data_pipeline.phantom import make_head_phantom
 from data_pipeline.preprocess import (
+    FINAL_STEPS,
     NO_PREPROCESSING_STEPS,
-    PAPER_STEPS,
     PreprocessedCase,
     preprocess,
 )
@@ -27,7 +27,7 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _case(seed: int, steps=PAPER_STEPS, shape=(48, 48, 48)) -> PreprocessedCase:
+def _case(seed: int, steps=FINAL_STEPS, shape=(48, 48, 48)) -> PreprocessedCase:
     phantom = make_head_phantom(shape, (0.5, 0.45, 0.45), np.random.default_rng(seed),
                                 lesion_count=1)
     return preprocess(phantom.hu, phantom.lesion, steps)

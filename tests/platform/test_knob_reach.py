@@ -405,6 +405,16 @@ def _evaluation(sweep: SweepConfig) -> Any:
     return recorder.calls
 
 
+def _refusals(sweep: SweepConfig) -> Any:
+    from data_pipeline.errors import DataError
+    from platform.fold_trial import load_data
+
+    try:
+        return load_data(_final(sweep), _context(sweep), 0).train_keys
+    except DataError as err:
+        return f"refused: {err}"
+
+
 def _inference(sweep: SweepConfig) -> Any:
     brain = np.ones((40, 40, 40), bool)
     return parts.inference(_final(sweep)).count((40, 40, 40), (16, 16, 16), brain)
@@ -502,6 +512,8 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "failure.max_failures": (("failure.max_failures=3",), _grid),
     "trial.preprocessing": (("preprocessing.steps=[hu_window, minmax]",), _preprocessing),
     "trial.preprocessing.steps": (("preprocessing.steps=[hu_window, minmax]",), _preprocessing),
+    "trial.preprocessing.max_lesion_loss": (("preprocessing.max_lesion_loss=1.0",),
+                                            _refusals),
     "trial.sampler": (("sampler.name=uniform",), _part_section("sampler")),
     "trial.model": (("model.name=unet3d",), _part_section("model")),
     "trial.loss": (("loss.name=dice",), _part_section("loss")),
@@ -526,6 +538,10 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
 
 BASES: dict[str, tuple[str, ...]] = {
     "trial.eval.validation_fraction": ("data.synthetic.patients=8",),
+    "trial.preprocessing.max_lesion_loss": (
+        "data.synthetic.craniectomy_fraction=1.0", "data.synthetic.shape=[64,64,64]",
+        "preprocessing.steps=[hu_window, {remove_skull: {method: enclosed}}, minmax, "
+        "crop_to_brain]", "preprocessing.max_lesion_loss=0.0"),
 }
 """Settings a row starts from besides tiny.yaml (every search row starts from a search)."""
 

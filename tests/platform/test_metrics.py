@@ -18,6 +18,7 @@ from platform.metrics import (
     PRECISION,
     SENSITIVITY,
     SPECIFICITY,
+    SPECIFICITY_BRAIN,
     TABLE1_METRICS,
     segmentation_metrics,
     summarize,
@@ -35,9 +36,25 @@ def blobs(shape: tuple[int, int, int], seed: int, density: float = 0.002) -> np.
 
 def test_names_are_the_documented_constants() -> None:
     assert METRIC_NAMES == (
-        "dice", "sensitivity", "specificity", "precision", "hd95_mm", "abs_volume_diff_ml",
+        "dice", "sensitivity", "specificity", "specificity_brain", "precision", "hd95_mm",
+        "abs_volume_diff_ml",
     )  # fmt: skip
-    assert TABLE1_METRICS == (DICE, SENSITIVITY, SPECIFICITY, PRECISION)
+    assert TABLE1_METRICS == (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRAIN, PRECISION)
+
+
+def test_specificity_inside_the_brain_counts_only_its_voxels() -> None:
+    truth = np.zeros((4, 6, 6), dtype=bool)
+    truth[1:3, 2:4, 2:4] = True
+    pred = truth.copy()
+    pred[0, 0, 0] = True  # a false positive in the air, outside the brain
+    pred[1, 1, 1] = True  # and one inside it
+    brain = np.zeros_like(truth)
+    brain[1:3, 1:5, 1:5] = True  # 32 voxels, 8 of them lesion
+    metrics = segmentation_metrics(pred, truth, (1.0, 1.0, 1.0), brain)
+    assert metrics[SPECIFICITY] == pytest.approx((144 - 8 - 2) / (144 - 8))
+    assert metrics[SPECIFICITY_BRAIN] == pytest.approx((32 - 8 - 1) / (32 - 8))
+    assert segmentation_metrics(pred, truth, (1.0, 1.0, 1.0))[SPECIFICITY_BRAIN] == (
+        metrics[SPECIFICITY])
 
 
 def test_counts_match_a_hand_computation() -> None:
@@ -135,7 +152,8 @@ def test_agrees_with_monai_for_masks_on_the_array_border() -> None:
 def test_both_empty_is_perfect_agreement() -> None:
     empty = np.zeros((6, 6, 6), dtype=np.uint8)
     m = segmentation_metrics(empty, empty, UNIT)
-    assert m == {DICE: 1.0, SENSITIVITY: 1.0, SPECIFICITY: 1.0, PRECISION: 1.0, HD95: 0.0, AVD: 0.0}
+    assert m == {DICE: 1.0, SENSITIVITY: 1.0, SPECIFICITY: 1.0, SPECIFICITY_BRAIN: 1.0,
+                 PRECISION: 1.0, HD95: 0.0, AVD: 0.0}
 
 
 def test_false_alarm_on_a_lesion_free_scan_scores_zero() -> None:

@@ -23,7 +23,7 @@ from platform.tracking import (
     start_sweep_run,
 )
 
-METRICS = ("dice", "sensitivity", "specificity", "precision")
+METRICS = ("dice", "sensitivity", "specificity", "specificity_brain", "precision")
 VARIANTS = ["base", "se", "se+loss"]
 FOLDS = [0, 1, 2]
 # Per-patient Dice of three held-out patients per fold; fold metrics are their means.
@@ -44,7 +44,7 @@ def _result(variant: str, fold: int, status: str = "FINISHED", *,
     if status == "FINISHED":
         mean = statistics.fmean(dice)
         metrics = {"dice": mean, "sensitivity": mean + 0.1, "specificity": 0.99 + fold / 1000,
-                   "precision": mean - 0.05 * fold}
+                   "specificity_brain": 0.9 + fold / 100, "precision": mean - 0.05 * fold}
     return TrialResult(run_id=run_id or f"{variant}-{fold}-{status}", trial_id=f"{variant}-{fold}",
                        variant=variant, fold=fold, status=status, metrics=metrics,
                        per_patient=rows if status == "FINISHED" else [], failure_reason=reason)
@@ -102,7 +102,8 @@ def test_running_failed_and_incomplete_runs_each_say_why() -> None:
                _result("se", 2, "FAILED"), _result("se", 2, "FINISHED")]
     row = build_table1(results, variants=["se"], folds=FOLDS).rows[0]
     assert row.missing[0].startswith("still running")
-    assert row.missing[1] == "finished without metrics ['sensitivity', 'specificity', 'precision']"
+    assert row.missing[1] == ("finished without metrics ['sensitivity', 'specificity', "
+                              "'specificity_brain', 'precision']")
     assert row.folds_done == (2,)  # a retry that finished wins over the failed attempt
     empty = build_table1([], variants=["se"], folds=[0]).rows[0]
     assert empty.summaries["dice"].cell() == "n/a" and empty.missing == {0: "not run"}
@@ -211,7 +212,8 @@ def test_two_variant_two_fold_sweep_through_mlflow(mlflow_sqlite_uri: str) -> No
                 run.log_per_patient([{"case": f"case-{fold}{i}", "dice": d}
                                      for i, d in enumerate(dice)])
                 run.log_metrics({"dice": statistics.fmean(dice), "sensitivity": 0.6 + fold / 10,
-                                 "specificity": 0.99, "precision": 0.5 + v_index / 10})
+                                 "specificity": 0.99, "specificity_brain": 0.9,
+                                 "precision": 0.5 + v_index / 10})
     results = fetch_trial_results(mlflow_sqlite_uri, parent)
     assert len(results) == 4
     table = build_table1(results, variants=["base", "se"], folds=[0, 1])

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from data_pipeline.cohort import load_cohort
+from data_pipeline.cohort import load_case, load_cohort
 from data_pipeline.splits import make_folds
 from platform.config import load_sweep
 from platform.expand import expand
@@ -110,6 +110,13 @@ def test_sweep_table_is_mean_and_sd_of_its_child_runs(
     for result in results:
         assert sorted(row["case"] for row in result.per_patient) == sorted(
             folds[result.fold].test)
+
+    # Issue 16: "plain" (no skull removal, no crop) and "final" (cropped to the brain) are
+    # scored over the same voxels of each patient: the scan's original grid.
+    voxels = {(r.variant, row["case"]): row["voxels"] for r in results for row in r.per_patient}
+    originals = {ref.key: load_case(ref).lesion.size for ref in load_cohort(cohort)}
+    for case, size in originals.items():
+        assert voxels[("plain", case)] == voxels[("final", case)] == size
 
     expected = _expected_cells(children)
     table = build_table1(results, variants=["plain", "final"], folds=[0, 1])

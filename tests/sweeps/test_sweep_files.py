@@ -15,6 +15,7 @@ from platform.expand import expand
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 TABLE1 = ["no_preprocessing", "preprocessing", "weighted_sampler", "residual", "se", "final"]
+OURS = ["final_hull", "final_fast"]
 FOUR_STEPS = ["hu_window", "remove_skull", "minmax", "crop_to_brain"]
 PAPER_STEPS = ["hu_window", "remove_skull", "standardize", "minmax", "crop_to_brain"]
 
@@ -44,14 +45,16 @@ def _row(config: object) -> tuple[object, ...]:
 
 def test_ablation_is_table1_with_the_papers_hyperparameters() -> None:
     sweep = load("ablation.yaml")
-    assert list(sweep.variant_names) == TABLE1
-    rows = [_row(sweep.resolve_variant(name)) for name in TABLE1]
+    assert list(sweep.variant_names) == TABLE1 + OURS
+    rows = [_row(sweep.resolve_variant(name)) for name in TABLE1 + OURS]
     assert rows == [
         (["hu_window", "minmax"], "uniform", False, False, "bce_dice"),
         (FOUR_STEPS, "uniform", False, False, "bce_dice"),
         (FOUR_STEPS, "label", False, False, "bce_dice"),
         (FOUR_STEPS, "label", True, False, "bce_dice"),
         (FOUR_STEPS, "label", True, True, "bce_dice"),
+        (PAPER_STEPS, "label", True, True, "weighted_bce_dice"),
+        (PAPER_STEPS, "label", True, True, "weighted_bce_dice"),
         (PAPER_STEPS, "label", True, True, "weighted_bce_dice"),
     ]
     for name in TABLE1:
@@ -70,12 +73,32 @@ def test_ablation_is_table1_with_the_papers_hyperparameters() -> None:
         assert (config.train.iterations, config.train.batch_size) == (40_000, 2)
         assert (config.eval.inference.params.overlap, config.eval.threshold) == (0.25, 0.5)
     assert sweep.cv.folds == 5 and sweep.cv.folds_to_run() == (0, 1, 2, 3, 4)
-    assert len(expand(sweep)) == 30
+    assert len(expand(sweep)) == 40
+
+
+def test_ablation_rows_follow_the_papers_rules_and_ours_are_extra_rows() -> None:
+    """Issue 16: the paper's skull rule, every patch, float32 in rows 1-6; ours after."""
+    sweep = load("ablation.yaml")
+    for name in TABLE1:
+        config = sweep.resolve_variant(name)
+        methods = {s.params.method for s in config.preprocessing.steps
+                   if s.name == "remove_skull"}
+        assert methods <= {"paper"} and (methods or name == "no_preprocessing")
+        assert config.eval.inference.params.skip_outside_brain is False
+        assert config.train.amp is False
+        assert config.preprocessing.max_lesion_loss == 1.0  # accepted and logged, per case
+    hull, fast = (sweep.resolve_variant(name) for name in OURS)
+    assert {s.params.method for s in hull.preprocessing.steps if s.name == "remove_skull"} == {
+        "hull"}
+    assert hull.preprocessing.max_lesion_loss == 0.005
+    assert (hull.train.amp, hull.eval.inference.params.skip_outside_brain) == (False, False)
+    assert (fast.train.amp, fast.eval.inference.params.skip_outside_brain) == ("auto", True)
 
 
 def test_ablation_carries_table1s_numbers() -> None:
     sweep = load("ablation.yaml")
-    dice = [v.reference_values()["dice"] for v in sweep.variants]
+    assert [v.name for v in sweep.variants if v.reference] == TABLE1
+    dice = [v.reference_values()["dice"] for v in sweep.variants if v.reference]
     assert dice == [(0.508, 0.037), (0.511, 0.023), (0.547, 0.025), (0.574, 0.016),
                     (0.612, 0.064), (0.628, 0.033)]
     assert sweep.variants[1].reference_values()["specificity"] == (0.998, 0.00092)
@@ -86,6 +109,8 @@ def test_overlap_is_table2() -> None:
     sweep = load("overlap.yaml")
     overlaps = [sweep.resolve_variant(name).eval.inference.params.overlap
                 for name in sweep.variant_names]
+    assert {sweep.resolve_variant(name).eval.inference.params.skip_outside_brain
+            for name in sweep.variant_names} == {False}  # every patch, as the paper
     assert overlaps == [0.25, 0.5, 0.75]
     seconds = [v.reference_values()["seconds_per_patient"][0] for v in sweep.variants]
     assert seconds == [45.0, 90.0, 440.0]
@@ -106,7 +131,11 @@ def test_tune_se_lr_searches_the_se_ratio_and_learning_rate() -> None:
 def test_quickstart_is_the_same_ablation_at_small_size() -> None:
     quick, paper = load("quickstart.yaml"), load("ablation.yaml")
     assert quick.variant_names == paper.variant_names
-    assert [_row(quick.resolve_variant(n)) for n in TABLE1] == [
-        _row(paper.resolve_variant(n)) for n in TABLE1]
+    for name in TABLE1 + OURS:
+        small, full = quick.resolve_variant(name), paper.resolve_variant(name)
+        assert _row(small) == _row(full)
+        assert small.preprocessing == full.preprocessing
+        assert (small.train.amp, small.eval.inference.params.skip_outside_brain) == (
+            full.train.amp, full.eval.inference.params.skip_outside_brain)
     assert quick.data.is_synthetic and quick.ray.num_cpus == 2
-    assert len(expand(quick)) == 12
+    assert len(expand(quick)) == 16

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from data_pipeline.preprocess import PAPER_STEPS
+from data_pipeline.preprocess import FINAL_STEPS
 from platform.config.errors import ConfigError
 from platform.config.trial import PART_SECTIONS, TrialConfig
 
@@ -14,7 +14,7 @@ from platform.config.trial import PART_SECTIONS, TrialConfig
 def test_defaults_are_the_papers_final_model_and_validate() -> None:
     config = TrialConfig()
     assert TrialConfig.model_validate(config.model_dump()) == config
-    assert config.preprocessing.steps == PAPER_STEPS
+    assert config.preprocessing.steps == FINAL_STEPS
     assert (config.model.name, config.loss.name) == ("unet3d_residual_se", "weighted_bce_dice")
     assert config.model.params.residual and config.model.params.se
     assert config.optimizer.params.betas == (0.9, 0.999) and config.loss.params.eps == 1.0e-5
