@@ -32,7 +32,7 @@ Axis = Annotated[int, Field(ge=0, le=2)]
 
 class _Augmentation(Params):
     p: Probability = 1.0
-    """Probability that the transform is applied to a subject (TorchIO ``p``)."""
+    """Probability that the transform is applied to a subject (TorchIO ``p``; its default)."""
 
 
 class FlipParams(_Augmentation):
@@ -40,33 +40,35 @@ class FlipParams(_Augmentation):
     """Axes that may be flipped; ours: left-right (2) only, a brain's plausible mirror
     (TorchIO's default is axis 0, which would turn heads upside down)."""
     flip_probability: Probability = 0.5
-    """Probability of flipping along each axis."""
+    """Probability of flipping along each axis (TorchIO's default)."""
 
 
 class AffineParams(_Augmentation):
     scales: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
-    """Scaling factors are drawn from ``[1 - scales, 1 + scales]``."""
+    """Scaling factors are drawn from ``[1 - scales, 1 + scales]`` (TorchIO's default)."""
     degrees: Annotated[float, Field(ge=0.0)] = 10.0
-    """Rotation angles are drawn from ``[-degrees, degrees]`` about each axis."""
+    """Rotation angles are drawn from ``[-degrees, degrees]`` about each axis (TorchIO's
+    default)."""
     translation: Annotated[float, Field(ge=0.0)] = 0.0
-    """Shifts in mm are drawn from ``[-translation, translation]`` along each axis."""
+    """Shifts in mm are drawn from ``[-translation, translation]`` along each axis
+    (TorchIO's default)."""
     isotropic: bool = False
-    """One scaling factor for all axes."""
+    """One scaling factor for all axes (TorchIO's default: no)."""
 
 
 class ElasticParams(_Augmentation):
     num_control_points: Annotated[int, Field(ge=4)] = 7
-    """Control points of the B-spline grid along each axis."""
+    """Control points of the B-spline grid along each axis (TorchIO's default)."""
     max_displacement: Annotated[float, Field(gt=0.0)] = 7.5
-    """Largest displacement of a control point, in mm."""
+    """Largest displacement of a control point, in mm (TorchIO's default)."""
     locked_borders: Annotated[int, Field(ge=0, le=2)] = 2
-    """Rings of border control points kept still."""
+    """Rings of border control points kept still (TorchIO's default)."""
 
 
 class GammaParams(_Augmentation):
     log_gamma: Annotated[float, Field(gt=0.0)] = 0.3
     """``log(gamma)`` is drawn from ``[-log_gamma, log_gamma]``; intensities in [0, 1]
-    stay in [0, 1]."""
+    stay in [0, 1] (TorchIO's default)."""
 
 
 @AUGMENTATIONS.register("flip", params=FlipParams)

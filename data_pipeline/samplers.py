@@ -1,7 +1,9 @@
 """Training patches: TorchIO uniform / label samplers behind a Queue (paper section 2.2).
 
-Why TorchIO: the paper used TorchIO's ``UniformSampler`` and ``LabelSampler`` with a
-``Queue`` (Dobshik et al. 2023, arXiv:2301.06793). Each preprocessed case becomes a
+Why TorchIO: Dobshik et al. (2023, arXiv:2301.06793) describe a uniform and a weighted
+patch sampler and say they used TorchIO 0.18 for data pre-processing; they do not say which
+TorchIO classes. Ours are TorchIO's ``UniformSampler`` and ``LabelSampler`` behind a
+``Queue``, which do what the paper describes. Each preprocessed case becomes a
 ``tio.Subject`` with the image, the lesion and a sampling map ``0`` background /
 ``1`` healthy brain / ``2`` lesion built from :class:`PreprocessedCase`'s brain and
 lesion masks. The weighted sampler of the paper is ``LabelSampler`` with
@@ -14,7 +16,7 @@ its own generator state and swaps it in (``torch.random.fork_rng``) only while i
 fetches a batch, so the same seed gives the same patches and the trainer's own random
 stream is left as it was. DataLoader workers are seeded from that state too.
 
-Limits (TorchIO's, as in the paper): a centre must lie at least ``patch // 2`` voxels
+Limits (TorchIO's): a centre must lie at least ``patch // 2`` voxels
 from the crop's edge, so lesion voxels nearer the edge are never centres; a case smaller
 than the patch is zero-padded (label 0) to the patch size.
 """

@@ -59,20 +59,23 @@ def expand(sweep: SweepConfig) -> list[TrialSpec]:
     return [spec for v in variants for spec in _folds(sweep, v.name, v.config)]
 
 
-def best_trials(sweep: SweepConfig, knobs: Mapping[str, Any]) -> list[TrialSpec]:
-    """The test-fold trials of a search's best sample: the tuned variant with ``knobs``.
+def best_trials(sweep: SweepConfig, knobs: Mapping[str, Any],
+                folds: Sequence[int] | None = None) -> list[TrialSpec]:
+    """The test-fold trials of a search's chosen sample: the tuned variant with ``knobs``,
+    on ``folds`` (default: every fold to run; a nested search: the one it tuned).
 
     The variant keeps its name; the changed config gives the trials new ids.
 
     Raises:
         ConfigError: When ``knobs`` (``{"model.se_ratio": 8, ...}``) do not validate.
     """
-    return _folds(sweep, sweep.tuned_variant, sweep.with_overrides(knobs))
+    return _folds(sweep, sweep.tuned_variant, sweep.with_overrides(knobs), folds)
 
 
-def _folds(sweep: SweepConfig, variant: str, config: TrialConfig) -> list[TrialSpec]:
+def _folds(sweep: SweepConfig, variant: str, config: TrialConfig,
+           folds: Sequence[int] | None = None) -> list[TrialSpec]:
     specs = []
-    for fold in sweep.cv.folds_to_run():
+    for fold in sweep.cv.folds_to_run() if folds is None else folds:
         digest = _digest({"config": config.model_dump(mode="json"), **_split_identity(sweep, fold)})
         specs.append(TrialSpec(trial_id=f"{variant}-f{fold}-{digest}", sweep_name=sweep.name,
                                variant=variant, fold=fold, config=config))
@@ -119,9 +122,17 @@ def format_search(sweep: SweepConfig) -> str:
     space = ", ".join(f"{key} ~ {dist.kind}{list(dist.args)}" for key, dist in search.space.items())
     return (f"search: {search.num_samples} samples of variant "
             f"{sweep.tuned_variant!r} over {space}; "
-            f"{search.mode} {search.metric} (validation patients, folds "
-            f"{list(sweep.cv.folds_to_run())} inside each sample), pruner {search.pruner}, "
+            f"{search.mode} {search.metric} on validation patients ({search.inner_folds} inner "
+            f"fold(s) per sample), scheme {search.scheme} "
+            f"({_SCHEMES[search.scheme]}), pruner {search.pruner}, "
             f"study {search.study_name or sweep.name!r} in {search.storage}")
+
+
+_SCHEMES = {
+    "nested": "one search per outer fold, on its training patients; its choice tested on "
+              "its test patients",
+    "once": "one search, its choice tested on every fold: an optimistic estimate",
+}
 
 
 def _display(config: TrialConfig) -> dict[str, str]:

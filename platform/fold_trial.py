@@ -22,7 +22,7 @@ from platform import parts
 from platform.config.trial import TrialConfig
 from platform.evaluation import CaseEvaluation, evaluate_cases, fold_means
 from platform.folds import FoldCases, load_fold_cases
-from platform.request import SweepContext, TrialRequest
+from platform.request import FoldKeys, SweepContext, TrialRequest
 from platform.tracking import TrialRun, find_trial_run, run_tags
 from platform.tracking.figures import contour_figure
 from platform.training import (
@@ -66,16 +66,12 @@ def open_run(request: TrialRequest) -> TrialRun:
                     run_name=f"{spec.variant}/fold{spec.fold}", tags=tags, run_id=run_id)
 
 
-def load_data(config: TrialConfig, context: SweepContext, fold: int, *,
-              validation: bool = False) -> FoldCases:
-    """The fold's preprocessed cases (a validation split of its training patients if asked)."""
+def load_data(config: TrialConfig, context: SweepContext, keys: FoldKeys) -> FoldCases:
+    """The preprocessed cases of ``keys``: train on ``keys.train``, evaluate ``keys.test``."""
     refs = {ref.key: ref for ref in load_cohort(Path(context.cohort))}
-    keys = context.folds[fold]
-    split = (config.eval.validation_fraction, context.cv_seed + fold) if validation else None
     return load_fold_cases(refs, keys.train, keys.test, steps=config.preprocessing.steps,
                            cache_root=Path(context.cache_root),
-                           max_lesion_loss=config.preprocessing.max_lesion_loss,
-                           validation=split)
+                           max_lesion_loss=config.preprocessing.max_lesion_loss)
 
 
 def train_on(
@@ -111,7 +107,7 @@ def fit(
 ) -> tuple[torch.nn.Module, FoldCases]:
     """Train the trial's network, logging curves to ``run``; a NaN loss marks it FAILED."""
     config = request.spec.config
-    data = load_data(config, request.context, request.spec.fold)
+    data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
     n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},

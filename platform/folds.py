@@ -24,7 +24,7 @@ from data_pipeline.registry import PartSpec
 from data_pipeline.samplers import lesion_class_counts
 from data_pipeline.splits import Fold, from_nnunet_splits, make_folds, split_validation
 
-__all__ = ["FoldCases", "lesion_volumes", "load_fold_cases", "plan_folds"]
+__all__ = ["FoldCases", "inner_folds", "lesion_volumes", "load_fold_cases", "plan_folds"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,20 @@ def plan_folds(
     return make_folds([ref.key for ref in refs], n_folds, seed, strata)
 
 
+def inner_folds(train_keys: Sequence[str], *, folds: int, validation_fraction: float,
+                seed: int) -> list[Fold]:
+    """Folds of a search inside one outer fold's training patients (its test patients are
+    never among them): one validation split (``folds == 1``) or an inner k-fold split.
+
+    Raises:
+        ValueError: too few patients for the split.
+    """
+    if folds == 1:
+        train, validation = split_validation(train_keys, validation_fraction, seed)
+        return [Fold(0, train, validation)]
+    return make_folds(list(train_keys), folds, seed)
+
+
 def load_fold_cases(
     refs: Mapping[str, CaseRef],
     train_keys: Sequence[str],
@@ -92,22 +106,17 @@ def load_fold_cases(
     steps: Sequence[PartSpec],
     cache_root: Path,
     max_lesion_loss: float,
-    validation: tuple[float, int] | None = None,
 ) -> FoldCases:
     """Preprocessed cases of a fold: train on ``train_keys``, evaluate on ``test_keys``.
 
     Args:
         max_lesion_loss: refuse a case whose preprocessing took more of its lesion.
-        validation: ``(fraction, seed)`` for a search: the evaluation cases are a
-            validation split of the training keys, and the test keys are not loaded.
 
     Raises:
         DataError: a case that cannot be loaded, or that lost too much of its lesion
             (names the case, the step and the share).
     """
     train_keys, eval_keys = tuple(train_keys), tuple(test_keys)
-    if validation is not None:
-        train_keys, eval_keys = split_validation(train_keys, *validation)
     cache = PreprocessedCache(cache_root / PREPROCESSED_DIR)
 
     def load(key: str) -> PreprocessedCase:

@@ -191,7 +191,8 @@ class Table1:
 
 def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                  folds: Sequence[int],
-                 reference: Mapping[str, Mapping[str, str]] | None = None) -> Table1:
+                 reference: Mapping[str, Mapping[str, str]] | None = None,
+                 notes: Sequence[str] = ()) -> Table1:
     """Summarise the trials of an ablation as Table 1.
 
     Args:
@@ -230,7 +231,7 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
         previous = patients
     return Table1(rows=tuple(rows), folds=tuple(folds), metrics=tuple(TABLE1_METRICS),
                   has_reference=reference is not None,
-                  notes=(*_STANDING_NOTES, *_lesion_loss_notes(variants, grouped)))
+                  notes=(*_STANDING_NOTES, *notes, *_lesion_loss_notes(variants, grouped)))
 
 
 _STANDING_NOTES = (

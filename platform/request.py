@@ -79,6 +79,11 @@ class TrialRequest(_Plain):
     context: SweepContext
     search_metric: str | None = None
     """Set for a search sample: the validation metric it reports after each fold."""
+    inner_folds: tuple[FoldKeys, ...] = ()
+    """A search sample's folds: it trains on each ``train`` and is scored on its ``test``
+    (validation patients), never on the test patients of the outer fold it tunes for."""
+    outer_fold: int | None = None
+    """The outer fold a nested search chooses a configuration for (None: every fold)."""
     sample: dict[str, Any] = Field(default_factory=dict)
     """The searched knobs (``{"model.se_ratio": 8}``), already applied to ``spec.config``."""
 

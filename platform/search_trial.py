@@ -48,25 +48,27 @@ def run_search_sample(
     device: torch.device,
     report: Callable[[Mapping[str, float]], None],
 ) -> float:
-    """Train and validate the request's config (its sample applied) on every fold to run.
+    """Train and validate the request's config (its sample applied) on each inner fold.
 
     Returns:
-        The mean of the search metric over the folds run (the search objective).
+        The mean of the search metric over the inner folds (the search objective).
     """
     config, context, metric = request.spec.config, request.context, request.search_metric
-    if metric is None:
-        raise ValueError("a search sample needs request.search_metric")
-    tags = run_tags(variant="search", fold=-1, sweep_id=context.sweep_id,
-                    trial_id=search_trial_id)
+    if metric is None or not request.inner_folds:
+        raise ValueError("a search sample needs request.search_metric and inner_folds")
+    outer = -1 if request.outer_fold is None else request.outer_fold
+    tags = {**run_tags(variant="search", fold=outer, sweep_id=context.sweep_id,
+                       trial_id=search_trial_id), "outer_fold": str(outer)}
     scores: list[float] = []
     with TrialRun(context.tracking_uri, context.experiment, parent_run_id=context.parent_run_id,
                   run_name=_run_name(request.sample), tags=tags) as run:
         run.log_config(config.model_dump(mode="json"))
-        for done, fold in enumerate(context.run_folds, start=1):
-            data = load_data(config, context, fold, validation=True)
+        for done, inner in enumerate(request.inner_folds, start=1):
+            data = load_data(config, context, inner)
             with tempfile.TemporaryDirectory(prefix="search-fold-") as scratch:
-                cases = Path(scratch) / f"fold{fold}.json"
-                cases.write_text(json.dumps({"fold": fold, "train": list(data.train_keys),
+                cases = Path(scratch) / f"fold{inner.index}.json"
+                cases.write_text(json.dumps({"outer_fold": outer, "fold": inner.index,
+                                             "train": list(data.train_keys),
                                              "validation": list(data.eval_keys)}))
                 run.log_artifact(cases, "cases")
                 model = train_on(config, data, device=device, checkpoint_dir=Path(scratch),

@@ -18,7 +18,9 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,7 +28,7 @@ from platform.config import ConfigError, SweepConfig, load_sweep
 from platform.config.inputs import check_inputs
 from platform.context import build_context, materialize_cohort
 from platform.expand import best_trials, expand, format_search, format_trials
-from platform.request import SweepContext, TrialRequest, TrialSpec
+from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
 
 __all__ = ["main", "prepare_cache", "run"]
 
@@ -63,8 +65,8 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
     here, by name, before Ray starts.
     """
     from data_pipeline.cohort import load_cohort
-    from data_pipeline.preprocess import canonical_steps
     from data_pipeline.prepare import warm_cache
+    from data_pipeline.preprocess import canonical_steps
 
     lists = [variant.config.preprocessing.steps for variant in sweep.variants]
     result = warm_cache(load_cohort(cohort), lists, Path(sweep.data.cache_root))
@@ -94,27 +96,91 @@ def _requests(specs: Sequence[TrialSpec], context: SweepContext) -> list[TrialRe
     return [TrialRequest(spec=spec, context=context) for spec in specs]
 
 
+@dataclass(frozen=True)
+class SearchChoice:
+    """What a search chose, for which outer folds, having seen which patients."""
+
+    folds: tuple[int, ...]
+    sample: dict[str, Any]
+    score: float
+    seen: tuple[str, ...]
+
+
+def _search_folds(sweep: SweepConfig, context: SweepContext) -> list[tuple[int | None,
+                                                                          list[FoldKeys]]]:
+    """``(outer fold, inner folds)`` per search: one per outer fold (nested), or one over
+    every fold's validation split (once, the optimistic scheme)."""
+    from platform.folds import inner_folds
+
+    search = sweep.search
+    assert search is not None
+    config = sweep.tuned_config()
+
+    def inner(outer: FoldKeys) -> list[FoldKeys]:
+        folds = inner_folds(outer.train, folds=search.inner_folds,
+                            validation_fraction=config.eval.validation_fraction,
+                            seed=context.cv_seed + outer.index)
+        return [FoldKeys(index=f.index, train=f.train, test=f.test) for f in folds]
+
+    outers = [context.folds[k] for k in context.run_folds]
+    if search.scheme == "nested":
+        return [(outer.index, inner(outer)) for outer in outers]
+    return [(None, [fold.model_copy(update={"index": outer.index}) for outer in outers
+                    for fold in inner(outer)])]
+
+
 def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[TrialSpec],
-                *, name: str, resume: bool) -> list[TrialSpec]:
-    """Run the Optuna search; return the best configuration's test-fold trials."""
+                *, name: str, resume: bool) -> tuple[list[TrialSpec], list[SearchChoice]]:
+    """Run the Optuna search(es); return the chosen configurations' test-fold trials."""
     from platform.request import sample_of
     from platform.tuner import run_search
 
     search = sweep.search
     assert search is not None  # only called for a sweep with a search section
-    base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric)
-    grid = run_search(base, search, study_name=search.study_name or sweep.name,
-                      n_folds=len(context.run_folds), storage_path=Path(sweep.ray.storage_path),
-                      name=f"{name}-search", resources=sweep.resources, failure=sweep.failure,
-                      resume=resume)
-    best = grid.get_best_result(metric=search.metric, mode=search.mode)
-    sample = sample_of(best.config)
-    logger.info("best configuration %s: %s %.4f", sample, search.metric,
-                best.metrics.get(search.metric, float("nan")))
-    return best_trials(sweep, sample)
+    study = search.study_name or sweep.name
+    tested: list[TrialSpec] = []
+    choices: list[SearchChoice] = []
+    for outer, inner in _search_folds(sweep, context):
+        suffix = "" if outer is None else f"-outer{outer}"
+        base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,
+                            inner_folds=tuple(inner), outer_fold=outer)
+        grid = run_search(base, search, study_name=f"{study}{suffix}",
+                          n_folds=len(inner), storage_path=Path(sweep.ray.storage_path),
+                          name=f"{name}-search{suffix}", resources=sweep.resources,
+                          failure=sweep.failure, resume=resume)
+        best = grid.get_best_result(metric=search.metric, mode=search.mode)
+        folds = context.run_folds if outer is None else (outer,)
+        seen = sorted({key for fold in inner for key in (*fold.train, *fold.test)})
+        choice = SearchChoice(tuple(folds), sample_of(best.config),
+                              float(best.metrics.get(search.metric, float("nan"))), tuple(seen))
+        logger.info("search %s chose %s (%s %.4f on %d patients) for test fold(s) %s",
+                    f"{study}{suffix}", choice.sample, search.metric, choice.score, len(seen),
+                    list(folds))
+        choices.append(choice)
+        tested += best_trials(sweep, choice.sample, folds)
+    return tested, choices
 
 
-def _table(sweep: SweepConfig, context: SweepContext, variants: Sequence[str]) -> bool:
+def _report_choices(sweep: SweepConfig, context: SweepContext,
+                    choices: Sequence[SearchChoice]) -> list[str]:
+    """Log every choice and the patients it saw on the parent run; Table 1's notes."""
+    from platform.tracking import log_json
+
+    assert sweep.search is not None and context.parent_run_id is not None
+    log_json(context.tracking_uri, context.parent_run_id, "search_choices.json",
+             [asdict(choice) for choice in choices])
+    if sweep.search.scheme == "once":
+        return [f"{sweep.tuned_variant}: one configuration {choices[0].sample} chosen on "
+                "validation patients of every fold, then tested on every fold: the estimate "
+                "is optimistic (scheme: once)"]
+    return [f"{sweep.tuned_variant}, fold {choice.folds[0]}: chose {choice.sample} "
+            f"({sweep.search.metric} {choice.score:.4f} on {len(choice.seen)} training "
+            "patients of that fold); the table is the outer cross-validation estimate"
+            for choice in choices]
+
+
+def _table(sweep: SweepConfig, context: SweepContext, variants: Sequence[str],
+           notes: Sequence[str] = ()) -> bool:
     """Fetch the child runs, print Table 1 and log it; return whether every trial finished."""
     from platform.reporting import build_table1, render_table1
     from platform.tracking import fetch_trial_results, log_table
@@ -124,7 +190,7 @@ def _table(sweep: SweepConfig, context: SweepContext, variants: Sequence[str]) -
     reference = {v.name: dict(v.reference) for v in sweep.variants if v.reference}
     reference = {k: v for k, v in reference.items() if k in variants}
     table = build_table1(results, variants=variants, folds=context.run_folds,
-                         reference=reference or None)
+                         reference=reference or None, notes=notes)
     render_table1(table)
     log_table(context.tracking_uri, context.parent_run_id, markdown=table.to_markdown(),
               csv=table.to_csv(), metrics=table.to_metrics())
@@ -166,14 +232,16 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     complete = False
     try:
         specs = expand(sweep)
+        notes: list[str] = []
         if sweep.search is not None:
-            specs = _run_search(sweep, context, specs, name=name, resume=resume)
+            specs, choices = _run_search(sweep, context, specs, name=name, resume=resume)
+            notes = _report_choices(sweep, context, choices)
         from platform.tuner import run_grid
 
         run_grid(_requests(specs, context), storage_path=Path(sweep.ray.storage_path), name=name,
                  resources=sweep.resources, failure=sweep.failure, resume=resume)
         variants = list(dict.fromkeys(spec.variant for spec in specs))
-        complete = _table(sweep, context, variants)
+        complete = _table(sweep, context, variants, notes)
     finally:
         if ours:
             shutdown_ray()

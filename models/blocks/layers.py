@@ -27,7 +27,7 @@ Epsilon = Annotated[float, Field(gt=0.0)]
 
 class InstanceNormParams(Params):
     affine: bool = True
-    """Learn a scale and shift per channel."""
+    """Learn a scale and shift per channel (ours, as MONAI; PyTorch's default is no)."""
     eps: Epsilon = 1e-5
     """Added to the variance (PyTorch's default)."""
 
@@ -41,7 +41,8 @@ class BatchNormParams(Params):
 
 class GroupNormParams(Params):
     num_groups: Annotated[int, Field(ge=1)] = 8
-    """Channel groups; ``min(num_groups, channels)`` are used and must divide every width."""
+    """Channel groups; ``min(num_groups, channels)`` are used and must divide every width
+    (ours: 8, a common choice; not in the paper)."""
     eps: Epsilon = 1e-5
     """Added to the variance (PyTorch's default)."""
 
@@ -50,12 +51,12 @@ class LeakyReLUParams(Params):
     negative_slope: Annotated[float, Field(ge=0.0)] = 0.01
     """Slope for negative inputs; the paper does not state it: PyTorch's default."""
     inplace: bool = True
-    """Overwrite the input (halves this layer's activation memory; same result)."""
+    """Overwrite the input (ours: halves this layer's activation memory; same result)."""
 
 
 class ReLUParams(Params):
     inplace: bool = True
-    """Overwrite the input (same result, less memory)."""
+    """Overwrite the input (ours: same result, less memory)."""
 
 
 @NORMS.register("instance", params=InstanceNormParams)

@@ -5,9 +5,11 @@ knob refuses (``model.se_ratio: {choice: [0, 8]}``), would otherwise fail inside
 trial minutes after start. Every choice and both bounds of a range are applied to the
 tuned variant's config (:meth:`TrialConfig.try_overrides`) at load time instead.
 
-Each trial is scored on validation patients split from the training folds (never the
-test fold), so a search needs ``eval.validation_fraction > 0``. The study lives in an
-Optuna RDB storage; a plain file path becomes a SQLite URL.
+Each sample is scored on validation patients taken from training patients only, so a
+search with ``inner_folds: 1`` needs ``eval.validation_fraction > 0``. With the default
+``scheme: nested`` each outer fold is tuned on its own training patients and tested on
+its own test patients. The study lives in an Optuna RDB storage; a plain file path
+becomes a SQLite URL.
 """
 
 from __future__ import annotations
@@ -124,6 +126,16 @@ class SearchConfig(Section):
     """Seed of the TPE sampler."""
     variant: Name | None = None
     """The variant tuned; the sweep fills in its last variant when this is null."""
+    scheme: Annotated[str, one_of("nested", "once")] = "nested"
+    """``nested`` (ours): one search per outer fold, on that fold's training patients
+    only; its choice is tested on the fold's test patients, so the table is an unbiased
+    outer-CV estimate. ``once``: one search over every fold's training patients, its one
+    choice tested on every fold: cheaper, and optimistic (each test patient took part in
+    choosing), which the table says."""
+    inner_folds: Annotated[int, Field(ge=1)] = 1
+    """Inside an outer fold: 1 scores a sample on one validation split of the training
+    patients (``eval.validation_fraction``); k >= 2 on an inner k-fold split (the pruners
+    then stop samples fold by fold)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -147,7 +159,7 @@ class SearchConfig(Section):
     def space_problems(self, config: TrialConfig) -> list[Failure]:
         """Every choice and bound of the space applied to ``config``, the tuned variant's."""
         problems: list[Failure] = []
-        if config.eval.validation_fraction == 0:
+        if config.eval.validation_fraction == 0 and self.inner_folds == 1:
             problems.append((("search",), "a search scores trials on validation patients: set "
                              "eval.validation_fraction above 0 in the tuned variant",
                              NO_VALUE, {}))

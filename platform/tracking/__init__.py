@@ -20,6 +20,7 @@ from platform.tracking.runs import (
     end_run,
     find_sweep_run,
     find_trial_run,
+    log_json,
     run_tags,
     start_sweep_run,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "find_sweep_run",
     "find_trial_run",
     "load_trial_model",
+    "log_json",
     "log_table",
     "resolve_tracking_uri",
     "run_tags",

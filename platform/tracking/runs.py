@@ -18,6 +18,7 @@ sent; the pseudonymous case key is the only patient reference in the store.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from mlflow import MlflowClient
 
-__all__ = ["PARENT_TAG", "TrialRun", "end_run", "find_sweep_run", "find_trial_run", "run_tags",
-           "start_sweep_run"]
+__all__ = ["PARENT_TAG", "TrialRun", "end_run", "find_sweep_run", "find_trial_run", "log_json",
+           "run_tags", "start_sweep_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,16 @@ def start_sweep_run(uri: str, experiment: str, *, sweep_name: str, sweep_id: str
     logger.info("sweep %s: parent run %s in experiment %r", sweep_id, run.info.run_id,
                 experiment)
     return run.info.run_id
+
+
+def log_json(uri: str, run_id: str, name: str, data: Any) -> None:
+    """Log ``data`` as the JSON artifact ``name`` of run ``run_id`` (checked for PHI).
+
+    Raises:
+        ValueError: a key names a DICOM identifier or a value is a DICOM UID.
+    """
+    check_no_identifiers({"data": data}, what=name)
+    mlflow_client(uri).log_text(run_id, json.dumps(data, indent=2, sort_keys=True), name)
 
 
 def end_run(uri: str, run_id: str, status: RunStatus) -> None:

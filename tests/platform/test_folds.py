@@ -9,9 +9,10 @@ import pytest
 import SimpleITK as sitk
 
 from data_pipeline.cohort import load_cohort
-from data_pipeline.preprocess import NO_PREPROCESSING_STEPS
+from data_pipeline.errors import DataError
+from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, step
 from data_pipeline.synthetic import generate_cohort
-from platform.folds import lesion_volumes, load_fold_cases, plan_folds
+from platform.folds import inner_folds, lesion_volumes, load_fold_cases, plan_folds
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +64,34 @@ def test_a_fold_loads_its_cases_and_a_validation_split_never_the_test_fold(
     keys = sorted(refs)
     train, test = keys[:6], keys[6:]
     data = load_fold_cases(refs, train, test, steps=NO_PREPROCESSING_STEPS,
-                           cache_root=tmp_path)
+                           cache_root=tmp_path, max_lesion_loss=0.005)
     assert (data.train_keys, data.eval_keys) == (tuple(train), tuple(test))
+    assert data.eval_refs == tuple(refs[key] for key in test)
     n1 = sum(int(case.lesion.sum()) for case in data.train)
     assert data.class_counts[1] == n1 > 0
-    tuning = load_fold_cases(refs, train, test, steps=NO_PREPROCESSING_STEPS,
-                             cache_root=tmp_path, validation=(0.34, 0))
-    assert set(tuning.eval_keys) <= set(train) and len(tuning.eval_keys) == 2
-    assert set(tuning.train_keys) | set(tuning.eval_keys) == set(train)
+
+
+@pytest.mark.parametrize(("folds", "validation"), [(1, [2]), (3, [2, 2, 2])])
+def test_inner_folds_stay_inside_the_outer_training_patients(folds, validation) -> None:
+    train = [f"case-{i:03d}" for i in range(6)]
+    inner = inner_folds(train, folds=folds, validation_fraction=0.34, seed=0)
+    assert [len(f.test) for f in inner] == validation
+    for fold in inner:
+        assert set(fold.train) | set(fold.test) == set(train)
+        assert not set(fold.train) & set(fold.test)
+
+
+def test_a_case_that_lost_too_much_lesion_is_refused_by_name(tmp_path: Path) -> None:
+    generate_cohort(tmp_path / "c", 2, (64, 64, 64), 2, craniectomy_fraction=1.0,
+                    progress=False)
+    refs = {ref.key: ref for ref in load_cohort(tmp_path / "c")}
+    keys = sorted(refs)
+    enclosed = [step("hu_window"), step("remove_skull", {"method": "enclosed"}),
+                step("minmax"), step("crop_to_brain")]
+    with pytest.raises(DataError, match=r"case case-00\d: remove_skull lost [0-9.]+% of the "
+                                        r"lesion .* above preprocessing.max_lesion_loss = 0.50%"):
+        load_fold_cases(refs, keys[:1], keys[1:], steps=enclosed, cache_root=tmp_path,
+                        max_lesion_loss=0.005)
+    allowed = load_fold_cases(refs, keys[:1], keys[1:], steps=enclosed, cache_root=tmp_path,
+                              max_lesion_loss=1.0)
+    assert allowed.train[0].lesion_loss.fraction > 0.005  # kept, and its loss recorded

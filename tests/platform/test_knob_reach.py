@@ -362,7 +362,7 @@ def _batch(sweep: SweepConfig) -> Any:
     context = _context(sweep)
     from platform.fold_trial import load_data
 
-    data = load_data(config, context, 0)
+    data = load_data(config, context, context.folds[0])
     return tuple(next(parts.patch_batches(config, data.train)(0))["image"].shape)
 
 
@@ -395,7 +395,7 @@ def _evaluation(sweep: SweepConfig) -> Any:
             pass
 
     config, context = _final(sweep), _context(sweep)
-    data = load_data(config, context, 0)
+    data = load_data(config, context, context.folds[0])
     torch.manual_seed(0)
     model = parts.network(config)
     with torch.no_grad():
@@ -410,7 +410,8 @@ def _refusals(sweep: SweepConfig) -> Any:
     from platform.fold_trial import load_data
 
     try:
-        return load_data(_final(sweep), _context(sweep), 0).train_keys
+        context = _context(sweep)
+        return load_data(_final(sweep), context, context.folds[0]).train_keys
     except DataError as err:
         return f"refused: {err}"
 
@@ -420,11 +421,11 @@ def _inference(sweep: SweepConfig) -> Any:
     return parts.inference(_final(sweep)).count((40, 40, 40), (16, 16, 16), brain)
 
 
-def _validation(sweep: SweepConfig) -> Any:
-    from platform.fold_trial import load_data
+def _search_folds(sweep: SweepConfig) -> Any:
+    from platform.sweep import _search_folds as planned  # noqa: PLC2701 -- the consumer
 
-    data = load_data(_final(sweep), _context(sweep), 0, validation=True)
-    return data.train_keys, data.eval_keys
+    return [(outer, [(f.train, f.test) for f in inner])
+            for outer, inner in planned(sweep, _context(sweep))]
 
 
 def _variants(sweep: SweepConfig) -> Any:
@@ -488,6 +489,9 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "search.study_name": (("search.study_name=other",), _search),
     "search.seed": (("search.seed=1",), _search),
     "search.variant": (("search.variant=plain",), _search),
+    "search.scheme": (("search.scheme=once",), _search_folds),
+    "search.inner_folds": (("search.inner_folds=2", "data.synthetic.patients=8"),
+                           _search_folds),
     "search.space.choice": (('search.space["model.se_ratio"].choice=[2,8]',), _search),
     "search.space.uniform": (('search.space["optimizer.lr"]={{uniform: [1.0e-4, 2.0e-4]}}',),
                              _search),
@@ -531,13 +535,14 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.eval": (("eval.threshold=0.6",), _evaluation),
     "trial.eval.inference": (("eval.inference.overlap=0.5",), _inference),
     "trial.eval.threshold": (("eval.threshold=0.6",), _evaluation),
-    "trial.eval.validation_fraction": (("eval.validation_fraction=0.5",), _validation),
+    "trial.eval.validation_fraction": (("eval.validation_fraction=0.5",), _search_folds),
     "trial.eval.figure_patients": (("eval.figure_patients=1",), _evaluation),
 }
 """Schema field -> (overrides that change it, what its consumer receives)."""
 
 BASES: dict[str, tuple[str, ...]] = {
-    "trial.eval.validation_fraction": ("data.synthetic.patients=8",),
+    "trial.eval.validation_fraction": ("data.synthetic.patients=8",
+                                       'search.space={"model.se_ratio": {choice: [4, 8]}}'),
     "trial.preprocessing.max_lesion_loss": (
         "data.synthetic.craniectomy_fraction=1.0", "data.synthetic.shape=[64,64,64]",
         "preprocessing.steps=[hu_window, {remove_skull: {method: enclosed}}, minmax, "
@@ -581,7 +586,7 @@ def test_every_schema_field_reaches_its_consumer(field: str, workspace: Path, tm
     monkeypatch.chdir(workspace)  # relative defaults (search.storage) land in the workspace
     base = BASES.get(field, ())
     if field.startswith("search"):
-        base = ('search.space={"model.se_ratio": {choice: [4, 8]}}',)
+        base = (*base, 'search.space={"model.se_ratio": {choice: [4, 8]}}')
     before = probe(_sweep(workspace, base))
     after = probe(_sweep(workspace, (*base, *(c.format(**fill) for c in changes))))
     assert after != before, f"{field}: {changes} did not change what its consumer receives"

@@ -1,16 +1,16 @@
 """The Optuna search of a sweep: end to end through the command line, and its pruning rule.
 
-Covers ``platform/search_trial.py`` (folds looped in a trial, scored on validation
+Covers ``platform/search_trial.py`` (inner folds looped in a sample, scored on validation
 patients only), ``platform/pruning.py`` (an Optuna pruner as a Ray Tune scheduler) and the
 search half of ``platform/tuner.py``/``platform/sweep.py``. The end-to-end test runs a
-3-sample search over the synthetic cohort with real Ray, MLflow and an Optuna SQLite study,
-then checks from what the trials logged that no test-fold patient scored a sample.
+nested search (3 samples per outer fold) over the synthetic cohort with real Ray, MLflow
+and an Optuna SQLite study, then checks from what the trials logged that no test-fold
+patient took part in choosing the configuration tested on it.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -65,62 +65,66 @@ def _logged_cases(client: MlflowClient, run_id: str, fold: int, dst: Path) -> di
 
 
 @pytest.mark.slow
-def test_search_persists_its_study_and_scores_on_validation_patients_only(
+def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
 ) -> None:
+    """Issue 16: no test-fold key is among the patients any choice saw."""
     monkeypatch.chdir(tmp_path)
     overrides = [*TWO_AT_A_TIME, *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
     run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "sweep.log")
 
-    # search.study_name is null: the study takes the sweep's name (sweeps/README.md).
-    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower AVD is better
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
-    for trial in study.trials:
-        assert trial.params["sample/model.se_ratio"] in SE_RATIOS
-        assert LR_RANGE[0] <= trial.params["sample/optimizer.lr"] <= LR_RANGE[1]
-
-    client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
-    runs = child_runs(mlflow_sqlite_uri, "tiny")
-    searched = [run for run in runs if run.data.tags["variant"] == "search"]
-    assert len(searched) == 3 and {run.info.status for run in searched} == {"FINISHED"}
-    # The study's objective is the mean validation AVD each sample logged over both folds.
-    assert sorted(t.value for t in study.trials) == pytest.approx(
-        sorted(run.data.metrics[METRIC] for run in searched), rel=1e-9)
-
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     cohort = next((sweep_cache / "cohorts").glob("synthetic-*"))
     folds = make_folds([ref.key for ref in load_cohort(cohort)], 2, 0)
-    for run in searched:
-        history = client.get_metric_history(run.info.run_id, f"fold_{METRIC}")
-        assert sorted(m.step for m in history) == [1, 2]
-        assert run.data.metrics[METRIC] == pytest.approx(
-            statistics.fmean(m.value for m in history), rel=1e-9)
-        for fold in (0, 1):
-            cases = _logged_cases(client, run.info.run_id, fold, tmp_path)
+    client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
+    runs = child_runs(mlflow_sqlite_uri, "tiny")
+    parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
+    choices = json.loads(Path(client.download_artifacts(
+        parent.info.run_id, "search_choices.json", str(tmp_path))).read_text())
+    assert [choice["folds"] for choice in choices] == [[0], [1]]
+    for outer in (0, 1):
+        # search.study_name is null: each outer fold's study takes the sweep's name.
+        study = optuna.load_study(study_name=f"tiny-outer{outer}", storage=storage)
+        assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower AVD is better
+        assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+        for trial in study.trials:
+            assert trial.params["sample/model.se_ratio"] in SE_RATIOS
+            assert LR_RANGE[0] <= trial.params["sample/optimizer.lr"] <= LR_RANGE[1]
+        test = set(folds[outer].test)
+        # The patients that chose this fold's configuration, as the parent run records them.
+        assert not test & set(choices[outer]["seen"])
+        assert set(choices[outer]["seen"]) == set(folds[outer].train)
+        searched = [run for run in runs if run.data.tags["variant"] == "search"
+                    and run.data.tags["outer_fold"] == str(outer)]
+        assert len(searched) == 3 and {run.info.status for run in searched} == {"FINISHED"}
+        assert sorted(t.value for t in study.trials) == pytest.approx(
+            sorted(run.data.metrics[METRIC] for run in searched), rel=1e-9)
+        for run in searched:  # what each sample trained and validated on, as it logged it
+            cases = _logged_cases(client, run.info.run_id, 0, tmp_path)
             validation, train = set(cases["validation"]), set(cases["train"])
-            assert validation and not validation & set(folds[fold].test)
-            assert validation | train == set(folds[fold].train) and not validation & train
-
-    # The best sample, and only it, was then evaluated on the test folds.
-    best = min(study.trials, key=lambda t: t.value)
-    tested = [run for run in runs if run.data.tags["variant"] == "final"]
-    assert sorted(int(run.data.tags["fold"]) for run in tested) == [0, 1]
-    for run in tested:
-        assert run.info.status == "FINISHED"
-        params = run.data.params
-        chosen = next(t for t in study.trials
-                      if t.params["sample/model.se_ratio"] == int(params["model.se_ratio"])
-                      and t.params["sample/optimizer.lr"] == pytest.approx(
-                          float(params["optimizer.lr"]), rel=1e-9))
-        assert chosen.value == pytest.approx(best.value, rel=1e-12)
-        rows = client.download_artifacts(run.info.run_id, "per_patient.csv", str(tmp_path))
+            assert validation and train and not validation & train
+            assert not (validation | train) & test
+        # The fold's best sample, and only it, was tested on the fold's test patients.
+        best = min(study.trials, key=lambda t: t.value)
+        assert choices[outer]["sample"] == {"model.se_ratio": best.params["sample/model.se_ratio"],
+                                            "optimizer.lr": best.params["sample/optimizer.lr"]}
+        (tested,) = [run for run in runs if run.data.tags["variant"] == "final"
+                     and run.data.tags["fold"] == str(outer)]
+        assert tested.info.status == "FINISHED"
+        assert int(tested.data.params["model.se_ratio"]) == best.params["sample/model.se_ratio"]
+        assert float(tested.data.params["optimizer.lr"]) == pytest.approx(
+            best.params["sample/optimizer.lr"], rel=1e-9)
+        rows = client.download_artifacts(tested.info.run_id, "per_patient.csv", str(tmp_path))
         keys = [line.split(",")[0] for line in Path(rows).read_text().splitlines()[1:]]
-        assert sorted(keys) == sorted(folds[int(run.data.tags["fold"])].test)
+        assert sorted(keys) == sorted(test)
+    table = client.download_artifacts(parent.info.run_id, "table1.md", str(tmp_path))
+    assert "the table is the outer cross-validation estimate" in Path(table).read_text()
 
     # Re-running the finished search continues it: no new samples, no re-evaluation.
     run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")
-    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert len(study.trials) == 3
+    for outer in (0, 1):
+        study = optuna.load_study(study_name=f"tiny-outer{outer}", storage=storage)
+        assert len(study.trials) == 3
     assert len(child_runs(mlflow_sqlite_uri, "tiny")) == len(runs)
 
 

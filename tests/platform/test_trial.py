@@ -95,7 +95,7 @@ def test_short_training_lowers_loss_and_beats_chance(trained):
     # network that learned anything beats it several times over (0.6 measured here); 3x
     # chance and 0.15 leave room for the spread of an 80-iteration CPU run.
     assert len(outcome.rows) == 2  # 6 patients in 3 folds: two held-out patients
-    held_out = load_data(trained["spec"].config, context, 0).eval
+    held_out = load_data(trained["spec"].config, context, context.folds[0]).eval
     fraction = float(np.mean([case.lesion.mean() for case in held_out]))
     chance = 2 * fraction / (1 + fraction)
     assert outcome.fold_means["dice"] > max(0.15, 3 * chance)
