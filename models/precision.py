@@ -23,13 +23,18 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-__all__ = ["autocast_dtype", "to_channels_last"]
+__all__ = ["autocast_dtype", "native_bf16", "to_channels_last"]
 
 ModuleOrTensor = TypeVar("ModuleOrTensor", nn.Module, torch.Tensor)
 
 
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The autocast dtype for ``device``: bf16 on a CUDA GPU that supports it, else fp16; CPU None.
+    """The autocast dtype for ``device``: bf16 where the GPU runs it natively, else fp16; CPU None.
+
+    ``torch.cuda.is_bf16_supported()`` also says True on T4/V100 (sm_75/sm_70), where bf16
+    is emulated and cuDNN's 3D convolutions in bf16 are slow or missing; only native
+    support (Ampere, sm_80, and later) counts here, so those GPUs get fp16 (and the trainer
+    a ``GradScaler``).
 
     Args:
         device: Where the model runs, e.g. ``"cuda:0"`` or ``torch.device("cpu")``.
@@ -41,7 +46,15 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     with torch.cuda.device(device):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16() else torch.float16
+
+
+def native_bf16() -> bool:
+    """Whether the current CUDA device runs bf16 natively (not through emulation)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.4 has no such argument: native means sm_80 or later
+        return torch.cuda.get_device_capability() >= (8, 0)
 
 
 def to_channels_last(x: ModuleOrTensor) -> ModuleOrTensor:

@@ -16,7 +16,8 @@ def test_autocast_dtype_is_none_on_cpu() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_autocast_dtype_on_gpu_prefers_bf16() -> None:
-    expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    native = torch.cuda.is_bf16_supported(including_emulation=False)
+    expected = torch.bfloat16 if native else torch.float16
     assert models.autocast_dtype("cuda") == expected
 
 
