@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -269,3 +271,47 @@ def test_binarize_and_paste_into_full() -> None:
         paste_into_full(mask, ((0, 2), (1, 3), (4, 6)), (5, 4, 8))
     with pytest.raises(ValueError, match="does not fit inside"):
         paste_into_full(mask, ((4, 5), (3, 5), (4, 6)), (5, 4, 8))
+
+
+def test_channels_last_instance_norm_gradients_equal_torch() -> None:
+    reference = affine_norm()
+    fast = ChannelsLastInstanceNorm3d(copy.deepcopy(reference))
+    x = (torch.randn(2, 4, 6, 7, 5) * 3 + 1).contiguous(memory_format=torch.channels_last_3d)
+    upstream = torch.randn(2, 4, 6, 7, 5)
+    grads = []
+    for norm in (reference, fast):
+        leaf = x.clone().requires_grad_(True)
+        (norm(leaf) * upstream).sum().backward()
+        grads.append((leaf.grad, norm.weight.grad, norm.bias.grad))
+    for ours, torchs in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(ours, torchs, atol=1e-5, rtol=1e-5)
+
+
+def test_read_only_image_is_accepted_without_a_warning() -> None:
+    image = RNG.uniform(0.01, 0.99, size=(12, 10, 14)).astype(np.float32)
+    image.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prob = predict_volume(LogitIdentity(), image, patch_size=(8, 8, 8), overlap=0.25)
+    np.testing.assert_allclose(prob, image, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", [False, True])
+def test_cuda_path_equals_the_cpu_path(amp: bool) -> None:
+    shape, patch, overlap = (40, 36, 44), (16, 16, 16), 0.5
+    image = RNG.uniform(0, 1, size=shape).astype(np.float32)
+    brain = ellipsoid(shape, (15, 14, 18), (20, 18, 22))
+    model = context_net(affine_norm())
+    on_cpu = predict_volume(
+        copy.deepcopy(model), image, patch_size=patch, overlap=overlap, batch_size=3, brain=brain
+    )
+    on_gpu = predict_volume(
+        model, image, patch_size=patch, overlap=overlap, batch_size=3, device="cuda", amp=amp,
+        brain=brain,
+    )
+    assert on_gpu.dtype == np.float32 and on_gpu.shape == shape
+    # float32 convolutions may use TF32 on the GPU; amp runs them in bf16 or fp16
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=5e-2 if amp else 5e-3)
+    np.testing.assert_array_equal(on_gpu == 0, on_cpu == 0)  # the same patches were skipped
