@@ -19,11 +19,10 @@ printed are medians over rounds. CPU seconds (all threads) are less disturbed th
 seconds by other processes on a shared machine. The largest absolute difference of each
 output from ours is taken inside the brain, where the skipped patches cannot matter.
 
-Measured on the shared 2-core AVX2 machine (other jobs running, so wall times vary by up to
-2x between runs; medians): default setting, 3 rounds: ours 8.8-12.5 s, MONAI 24.6-26.9 s,
-TorchIO 27.5-32.0 s (2.1-2.8x wall, 1.9-2.1x CPU), max |difference| in brain 1.6e-6; with
-the anchors also at batch 2, ours is still 1.25x faster. ``--full``, 1 round: ours 47 s,
-TorchIO 104 s, MONAI 176 s (2.2x wall, 1.5x CPU), peak RSS 1532 vs 1191 MiB (batch 2).
+Measured figures, with dates and machine load, are in ``docs/performance.md``: on the
+shared 2-core machine (2026-11-29) ``--full`` went from 1.36x (wall) / 1.35x (CPU) the
+faster anchor to 3.26x / 2.41x with freed activations reused from the heap and a two-pass
+channels-last instance norm (max |difference| in brain 1.2e-6 throughout).
 
 Usage::
 

@@ -74,16 +74,17 @@ def worker(name: str, data: Path, patch: int, batches: int, queue_length: int) -
     """Time ``batches`` batches after one warm-up batch; write patches/s and peak RSS."""
     import torch
 
-    from data_pipeline.samplers import make_patch_loader
+    from data_pipeline.samplers import SAMPLERS, make_patch_loader
 
     torch.set_num_threads(1)
     cases = _load_cases(data)
     if name == "torchio":
         stream = _torchio_batches(cases, patch, queue_length)
     else:
-        stream = make_patch_loader(cases, sampler="label", patch_size=(patch,) * 3,
-                                   patches_per_patient=PER_PATIENT, batch_size=BATCH,
-                                   queue_length=queue_length, seed=0)
+        sampler = SAMPLERS.spec("label", {"patch_size": (patch,) * 3,
+                                          "patches_per_patient": PER_PATIENT,
+                                          "queue_length": queue_length})
+        stream = make_patch_loader(cases, sampler, batch_size=BATCH, seed=0)
     next(stream)
     start = time.perf_counter()
     for _ in range(batches):

@@ -10,10 +10,14 @@ reads, child runs, model logging), and what is left is the fixed cost of a sweep
 
 Target (issue 8): < 3 s of overhead per trial at quickstart scale.
 
+``--small`` is a smoke run for the test suite (``tests/benchmarks``): one variant instead
+of six (1 and 2 trials), four 40x64x64 patients, 2 iterations per trial; its per-trial
+figure is too noisy to judge the target.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_sweep_overhead.py            # 30 iterations per trial
-    .venv/bin/python benchmarks/bench_sweep_overhead.py --small    # 5 iterations per trial
+    .venv/bin/python benchmarks/bench_sweep_overhead.py --small    # smoke run, about 1 minute
 """
 
 from __future__ import annotations
@@ -39,7 +43,13 @@ def _child_metrics(uri: str) -> list[dict[str, float]]:
     return [run.data.metrics for run in runs if "train_seconds" in run.data.metrics]
 
 
-def _timed_sweep(work: Path, name: str, iterations: int, folds: str) -> tuple[float, float, int]:
+SMALL_OVERRIDES = ("variants=[{name: final}]", "data.synthetic.patients=4",
+                   "data.synthetic.shape=[40,64,64]")
+
+
+def _timed_sweep(
+    work: Path, name: str, iterations: int, folds: str, extra: tuple[str, ...] = ()
+) -> tuple[float, float, int]:
     """Run one sweep; return its wall time, the trials' own compute and the trial count."""
     uri = f"sqlite:///{work / name}.db"
     command = [
@@ -47,7 +57,7 @@ def _timed_sweep(work: Path, name: str, iterations: int, folds: str) -> tuple[fl
         f"train.iterations={iterations}", f"train.checkpoint_every={iterations}",
         f"cv.run_folds={folds}", "resources.max_concurrent_trials=1",
         "resources.cpus_per_trial=2", f"data.cache_root={work / 'cache'}",
-        f"ray.storage_path={work / name}", f"tracking.uri={uri}",
+        f"ray.storage_path={work / name}", f"tracking.uri={uri}", *extra,
     ]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -61,15 +71,17 @@ def _timed_sweep(work: Path, name: str, iterations: int, folds: str) -> tuple[fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="5 iterations per trial")
+    parser.add_argument("--small", action="store_true",
+                        help="smoke run: one variant, 4 small patients, 2 iterations")
     args = parser.parse_args()
-    iterations = 5 if args.small else 30
+    iterations = 2 if args.small else 30
+    extra = SMALL_OVERRIDES if args.small else ()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as scratch:
         work = Path(scratch)
         # Generate the cohort and fill the preprocessing cache first: the benchmark
         # measures the sweep machinery, not the first-ever data preparation.
-        _timed_sweep(work, "warm", 1, "[0,1]")
-        runs = [_timed_sweep(work, f"run{n}", iterations, folds)
+        _timed_sweep(work, "warm", 1, "[0]", extra)
+        runs = [_timed_sweep(work, f"run{n}", iterations, folds, extra)
                 for n, folds in enumerate(("[0]", "[0,1]"))]
     print(f"{'trials':>6} {'wall s':>8} {'compute s':>10} {'overhead s':>11}")
     for wall, compute, n in runs:

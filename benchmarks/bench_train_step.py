@@ -83,7 +83,8 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     images = torch.randn(shape, device=device)
     target = (torch.rand(shape, device=device) > 0.97).float()
     if amp:
-        net, images = models.to_channels_last(net), models.to_channels_last(images)
+        net = net.to(memory_format=torch.channels_last_3d)
+        images = images.contiguous(memory_format=torch.channels_last_3d)
     dtype = models.autocast_dtype(device) if amp else None
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     loss_fn = models.build_loss("bce_dice")

@@ -20,7 +20,7 @@ from torch import nn
 
 from models.blocks.layers import ChannelsLastInstanceNorm3d
 
-__all__ = ["autocast_dtype", "channels_last_copy"]
+__all__ = ["autocast_dtype", "channels_last_copy", "native_bf16"]
 
 
 def autocast_dtype(device: torch.device | str, enabled: bool = True) -> torch.dtype | None:
@@ -38,8 +38,15 @@ def autocast_dtype(device: torch.device | str, enabled: bool = True) -> torch.dt
     if not enabled or device.type != "cuda":
         return None
     with torch.cuda.device(device):
-        native = torch.cuda.is_bf16_supported(including_emulation=False)
-    return torch.bfloat16 if native else torch.float16
+        return torch.bfloat16 if native_bf16() else torch.float16
+
+
+def native_bf16() -> bool:
+    """Whether the current CUDA device runs bf16 natively (not through emulation)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.4 has no such argument: native means sm_80 or later
+        return torch.cuda.get_device_capability() >= (8, 0)
 
 
 def channels_last_copy(model: nn.Module) -> nn.Module:

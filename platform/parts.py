@@ -101,4 +101,4 @@ def train_arguments(config: TrialConfig) -> dict[str, Any]:
     train = config.train
     return {"iterations": train.iterations, "seed": train.seed, "amp": train.amp,
             "channels_last": train.channels_last, "checkpoint_every": train.checkpoint_every,
-            "log_every": train.log_every}
+            "log_every": train.log_every, "compile_model": train.compile}

@@ -13,7 +13,18 @@ two things a generic trainer hides:
 
 A non-finite loss stops training with :class:`NonFiniteLossError` (iteration and last
 finite loss in the message); the last good checkpoint is kept because checkpoints are
-only written after finite steps.
+only written after the losses since the previous check were all finite.
+
+On a GPU the loop never makes the host wait for the device between log points: losses
+stay on the device and are brought over (one synchronisation) every ``log_every``
+iterations, at each checkpoint and at least every :data:`LOSS_CHECK_EVERY` iterations, so
+the CPU prepares the next batch while the GPU still computes. Batches are copied from
+pinned memory without blocking. (With fp16, PyTorch's ``GradScaler`` still synchronises
+once per step to skip overflowed steps; bf16 needs no scaler.) Patches have one fixed
+shape, so training on CUDA turns on ``torch.backends.cudnn.benchmark`` (process-wide):
+cuDNN times its 3D convolution algorithms once and keeps the fastest.
+``compile_model=True`` runs the forward pass through ``torch.compile``; checkpoints keep
+the plain model's keys.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +46,7 @@ from models.precision import autocast_dtype
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "LOSS_CHECK_EVERY",
     "NonFiniteLossError",
     "Progress",
     "TrainResult",
@@ -48,6 +60,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
+LOSS_CHECK_EVERY = 50
+"""Most iterations between two finiteness checks of the loss (each costs one host sync)."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -149,6 +163,36 @@ class _Loop:
     last_finite: float | None = None
     window_start: float = 0.0
     window_iterations: int = 0
+    pending: list[torch.Tensor] = field(default_factory=list)
+
+    def record(self, loss: torch.Tensor) -> None:
+        """Keep the step's loss on its device (no synchronisation) and count the step."""
+        self.pending.append(loss.detach())
+        self.iteration += 1
+        self.window_iterations += 1
+
+    def check_losses(self) -> None:
+        """Bring the pending losses to the host in one copy and stop at the first non-finite.
+
+        Raises:
+            NonFiniteLossError: naming the first iteration whose loss was NaN or Inf.
+        """
+        if not self.pending:
+            return
+        values = torch.stack(self.pending).float().cpu().tolist()
+        self.pending.clear()
+        first = self.iteration - len(values) + 1
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                raise NonFiniteLossError(first + offset, value, self.last_finite)
+            self.last_finite = value
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a batch tensor to ``device``; on CUDA through pinned memory, without blocking."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def train(
@@ -168,6 +212,7 @@ def train(
     log_every: int,
     on_progress: Callable[[Progress], None],
     start_iteration: int = 0,
+    compile_model: bool = False,
 ) -> TrainResult:
     """Train ``model`` from ``start_iteration`` to ``iterations``.
 
@@ -178,47 +223,51 @@ def train(
         on_progress: receives a :class:`Progress` every ``log_every`` iterations and after
             each checkpoint (then with ``checkpoint_dir`` set).
         start_iteration: where a restored checkpoint left off.
+        compile_model: run the forward pass through ``torch.compile`` (the weights and
+            checkpoints stay those of ``model``). Compiling takes tens of seconds up
+            front, so it pays only for long runs; ``benchmarks/gpu_check.py`` measures
+            whether it speeds a step up on a given GPU.
 
     Raises:
-        NonFiniteLossError: the loss became NaN or Inf.
+        NonFiniteLossError: the loss became NaN or Inf (found at the next check, at most
+            ``min(log_every, checkpoint_every, LOSS_CHECK_EVERY)`` iterations later).
     """
     dtype = autocast_dtype(device, amp is not False)
     use_channels_last = channels_last and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one patch shape: autotune once (see above)
     if use_channels_last:
         model.to(memory_format=torch.channels_last_3d)
     model.train()
+    forward = torch.compile(model) if compile_model else model
     state = _Loop(iteration=start_iteration, window_start=time.perf_counter())
     started = time.perf_counter()
     batches = make_batches(segment_seed(seed, start_iteration))
-    loss_value = float("nan")
     while state.iteration < iterations:
         batch = next(batches)
-        image = batch["image"].to(device, non_blocking=True)
-        target = batch["lesion"].to(device, non_blocking=True)
+        image = _to_device(batch["image"], device)
+        target = _to_device(batch["lesion"], device)
         if use_channels_last:
             image = image.contiguous(memory_format=torch.channels_last_3d)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = model(image)
+            logits = forward(image)
         loss = loss_fn(logits.float(), target)
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise NonFiniteLossError(state.iteration + 1, loss_value, state.last_finite)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         schedule.step()
-        state.iteration += 1
-        state.last_finite = loss_value
-        state.window_iterations += 1
+        state.record(loss)
         batches = _after_step(
             state, model, optimizer, schedule, make_batches, seed=seed, iterations=iterations,
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
             log_every=log_every, on_progress=on_progress, batches=batches,
         )
-    return TrainResult(state.iteration, loss_value, time.perf_counter() - started)
+    state.check_losses()
+    final = state.last_finite if state.last_finite is not None else float("nan")
+    return TrainResult(state.iteration, final, time.perf_counter() - started)
 
 
 def _after_step(
@@ -236,12 +285,14 @@ def _after_step(
     on_progress: Callable[[Progress], None],
     batches: Iterator[Mapping[str, torch.Tensor]],
 ) -> Iterator[Mapping[str, torch.Tensor]]:
-    """Checkpoint, restart the data segment and report progress where due."""
+    """Check the losses, checkpoint, restart the data segment and report progress where due."""
     checkpoint_due = state.iteration % checkpoint_every == 0 or state.iteration == iterations
     log_due = state.iteration % log_every == 0
+    if checkpoint_due or log_due or state.iteration % LOSS_CHECK_EVERY == 0:
+        state.check_losses()  # the one host-device synchronisation between log points
     if not (checkpoint_due or log_due):
         return batches
-    assert state.last_finite is not None  # a step just succeeded
+    assert state.last_finite is not None  # the steps just checked were finite
     saved = None
     if checkpoint_due:
         save_checkpoint(

@@ -112,16 +112,17 @@ class ChannelsLastInstanceNorm3d(nn.Module):
     PyTorch's instance norm makes its input contiguous (``aten::instance_norm`` reshapes
     it), so in a channels-last network every norm layer costs two full copies, which
     undo the gain of channels-last oneDNN convolutions on CPU. This layer computes the
-    same per-sample, per-channel normalisation with ``torch.var_mean`` (Welford, biased
-    variance, as the original) and one fused multiply-add, and so keeps the layout.
+    same per-sample, per-channel normalisation (biased variance, as the original) in two
+    passes, mean then mean of squared deviations, element-wise ops that keep the layout.
+    Two passes rather than ``torch.var_mean``: its Welford kernel took 80 ms on a
+    ``(2, 16, 96, 96, 96)`` tensor on 2 CPU cores, a mean 8 ms; the two-pass variance is as
+    exact (both within 1.3e-6 of a float64 reference there). Without autograd the output
+    is written over the centred copy instead of a new tensor.
     ``GroupNorm(C, C)`` would also be equivalent but its channels-last CPU kernel loses
     about 3e-5 of precision after the sigmoid, over the 1e-5 this module guarantees.
 
     Args:
         norm: the layer to replace; its affine parameters are shared, not copied.
-
-    Raises:
-        ValueError: When ``norm`` tracks running statistics.
     """
 
     def __init__(self, norm: nn.InstanceNorm3d) -> None:
@@ -134,10 +135,14 @@ class ChannelsLastInstanceNorm3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``(B, C, D, H, W)`` (or unbatched ``(C, D, H, W)``) over D, H, W."""
-        var, mean = torch.var_mean(x, dim=(-3, -2, -1), keepdim=True, correction=0)
-        scale = torch.rsqrt(var + self.eps)
-        shift = -mean * scale
-        if self.weight is not None and self.bias is not None:
+        dims = (-3, -2, -1)
+        centred = x - x.mean(dim=dims, keepdim=True)
+        scale = torch.rsqrt(centred.square().mean(dim=dims, keepdim=True) + self.eps)
+        affine = self.weight is not None and self.bias is not None
+        if affine:
             scale = scale * self.weight.view(-1, 1, 1, 1)
-            shift = shift * self.weight.view(-1, 1, 1, 1) + self.bias.view(-1, 1, 1, 1)
-        return torch.addcmul(shift, x, scale)
+        if torch.is_grad_enabled() and (x.requires_grad or affine and self.weight.requires_grad):
+            out = centred * scale
+            return out + self.bias.view(-1, 1, 1, 1) if affine else out
+        out = centred.mul_(scale)  # centred is ours and not needed again: no new tensor
+        return out.add_(self.bias.view(-1, 1, 1, 1)) if affine else out

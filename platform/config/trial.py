@@ -91,6 +91,9 @@ class TrainConfig(Section):
     always runs float32."""
     channels_last: bool = True
     """``channels_last_3d`` memory layout on a GPU (ours; no effect on CPU)."""
+    compile: bool = False
+    """Run the forward pass through ``torch.compile`` (ours, off: compiling costs tens of
+    seconds up front; ``benchmarks/gpu_check.py`` measures whether it pays on a GPU)."""
     threads: Positive | None = None
     """CPU threads of the trial's torch; null: the trial's Ray CPU share."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -85,3 +87,20 @@ def test_channels_last_instance_norm_equals_instance_norm(affine: bool) -> None:
 def test_channels_last_instance_norm_refuses_running_statistics() -> None:
     with pytest.raises(ValueError, match="running statistics"):
         ChannelsLastInstanceNorm3d(nn.InstanceNorm3d(4, track_running_stats=True))
+
+
+def test_channels_last_instance_norm_gradients_equal_torch() -> None:
+    reference = nn.InstanceNorm3d(4, affine=True)
+    with torch.no_grad():
+        reference.weight.uniform_(0.5, 2.0)
+        reference.bias.uniform_(-1.0, 1.0)
+    fast = ChannelsLastInstanceNorm3d(copy.deepcopy(reference))
+    x = (torch.randn(2, 4, 6, 7, 5) * 3 + 1).contiguous(memory_format=torch.channels_last_3d)
+    upstream = torch.randn(2, 4, 6, 7, 5)
+    grads = []
+    for norm in (reference, fast):
+        leaf = x.clone().requires_grad_(True)
+        (norm(leaf) * upstream).sum().backward()
+        grads.append((leaf.grad, norm.weight.grad, norm.bias.grad))
+    for ours, torchs in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(ours, torchs, atol=1e-5, rtol=1e-5)

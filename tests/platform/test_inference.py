@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -281,3 +283,33 @@ def test_every_sliding_window_parameter_reaches_predict_volume(
     assert sliding.count((16, 8, 8), (8, 8, 8), brain=np.zeros((16, 8, 8), bool)) == (
         len(patch_locations((16, 8, 8), (8, 8, 8), sliding.params.overlap)) if
         not sliding.params.skip_outside_brain else 0)
+
+
+def test_read_only_image_is_accepted_without_a_warning() -> None:
+    image = RNG.uniform(0.01, 0.99, size=(12, 10, 14)).astype(np.float32)
+    image.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prob = predict_volume(LogitIdentity(), image, patch_size=(8, 8, 8), overlap=0.25)
+    np.testing.assert_allclose(prob, image, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", [False, True])
+def test_cuda_path_equals_the_cpu_path(amp: bool) -> None:
+    shape, patch, overlap = (40, 36, 44), (16, 16, 16), 0.5
+    image = RNG.uniform(0, 1, size=shape).astype(np.float32)
+    brain = ellipsoid(shape, (15, 14, 18), (20, 18, 22))
+    model = context_net(affine_norm())
+    on_cpu = predict_volume(
+        copy.deepcopy(model), image, patch_size=patch, overlap=overlap, batch_size=3, brain=brain
+    )
+    on_gpu = predict_volume(
+        model, image, patch_size=patch, overlap=overlap, batch_size=3, device="cuda", amp=amp,
+        brain=brain,
+    )
+    assert on_gpu.dtype == np.float32 and on_gpu.shape == shape
+    # float32 convolutions may use TF32 on the GPU; amp runs them in bf16 or fp16
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=5e-2 if amp else 5e-3)
+    np.testing.assert_array_equal(on_gpu == 0, on_cpu == 0)  # the same patches were skipped

@@ -531,6 +531,7 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.train.log_every": (("train.log_every=2",), _train),
     "trial.train.amp": (("train.amp=true",), _train),
     "trial.train.channels_last": (("train.channels_last=false",), _train),
+    "trial.train.compile": (("train.compile=true",), _train),
     "trial.train.threads": (("train.threads=2",), _threads),
     "trial.eval": (("eval.threshold=0.6",), _evaluation),
     "trial.eval.inference": (("eval.inference.overlap=0.5",), _inference),

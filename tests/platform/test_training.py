@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from platform import training
 from platform.training import (
     CHECKPOINT_FILE,
     NonFiniteLossError,
@@ -99,3 +101,82 @@ def test_nan_loss_stops_with_reason_and_keeps_last_good_checkpoint(tmp_path):
 def test_segment_seed_is_stable_and_distinct():
     assert segment_seed(0, 1000) == segment_seed(0, 1000)
     assert len({segment_seed(0, i) for i in range(0, 5000, 1000)}) == 5
+
+
+def test_losses_reach_the_host_once_per_log_interval(tmp_path, monkeypatch):
+    """Issue 15: no host-device synchronisation per iteration, only at log points."""
+    reads: list[int] = []
+    check = training._Loop.check_losses
+
+    def counting(self):
+        if self.pending:
+            reads.append(len(self.pending))
+        check(self)
+
+    monkeypatch.setattr(training._Loop, "check_losses", counting)
+    model, optimizer, schedule = _parts()
+    result = train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches, iterations=12,
+        seed=7, device=torch.device("cpu"), checkpoint_dir=tmp_path, checkpoint_every=12,
+        log_every=4, on_progress=lambda p: None,
+    )
+    assert reads == [4, 4, 4]
+    assert result.iterations == 12 and math.isfinite(result.final_loss)
+
+
+def test_nan_between_log_points_names_its_own_iteration(tmp_path):
+    model, optimizer, schedule = _parts()
+    calls = {"n": 0}
+
+    def loss_fn(logits, target):
+        calls["n"] += 1
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+        return loss * float("inf") if calls["n"] == 6 else loss
+
+    with pytest.raises(NonFiniteLossError, match=r"became inf at iteration 6 "):
+        train(
+            model, loss_fn, optimizer, schedule, _batches, iterations=20, seed=7,
+            device=torch.device("cpu"), checkpoint_dir=tmp_path, checkpoint_every=4,
+            log_every=4, on_progress=lambda p: None,
+        )
+    assert calls["n"] == 8  # found at the next check, iteration 8; no checkpoint after 4
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["iteration"] == 4
+
+
+def test_compiled_forward_trains_the_same_weights(tmp_path, monkeypatch):
+    compiled = []
+    real_compile = torch.compile
+
+    def eager_compile(module):  # the real torch.compile, without a C++ toolchain
+        compiled.append(module)
+        return real_compile(module, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    plain, _, _ = _run(tmp_path / "plain", 5)
+    model, optimizer, schedule = _parts()
+    train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches, iterations=5, seed=7,
+        device=torch.device("cpu"), amp="auto", checkpoint_dir=tmp_path / "compiled",
+        checkpoint_every=5, log_every=2, on_progress=lambda p: None, compile_model=True,
+    )
+    assert compiled == [model]
+    for a, b in zip(plain.state_dict().values(), model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    state = torch.load(tmp_path / "compiled" / CHECKPOINT_FILE, weights_only=True)
+    assert set(state["model"]) == set(plain.state_dict())  # no "_orig_mod." prefixes
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_with_amp_checkpoints_and_reports(tmp_path):
+    events = []
+    model, optimizer, schedule = _parts()
+    result = train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches, iterations=6,
+        seed=7, device=torch.device("cuda"), amp="auto", checkpoint_dir=tmp_path,
+        checkpoint_every=3, log_every=2, on_progress=events.append,
+    )
+    assert result.iterations == 6 and math.isfinite(result.final_loss)
+    assert [e.iteration for e in events] == [2, 3, 4, 6]
+    assert next(model.parameters()).is_cuda
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["iteration"] == 6
