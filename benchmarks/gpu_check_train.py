@@ -26,7 +26,6 @@ __all__ = [
     "NETWORKS",
     "loader_supply",
     "real_training",
-    "swap_instance_norms",
     "time_train_step",
 ]
 
@@ -36,7 +35,7 @@ NETWORKS = (ANCHOR, "unet3d", "unet3d_residual", FINAL)
 MODES = ("float32", "autocast", "autocast+channels_last", "autocast+channels_last+cl_norm",
          "autocast+channels_last+compile")
 """Each adds to ``autocast+channels_last``; ``cl_norm`` swaps every ``nn.InstanceNorm3d`` for
-:class:`platform.inference.ChannelsLastInstanceNorm3d` (no layout round trip per norm)."""
+:class:`models.blocks.layers.ChannelsLastInstanceNorm3d` (no layout round trip per norm)."""
 PATCHES_PER_PATIENT = 32  # the paper's sampler setting (sweeps/ablation.yaml)
 QUEUE_LENGTH = 64
 
@@ -79,20 +78,6 @@ def build_network(name: str, width: int) -> nn.Module:
     import models
 
     return models.build_model(name, base_width=width)
-
-
-def swap_instance_norms(net: nn.Module) -> int:
-    """Replace, in place, instance norms without running statistics by the channels-last
-    equivalent (same parameters); return how many were replaced."""
-    from platform.inference import ChannelsLastInstanceNorm3d
-
-    swapped = 0
-    for parent in list(net.modules()):
-        for child_name, child in parent.named_children():
-            if type(child) is nn.InstanceNorm3d and not child.track_running_stats:
-                setattr(parent, child_name, ChannelsLastInstanceNorm3d(child))
-                swapped += 1
-    return swapped
 
 
 def time_train_step(
@@ -144,6 +129,8 @@ def _measure_steps(
     target = (torch.rand(shape, device=device) > 0.97).float()
     dtype = amp_dtype(device) if "autocast" in mode else None
     if "cl_norm" in mode:
+        from models.precision import swap_instance_norms
+
         swap_instance_norms(net)
     if "channels_last" in mode:
         net = net.to(memory_format=torch.channels_last_3d)

@@ -20,7 +20,7 @@ from torch import nn
 
 from models.blocks.layers import ChannelsLastInstanceNorm3d
 
-__all__ = ["autocast_dtype", "channels_last_copy", "native_bf16"]
+__all__ = ["autocast_dtype", "channels_last_copy", "native_bf16", "swap_instance_norms"]
 
 
 def autocast_dtype(device: torch.device | str, enabled: bool = True) -> torch.dtype | None:
@@ -57,8 +57,17 @@ def channels_last_copy(model: nn.Module) -> nn.Module:
     norm layer would cost two full copies. Parameters are shared with ``model``.
     """
     network = copy.deepcopy(model)
-    for parent in list(network.modules()):
+    swap_instance_norms(network)
+    return network.to(memory_format=torch.channels_last_3d)
+
+
+def swap_instance_norms(model: nn.Module) -> int:
+    """Replace, in place, the instance norms without running statistics by
+    :class:`ChannelsLastInstanceNorm3d` (same parameters); return how many were replaced."""
+    swapped = 0
+    for parent in list(model.modules()):
         for name, child in parent.named_children():
             if type(child) is nn.InstanceNorm3d and not child.track_running_stats:
                 setattr(parent, name, ChannelsLastInstanceNorm3d(child))
-    return network.to(memory_format=torch.channels_last_3d)
+                swapped += 1
+    return swapped

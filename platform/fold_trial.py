@@ -29,14 +29,15 @@ from platform.training import (
     CHECKPOINT_FILE,
     NonFiniteLossError,
     Progress,
+    grad_scaler,
     load_checkpoint,
     seed_everything,
     train,
 )
 
 __all__ = [
-    "FAILURE_FILE", "FoldOutcome", "evaluate_and_log", "evaluate_fold", "fit", "load_data",
-    "open_run", "train_on",
+    "FAILURE_FILE", "FoldOutcome", "evaluate_and_log", "evaluate_fold", "fit",
+    "lesion_loss_rows", "load_data", "open_run", "train_on",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,19 @@ def load_data(config: TrialConfig, context: SweepContext, keys: FoldKeys) -> Fol
                            max_lesion_loss=config.preprocessing.max_lesion_loss)
 
 
+def lesion_loss_rows(data: FoldCases) -> list[dict[str, float | str]]:
+    """What preprocessing took of each case's lesion, for every case of the fold."""
+    rows: list[dict[str, float | str]] = []
+    for role, keys, cases in (("train", data.train_keys, data.train),
+                              ("test", data.eval_keys, data.eval)):
+        for key, case in zip(keys, cases, strict=True):
+            loss = case.lesion_loss
+            rows.append({"case": key, "role": role, "lesion_voxels": loss.lesion_voxels,
+                         "outside_brain": loss.outside_brain, "outside_crop": loss.outside_crop,
+                         "lost_fraction": loss.fraction})
+    return rows
+
+
 def train_on(
     config: TrialConfig,
     data: FoldCases,
@@ -85,15 +99,16 @@ def train_on(
     """Build the parts, resume from ``checkpoint_dir`` if it holds one, and train."""
     seed_everything(config.train.seed)
     built = parts.training_parts(config, data.class_counts)
+    scaler = grad_scaler(device, config.train.amp)
     start = 0
     if (checkpoint_dir / CHECKPOINT_FILE).exists():
         start = load_checkpoint(checkpoint_dir, model=built.model, optimizer=built.optimizer,
-                                schedule=built.schedule)
+                                schedule=built.schedule, scaler=scaler)
         logger.info("resuming from iteration %d", start)
     train(built.model, built.loss, built.optimizer, built.schedule,
           parts.patch_batches(config, data.train), device=device,
           checkpoint_dir=checkpoint_dir, on_progress=on_progress, start_iteration=start,
-          **parts.train_arguments(config))
+          scaler=scaler, **parts.train_arguments(config))
     return built.model
 
 
@@ -112,6 +127,7 @@ def fit(
     n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
                     step=0)
+    run.log_per_patient(lesion_loss_rows(data), "lesion_loss.csv")
 
     def on_progress(progress: Progress) -> None:
         curves = {"train_loss": progress.loss, "lr": progress.lr,

@@ -50,6 +50,7 @@ __all__ = [
     "NonFiniteLossError",
     "Progress",
     "TrainResult",
+    "grad_scaler",
     "load_checkpoint",
     "save_checkpoint",
     "seed_everything",
@@ -110,6 +111,13 @@ def segment_seed(seed: int, iteration: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def grad_scaler(device: torch.device, amp: bool | str) -> torch.amp.GradScaler:
+    """The loss scaler of a run: enabled where training autocasts to float16 (GPUs without
+    native bfloat16), a no-op elsewhere."""
+    dtype = autocast_dtype(device, amp is not False)
+    return torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+
+
 def save_checkpoint(
     directory: Path,
     *,
@@ -118,13 +126,19 @@ def save_checkpoint(
     schedule: torch.optim.lr_scheduler.LRScheduler,
     iteration: int,
     last_loss: float,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (temp file + rename) and return its path."""
+    """Write a checkpoint atomically (temp file + rename) and return its path.
+
+    The float16 loss scaler's state is saved too, so a resumed float16 run scales its
+    losses exactly as an uninterrupted one would.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else {},
         "iteration": iteration,
         "last_loss": float(last_loss),
         "torch_rng": torch.get_rng_state(),
@@ -143,12 +157,15 @@ def load_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> int:
     """Restore a checkpoint written by :func:`save_checkpoint`; return its iteration."""
     state = torch.load(directory / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -213,6 +230,7 @@ def train(
     on_progress: Callable[[Progress], None],
     start_iteration: int = 0,
     compile_model: bool = False,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> TrainResult:
     """Train ``model`` from ``start_iteration`` to ``iterations``.
 
@@ -223,6 +241,8 @@ def train(
         on_progress: receives a :class:`Progress` every ``log_every`` iterations and after
             each checkpoint (then with ``checkpoint_dir`` set).
         start_iteration: where a restored checkpoint left off.
+        scaler: the float16 loss scaler, restored with the checkpoint by the caller
+            (:func:`grad_scaler` makes one when None).
         compile_model: run the forward pass through ``torch.compile`` (the weights and
             checkpoints stay those of ``model``). Compiling takes tens of seconds up
             front, so it pays only for long runs; ``benchmarks/gpu_check.py`` measures
@@ -234,7 +254,7 @@ def train(
     """
     dtype = autocast_dtype(device, amp is not False)
     use_channels_last = channels_last and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    scaler = scaler if scaler is not None else grad_scaler(device, amp)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one patch shape: autotune once (see above)
@@ -261,7 +281,8 @@ def train(
         schedule.step()
         state.record(loss)
         batches = _after_step(
-            state, model, optimizer, schedule, make_batches, seed=seed, iterations=iterations,
+            state, model, optimizer, schedule, scaler, make_batches, seed=seed,
+            iterations=iterations,
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
             log_every=log_every, on_progress=on_progress, batches=batches,
         )
@@ -275,6 +296,7 @@ def _after_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
     make_batches: Callable[[int], Iterator[Mapping[str, torch.Tensor]]],
     *,
     seed: int,
@@ -297,7 +319,7 @@ def _after_step(
     if checkpoint_due:
         save_checkpoint(
             checkpoint_dir, model=model, optimizer=optimizer, schedule=schedule,
-            iteration=state.iteration, last_loss=state.last_finite,
+            iteration=state.iteration, last_loss=state.last_finite, scaler=scaler,
         )
         saved = checkpoint_dir
         batches = make_batches(segment_seed(seed, state.iteration))

@@ -238,14 +238,15 @@ class TrialRun:
         check_no_identifiers(metrics, what="metrics")
         log_metric_batch(self._client_or_raise(), self.run_id, metrics, step=step or 0)
 
-    def log_per_patient(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Log one row per held-out patient as ``per_patient.csv`` (first column ``case``).
+    def log_per_patient(self, rows: Sequence[Mapping[str, Any]],
+                        name: str = "per_patient.csv") -> None:
+        """Log one row per patient as the CSV artifact ``name`` (first column ``case``).
 
         ``case`` is the pseudonymous case key, the only patient reference logged (see
         :func:`platform.tracking.payloads.per_patient_csv`).
         """
         text = per_patient_csv(rows)
-        self._client_or_raise().log_text(self.run_id, text, "per_patient.csv")
+        self._client_or_raise().log_text(self.run_id, text, name)
 
     def log_figure(self, fig_or_png_path: Figure | str | Path, name: str) -> None:
         """Log a matplotlib figure or an existing PNG as artifact ``name`` (``.png`` added)."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gpu_check_train import NETWORKS, build_network, swap_instance_norms
+from gpu_check_train import NETWORKS, build_network
 
-from platform.inference import ChannelsLastInstanceNorm3d
+from models.blocks.layers import ChannelsLastInstanceNorm3d
+from models.precision import swap_instance_norms
 
 
 @pytest.mark.parametrize("name", NETWORKS)

@@ -54,6 +54,7 @@ def _assert_same(a, b) -> None:
     np.testing.assert_array_equal(a.lesion, b.lesion)
     np.testing.assert_array_equal(a.brain, b.brain)
     assert (a.crop_box, a.full_shape, a.spacing) == (b.crop_box, b.full_shape, b.spacing)
+    assert a.lesion_loss == b.lesion_loss
 
 
 def test_second_get_is_a_hit_with_identical_arrays(tmp_path: Path, loader: PhantomLoader) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from data_pipeline.preprocess import PreprocessedCase
-from data_pipeline.preprocess.volume import Volume, mask_box
+from data_pipeline.preprocess.volume import LesionLoss, Volume, mask_box
 
 
 def _case() -> PreprocessedCase:
@@ -77,3 +79,23 @@ def test_start_checks_shapes_and_types() -> None:
         Volume.start(np.zeros((2, 2, 2)), np.zeros((2, 2), np.uint8))
     with pytest.raises(TypeError, match="dtype"):
         Volume.start(np.zeros((2, 2, 2), dtype=bool), np.zeros((2, 2, 2), np.uint8))
+
+
+def test_lesion_loss_counts_voxels_outside_the_brain_and_the_crop() -> None:
+    hu = np.full((6, 8, 8), 30.0, np.float32)
+    lesion = np.zeros(hu.shape, np.uint8)
+    lesion[2, 1:4, 3] = 1  # three voxels, one of them outside the brain and the crop
+    brain = np.zeros(hu.shape, bool)
+    brain[1:5, 2:6, 2:6] = True
+    volume = Volume.start(hu, lesion).with_brain(brain)
+    case = replace(volume, box=((1, 5), (2, 6), (2, 6)), window=(0.0, 80.0)).to_case()
+    assert case.lesion_loss == LesionLoss(lesion_voxels=3, outside_brain=1, outside_crop=1)
+    assert case.lesion_loss.fractions() == {"remove_skull": 1 / 3, "crop_to_brain": 1 / 3}
+    assert case.lesion_loss.problem(0.5) is None
+    problem = case.lesion_loss.problem(0.005)
+    assert problem is not None and "lost 33.33% of the lesion (1 of 3 voxels)" in problem
+    assert "preprocessing.max_lesion_loss = 0.50%" in problem
+
+
+def test_no_lesion_no_loss() -> None:
+    assert LesionLoss().fraction == 0.0 and LesionLoss().problem(0.0) is None

@@ -233,3 +233,18 @@ def test_two_variant_two_fold_sweep_through_mlflow(mlflow_sqlite_uri: str) -> No
     logged = client.get_run(parent).data.metrics
     assert logged["t1.se.dice_mean"] == pytest.approx(table.rows[1].summaries["dice"].mean)
     assert {f.path for f in client.list_artifacts(parent)} >= {"table1.md", "table1.csv"}
+
+
+def test_notes_say_what_is_counted_and_name_every_case_whose_lesion_was_cut() -> None:
+    results = _results()
+    cut = results[0]
+    cut.per_patient[0]["lesion_lost"] = 0.012
+    table = build_table1(results, variants=["base", "se"], folds=[0, 1, 2],
+                         notes=["a note from the search"])
+    assert table.notes[0].startswith("Every metric is taken per patient on the scan's original")
+    assert "a note from the search" in table.notes
+    assert (f"{cut.variant}, fold {cut.fold}, {cut.per_patient[0]['case']}: preprocessing "
+            "took 1.20 % of the lesion") in table.notes
+    markdown = table.to_markdown()
+    assert "| specificity (whole scan) |" in markdown and "specificity (brain)" in markdown
+    assert markdown.rstrip().endswith("took 1.20 % of the lesion")

@@ -67,7 +67,39 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     _run(tmp_path, 5)
     state = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     assert state["iteration"] == 5
-    assert set(state) >= {"model", "optimizer", "schedule", "torch_rng", "last_loss"}
+    assert set(state) >= {"model", "optimizer", "schedule", "torch_rng", "last_loss", "scaler"}
+    assert state["scaler"] == {}  # float32 on CPU: no loss scaler to keep
+
+
+def test_the_float16_loss_scaler_is_saved_and_restored(tmp_path):
+    """Issue 16: a resumed float16 run must scale its losses as an uninterrupted one."""
+    model, optimizer, schedule = _parts()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+    for _ in range(3):  # three overflow-free steps: the scale grows to 2**13
+        optimizer.zero_grad()
+        scaler.scale(model(torch.rand(1, 1, 4, 4, 4)).mean()).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    training.save_checkpoint(tmp_path, model=model, optimizer=optimizer, schedule=schedule,
+                             iteration=3, last_loss=0.5, scaler=scaler)
+    fresh = torch.amp.GradScaler("cpu", init_scale=1.0)
+    parts = _parts(seed=1)
+    assert load_checkpoint(tmp_path, model=parts[0], optimizer=parts[1], schedule=parts[2],
+                           scaler=fresh) == 3
+    assert fresh.get_scale() == scaler.get_scale() == 2.0**13
+    assert fresh.state_dict() == scaler.state_dict()
+
+
+def test_the_scaler_is_on_only_where_training_autocasts_to_float16(monkeypatch) -> None:
+    asked: list[bool] = []
+    monkeypatch.setattr(torch.amp, "GradScaler",
+                        lambda device, enabled: asked.append(enabled) or enabled)
+    training.grad_scaler(torch.device("cpu"), "auto")
+    monkeypatch.setattr(training, "autocast_dtype", lambda device, enabled: torch.float16)
+    training.grad_scaler(torch.device("cuda"), True)  # a T4 or V100: fp16
+    monkeypatch.setattr(training, "autocast_dtype", lambda device, enabled: torch.bfloat16)
+    training.grad_scaler(torch.device("cuda"), True)  # native bf16 needs no scaling
+    assert asked == [False, True, False]
 
 
 def test_progress_reports_loss_lr_and_checkpoints(tmp_path):

@@ -120,7 +120,11 @@ def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
     for key in ("dice", "sensitivity", "specificity", "precision", "hd95_mm"):
         assert run.data.metrics[key] == pytest.approx(outcome.fold_means[key])
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id)}
-    assert {"per_patient.csv", "config.yaml", "figures"} <= artifacts
+    assert {"per_patient.csv", "config.yaml", "figures", "lesion_loss.csv"} <= artifacts
+    losses = list(csv.DictReader(io.StringIO(Path(client.download_artifacts(
+        outcome.run_id, "lesion_loss.csv", str(trained["tmp"]))).read_text())))
+    assert sorted(row["role"] for row in losses) == ["test"] * 2 + ["train"] * 4
+    assert all(0.0 <= float(row["lost_fraction"]) <= 0.005 for row in losses)
     local = Path(client.download_artifacts(outcome.run_id, "per_patient.csv", str(trained["tmp"])))
     rows = list(csv.DictReader(io.StringIO(local.read_text())))
     assert [r["case"] for r in rows] == [r["case"] for r in outcome.rows]

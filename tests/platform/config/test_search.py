@@ -101,6 +101,19 @@ def test_bad_search(tmp_path: Path, search: dict[str, Any], expected: str) -> No
     assert errors(tmp_path, search) == [expected]
 
 
+def test_scheme_and_inner_folds(tmp_path: Path) -> None:
+    search = load(tmp_path, {"space": {"model.se": {"choice": [True]}}}).search
+    assert (search.scheme, search.inner_folds) == ("nested", 1)
+    assert errors(tmp_path, {"space": {"model.se": {"choice": [True]}}, "scheme": "twice"}) == [
+        "search.scheme: value not allowed; got 'twice'; allowed: nested, once"]
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SWEEP, "search": {"space": {"model.se": {"choice": [1]}},
+                                                        "inner_folds": 2}}))
+    inner = load_sweep(path, ["eval.validation_fraction=0.0",
+                              'search.space["model.se"].choice=[true]'])
+    assert inner.search.inner_folds == 2  # an inner k-fold split needs no validation fraction
+
+
 def test_search_needs_validation_patients(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({**SWEEP, "search": {"space": {"model.se": {"choice": [1]}}}}))

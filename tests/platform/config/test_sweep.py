@@ -88,6 +88,14 @@ def test_a_variant_naming_another_part_keeps_only_what_that_part_takes(tmp_path:
     assert residual.loss.params.eps == 1.0e-3  # bce_dice takes the base's eps too
 
 
+def test_a_part_inside_a_section_merges_parameter_by_parameter(tmp_path: Path) -> None:
+    doc = changed(base={"eval": {"inference": {"skip_outside_brain": False, "overlap": 0.25}}})
+    doc["variants"][0]["eval"] = {"inference": {"overlap": 0.5}}
+    sweep = load_sweep(write(tmp_path, doc))
+    inference = sweep.resolve_variant("plain").eval.inference.params
+    assert (inference.overlap, inference.skip_outside_brain) == (0.5, False)
+
+
 def test_relative_paths_resolve_against_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
