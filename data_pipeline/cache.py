@@ -45,7 +45,8 @@ from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preproce
 from data_pipeline.preprocess.volume import LesionLoss
 from data_pipeline.registry import PartSpec
 
-__all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key"]
+__all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key",
+           "source_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +69,20 @@ def cache_key(ref: CaseRef, steps: Sequence[PartSpec]) -> str:
         DataError: a source file cannot be read.
     """
     doc = {
-        "source": _fingerprint(ref),
+        "source": source_fingerprint(ref),
         "steps": json.loads(canonical_steps(steps)),
         "code": CODE_VERSION,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def _fingerprint(ref: CaseRef) -> dict[str, object]:
+def source_fingerprint(ref: CaseRef) -> dict[str, object]:
+    """Resolved path, size and modification time of every source file of ``ref``, and its
+    series and label choice: what a cache entry or a sweep's work key depends on.
+
+    Raises:
+        DataError: a source file cannot be read.
+    """
     files: list[list[object]] = []
     for top in (ref.dicom_dir, ref.mask_path):
         if top is None:

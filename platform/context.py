@@ -24,6 +24,7 @@ from platform.expand import sweep_id
 from platform.folds import lesion_volumes, plan_folds
 from platform.request import FoldKeys, SweepContext
 from platform.tracking.store import resolve_tracking_uri
+from platform.work_keys import data_fingerprint
 
 __all__ = ["RUNS_ROOT", "build_context", "materialize_cohort", "synthetic_cohort_path"]
 
@@ -88,4 +89,16 @@ def build_context(sweep: SweepConfig, cohort: Path, *,
         sweep_id=sweep_id(sweep),
         cpus_per_trial=sweep.resources.cpus_per_trial,
         gpus_per_trial=sweep.resources.gpus_per_trial,
+        data_fingerprint=data_fingerprint(sweep.data, refs),
+        code_version=_code_version() if sweep.reuse.match_code else None,
+        claim_stale_after_s=sweep.reuse.claim_stale_after_s,
+        claim_poll_s=sweep.reuse.claim_poll_s,
     )
+
+
+def _code_version() -> str:
+    """The checkout's commit for work keys; ``+dirty`` when tracked files differ from it."""
+    from platform.tracking.provenance import git_state
+
+    commit, dirty = git_state()
+    return f"{commit}+dirty" if dirty else commit

@@ -24,9 +24,20 @@ from data_pipeline.cohort import CaseRef, load_case
 from data_pipeline.preprocess import PreprocessedCase
 from data_pipeline.preprocess.remove_skull import brain_mask
 from platform.inference import SlidingWindow, binarize
-from platform.metrics import METRIC_NAMES, segmentation_metrics, summarize
+from platform.metrics import (
+    METRIC_NAMES,
+    PATCHES_PER_PATIENT,
+    SECONDS_PER_PATIENT,
+    segmentation_metrics,
+    summarize,
+)
 
-__all__ = ["CaseEvaluation", "evaluate_cases", "fold_means"]
+__all__ = ["PER_PATIENT_MEANS", "SCORING_VERSION", "CaseEvaluation", "evaluate_cases", "fold_means"]
+
+SCORING_VERSION = 1
+"""Part of every evaluation key (:mod:`platform.work_keys`): bump it when a metric, a
+column of the per-patient rows or the grid they are taken on changes, so finished
+evaluations are not reused with other numbers."""
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +87,14 @@ def evaluate_cases(
         yield CaseEvaluation(row=row, prediction=prediction)
 
 
+PER_PATIENT_MEANS = {SECONDS_PER_PATIENT: "seconds", PATCHES_PER_PATIENT: "patches"}
+"""Fold means of the per-patient costs (Table 2): mean name -> row column."""
+
+
 def fold_means(rows: Sequence[dict[str, float | str]]) -> dict[str, float]:
-    """Mean of each metric over a fold's patients (NaN-aware), plus mean seconds/patient."""
-    return {name: summarize([float(row[name]) for row in rows])[0]
-            for name in (*METRIC_NAMES, "seconds")}
+    """Mean of each metric over a fold's patients (NaN-aware), and of the inference
+    seconds and patches per patient."""
+    means = {name: summarize([float(row[name]) for row in rows])[0] for name in METRIC_NAMES}
+    for name, column in PER_PATIENT_MEANS.items():
+        means[name] = summarize([float(row[column]) for row in rows])[0]
+    return means

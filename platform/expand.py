@@ -26,7 +26,8 @@ from platform.config import SweepConfig, TrialConfig
 from platform.request import TrialSpec
 from platform.tracking.payloads import config_params
 
-__all__ = ["HASH_CHARS", "best_trials", "expand", "format_search", "format_trials", "sweep_id"]
+__all__ = ["HASH_CHARS", "best_trials", "expand", "format_search", "format_trials",
+           "search_plan_line", "sweep_id"]
 
 HASH_CHARS = 10
 """Hex characters of a content hash in an id (40 bits: collisions need ~10^6 trials)."""
@@ -47,8 +48,12 @@ def _split_identity(sweep: SweepConfig, fold: int) -> dict[str, Any]:
     }
 
 
-def expand(sweep: SweepConfig) -> list[TrialSpec]:
+def expand(sweep: SweepConfig, *, every_fold: bool = False) -> list[TrialSpec]:
     """The trials of a sweep, variant by variant (in file order), then fold by fold.
+
+    Args:
+        every_fold: every fold of the split, not only ``cv.run_folds``: the planner
+            (:mod:`platform.plan`) reuses finished folds outside the ones to run.
 
     For a sweep with ``search``, the tuned variant's folds only: the configuration
     each Optuna sample starts from before its knobs are applied, fold by fold.
@@ -56,7 +61,8 @@ def expand(sweep: SweepConfig) -> list[TrialSpec]:
     variants = list(sweep.variants)
     if sweep.search is not None:
         variants = [v for v in variants if v.name == sweep.tuned_variant]
-    return [spec for v in variants for spec in _folds(sweep, v.name, v.config)]
+    folds = range(sweep.cv.folds) if every_fold else None
+    return [spec for v in variants for spec in _folds(sweep, v.name, v.config, folds)]
 
 
 def best_trials(sweep: SweepConfig, knobs: Mapping[str, Any],
@@ -126,6 +132,18 @@ def format_search(sweep: SweepConfig) -> str:
             f"fold(s) per sample), scheme {search.scheme} "
             f"({_SCHEMES[search.scheme]}), pruner {search.pruner}, "
             f"study {search.study_name or sweep.name!r} in {search.storage}")
+
+
+def search_plan_line(sweep: SweepConfig) -> str:
+    """The plan line of a search sweep, at most: every sample trains and validates once
+    per inner fold of every search, then each choice trains and tests once per fold (what
+    is reused is known only once the choices are)."""
+    search = sweep.search
+    assert search is not None
+    outer = len(sweep.cv.folds_to_run())
+    samples = search.num_samples * search.inner_folds * outer  # either scheme
+    return (f"plan: {samples + outer} trainings to run, 0 reused; {samples + outer} "
+            "evaluations to run, 0 reused (at most: pruned samples stop early)")
 
 
 _SCHEMES = {

@@ -1,9 +1,14 @@
-"""One fold trial: train a variant on a fold's training patients, evaluate its test patients.
+"""One fold trial: a training on a fold's training patients, evaluations of its test patients.
 
 Kept apart from :mod:`platform.trial` (which only knows where progress goes: Ray Tune or
 the console) so each step reads top to bottom and can be tested alone. Every part is
 built through :mod:`platform.parts` from the validated config; the loss-weight
 statistics N0/N1 come from the fold's training patients only.
+
+Work is found by its key (:mod:`platform.work_keys`): :func:`trained_model` takes a
+finished training of the same key from the store, or trains under a claim on the key
+(:mod:`platform.tracking.claims`) so that no two sweeps train it at once; each
+evaluation of the request is likewise reused when finished, else run and logged.
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ from platform import parts
 from platform.config.trial import TrialConfig
 from platform.evaluation import CaseEvaluation, evaluate_cases, fold_means
 from platform.folds import FoldCases, load_fold_cases
-from platform.request import FoldKeys, SweepContext, TrialRequest
+from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
 from platform.tracking import TrialRun, find_trial_run, run_tags
+from platform.tracking.claims import TrainingClaim
 from platform.tracking.figures import contour_figure
+from platform.tracking.store import ensure_experiment, mlflow_client
+from platform.tracking.work import (
+    FinishedRun,
+    find_finished,
+    link_evaluation,
+    load_weights,
+    log_weights,
+)
 from platform.training import (
     CHECKPOINT_FILE,
     NonFiniteLossError,
@@ -36,8 +50,9 @@ from platform.training import (
 )
 
 __all__ = [
-    "FAILURE_FILE", "FoldOutcome", "evaluate_and_log", "evaluate_fold", "fit",
-    "lesion_loss_rows", "load_data", "open_run", "train_on",
+    "FAILURE_FILE", "FoldOutcome", "evaluate", "evaluate_and_log", "evaluate_fold", "fit",
+    "lesion_loss_rows", "load_data", "open_run", "open_training_run", "train_on",
+    "trained_model", "training_claim",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,29 +63,62 @@ FAILURE_FILE = "failure.json"
 
 @dataclass(frozen=True)
 class FoldOutcome:
-    """What a finished fold trial reports: fold means and the per-patient rows."""
+    """What a finished evaluation reports: fold means, per-patient rows, its training."""
 
     run_id: str
     fold_means: dict[str, float]
     rows: list[dict[str, float | str]]
+    training_run_id: str
+    reused: bool = False
+    """Taken from the store (``run_id`` is then the link run; ``rows`` are empty)."""
 
 
-def open_run(request: TrialRequest) -> TrialRun:
-    """The trial's MLflow child run; a retried or resumed trial reopens the same run."""
-    spec, context = request.spec, request.context
+def _child_run(request: TrialRequest, *, trial_id: str, variant: str, run_name: str,
+               tags: dict[str, str], kind: str) -> TrialRun:
+    context = request.context
     run_id = None
     if context.parent_run_id:
-        run_id = find_trial_run(context.tracking_uri, context.parent_run_id, spec.trial_id)
-    tags = run_tags(variant=spec.variant, fold=spec.fold, sweep_id=context.sweep_id,
-                    trial_id=spec.trial_id)
+        run_id = find_trial_run(context.tracking_uri, context.parent_run_id, trial_id)
+    all_tags = {**run_tags(variant=variant, fold=request.spec.fold, sweep_id=context.sweep_id,
+                           trial_id=trial_id), **tags}
     return TrialRun(context.tracking_uri, context.experiment, parent_run_id=context.parent_run_id,
-                    run_name=f"{spec.variant}/fold{spec.fold}", tags=tags, run_id=run_id)
+                    run_name=run_name, tags=all_tags, run_id=run_id, kind=kind)
 
 
-def load_data(config: TrialConfig, context: SweepContext, keys: FoldKeys) -> FoldCases:
-    """The preprocessed cases of ``keys``: train on ``keys.train``, evaluate ``keys.test``."""
+def open_training_run(request: TrialRequest) -> TrialRun:
+    """The training's MLflow child run (``run_kind=training``); a retry reopens it."""
+    spec = request.spec
+    return _child_run(request, trial_id=request.training_id, variant=spec.variant,
+                      run_name=f"{spec.variant}/fold{spec.fold}/training",
+                      tags={"training_key": spec.training_key}, kind="training")
+
+
+def open_run(request: TrialRequest, spec: TrialSpec | None = None,
+             *, training: FinishedRun | str | None = None) -> TrialRun:
+    """The evaluation's MLflow child run (``run_kind=trial``); a retry reopens it."""
+    spec = spec or request.spec
+    tags = {"evaluation_key": spec.evaluation_key, "training_key": spec.training_key}
+    if training is not None:
+        run_id = training.run_id if isinstance(training, FinishedRun) else training
+        tags["training_run"] = run_id
+        model_uri = _model_uri(request.context.tracking_uri, run_id)
+        if model_uri:
+            tags["model_uri"] = model_uri
+    return _child_run(request, trial_id=spec.trial_id, variant=spec.variant,
+                      run_name=f"{spec.variant}/fold{spec.fold}", tags=tags, kind="trial")
+
+
+def _model_uri(uri: str, training_run_id: str) -> str:
+    return str(mlflow_client(uri).get_run(training_run_id).data.tags.get("model_uri", ""))
+
+
+def load_data(config: TrialConfig, context: SweepContext, keys: FoldKeys, *,
+              train: bool = True) -> FoldCases:
+    """The preprocessed cases of ``keys``: train on ``keys.train``, evaluate ``keys.test``
+    (``train=False``: the test cases only, for a training taken from the store)."""
     refs = {ref.key: ref for ref in load_cohort(Path(context.cohort))}
-    return load_fold_cases(refs, keys.train, keys.test, steps=config.preprocessing.steps,
+    return load_fold_cases(refs, keys.train if train else (), keys.test,
+                           steps=config.preprocessing.steps,
                            cache_root=Path(context.cache_root),
                            max_lesion_loss=config.preprocessing.max_lesion_loss)
 
@@ -120,7 +168,8 @@ def fit(
     checkpoint_dir: Path,
     report: Callable[[Mapping[str, float], Path | None], None],
 ) -> tuple[torch.nn.Module, FoldCases]:
-    """Train the trial's network, logging curves to ``run``; a NaN loss marks it FAILED."""
+    """Train the request's network, logging curves, weights and model to the training
+    ``run``; a NaN loss marks it FAILED."""
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
@@ -145,7 +194,80 @@ def fit(
         run.set_failed(str(err))
         raise
     run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
-    return model, data
+    log_weights(run, model)
+    run.log_model(model.cpu())
+    return model.to(device), data
+
+
+def training_claim(request: TrialRequest) -> TrainingClaim:
+    """The claim on the request's training key; its owner is this sweep's training, so a
+    retried trial owns its earlier claim."""
+    context = request.context
+    return TrainingClaim(context.tracking_uri, context.experiment, request.spec.training_key,
+                         owner=f"{context.parent_run_id}:{request.training_id}",
+                         stale_after_s=context.claim_stale_after_s, poll_s=context.claim_poll_s)
+
+
+def trained_model(
+    request: TrialRequest,
+    *,
+    device: torch.device,
+    checkpoint_dir: Path,
+    report: Callable[[Mapping[str, float], Path | None], None],
+) -> tuple[torch.nn.Module, FoldCases, str]:
+    """The request's trained network, its fold's cases and its training run id.
+
+    A finished training of the same key (ended after ``request.fresh_after_ms``) is
+    loaded from the store; otherwise this process claims the key, waiting while another
+    one trains it, and trains it here.
+
+    Raises:
+        ValueError: the request's trial has no keys (:func:`platform.work_keys.keyed`).
+        platform.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
+    """
+    spec, context = request.spec, request.context
+    if not spec.training_key:
+        raise ValueError(f"trial {spec.trial_id} has no training key: key it with "
+                         "platform.work_keys.keyed before running it")
+    uri = context.tracking_uri
+    experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
+
+    def finished() -> FinishedRun | None:
+        return find_finished(uri, experiment_id, kind="training", key=spec.training_key,
+                             since_ms=request.fresh_after_ms)
+
+    claim = training_claim(request)
+    done = claim.wait_or_claim(finished)
+    if done is not None:
+        logger.info("training %s: reusing run %s", spec.training_key, done.run_id)
+        data = load_data(spec.config, context, request.fold(spec.fold), train=False)
+        model = load_weights(uri, done.run_id, parts.network(spec.config))
+        return model.to(device), data, done.run_id
+    with claim, open_training_run(request) as run:
+        model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,
+                          report=report)
+        return model, data, run.run_id
+
+
+def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
+             data: FoldCases, training_run_id: str, *, device: torch.device) -> FoldOutcome:
+    """Evaluate ``spec`` (one of the request's evaluations) with the trained ``model``,
+    or link a finished evaluation of the same key into the sweep."""
+    context = request.context
+    uri = context.tracking_uri
+    experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
+    done = find_finished(uri, experiment_id, kind="trial", key=spec.evaluation_key,
+                         since_ms=request.fresh_after_ms)
+    if done is not None and context.parent_run_id is not None:
+        link = link_evaluation(uri, parent_run_id=context.parent_run_id, source=done,
+                               variant=spec.variant, fold=spec.fold,
+                               sweep_id=context.sweep_id, trial_id=spec.trial_id)
+        metrics = mlflow_client(uri).get_run(link).data.metrics
+        return FoldOutcome(run_id=link, fold_means=dict(metrics), rows=[],
+                           training_run_id=training_run_id, reused=True)
+    with open_run(request, spec, training=training_run_id) as run:
+        run.log_config(spec.config.model_dump(mode="json"))
+        return evaluate_and_log(model, data, spec.config, run, device=device)
 
 
 def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, *,
@@ -159,7 +281,7 @@ def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, 
 
 def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfig,
                      run: TrialRun, *, device: torch.device) -> FoldOutcome:
-    """Evaluate the held-out patients; log per-patient rows, fold means, figures, model."""
+    """Evaluate the held-out patients; log per-patient rows, fold means and figures."""
     rows = []
     started = time.perf_counter()
     figures_left = config.eval.figure_patients
@@ -175,5 +297,7 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     means["eval_seconds"] = time.perf_counter() - started
     run.log_per_patient(rows)
     run.log_metrics(means, step=None)
-    run.log_model(model.cpu())
-    return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows)
+    run.set_tag("device", parts.device_name(device))
+    training_run = run.tags.get("training_run", "")
+    return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows,
+                       training_run_id=training_run)

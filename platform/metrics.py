@@ -48,6 +48,8 @@ __all__ = [
     "PRECISION",
     "SENSITIVITY",
     "METRIC_LABELS",
+    "PATCHES_PER_PATIENT",
+    "SECONDS_PER_PATIENT",
     "SPECIFICITY",
     "SPECIFICITY_BRAIN",
     "TABLE1_METRICS",
@@ -64,9 +66,12 @@ HD95 = "hd95_mm"
 AVD = "abs_volume_diff_ml"
 METRIC_NAMES: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRAIN, PRECISION,
                                  HD95, AVD)
+SECONDS_PER_PATIENT = "seconds_per_patient"
+PATCHES_PER_PATIENT = "patches_per_patient"
 TABLE1_METRICS: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRAIN, PRECISION)
 METRIC_LABELS: dict[str, str] = {
-    SPECIFICITY: "specificity (whole scan)", SPECIFICITY_BRAIN: "specificity (brain)"}
+    SPECIFICITY: "specificity (whole scan)", SPECIFICITY_BRAIN: "specificity (brain)",
+    SECONDS_PER_PATIENT: "seconds per patient", PATCHES_PER_PATIENT: "patches per patient"}
 """How tables name a metric whose plain name would be ambiguous."""
 
 _MM3_PER_ML = 1000.0

@@ -22,8 +22,8 @@ from platform.config.trial import TrialConfig
 from platform.inference import INFERENCE, SlidingWindow
 from platform.request import SweepContext
 
-__all__ = ["TrainingParts", "configure_threads", "inference", "network", "patch_batches",
-           "patch_size", "train_arguments", "trial_device", "training_parts"]
+__all__ = ["TrainingParts", "configure_threads", "device_name", "inference", "network",
+           "patch_batches", "patch_size", "train_arguments", "trial_device", "training_parts"]
 
 Batches = Callable[[int], Iterator[dict[str, torch.Tensor]]]
 
@@ -77,6 +77,14 @@ def patch_size(config: TrialConfig) -> tuple[int, int, int]:
     """The training patch size, also the inference patch size."""
     size: tuple[int, int, int] = config.sampler.params.patch_size  # type: ignore[attr-defined]
     return size
+
+
+def device_name(device: torch.device) -> str:
+    """What ran a computation, for Table 2's seconds per patient: the GPU's name, or the
+    CPU with the threads torch used."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def trial_device(context: SweepContext) -> torch.device:

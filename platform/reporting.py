@@ -33,11 +33,18 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import wilcoxon
 
-from platform.metrics import DICE, METRIC_LABELS, TABLE1_METRICS, summarize
+from platform.metrics import (
+    DICE,
+    METRIC_LABELS,
+    PATCHES_PER_PATIENT,
+    SECONDS_PER_PATIENT,
+    TABLE1_METRICS,
+    summarize,
+)
 from platform.tracking import TrialResult
 
-__all__ = ["MetricSummary", "PairedTest", "Table1", "VariantRow", "build_table1",
-           "render_table1"]
+__all__ = ["TIMING_METRICS", "MetricSummary", "PairedTest", "Table1", "VariantRow",
+           "build_table1", "render_table1"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +119,9 @@ class Table1:
     notes: tuple[str, ...] = ()
     """Lines printed under the table: what each metric counts, and every patient whose
     lesion preprocessing cut (counted as missed, never dropped)."""
+    title: str = "Table 1: mean +- sd over folds"
+    devices: tuple[str, ...] = ()
+    """What ran the inference whose seconds the table shows (Table 2 only)."""
 
     @property
     def complete(self) -> bool:
@@ -173,7 +183,10 @@ class Table1:
         """Column titles shared by the markdown and the terminal table."""
         header = ["Variant", "Folds"]
         for metric in self.metrics:
-            header.append(METRIC_LABELS.get(metric, metric))
+            label = METRIC_LABELS.get(metric, metric)
+            if metric == SECONDS_PER_PATIENT and self.devices:
+                label = f"{label} ({'; '.join(self.devices)})"
+            header.append(label)
             if self.has_reference:
                 header.append(f"{metric} (paper)")
         return [*header, f"Wilcoxon p ({DICE} vs previous)", "Missing folds"]
@@ -192,7 +205,7 @@ class Table1:
 def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                  folds: Sequence[int],
                  reference: Mapping[str, Mapping[str, str]] | None = None,
-                 notes: Sequence[str] = ()) -> Table1:
+                 notes: Sequence[str] = (), timing: bool = False) -> Table1:
     """Summarise the trials of an ablation as Table 1.
 
     Args:
@@ -201,6 +214,8 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
         folds: the folds expected for every variant (absent ones are "not run").
         reference: the paper's values, ``{variant: {metric: "0.508 +- 0.037"}}``, shown
             beside ours.
+        timing: Table 2's layout: seconds and patches per patient beside the metrics,
+            with the device that ran the inference.
 
     Raises:
         ValueError: a variant is listed twice, two finished runs claim the same
@@ -209,6 +224,7 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
     if len(set(variants)) != len(variants):
         raise ValueError(f"variants must be unique, got {list(variants)}")
     grouped = _group(results, variants, folds)
+    metrics = (*TABLE1_METRICS, *TIMING_METRICS) if timing else TABLE1_METRICS
     rows: list[VariantRow] = []
     previous: dict[str, float] | None = None
     for index, variant in enumerate(variants):
@@ -224,15 +240,30 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
         test = None if previous is None else _paired_test(patients, previous, variants[index - 1])
         rows.append(VariantRow(
             variant=variant,
-            summaries={m: _summary([r.metrics[m] for r in done.values()]) for m in TABLE1_METRICS},
+            summaries={m: _summary([r.metrics.get(m, math.nan) for r in done.values()])
+                       for m in metrics},
             folds_done=tuple(done), missing=missing, test=test,
             reference=dict((reference or {}).get(variant, {})),
         ))
         previous = patients
-    return Table1(rows=tuple(rows), folds=tuple(folds), metrics=tuple(TABLE1_METRICS),
+    devices = sorted({r.device or "unknown" for runs in grouped.values() for r in runs
+                      if r.status == "FINISHED"}) if timing else []
+    standing = (*_STANDING_NOTES, *(_TIMING_NOTES if timing else ()))
+    return Table1(rows=tuple(rows), folds=tuple(folds), metrics=tuple(metrics),
                   has_reference=reference is not None,
-                  notes=(*_STANDING_NOTES, *notes, *_lesion_loss_notes(variants, grouped)))
+                  notes=(*standing, *notes, *_lesion_loss_notes(variants, grouped)),
+                  title=("Table 2" if timing else "Table 1") + ": mean +- sd over folds",
+                  devices=tuple(devices))
 
+
+TIMING_METRICS = (SECONDS_PER_PATIENT, PATCHES_PER_PATIENT)
+"""Table 2's columns beside the metrics: the cost of one patient's tiled inference."""
+
+_TIMING_NOTES = (
+    "seconds per patient: tiled inference of one scan (loading, preprocessing and scoring "
+    "excluded), on the device named in the header; every evaluation of a fold used the "
+    "same trained network.",
+)
 
 _STANDING_NOTES = (
     "Every metric is taken per patient on the scan's original grid against its untouched "
@@ -265,7 +296,7 @@ _LOG_WIDTH = 160
 
 def render_table1(table: Table1, console: Console | None = None) -> Table:
     """Print ``table`` in the terminal with rich; return the rich ``Table`` printed."""
-    rich_table = Table(title="Table 1: mean +- sd over folds", show_lines=True)
+    rich_table = Table(title=table.title, show_lines=True)
     for name in table.header():
         rich_table.add_column(name, overflow="fold")
     for row in table.rows:

@@ -58,6 +58,14 @@ class SweepContext(_Plain):
     sweep_id: str
     cpus_per_trial: float
     gpus_per_trial: float
+    data_fingerprint: str
+    """The cohort's content, for work keys (:func:`platform.work_keys.data_fingerprint`)."""
+    code_version: str | None = None
+    """The git commit in every work key (``reuse.match_code``), else None."""
+    claim_stale_after_s: float = 300.0
+    """``reuse.claim_stale_after_s``: a training claim without heartbeat is taken over."""
+    claim_poll_s: float = 5.0
+    """``reuse.claim_poll_s``: how often a trial waiting on a claim looks again."""
 
 
 class TrialSpec(_Plain):
@@ -70,6 +78,10 @@ class TrialSpec(_Plain):
     fold: int
     """The test fold's index; a search sample runs every fold of the context."""
     config: TrialConfig
+    training_key: str = ""
+    """What the training's weights depend on (:mod:`platform.work_keys`); empty: unkeyed."""
+    evaluation_key: str = ""
+    """What the evaluation's numbers depend on, the training key among them."""
 
 
 class TrialRequest(_Plain):
@@ -84,6 +96,12 @@ class TrialRequest(_Plain):
     (validation patients), never on the test patients of the outer fold it tunes for."""
     outer_fold: int | None = None
     """The outer fold a nested search chooses a configuration for (None: every fold)."""
+    also_evaluate: tuple[TrialSpec, ...] = ()
+    """Further evaluations of the same training (same ``training_key``): Table 2's
+    overlaps evaluate one checkpoint each."""
+    fresh_after_ms: int | None = None
+    """Reuse only finished work that ended after this time (ms since the epoch); set by
+    ``--restart``, ``--retrain`` and ``reuse.enabled: false``. None: any finished work."""
     sample: dict[str, Any] = Field(default_factory=dict)
     """The searched knobs (``{"model.se_ratio": 8}``), already applied to ``spec.config``."""
 
@@ -106,6 +124,17 @@ class TrialRequest(_Plain):
         spec = request.spec.model_copy(
             update={"config": request.spec.config.with_overrides(sample, source="search sample")})
         return request.model_copy(update={"spec": spec, "sample": sample})
+
+    @property
+    def training_id(self) -> str:
+        """``<variant>-f<fold>-<training key>``: the training's name in Ray Tune and MLflow."""
+        spec = self.spec
+        return f"{spec.variant}-f{spec.fold}-{spec.training_key}"
+
+    @property
+    def evaluations(self) -> tuple[TrialSpec, ...]:
+        """Every evaluation this request runs on its one training, ``spec`` first."""
+        return (self.spec, *self.also_evaluate)
 
     def fold(self, index: int) -> FoldKeys:
         """The fold ``index`` of the sweep's split."""

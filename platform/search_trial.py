@@ -6,7 +6,9 @@ training patients minus a validation split and is scored on that split only; the
 fold is never loaded, so nothing of it reaches the objective. The case keys of each
 fold's split are logged (``cases/fold<k>.json``) so anyone can check that. After each fold
 the running mean of the search metric is reported with ``folds_done`` so ASHA, the median
-rule or a pruner can stop the sample early.
+rule or a pruner can stop the sample early, with a checkpoint of the scores so far: a
+sample retried after a crash (or a resumed search) goes on at its next fold, logging into
+the same MLflow run.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -24,7 +27,7 @@ from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICIT
 from platform.request import TrialRequest
 from platform.tracking import TrialRun, run_tags
 
-__all__ = ["VALIDATION_METRICS", "run_search_sample"]
+__all__ = ["PROGRESS_FILE", "VALIDATION_METRICS", "Reporter", "run_search_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +44,35 @@ def _run_name(sample: Mapping[str, object]) -> str:
         for k, v in sample.items())
 
 
+PROGRESS_FILE = "search_progress.json"
+"""A sample's checkpoint: its MLflow run and the score of every fold done."""
+
+
+class Reporter(Protocol):
+    """Where a sample's checkpoints come from and its progress goes (Ray Tune in a sweep)."""
+
+    def restore_dir(self) -> Path | None: ...
+
+    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None: ...
+
+
+def _restored(reporter: Reporter) -> tuple[list[float], str | None]:
+    folder = reporter.restore_dir()
+    if folder is None or not (folder / PROGRESS_FILE).exists():
+        return [], None
+    progress = json.loads((folder / PROGRESS_FILE).read_text())
+    return [float(score) for score in progress["scores"]], progress["run_id"]
+
+
 def run_search_sample(
     request: TrialRequest,
     *,
     search_trial_id: str,
     device: torch.device,
-    report: Callable[[Mapping[str, float]], None],
+    reporter: Reporter,
 ) -> float:
-    """Train and validate the request's config (its sample applied) on each inner fold.
+    """Train and validate the request's config (its sample applied) on each inner fold,
+    from the first fold its last checkpoint had not done.
 
     Returns:
         The mean of the search metric over the inner folds (the search objective).
@@ -59,11 +83,16 @@ def run_search_sample(
     outer = -1 if request.outer_fold is None else request.outer_fold
     tags = {**run_tags(variant="search", fold=outer, sweep_id=context.sweep_id,
                        trial_id=search_trial_id), "outer_fold": str(outer)}
-    scores: list[float] = []
+    scores, run_id = _restored(reporter)
+    if scores:
+        logger.info("search sample %s resumes after fold %d", search_trial_id, len(scores))
     with TrialRun(context.tracking_uri, context.experiment, parent_run_id=context.parent_run_id,
-                  run_name=_run_name(request.sample), tags=tags) as run:
-        run.log_config(config.model_dump(mode="json"))
+                  run_name=_run_name(request.sample), tags=tags, run_id=run_id) as run:
+        if run_id is None:
+            run.log_config(config.model_dump(mode="json"))
         for done, inner in enumerate(request.inner_folds, start=1):
+            if done <= len(scores):
+                continue
             data = load_data(config, context, inner)
             with tempfile.TemporaryDirectory(prefix="search-fold-") as scratch:
                 cases = Path(scratch) / f"fold{inner.index}.json"
@@ -78,5 +107,8 @@ def run_search_sample(
             scores.append(summarize(values)[0])
             progress = {metric: summarize(scores)[0], f"fold_{metric}": scores[-1]}
             run.log_metrics(progress, step=done)
-            report({**progress, "folds_done": float(done)})
+            with tempfile.TemporaryDirectory(prefix="search-progress-") as checkpoint:
+                (Path(checkpoint) / PROGRESS_FILE).write_text(
+                    json.dumps({"scores": scores, "run_id": run.run_id}))
+                reporter.report({**progress, "folds_done": float(done)}, Path(checkpoint))
     return summarize(scores)[0]

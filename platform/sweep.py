@@ -3,12 +3,15 @@
 Validates the sweep file (and any dotted overrides) and the inputs it names before Ray
 starts, then, step by step: generates the synthetic cohort if the sweep uses one, plans
 the patient-level folds, warms the preprocessing cache (``--prepare-only`` stops here),
-expands the sweep into one Ray Tune trial per ``(variant, fold)``, runs them under an
-MLflow parent run, and ends with Table 1 (mean +- sd over folds) in the terminal and on
-the parent run. With a ``search`` section it runs an Optuna search first and then
-evaluates the best configuration on the test folds. Re-running the same command
-continues an interrupted sweep without redoing finished trials; ``--restart`` starts it
-afresh (the earlier Ray Tune state is kept, renamed).
+expands the sweep into its ``(variant, fold)`` trials, keys them by content
+(:mod:`platform.work_keys`) and plans the work (:mod:`platform.plan`): every finished
+training or evaluation of the same key in the experiment is reused, each training to
+run is one Ray Tune trial that also runs every evaluation of it. Then it ends with
+Table 1 (mean +- sd over folds; Table 2's seconds and patches per patient when variants
+share a training) in the terminal and on the parent run. With a ``search`` section it
+runs an Optuna search first and then evaluates the best configuration on the test
+folds. Re-running the same command continues an interrupted sweep; ``--restart`` (all)
+and ``--retrain VARIANT`` redo finished work (earlier Ray Tune state is kept, renamed).
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ import yaml
 from platform.config import ConfigError, SweepConfig, load_sweep
 from platform.config.inputs import check_inputs
 from platform.context import build_context, materialize_cohort
-from platform.expand import best_trials, expand, format_search, format_trials
+from platform.expand import best_trials, expand, format_search, format_trials, search_plan_line
+from platform.plan import SweepPlan, plan_sweep
 from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
+from platform.tracking.work import FinishedWork
+from platform.work_keys import keyed
 
 __all__ = ["main", "prepare_cache", "run"]
 
@@ -50,8 +56,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="generate the synthetic cohort if needed, warm the "
                         "preprocessing cache for every variant, and exit")
     parser.add_argument("--restart", action="store_true",
-                        help="start the sweep afresh even if an interrupted one exists "
-                        "(by default a re-run continues it)")
+                        help="start the sweep afresh: train and evaluate everything again "
+                        "and start a new Optuna study (by default a re-run continues it "
+                        "and reuses every finished training and evaluation)")
+    parser.add_argument("--retrain", action="append", default=[], metavar="VARIANT",
+                        help="train VARIANT again (and evaluate it again) even where a "
+                        "finished training of the same key exists; repeatable")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     # Intermixed: `SWEEP --dry-run key=value` must not leave the overrides unparsed.
     return parser.parse_intermixed_args(argv)
@@ -92,14 +102,12 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
     return not result.failed and not refused
 
 
-def _requests(specs: Sequence[TrialSpec], context: SweepContext) -> list[TrialRequest]:
-    return [TrialRequest(spec=spec, context=context) for spec in specs]
-
-
 @dataclass(frozen=True)
 class SearchChoice:
-    """What a search chose, for which outer folds, having seen which patients."""
+    """What a search (its Optuna study) chose, for which outer folds, having seen which
+    patients."""
 
+    study: str
     folds: tuple[int, ...]
     sample: dict[str, Any]
     score: float
@@ -133,28 +141,29 @@ def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[Trial
                 *, name: str, resume: bool) -> tuple[list[TrialSpec], list[SearchChoice]]:
     """Run the Optuna search(es); return the chosen configurations' test-fold trials."""
     from platform.request import sample_of
-    from platform.tuner import run_search
+    from platform.tuner import run_search, study_generation
 
     search = sweep.search
     assert search is not None  # only called for a sweep with a search section
-    study = search.study_name or sweep.name
+    prefix = f"{search.study_name or sweep.name}-{search.space_digest()}"
     tested: list[TrialSpec] = []
     choices: list[SearchChoice] = []
     for outer, inner in _search_folds(sweep, context):
         suffix = "" if outer is None else f"-outer{outer}"
+        study = study_generation(search.storage, f"{prefix}{suffix}", restart=not resume)
         base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,
                             inner_folds=tuple(inner), outer_fold=outer)
-        grid = run_search(base, search, study_name=f"{study}{suffix}",
+        grid = run_search(base, search, study_name=study,
                           n_folds=len(inner), storage_path=Path(sweep.ray.storage_path),
                           name=f"{name}-search{suffix}", resources=sweep.resources,
                           failure=sweep.failure, resume=resume)
         best = grid.get_best_result(metric=search.metric, mode=search.mode)
         folds = context.run_folds if outer is None else (outer,)
         seen = sorted({key for fold in inner for key in (*fold.train, *fold.test)})
-        choice = SearchChoice(tuple(folds), sample_of(best.config),
+        choice = SearchChoice(study, tuple(folds), sample_of(best.config),
                               float(best.metrics.get(search.metric, float("nan"))), tuple(seen))
         logger.info("search %s chose %s (%s %.4f on %d patients) for test fold(s) %s",
-                    f"{study}{suffix}", choice.sample, search.metric, choice.score, len(seen),
+                    study, choice.sample, search.metric, choice.score, len(seen),
                     list(folds))
         choices.append(choice)
         tested += best_trials(sweep, choice.sample, folds)
@@ -179,18 +188,24 @@ def _report_choices(sweep: SweepConfig, context: SweepContext,
             for choice in choices]
 
 
-def _table(sweep: SweepConfig, context: SweepContext, variants: Sequence[str],
-           notes: Sequence[str] = ()) -> bool:
-    """Fetch the child runs, print Table 1 and log it; return whether every trial finished."""
+def _table(sweep: SweepConfig, context: SweepContext, plan: SweepPlan,
+           variants: Sequence[str], notes: Sequence[str] = ()) -> bool:
+    """Fetch the evaluations of the sweep's keys, print Table 1 (Table 2's columns when
+    variants share trainings) and log it; return whether every fold run now finished."""
     from platform.reporting import build_table1, render_table1
     from platform.tracking import fetch_trial_results, log_table
+    from platform.tracking.provenance import git_state
 
     assert context.parent_run_id is not None  # the table belongs to a parent run
-    results = fetch_trial_results(context.tracking_uri, context.parent_run_id)
+    keys = plan.evaluation_keys
+    results = [r for r in fetch_trial_results(context.tracking_uri, context.parent_run_id)
+               if r.evaluation_key in keys]
     reference = {v.name: dict(v.reference) for v in sweep.variants if v.reference}
     reference = {k: v for k, v in reference.items() if k in variants}
-    table = build_table1(results, variants=variants, folds=context.run_folds,
-                         reference=reference or None, notes=notes)
+    table = build_table1(results, variants=variants, folds=plan.table_folds,
+                         reference=reference or None,
+                         notes=[*notes, *plan.notes(git_state()[0])],
+                         timing=plan.shares_trainings)
     render_table1(table)
     log_table(context.tracking_uri, context.parent_run_id, markdown=table.to_markdown(),
               csv=table.to_csv(), metrics=table.to_metrics())
@@ -212,7 +227,46 @@ def _start_parent(sweep: SweepConfig, context: SweepContext, path: Path, resume:
     )
 
 
-def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
+def _plan(sweep: SweepConfig, context: SweepContext, specs: Sequence[TrialSpec], *,
+          resume: bool, retrain: Sequence[str]) -> SweepPlan:
+    """Key ``specs`` and plan them against the finished work of the sweep's experiment
+    (none of it with ``--restart`` or ``reuse.enabled: false``)."""
+    from platform.tracking.work import FinishedWork, finished_work
+
+    specs = keyed(specs, context)
+    finished = FinishedWork()
+    if resume and sweep.reuse.enabled:
+        finished = finished_work(context.tracking_uri, context.experiment)
+        finished = finished.without_trainings(
+            {spec.training_key for spec in specs if spec.variant in retrain})
+    return plan_sweep(specs, run_folds=context.run_folds, finished=finished)
+
+
+def _requests(plan: SweepPlan, context: SweepContext, *, fresh_after_ms: int | None,
+              retrain: Sequence[str]) -> list[TrialRequest]:
+    """One Ray trial per training to run or to evaluate; forced work reuses only what
+    ended after ``fresh_after_ms`` (a claim this sweep waited on)."""
+    requests = []
+    for work in plan.work:
+        forced = fresh_after_ms is not None and (
+            not retrain or any(spec.variant in retrain for spec in work.evaluate))
+        requests.append(TrialRequest(spec=work.evaluate[0], also_evaluate=work.evaluate[1:],
+                                     context=context,
+                                     fresh_after_ms=fresh_after_ms if forced else None))
+    return requests
+
+
+def _link_reused(plan: SweepPlan, context: SweepContext) -> None:
+    from platform.tracking.work import link_evaluation
+
+    assert context.parent_run_id is not None
+    for spec, done in plan.reused:
+        link_evaluation(context.tracking_uri, parent_run_id=context.parent_run_id, source=done,
+                        variant=spec.variant, fold=spec.fold, sweep_id=context.sweep_id,
+                        trial_id=spec.trial_id)
+
+
+def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] = ()) -> int:
     """Execute a validated sweep; return the process exit code (0 all trials finished)."""
     from platform.tracking import end_run
     from platform.tuner import set_aside, shutdown_ray, start_ray
@@ -228,20 +282,27 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     parent = _start_parent(sweep, context, path, resume)
     context = context.model_copy(update={"parent_run_id": parent})
     started = time.perf_counter()
+    reuse_all = resume and sweep.reuse.enabled and not retrain
+    fresh_after_ms = None if reuse_all else int(time.time() * 1000)
     ours = start_ray(sweep.ray)
     complete = False
     try:
-        specs = expand(sweep)
+        specs = expand(sweep, every_fold=sweep.search is None)
         notes: list[str] = []
         if sweep.search is not None:
             specs, choices = _run_search(sweep, context, specs, name=name, resume=resume)
             notes = _report_choices(sweep, context, choices)
-        from platform.tuner import run_grid
+        plan = _plan(sweep, context, specs, resume=resume, retrain=retrain)
+        logger.info("%s", plan.line())
+        _link_reused(plan, context)
+        requests = _requests(plan, context, fresh_after_ms=fresh_after_ms, retrain=retrain)
+        if requests:
+            from platform.tuner import run_grid
 
-        run_grid(_requests(specs, context), storage_path=Path(sweep.ray.storage_path), name=name,
-                 resources=sweep.resources, failure=sweep.failure, resume=resume)
+            run_grid(requests, storage_path=Path(sweep.ray.storage_path), name=name,
+                     resources=sweep.resources, failure=sweep.failure, resume=resume)
         variants = list(dict.fromkeys(spec.variant for spec in specs))
-        complete = _table(sweep, context, variants, notes)
+        complete = _table(sweep, context, plan, variants, notes)
     finally:
         if ours:
             shutdown_ray()
@@ -249,6 +310,25 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     logger.info("sweep %s took %.0f s; MLflow: %s", sweep.name, time.perf_counter() - started,
                 context.tracking_uri)
     return 0 if complete else 1
+
+
+def _dry_run(sweep: SweepConfig, summary_line: str) -> None:
+    """Print the cohort, the trials, the search and the plan's one line (nothing runs;
+    the synthetic cohort is generated when missing, since its folds decide the keys)."""
+    from platform.tracking.work import finished_work
+
+    print(summary_line)
+    print(format_trials(expand(sweep)))
+    if sweep.search is not None:
+        print(format_search(sweep))
+        print(search_plan_line(sweep))
+        return
+    context = build_context(sweep, materialize_cohort(sweep.data), parent_run_id=None)
+    finished = finished_work(context.tracking_uri, context.experiment) \
+        if sweep.reuse.enabled else None
+    specs = keyed(expand(sweep, every_fold=True), context)
+    plan = plan_sweep(specs, run_folds=context.run_folds, finished=finished or FinishedWork())
+    print(plan.line())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,15 +342,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    unknown = sorted(set(args.retrain) - set(sweep.variant_names))
+    if unknown:
+        print(f"{args.sweep}: --retrain {', '.join(unknown)}: no such variant; variants: "
+              f"{', '.join(sweep.variant_names)}", file=sys.stderr)
+        return 2
     if args.dry_run:
-        print(summary.line())
-        print(format_trials(expand(sweep)))
-        if sweep.search is not None:
-            print(format_search(sweep))
+        _dry_run(sweep, summary.line())
         return 0
     if args.prepare_only:
         return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 1
-    return run(sweep, args.sweep, resume=not args.restart)
+    return run(sweep, args.sweep, resume=not args.restart, retrain=args.retrain)
 
 
 if __name__ == "__main__":

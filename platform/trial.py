@@ -21,26 +21,20 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from platform.config import ConfigError, load_sweep
 from platform.context import build_context, materialize_cohort
 from platform.expand import expand
-from platform.fold_trial import FAILURE_FILE, FoldOutcome, evaluate_and_log, fit, open_run
+from platform.fold_trial import FAILURE_FILE, FoldOutcome, evaluate, trained_model
 from platform.parts import configure_threads, trial_device
 from platform.request import TrialRequest
+from platform.search_trial import Reporter
+from platform.work_keys import keyed
 
 __all__ = ["ConsoleReporter", "RayReporter", "main", "run_trial", "trainable"]
 
 logger = logging.getLogger(__name__)
-
-
-class Reporter(Protocol):
-    """Where a trial's progress and checkpoints go."""
-
-    def restore_dir(self) -> Path | None: ...
-
-    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None: ...
 
 
 class ConsoleReporter:
@@ -87,12 +81,16 @@ class RayReporter:
         self._tune.report(dict(metrics), checkpoint=checkpoint)
 
 
-def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path) -> FoldOutcome:
-    """Train and evaluate one ``(variant, fold)`` trial; log everything to MLflow.
+def run_trial(request: TrialRequest, reporter: Reporter, *,
+              work_dir: Path) -> tuple[FoldOutcome, ...]:
+    """Train (or reuse) one training and run its evaluations; log everything to MLflow.
 
     Args:
-        request: the trial, validated.
+        request: the trial, validated and keyed; ``request.evaluations`` share its training.
         work_dir: where this attempt writes its checkpoints before reporting them.
+
+    Returns:
+        One outcome per evaluation, in ``request.evaluations`` order.
 
     Raises:
         platform.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
@@ -106,12 +104,13 @@ def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path) -> F
         reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
         raise RuntimeError(f"trial {request.spec.trial_id} stopped earlier, not retried: {reason}")
     device = trial_device(request.context)
-    with open_run(request) as run:
-        model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,
-                          report=reporter.report)
-        outcome = evaluate_and_log(model, data, request.spec.config, run, device=device)
-    reporter.report({**outcome.fold_means, "done": 1.0}, None)
-    return outcome
+    model, data, training_run = trained_model(request, device=device,
+                                              checkpoint_dir=checkpoint_dir,
+                                              report=reporter.report)
+    outcomes = tuple(evaluate(request, spec, model, data, training_run, device=device)
+                     for spec in request.evaluations)
+    reporter.report({**outcomes[0].fold_means, "done": 1.0}, None)
+    return outcomes
 
 
 def trainable(config: dict[str, Any]) -> None:
@@ -128,8 +127,7 @@ def trainable(config: dict[str, Any]) -> None:
 
         configure_threads(request.spec.config, request.context)
         run_search_sample(request, search_trial_id=tune.get_context().get_trial_id(),
-                          device=trial_device(request.context),
-                          report=lambda metrics: tune.report(dict(metrics)))
+                          device=trial_device(request.context), reporter=RayReporter())
         return
     work_dir = Path(tune.get_context().get_trial_dir()) / "work"
     run_trial(request, RayReporter(), work_dir=work_dir)
@@ -166,11 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"folds: {list(sweep.cv.folds_to_run())}", file=sys.stderr)
         return 2
     context = build_context(sweep, materialize_cohort(sweep.data), parent_run_id=None)
-    request = TrialRequest(spec=chosen[0], context=context)
-    work_dir = args.work_dir or Path(tempfile.gettempdir()) / "stroke-trials" / chosen[0].trial_id
-    reporter = ConsoleReporter(work_dir / "checkpoint",
-                               iterations=chosen[0].config.train.iterations)
-    outcome = run_trial(request, reporter, work_dir=work_dir)
+    spec, = keyed(chosen, context)
+    request = TrialRequest(spec=spec, context=context)
+    work_dir = args.work_dir or Path(tempfile.gettempdir()) / "stroke-trials" / spec.trial_id
+    reporter = ConsoleReporter(work_dir / "checkpoint", iterations=spec.config.train.iterations)
+    outcome, = run_trial(request, reporter, work_dir=work_dir)
     print(json.dumps(outcome.fold_means, indent=2))
     return 0
 

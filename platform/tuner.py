@@ -34,7 +34,7 @@ from platform.trial import trainable
 
 __all__ = [
     "TunerSettings", "experiment_path", "grid_settings", "ray_init_arguments", "run_grid",
-    "run_search", "search_settings", "set_aside", "shutdown_ray", "start_ray",
+    "run_search", "search_settings", "set_aside", "shutdown_ray", "start_ray", "study_generation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -119,8 +119,11 @@ class TunerSettings:
 
 
 def _trial_name(trial: Any) -> str:
-    request = trial.config.get(REQUEST_KEY, {})
-    return str(request.get("spec", {}).get("trial_id", trial.trial_id))
+    """A grid trial is named by its training (``<variant>-f<fold>-<training key>``)."""
+    request = trial.config.get(REQUEST_KEY)
+    if not request:
+        return str(trial.trial_id)
+    return TrialRequest.model_validate(request).training_id
 
 
 def _run_config(storage_path: Path, name: str, failure: FailureConfig) -> tune.RunConfig:
@@ -234,6 +237,24 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
         run_config=_run_config(storage_path, name, failure),
         resources=_resources(resources),
     )
+
+
+def study_generation(storage: str, name: str, *, restart: bool) -> str:
+    """The study a search uses: ``name``, or its latest ``name-r<n>`` after restarts; with
+    ``restart`` the next generation (the earlier studies are kept)."""
+    import optuna
+
+    database = sqlite_file(storage)
+    existing = set() if database is not None and not database.exists() else \
+        set(optuna.get_all_study_names(storage))
+    generations = [0] if name in existing else []
+    generations += [int(n.rsplit("-r", 1)[1]) for n in existing
+                    if n.startswith(f"{name}-r") and n.rsplit("-r", 1)[1].isdigit()]
+    latest = max(generations, default=None)
+    if restart and latest is not None:
+        logger.info("--restart: study %s is kept; a new study starts", name)
+        return f"{name}-r{latest + 1}"
+    return name if not latest else f"{name}-r{latest}"
 
 
 def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_folds: int,

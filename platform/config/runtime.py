@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from platform.config.types import AbsPath, Name, NonNegative, Positive, Section, fail
 
-__all__ = ["FailureConfig", "RayConfig", "ResourcesConfig", "TrackingConfig"]
+__all__ = ["FailureConfig", "RayConfig", "ResourcesConfig", "ReuseConfig", "TrackingConfig"]
 
 
 class ResourcesConfig(Section):
@@ -77,3 +77,26 @@ class FailureConfig(Section):
 
     max_failures: NonNegative = 2
     """Retries of a crashed trial, each from its last checkpoint (a NaN loss is not retried)."""
+
+
+class ReuseConfig(Section):
+    """Which finished work a sweep takes from its MLflow experiment instead of redoing it.
+
+    A training is found by its key (everything that decides its weights), an evaluation
+    by its key (the training's plus the evaluation settings and test patients); see
+    ``platform/work_keys.py`` and ``sweeps/README.md``.
+    """
+
+    enabled: bool = True
+    """Reuse finished trainings and evaluations with the same key (ours: a re-run or an
+    added variant redoes nothing that would come out the same); ``--restart`` and
+    ``--retrain`` override it per run."""
+    match_code: bool = False
+    """Make the git commit part of every key, so work done by other code is never reused
+    (ours: off, so a fix elsewhere in the repository does not retrain a sweep; Table 1
+    notes every reused run that another commit made)."""
+    claim_stale_after_s: Annotated[float, Field(gt=0.0)] = 300.0
+    """A claim on a training whose owner sent no heartbeat for this long is taken over
+    (ours: five heartbeats; raise it when clocks of the nodes may differ by more)."""
+    claim_poll_s: Annotated[float, Field(gt=0.0)] = 5.0
+    """How often a trial waiting on another process's claim looks again (ours)."""

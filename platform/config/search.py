@@ -14,6 +14,8 @@ becomes a SQLite URL.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -121,7 +123,10 @@ class SearchConfig(Section):
         default="runs/optuna.db", validate_default=True)
     """Optuna RDB URL; a file path becomes ``sqlite:///<absolute path>``."""
     study_name: Name | None = None
-    """Optuna study; null: the sweep's name."""
+    """Prefix of the Optuna study's name; null: the sweep's name. The study is
+    ``<prefix>-<space hash>[-outer<k>][-r<n>]``: a changed space, metric or direction is
+    a new study (Optuna refuses a changed choice list in an old one), ``--restart``
+    takes the next ``-r<n>`` and keeps the old study."""
     seed: int = 0
     """Seed of the TPE sampler."""
     variant: Name | None = None
@@ -148,6 +153,13 @@ class SearchConfig(Section):
     def space_spec(self) -> dict[str, dict[str, list[Any]]]:
         """The space as plain data: ``{"model.se_ratio": {"choice": [4, 8]}, ...}``."""
         return {key: {dist.kind: list(dist.args)} for key, dist in self.space.items()}
+
+    def space_digest(self) -> str:
+        """8 hex characters naming the space, the metric and its direction: what an Optuna
+        study's trials must share to be comparable."""
+        text = json.dumps({"space": self.space_spec(), "metric": self.metric, "mode": self.mode},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def problems(self, variant_names: Sequence[str]) -> list[Failure]:
         """A tuned ``variant`` that the sweep does not have (locations below the sweep)."""

@@ -33,7 +33,13 @@ from data_pipeline.part_fields import PartOf, part_mapping, switch_part
 from data_pipeline.registry import as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.overrides import Origin, apply_overrides
-from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig, TrackingConfig
+from platform.config.runtime import (
+    FailureConfig,
+    RayConfig,
+    ResourcesConfig,
+    ReuseConfig,
+    TrackingConfig,
+)
 from platform.config.search import SearchConfig
 from platform.config.trial import PART_SECTIONS, TRIAL_SECTIONS, TrialConfig, part_at
 from platform.config.types import AbsPath, Failure, Name, NonNegative, Section, VolumeShape, fail
@@ -45,6 +51,7 @@ __all__ = [
     "FailureConfig",
     "RayConfig",
     "ResourcesConfig",
+    "ReuseConfig",
     "SearchConfig",
     "SweepConfig",
     "SyntheticCohortConfig",
@@ -245,6 +252,8 @@ class SweepConfig(Section):
     """Where trials run."""
     failure: FailureConfig = Field(default_factory=FailureConfig)
     """Retries."""
+    reuse: ReuseConfig = Field(default_factory=ReuseConfig)
+    """Finished trainings and evaluations taken from the store instead of redone."""
 
     @model_validator(mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from platform.tracking.payloads import parse_per_patient_csv
 from platform.tracking.phi_guard import check_no_identifiers
 from platform.tracking.runs import PARENT_TAG
 from platform.tracking.store import global_tracking_uri, log_metric_batch, mlflow_client, search_all
+from platform.tracking.work import REUSED_FROM
 
 if TYPE_CHECKING:
     import torch
@@ -44,21 +45,33 @@ class TrialResult:
     metrics: dict[str, float]
     per_patient: list[dict[str, Any]]
     failure_reason: str | None
+    evaluation_key: str = ""
+    """The evaluation's content key (:mod:`platform.work_keys`)."""
+    reused_from: str | None = None
+    """The run that did the work, for a link run of a reused evaluation."""
+    device: str = ""
+    """What ran the inference (Table 2's seconds per patient)."""
 
 
 def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
-    """Read every child run of a sweep's parent run, sorted by (variant, fold, trial id)."""
+    """Read every evaluation run (``run_kind=trial``) of a sweep's parent run, sorted by
+    (variant, fold, trial id); a link run's per-patient rows are its source run's."""
     client = mlflow_client(uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     results = []
-    for run in search_all(client, experiment_id, f"tags.`{PARENT_TAG}` = '{parent_run_id}'"):
+    runs = search_all(client, experiment_id,
+                      f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.run_kind = 'trial'")
+    for run in runs:
         tags = run.data.tags
+        reused_from = tags.get(REUSED_FROM)
         results.append(TrialResult(
             run_id=run.info.run_id, trial_id=tags.get("trial_id", ""),
             variant=tags.get("variant", ""), fold=int(tags.get("fold", "-1")),
             status=run.info.status, metrics=dict(run.data.metrics),
-            per_patient=_read_per_patient(client, run.info.run_id),
+            per_patient=_read_per_patient(client, reused_from or run.info.run_id),
             failure_reason=tags.get("failure_reason"),
+            evaluation_key=tags.get("evaluation_key", ""), reused_from=reused_from,
+            device=tags.get("device", ""),
         ))
     return sorted(results, key=lambda r: (r.variant, r.fold, r.trial_id))
 

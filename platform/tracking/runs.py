@@ -159,7 +159,9 @@ def find_sweep_run(uri: str, experiment: str, sweep_id: str) -> str | None:
 class TrialRun:
     """Context manager for one trial's child run: create or resume, log, end.
 
-    Entering creates the run (or reopens ``run_id``, setting it back to RUNNING); leaving
+    ``kind`` is its ``run_kind`` tag: ``trial`` for an evaluation (what Table 1 reads),
+    ``training`` for a training. Entering creates the run (or reopens ``run_id``, setting
+    it back to RUNNING); leaving
     ends it FINISHED, or FAILED with the exception's type and message as
     ``failure_reason`` when the block raised (KILLED on ``KeyboardInterrupt``). After
     :meth:`set_failed` the run stays FAILED.
@@ -173,8 +175,10 @@ class TrialRun:
     """
 
     def __init__(self, uri: str, experiment: str, *, parent_run_id: str | None, run_name: str,
-                 tags: Mapping[str, str], run_id: str | None = None) -> None:
+                 tags: Mapping[str, str], run_id: str | None = None,
+                 kind: str = "trial") -> None:
         self.uri = uri
+        self.kind = kind
         self.experiment = experiment
         self.parent_run_id = parent_run_id
         self.run_name = run_name
@@ -201,7 +205,7 @@ class TrialRun:
             self._reopen(client)
         else:
             experiment_id = ensure_experiment(client, self.uri, self.experiment)
-            tags = {**self.tags, "run_kind": "trial"}
+            tags = {**self.tags, "run_kind": self.kind}
             if self.parent_run_id:
                 tags[PARENT_TAG] = self.parent_run_id
             run = client.create_run(experiment_id, tags=tags, run_name=self.run_name)
@@ -294,6 +298,12 @@ class TrialRun:
             client.log_artifacts(self.run_id, str(path), artifact_path)
         else:
             client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Set tag ``key`` of the run (checked for DICOM identifiers)."""
+        check_no_identifiers({key: value}, what="tags")
+        self._client_or_raise().set_tag(self.run_id, key, value)
+        self.tags[key] = value
 
     def set_failed(self, reason: str) -> None:
         """End the run FAILED now with ``reason`` as tag ``failure_reason``."""

@@ -72,7 +72,9 @@ def test_cropped_and_uncropped_variants_are_scored_over_the_same_voxels(
 
 
 def test_fold_means_are_nan_aware_means_of_every_metric() -> None:
-    rows = [{"case": "a", **dict.fromkeys(METRIC_NAMES, 0.5), "seconds": 1.0},
-            {"case": "b", **dict.fromkeys(METRIC_NAMES, 1.0), "seconds": 3.0, "hd95_mm": np.nan}]
+    rows = [{"case": "a", **dict.fromkeys(METRIC_NAMES, 0.5), "seconds": 1.0, "patches": 4.0},
+            {"case": "b", **dict.fromkeys(METRIC_NAMES, 1.0), "seconds": 3.0, "patches": 8.0,
+             "hd95_mm": np.nan}]
     means = fold_means(rows)
-    assert means["dice"] == 0.75 and means["seconds"] == 2.0 and means["hd95_mm"] == 0.5
+    assert means["dice"] == 0.75 and means["seconds_per_patient"] == 2.0 and means["hd95_mm"] == 0.5
+    assert means["patches_per_patient"] == 6.0

@@ -35,7 +35,13 @@ from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, prepro
 from data_pipeline.registry import PartSpec, registry
 from platform import parts
 from platform.config import SweepConfig, load_sweep
-from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig, TrackingConfig
+from platform.config.runtime import (
+    FailureConfig,
+    RayConfig,
+    ResourcesConfig,
+    ReuseConfig,
+    TrackingConfig,
+)
 from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SyntheticCohortConfig, VariantConfig
 from platform.config.trial import EvalConfig, PreprocessingConfig, TrainConfig, TrialConfig
@@ -381,6 +387,10 @@ def _evaluation(sweep: SweepConfig) -> Any:
 
         def __init__(self) -> None:
             self.calls: list[Any] = []
+            self.tags: dict[str, str] = {}
+
+        def set_tag(self, key: str, value: str) -> None:
+            self.tags[key] = value
 
         def log_figure(self, figure: Any, name: str) -> None:
             self.calls.append(("figure", name))
@@ -403,6 +413,41 @@ def _evaluation(sweep: SweepConfig) -> Any:
     recorder = Recorder()
     evaluate_and_log(model, data, config, recorder, device=torch.device("cpu"))  # type: ignore[arg-type]
     return recorder.calls
+
+
+def _keys(sweep: SweepConfig) -> Any:
+    from platform.work_keys import keyed
+
+    return [(s.training_key, s.evaluation_key) for s in keyed(expand(sweep), _context(sweep))]
+
+
+def _claim(sweep: SweepConfig) -> Any:
+    from platform.fold_trial import training_claim
+    from platform.work_keys import keyed
+
+    context = _context(sweep)
+    claim = training_claim(TrialRequest(spec=keyed(expand(sweep), context)[0], context=context))
+    return claim.stale_after_s, claim.poll_s
+
+
+def _reuse_plan(sweep: SweepConfig) -> Any:
+    """The plan line of a store that holds a finished training and evaluation of fold 0."""
+    from mlflow import MlflowClient
+
+    from platform.sweep import _plan
+    from platform.tracking.store import ensure_experiment
+    from platform.work_keys import keyed
+
+    context = _context(sweep)
+    spec = keyed(expand(sweep), context)[0]
+    client = MlflowClient(context.tracking_uri)
+    experiment = ensure_experiment(client, context.tracking_uri, context.experiment)
+    if not client.search_runs([experiment], "tags.run_kind = 'training'"):
+        for kind, key in (("training", "training_key"), ("trial", "evaluation_key")):
+            run = client.create_run(experiment, tags={"run_kind": kind, key: getattr(spec, key),
+                                                      "training_key": spec.training_key})
+            client.set_terminated(run.info.run_id, "FINISHED")
+    return _plan(sweep, context, expand(sweep, every_fold=True), resume=True, retrain=()).line()
 
 
 def _refusals(sweep: SweepConfig) -> Any:
@@ -513,6 +558,11 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "ray.include_dashboard": (("ray.include_dashboard=true",), _ray),
     "ray.storage_path": (("ray.storage_path={workspace}/other-ray",), _grid),
     "failure": (("failure.max_failures=3",), _grid),
+    "reuse": (("reuse.enabled=false",), _reuse_plan),
+    "reuse.enabled": (("reuse.enabled=false",), _reuse_plan),
+    "reuse.match_code": (("reuse.match_code=true",), _keys),
+    "reuse.claim_stale_after_s": (("reuse.claim_stale_after_s=9",), _claim),
+    "reuse.claim_poll_s": (("reuse.claim_poll_s=1",), _claim),
     "failure.max_failures": (("failure.max_failures=3",), _grid),
     "trial.preprocessing": (("preprocessing.steps=[hu_window, minmax]",), _preprocessing),
     "trial.preprocessing.steps": (("preprocessing.steps=[hu_window, minmax]",), _preprocessing),
@@ -555,6 +605,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataConfig, "data.synthetic": SyntheticCohortConfig, "cv": CVConfig,
     "search": SearchConfig, "search.space": Distribution, "resources": ResourcesConfig,
     "tracking": TrackingConfig, "ray": RayConfig, "failure": FailureConfig,
+    "reuse": ReuseConfig,
     "variants": VariantConfig, "trial": TrialConfig, "trial.preprocessing": PreprocessingConfig,
     "trial.train": TrainConfig, "trial.eval": EvalConfig,
 }

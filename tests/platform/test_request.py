@@ -18,7 +18,7 @@ CONTEXT = SweepContext(
     cohort="/c", cache_root="/cache", folds=(FoldKeys(index=0, train=("b",), test=("a",)),
                                              FoldKeys(index=1, train=("a",), test=("b",))),
     run_folds=(0, 1), cv_seed=0, tracking_uri="sqlite:////m.db", experiment="tiny",
-    sweep_id="s", cpus_per_trial=1.0, gpus_per_trial=0.0)
+    sweep_id="s", cpus_per_trial=1.0, gpus_per_trial=0.0, data_fingerprint="d")
 
 
 def _request(**extra: object) -> TrialRequest:

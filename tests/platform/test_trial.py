@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import highdicom
@@ -35,6 +36,7 @@ from platform.tracking import load_trial_model
 from platform.tracking.payloads import config_params
 from platform.training import CHECKPOINT_FILE, NonFiniteLossError
 from platform.trial import ConsoleReporter, run_trial
+from platform.work_keys import keyed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,12 +58,16 @@ def _context(tmp: Path, cache: Path, overrides: list[str]):
     ])
     context = build_context(sweep, materialize_cohort(sweep.data, progress=False),
                             parent_run_id=None)
-    return context, {(s.variant, s.fold): s for s in expand(sweep)}
+    return context, {(s.variant, s.fold): s for s in keyed(expand(sweep), context)}
 
 
-def _run(spec, context, work: Path):
+def _run(spec, context, work: Path, *, fresh: bool = False):
+    """Run the trial; ``fresh``: train even where the store holds the same training."""
     reporter = ConsoleReporter(work / "checkpoint", iterations=spec.config.train.iterations)
-    return run_trial(TrialRequest(spec=spec, context=context), reporter, work_dir=work)
+    request = TrialRequest(spec=spec, context=context,
+                           fresh_after_ms=int(time.time() * 1000) if fresh else None)
+    (outcome,) = run_trial(request, reporter, work_dir=work)
+    return outcome
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +94,7 @@ def _history(client: MlflowClient, run_id: str, key: str) -> list[float]:
 def test_short_training_lowers_loss_and_beats_chance(trained):
     context, outcome = trained["context"], trained["outcome"]
     client = MlflowClient(tracking_uri=context.tracking_uri)
-    losses = _history(client, outcome.run_id, "train_loss")
+    losses = _history(client, outcome.training_run_id, "train_loss")
     assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3])
     # Chance = predicting every cropped voxel as lesion: Dice 2p / (1 + p) for lesion
     # fraction p. The synthetic lesions are 3-8 HU below tissue with 5 HU noise, so a
@@ -115,14 +121,24 @@ def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
     assert tags["trial_id"] == spec.trial_id and tags["sweep_id"] == context.sweep_id
     assert len(tags["git_commit"]) in (40, 7) or tags["git_commit"] == "unknown"
     assert "torch_version" in tags and "host" in tags
+    assert tags["training_run"] == outcome.training_run_id
+    assert tags["evaluation_key"] == spec.evaluation_key
+    assert tags["device"].startswith("CPU")
+    training = client.get_run(outcome.training_run_id)
+    assert training.data.tags["run_kind"] == "training"
+    assert training.data.tags["training_key"] == spec.training_key == tags["training_key"]
     for key in ("train_loss", "lr", "iterations_per_s"):
-        assert len(client.get_metric_history(outcome.run_id, key)) == 16  # every 5 of 80
-    for key in ("dice", "sensitivity", "specificity", "precision", "hd95_mm"):
+        # every 5 of 80 iterations, on the training run
+        assert len(client.get_metric_history(outcome.training_run_id, key)) == 16
+    for key in ("dice", "sensitivity", "specificity", "precision", "hd95_mm",
+                "seconds_per_patient", "patches_per_patient"):
         assert run.data.metrics[key] == pytest.approx(outcome.fold_means[key])
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id)}
-    assert {"per_patient.csv", "config.yaml", "figures", "lesion_loss.csv"} <= artifacts
+    assert {"per_patient.csv", "config.yaml", "figures"} <= artifacts
+    trained_artifacts = {a.path for a in client.list_artifacts(outcome.training_run_id)}
+    assert {"config.yaml", "lesion_loss.csv", "weights"} <= trained_artifacts
     losses = list(csv.DictReader(io.StringIO(Path(client.download_artifacts(
-        outcome.run_id, "lesion_loss.csv", str(trained["tmp"]))).read_text())))
+        outcome.training_run_id, "lesion_loss.csv", str(trained["tmp"]))).read_text())))
     assert sorted(row["role"] for row in losses) == ["test"] * 2 + ["train"] * 4
     assert all(0.0 <= float(row["lost_fraction"]) <= 0.005 for row in losses)
     local = Path(client.download_artifacts(outcome.run_id, "per_patient.csv", str(trained["tmp"])))
@@ -183,7 +199,7 @@ def test_resumed_trial_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, c
     # The same trial stopped at its checkpoint of iteration 2, then restarted for 4.
     _, short = _context(tmp_path, cache_root, [*quick, "train.iterations=2"])
     _run(short[("final", 0)], context, tmp_path / "resumed")
-    resumed = _run(specs[("final", 0)], context, tmp_path / "resumed")
+    resumed = _run(specs[("final", 0)], context, tmp_path / "resumed", fresh=True)
     state = torch.load(tmp_path / "resumed" / "checkpoint" / CHECKPOINT_FILE, weights_only=True)
     assert state["iteration"] == 4
     first, _ = load_trial_model(context.tracking_uri, straight.run_id)

@@ -1,0 +1,135 @@
+"""A claim on a training key, so that sweeps sharing one store never train a key twice.
+
+Why an experiment per claim: MLflow has no lock, but experiment names are unique in
+every backend (a database constraint), so creating the experiment
+``<experiment> claim <key> #<generation>`` succeeds for exactly one process. The owner
+refreshes its ``heartbeat`` tag while it trains and deletes the experiment when done
+(MLflow keeps a deleted experiment's name taken, so the next claim of the key takes the
+next generation). A waiting process polls until the training is finished (and reuses
+it), the claim is released without a result (it takes the next generation), or the
+heartbeat is older than ``stale_after_s`` (a dead owner: it takes the next generation).
+A retried trial owns its earlier claim again (same owner string). Deleted claim
+experiments are hidden in the MLflow UI; ``mlflow gc`` may purge them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
+
+from platform.tracking.store import artifact_location, mlflow_client
+
+__all__ = ["TrainingClaim", "claim_name"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_OWNER, _HEARTBEAT = "owner", "heartbeat"
+
+
+def claim_name(experiment: str, key: str, generation: int) -> str:
+    """The experiment whose creation claims training ``key`` (generation ``generation``)."""
+    return f"{experiment} claim {key} #{generation}"
+
+
+class TrainingClaim:
+    """Hold the claim on a training key while the ``with`` block trains it.
+
+    :meth:`wait_or_claim` returns what ``finished()`` found once another process
+    finished the key, or None once this process holds the claim (then the heartbeat runs
+    until the block ends and the claim is released).
+    """
+
+    def __init__(self, uri: str, experiment: str, key: str, *, owner: str,
+                 stale_after_s: float, poll_s: float) -> None:
+        self.uri, self.experiment, self.key, self.owner = uri, experiment, key, owner
+        self.stale_after_s, self.poll_s = stale_after_s, poll_s
+        self._held: str | None = None
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def wait_or_claim(self, finished: Callable[[], T | None]) -> T | None:
+        """Wait until ``finished()`` gives a result (returned) or this process holds the
+        claim (None)."""
+        from mlflow.exceptions import MlflowException
+
+        client = mlflow_client(self.uri)
+        generation = 0
+        announced = False
+        while True:
+            result = finished()
+            if result is not None:
+                return result
+            name = claim_name(self.experiment, self.key, generation)
+            try:
+                self._held = client.create_experiment(
+                    name, artifact_location=artifact_location(self.uri, self.experiment),
+                    tags={_OWNER: self.owner, _HEARTBEAT: repr(time.time())})
+            except MlflowException as err:
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            else:
+                self._start_heartbeat()
+                return None
+            holder = client.get_experiment_by_name(name)
+            if holder is None:  # purged between the two calls: try the same name again
+                continue
+            if holder.lifecycle_stage == "active" and holder.tags.get(_OWNER) == self.owner:
+                self._held = holder.experiment_id  # a retry of the owner: still ours
+                self._start_heartbeat()
+                return None
+            if holder.lifecycle_stage == "deleted" or self._stale(holder.tags):
+                if holder.lifecycle_stage == "active":
+                    logger.warning("training %s: claim %r has no heartbeat for %.0f s; "
+                                   "taking it over", self.key, name, self.stale_after_s)
+                generation += 1
+                continue
+            if not announced:
+                logger.info("training %s is being trained by %s; waiting for it",
+                            self.key, holder.tags.get(_OWNER, "another sweep"))
+                announced = True
+            time.sleep(self.poll_s)
+
+    def _stale(self, tags: dict[str, str]) -> bool:
+        try:
+            beat = float(tags.get(_HEARTBEAT, "0"))
+        except ValueError:
+            return True
+        return time.time() - beat > self.stale_after_s
+
+    def _start_heartbeat(self) -> None:
+        held = self._held
+        assert held is not None
+        interval = self.stale_after_s / 5
+
+        def beat() -> None:
+            client = mlflow_client(self.uri)
+            while not self._stop.wait(interval):
+                try:
+                    client.set_experiment_tag(held, _HEARTBEAT, repr(time.time()))
+                except Exception as err:  # a missed beat is retried; the claim may go stale
+                    logger.warning("training %s: heartbeat failed: %s", self.key, err)
+
+        self._beat = threading.Thread(target=beat, name=f"claim-{self.key}", daemon=True)
+        self._beat.start()
+
+    def release(self) -> None:
+        """Stop the heartbeat and delete the claim (its name stays taken: see module doc)."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        if self._held is not None:
+            mlflow_client(self.uri).delete_experiment(self._held)
+            self._held = None
+
+    def __enter__(self) -> TrainingClaim:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
