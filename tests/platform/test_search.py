@@ -11,6 +11,7 @@ patient took part in choosing the configuration tested on it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -83,8 +84,11 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
         parent.info.run_id, "search_choices.json", str(tmp_path))).read_text())
     assert [choice["folds"] for choice in choices] == [[0], [1]]
     for outer in (0, 1):
-        # search.study_name is null: each outer fold's study takes the sweep's name.
-        study = optuna.load_study(study_name=f"tiny-outer{outer}", storage=storage)
+        # search.study_name is null: each outer fold's study takes the sweep's name, the
+        # space's hash and the outer fold.
+        name = choices[outer]["study"]
+        assert re.fullmatch(rf"tiny-[0-9a-f]{{8}}-outer{outer}", name)
+        study = optuna.load_study(study_name=name, storage=storage)
         assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower AVD is better
         assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
         for trial in study.trials:
@@ -123,7 +127,7 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
     # Re-running the finished search continues it: no new samples, no re-evaluation.
     run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")
     for outer in (0, 1):
-        study = optuna.load_study(study_name=f"tiny-outer{outer}", storage=storage)
+        study = optuna.load_study(study_name=choices[outer]["study"], storage=storage)
         assert len(study.trials) == 3
     assert len(child_runs(mlflow_sqlite_uri, "tiny")) == len(runs)
 

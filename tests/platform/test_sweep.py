@@ -97,11 +97,17 @@ def test_sweep_table_is_mean_and_sd_of_its_child_runs(
     assert parent.info.status == "FINISHED"
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
     children = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        [parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = "
+        f"'{parent.info.run_id}' and tags.run_kind = 'trial'")
     specs = {spec.trial_id: spec for spec in expand(load_sweep(TINY_SWEEP, overrides))}
     assert sorted(run.data.tags["trial_id"] for run in children) == sorted(specs)
     assert [run.info.status for run in children] == ["FINISHED"] * 4
+    # Each evaluation names the training it evaluated: four trainings, one per trial.
+    trainings = client.search_runs([parent.info.experiment_id],
+                                   filter_string="tags.run_kind = 'training'")
+    assert {run.info.run_id for run in trainings} == {
+        run.data.tags["training_run"] for run in children}
+    assert [run.info.status for run in trainings] == ["FINISHED"] * 4
 
     # Each child run evaluated exactly its fold's test patients.
     cohort = next((sweep_cache / "cohorts").glob("synthetic-*"))
@@ -154,17 +160,21 @@ def _done_in_tune(storage: Path, trial_id: str) -> bool:
 def _finished_snapshot(uri: str, storage: Path) -> dict[str, tuple[str, int, int]]:
     """``trial_id -> (run id, end time, train_loss history length)`` of finished trials.
 
-    Finished means the MLflow run ended FINISHED and Ray Tune recorded the trial as done;
-    a trial stopped between the two is evaluated again on resume, by design.
+    Finished means the evaluation run ended FINISHED and Ray Tune recorded its training's
+    trial (named by the training's id) as done; a trial stopped between the two is
+    evaluated again on resume, by design.
     """
     client = MlflowClient(tracking_uri=uri)
-    return {
-        run.data.tags["trial_id"]: (
-            run.info.run_id, run.info.end_time,
-            len(client.get_metric_history(run.info.run_id, "train_loss")))
-        for run in child_runs(uri, "tiny")
-        if run.info.status == "FINISHED" and _done_in_tune(storage, run.data.tags["trial_id"])
-    }
+    snapshot = {}
+    for run in child_runs(uri, "tiny"):
+        if run.info.status != "FINISHED":
+            continue
+        training = client.get_run(run.data.tags["training_run"])
+        if _done_in_tune(storage, training.data.tags["trial_id"]):
+            snapshot[run.data.tags["trial_id"]] = (
+                run.info.run_id, run.info.end_time,
+                len(client.get_metric_history(training.info.run_id, "train_loss")))
+    return snapshot
 
 
 @pytest.mark.slow
@@ -226,9 +236,13 @@ def test_trial_whose_worker_is_killed_is_retried_into_the_same_run(
             "train.checkpoint_every=5",
             *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
 
+    def trainings() -> list:
+        found = MlflowClient(tracking_uri=mlflow_sqlite_uri).get_experiment_by_name("tiny")
+        return [] if found is None else _experiment_runs(mlflow_sqlite_uri, "tiny", "training")
+
     def past_first_checkpoint() -> bool:
         # Step 6 is logged only after the checkpoint of step 5 was reported to Ray Tune.
-        runs = child_runs(mlflow_sqlite_uri, "tiny")
+        runs = trainings()
         return bool(runs) and max(_train_loss_steps(mlflow_sqlite_uri, runs[0].info.run_id),
                                   default=0) >= 6
 
@@ -239,11 +253,14 @@ def test_trial_whose_worker_is_killed_is_retried_into_the_same_run(
         code = sweep.wait(SWEEP_TIMEOUT_S)
         assert code == 0, f"the retried sweep exited {code}:\n{sweep.log_tail()}"
 
-    runs = child_runs(mlflow_sqlite_uri, "tiny")
-    assert len(runs) == 1, "the retry must reopen the trial's run, not start another"
+    (evaluation,) = child_runs(mlflow_sqlite_uri, "tiny")
+    assert evaluation.info.status == "FINISHED"
+    assert set(TABLE_METRICS) <= set(evaluation.data.metrics)
+    runs = trainings()
+    assert len(runs) == 1, "the retry must reopen the training's run, not start another"
     run = runs[0]
     assert run.info.status == "FINISHED"
-    assert set(TABLE_METRICS) <= set(run.data.metrics)
+    assert evaluation.data.tags["training_run"] == run.info.run_id
     steps = _train_loss_steps(mlflow_sqlite_uri, run.info.run_id)
     assert set(steps) == set(range(1, 81))
     repeated = {step for step in steps if steps.count(step) > 1}
@@ -266,7 +283,7 @@ _DRY_RUN = ("import sys; from platform.sweep import main; code = main(sys.argv[1
             "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
 
 
-def test_dry_run_prints_every_trial_and_starts_nothing(tmp_path: Path) -> None:
+def test_dry_run_prints_every_trial_and_the_plan_and_starts_nothing(tmp_path: Path) -> None:
     # The flag may come before the overrides (argparse leaves them unparsed unless intermixed).
     command = [sys.executable, "-c", _DRY_RUN, str(TINY_SWEEP), "--dry-run", "cv.run_folds=[0,1]"]
     done = subprocess.run(command, cwd=tmp_path, env=ray_process_env(), capture_output=True,
@@ -278,7 +295,13 @@ def test_dry_run_prints_every_trial_and_starts_nothing(tmp_path: Path) -> None:
         assert spec.trial_id in done.stdout
     assert "ray imported: False" in done.stdout
     assert "cohort: synthetic (generated on first run): 4 cases" in done.stdout
-    assert os.listdir(tmp_path) == []  # no runs/, no cohort, no MLflow store
+    # The plan needs the folds' patients: the synthetic cohort is generated (the sweep
+    # uses it later); no MLflow store, no Ray state, no preprocessing cache.
+    assert done.stdout.splitlines()[-2] == (
+        "plan: 4 trainings to run, 0 reused; 4 evaluations to run, 0 reused")
+    assert os.listdir(tmp_path) == ["runs"]
+    assert os.listdir(tmp_path / "runs") == ["cache"]
+    assert os.listdir(tmp_path / "runs" / "cache") == ["cohorts"]
 
 
 def test_a_cohort_that_does_not_exist_is_refused_before_anything_runs(
