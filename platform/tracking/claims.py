@@ -119,12 +119,19 @@ class TrainingClaim:
         self._beat.start()
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the claim (its name stays taken: see module doc)."""
+        """Stop the heartbeat and delete the claim (its name stays taken: see module doc);
+        a claim a retry of this owner already released is left as it is."""
+        from mlflow.exceptions import MlflowException
+
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
         if self._held is not None:
-            mlflow_client(self.uri).delete_experiment(self._held)
+            try:
+                mlflow_client(self.uri).delete_experiment(self._held)
+            except MlflowException as err:
+                if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
             self._held = None
 
     def __enter__(self) -> TrainingClaim:

@@ -44,20 +44,11 @@ from tests.platform.sweep_harness import (
     ray_session_processes,
     run_to_completion,
     wait_until,
-    warm_cache,
     write_sweep,
 )
 
 # The paper's Table 1 columns, named here so a renamed metric fails this test.
 TABLE_METRICS = ("dice", "sensitivity", "specificity", "precision")
-
-
-@pytest.fixture(scope="session")
-def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny.yaml's cohort, generated and preprocessed once for the session."""
-    root = tmp_path_factory.getbasetemp() / "sweep-cache"
-    warm_cache(root)
-    return root
 
 
 def _experiment_runs(uri: str, experiment: str, kind: str) -> list:

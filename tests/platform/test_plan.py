@@ -1,0 +1,139 @@
+"""Issue 11: work keys and the plan, from the real sweep files (pure: no Ray, no store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from platform.config import load_sweep
+from platform.expand import expand
+from platform.plan import plan_sweep
+from platform.request import FoldKeys, SweepContext
+from platform.tracking.work import FinishedRun, FinishedWork
+from platform.work_keys import keyed
+
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+
+
+def _context(folds: int, run_folds: tuple[int, ...], **extra: object) -> SweepContext:
+    keys = [f"case{i:02d}" for i in range(2 * folds)]
+    split = tuple(FoldKeys(index=k, train=tuple(c for i, c in enumerate(keys) if i % folds != k),
+                           test=tuple(c for i, c in enumerate(keys) if i % folds == k))
+                  for k in range(folds))
+    values = {"cohort": "/c", "cache_root": "/cache", "folds": split, "run_folds": run_folds,
+              "cv_seed": 0, "tracking_uri": "sqlite:////m.db", "experiment": "e",
+              "sweep_id": "s", "cpus_per_trial": 1.0, "gpus_per_trial": 0.0,
+              "data_fingerprint": "data", **extra}
+    return SweepContext.model_validate(values)
+
+
+def _specs(name: str, overrides: list[str], context: SweepContext):
+    sweep = load_sweep(SWEEPS / name, overrides)
+    return keyed(expand(sweep, every_fold=True), context)
+
+
+def _done(specs, *, trainings: bool = True, evaluations: bool = True) -> FinishedWork:
+    def run(spec, kind: str) -> FinishedRun:
+        return FinishedRun(run_id=f"{kind}-{spec.trial_id}", end_time=1000,
+                           training_key=spec.training_key, git_commit="abc")
+
+    return FinishedWork(
+        trainings={s.training_key: run(s, "t") for s in specs} if trainings else {},
+        evaluations={s.evaluation_key: run(s, "e") for s in specs} if evaluations else {})
+
+
+def test_overlap_sweep_is_one_training_and_three_evaluations_per_fold() -> None:
+    context = _context(5, (0, 1, 2, 3, 4))
+    specs = _specs("overlap.yaml", [], context)
+    plan = plan_sweep(specs, run_folds=context.run_folds, finished=FinishedWork())
+    assert plan.line() == "plan: 5 trainings to run, 0 reused; 15 evaluations to run, 0 reused"
+    assert plan.shares_trainings
+    for work in plan.work:
+        assert [s.variant for s in work.evaluate] == ["overlap_25", "overlap_50", "overlap_75"]
+        assert len({s.evaluation_key for s in work.evaluate}) == 3
+        assert len({s.fold for s in work.evaluate}) == 1
+
+
+def test_an_added_variant_trains_only_itself() -> None:
+    context = _context(2, (0,))
+    before = _specs("tiny.yaml", [], context)
+    added = _specs("tiny.yaml", ['variants=[{name: plain, preprocessing: {steps: [hu_window, '
+                                 'minmax]}, sampler: {name: uniform}, model: {name: unet3d}, '
+                                 'loss: {name: bce_dice}}, {name: final}, '
+                                 '{name: seed1, train: {seed: 1}}]'], context)
+    finished = _done([s for s in before if s.fold == 0])
+    plan = plan_sweep(added, run_folds=(0,), finished=finished)
+    assert plan.line() == "plan: 1 trainings to run, 2 reused; 1 evaluations to run, 2 reused"
+    assert [s.variant for w in plan.work for s in w.evaluate] == ["seed1"]
+    assert not plan.shares_trainings
+    # The unchanged variants keep their keys: the added one changes nothing of theirs.
+    assert {s.evaluation_key for s in before} <= {s.evaluation_key for s in added}
+
+
+def test_folds_run_in_batches_end_in_one_complete_table() -> None:
+    context = _context(2, (1,))
+    specs = _specs("tiny.yaml", [], context)
+    plan = plan_sweep(specs, run_folds=(1,), finished=_done([s for s in specs if s.fold == 0]))
+    assert plan.line() == "plan: 2 trainings to run, 0 reused; 2 evaluations to run, 2 reused"
+    assert plan.table_folds == (0, 1)
+    assert {s.fold for w in plan.work for s in w.evaluate} == {1}
+
+
+def test_a_finished_training_is_evaluated_again_only_where_evaluation_changed() -> None:
+    context = _context(2, (0,))
+    specs = _specs("tiny.yaml", [], context)
+    threshold = _specs("tiny.yaml", ["eval.threshold=0.6"], context)
+    assert [s.training_key for s in specs] == [s.training_key for s in threshold]
+    assert not {s.evaluation_key for s in specs} & {s.evaluation_key for s in threshold}
+    plan = plan_sweep(threshold, run_folds=(0,), finished=_done(specs))
+    assert plan.line() == "plan: 0 trainings to run, 2 reused; 2 evaluations to run, 0 reused"
+    assert all(work.finished is not None for work in plan.work)
+
+
+def test_retrain_forgets_the_trainings_and_their_evaluations() -> None:
+    context = _context(2, (0,))
+    specs = _specs("tiny.yaml", [], context)
+    plain = {s.training_key for s in specs if s.variant == "plain"}
+    finished = _done([s for s in specs if s.fold == 0]).without_trainings(plain)
+    plan = plan_sweep(specs, run_folds=(0,), finished=finished)
+    assert plan.line() == "plan: 1 trainings to run, 1 reused; 1 evaluations to run, 1 reused"
+    assert [s.variant for w in plan.work for s in w.evaluate] == ["plain"]
+
+
+@pytest.mark.parametrize("change", [
+    "train.seed=1", "sampler.patches_per_patient=3", "preprocessing.steps=[hu_window, minmax]",
+    "model.base_width=8", "optimizer.lr=1.0e-3", "train.iterations=3"])
+def test_what_decides_the_weights_changes_the_training_key(change: str) -> None:
+    context = _context(2, (0,))
+    final = [s for s in _specs("tiny.yaml", [], context) if s.variant == "final"]
+    changed = [s for s in _specs("tiny.yaml", [change], context) if s.variant == "final"]
+    assert final[0].training_key != changed[0].training_key
+
+
+def test_where_and_how_a_sweep_runs_changes_no_key() -> None:
+    context = _context(2, (0,))
+    keys = [(s.training_key, s.evaluation_key) for s in _specs("tiny.yaml", [], context)]
+    for change in ("resources.cpus_per_trial=0.5", "failure.max_failures=3",
+                   "eval.figure_patients=3", "cv.run_folds=[1]", "tracking.experiment=x"):
+        assert [(s.training_key, s.evaluation_key)
+                for s in _specs("tiny.yaml", [change], context)] == keys, change
+
+
+def test_data_folds_and_code_version_are_in_the_keys() -> None:
+    plain = _context(2, (0,))
+    specs = _specs("tiny.yaml", [], plain)
+    for other in (_context(2, (0,), data_fingerprint="other"),
+                  _context(2, (0,), code_version="0123abc"), _context(3, (0,))):
+        changed = _specs("tiny.yaml", [], other)
+        assert specs[0].training_key != changed[0].training_key
+        assert specs[0].evaluation_key != changed[0].evaluation_key
+
+
+def test_reused_work_of_another_commit_is_noted_under_the_table() -> None:
+    context = _context(2, (0,))
+    specs = _specs("tiny.yaml", [], context)
+    plan = plan_sweep(specs, run_folds=(0,), finished=_done(specs))
+    assert plan.notes("abc") == []
+    notes = plan.notes("def")
+    assert len(notes) == 4 and all("made by commit abc (this is def)" in n for n in notes)
