@@ -252,16 +252,16 @@ def trained_model(
 def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
              data: FoldCases, training_run_id: str, *, device: torch.device) -> FoldOutcome:
     """Evaluate ``spec`` (one of the request's evaluations) with the trained ``model``,
-    or link a finished evaluation of the same key into the sweep."""
+    or take a finished evaluation of the same key (linked into the sweep, if any)."""
     context = request.context
     uri = context.tracking_uri
     experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
     done = find_finished(uri, experiment_id, kind="trial", key=spec.evaluation_key,
                          since_ms=request.fresh_after_ms)
-    if done is not None and context.parent_run_id is not None:
-        link = link_evaluation(uri, parent_run_id=context.parent_run_id, source=done,
-                               variant=spec.variant, fold=spec.fold,
-                               sweep_id=context.sweep_id, trial_id=spec.trial_id)
+    if done is not None:
+        link = done.run_id if context.parent_run_id is None else link_evaluation(
+            uri, parent_run_id=context.parent_run_id, source=done, variant=spec.variant,
+            fold=spec.fold, sweep_id=context.sweep_id, trial_id=spec.trial_id)
         metrics = mlflow_client(uri).get_run(link).data.metrics
         return FoldOutcome(run_id=link, fold_means=dict(metrics), rows=[],
                            training_run_id=training_run_id, reused=True)

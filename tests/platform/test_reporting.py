@@ -248,3 +248,30 @@ def test_notes_say_what_is_counted_and_name_every_case_whose_lesion_was_cut() ->
     markdown = table.to_markdown()
     assert "| specificity (whole scan) |" in markdown and "specificity (brain)" in markdown
     assert markdown.rstrip().endswith("took 1.20 % of the lesion")
+
+
+def test_table2_shows_seconds_and_patches_per_patient_with_the_device() -> None:
+    """Issue 11: variants that share a training (overlaps) print Table 2's cost columns."""
+    results = []
+    for overlap, seconds, patches in (("overlap_25", (2.0, 4.0), (10, 12)),
+                                      ("overlap_50", (6.0, 10.0), (40, 44))):
+        for fold in (0, 1):
+            base = _result("base", fold)
+            metrics = {**base.metrics, "seconds_per_patient": seconds[fold],
+                       "patches_per_patient": float(patches[fold])}
+            results.append(TrialResult(
+                run_id=f"{overlap}-{fold}", trial_id=f"{overlap}-{fold}", variant=overlap,
+                fold=fold, status="FINISHED", metrics=metrics, per_patient=base.per_patient,
+                failure_reason=None, device="NVIDIA T4"))
+    table = build_table1(results, variants=["overlap_25", "overlap_50"], folds=[0, 1],
+                         reference={"overlap_25": {"seconds_per_patient": "45"}}, timing=True)
+    assert table.title.startswith("Table 2")
+    header = table.header()
+    assert "seconds per patient (NVIDIA T4)" in header and "patches per patient" in header
+    fast, slow = (dict(zip(header, table.row_cells(row), strict=True)) for row in table.rows)
+    assert fast["seconds per patient (NVIDIA T4)"] == "3.000 +- 1.414"
+    assert slow["seconds per patient (NVIDIA T4)"] == "8.000 +- 2.828"
+    assert fast["patches per patient"] == "11.000 +- 1.414"
+    assert fast["seconds_per_patient (paper)"] == "45"
+    assert any("tiled inference of one scan" in note for note in table.notes)
+    assert not build_table1(results, variants=["overlap_25"], folds=[0, 1]).devices

@@ -12,19 +12,27 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
 import pytest
+import torch
 from mlflow import MlflowClient
 from ray.tune.schedulers import TrialScheduler
 
 from data_pipeline.cohort import load_cohort
 from data_pipeline.splits import make_folds
+from platform.config import load_sweep
 from platform.config.search import SEARCH_METRICS
+from platform.context import build_context, materialize_cohort
+from platform.expand import expand
+from platform.folds import inner_folds
 from platform.pruning import OptunaPrunerScheduler
-from platform.search_trial import VALIDATION_METRICS
+from platform.request import FoldKeys, TrialRequest
+from platform.search_trial import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
+from platform.tuner import study_generation
 from tests.platform.sweep_harness import (
     TWO_AT_A_TIME,
     child_runs,
@@ -172,3 +180,82 @@ def test_wilcoxon_scheduler_lets_a_comparable_trial_finish() -> None:
     assert scheduler.on_trial_result(None, other, {"train_loss": 0.5}) == TrialScheduler.CONTINUE
     similar = [s + (0.01 if i % 2 else -0.01) for i, s in enumerate(BEST_SCORES)]
     assert set(_report(scheduler, other, similar)) == {TrialScheduler.CONTINUE}
+
+
+class _Crash(Exception):
+    """Stands for the worker dying right after a fold's checkpoint was reported."""
+
+
+class _Reporter:
+    """What Ray Tune gives a sample: the last reported checkpoint, kept as a folder."""
+
+    def __init__(self, keep: Path, *, crash_after: int | None = None) -> None:
+        self.keep, self.crash_after, self.reports = keep, crash_after, 0
+
+    def restore_dir(self) -> Path | None:
+        return self.keep if self.keep.exists() else None
+
+    def report(self, metrics: dict, checkpoint_dir: Path | None) -> None:
+        assert checkpoint_dir is not None
+        shutil.copytree(checkpoint_dir, self.keep, dirs_exist_ok=True)
+        self.reports += 1
+        if self.reports == self.crash_after:
+            raise _Crash
+
+
+def test_a_killed_search_sample_resumes_at_its_next_fold(
+    tmp_path: Path, sweep_cache: Path, mlflow_sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform.search_trial as search_trial
+
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", {}), [
+        f"data.cache_root={sweep_cache}", f"tracking.uri={mlflow_sqlite_uri}",
+        "eval.validation_fraction=0.5"])
+    context = build_context(sweep, materialize_cohort(sweep.data, progress=False),
+                            parent_run_id=None)
+    outer = context.folds[0]
+    inner = tuple(FoldKeys(index=f.index, train=f.train, test=f.test) for f in inner_folds(
+        (*outer.train, *outer.test), folds=2, validation_fraction=0.5, seed=0))
+    request = TrialRequest(spec=expand(sweep)[1], context=context, search_metric="val_dice",
+                           inner_folds=inner, outer_fold=0)
+    trained: list[tuple[str, ...]] = []
+    real_train_on = search_trial.train_on
+
+    def counting_train_on(config, data, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        trained.append(data.train_keys)
+        return real_train_on(config, data, **kwargs)
+
+    monkeypatch.setattr(search_trial, "train_on", counting_train_on)
+    keep = tmp_path / "checkpoint"
+    with pytest.raises(_Crash):
+        run_search_sample(request, search_trial_id="t1", device=torch.device("cpu"),
+                          reporter=_Reporter(keep, crash_after=1))
+    assert len(trained) == 1
+    score = run_search_sample(request, search_trial_id="t1", device=torch.device("cpu"),
+                              reporter=_Reporter(keep))
+    assert trained == [inner[0].train, inner[1].train]  # fold 1 was not trained again
+    client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
+    (run,) = child_runs(mlflow_sqlite_uri, "tiny")  # the retry logged into the same run
+    history = client.get_metric_history(run.info.run_id, "val_dice")
+    assert sorted(m.step for m in history) == [1, 2]
+    assert run.data.metrics["val_dice"] == pytest.approx(score)
+    assert json.loads((keep / PROGRESS_FILE).read_text())["run_id"] == run.info.run_id
+
+
+def test_a_changed_space_is_a_new_study_and_restart_keeps_the_old_one(tmp_path: Path) -> None:
+    sweep = load_sweep(_search_sweep(tmp_path))
+    search = sweep.search
+    assert search is not None
+    changed = load_sweep(_search_sweep(tmp_path), ['search.space["model.se_ratio"].choice=[1,4]'])
+    assert changed.search is not None and changed.search.space_digest() != search.space_digest()
+    assert load_sweep(_search_sweep(tmp_path), ["search.num_samples=5"]).search.space_digest() \
+        == search.space_digest()  # more samples of the same space: the same study
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert study_generation(storage, "s-1", restart=False) == "s-1"  # no store yet: first
+    optuna.create_study(study_name="s-1", storage=storage)
+    assert study_generation(storage, "s-1", restart=False) == "s-1"  # continued
+    assert study_generation(storage, "s-1", restart=True) == "s-1-r1"
+    optuna.create_study(study_name="s-1-r1", storage=storage)
+    assert study_generation(storage, "s-1", restart=False) == "s-1-r1"  # the latest
+    assert study_generation(storage, "s-1", restart=True) == "s-1-r2"
+    assert {"s-1", "s-1-r1"} <= set(optuna.get_all_study_names(storage))  # none deleted

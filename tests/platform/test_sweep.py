@@ -317,3 +317,74 @@ def test_prepare_only_warms_the_cache_for_every_variant_and_starts_no_ray(
     entries = list((cache / "preprocessed").rglob("*.npz"))
     assert len(entries) == 2 * 4  # two step lists (the override's included) x four cases
     assert (cache / "cohorts").is_dir() and not (tmp_path / "ray").exists()
+
+
+def _trainings(uri: str) -> list:
+    return _experiment_runs(uri, "tiny", "training")
+
+
+def _plan_line(args: list, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main([*map(str, args), "--dry-run"]) == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_an_added_variant_and_a_later_fold_train_only_what_is_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 11: work is reused wherever its result would be the same, as the plan says."""
+    monkeypatch.chdir(tmp_path)
+    isolated = isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)
+    run_to_completion([TINY_SWEEP, *isolated], tmp_path, tmp_path / "two.log")
+    assert len(_trainings(mlflow_sqlite_uri)) == 2
+
+    tiny = yaml.safe_load(TINY_SWEEP.read_text())
+    three = write_sweep(tmp_path / "three.yaml", {
+        "variants": [*tiny["variants"], {"name": "seed1", "train": {"seed": 1}}]})
+    assert _plan_line([three, *isolated], capsys) == (
+        "plan: 1 trainings to run, 2 reused; 1 evaluations to run, 2 reused")
+    run_to_completion([three, *isolated], tmp_path, tmp_path / "three.log")
+    trainings = _trainings(mlflow_sqlite_uri)
+    assert sorted(run.data.tags["variant"] for run in trainings) == ["final", "plain", "seed1"]
+    parents = sorted(_experiment_runs(mlflow_sqlite_uri, "tiny", "sweep"),
+                     key=lambda run: run.info.start_time)
+    client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
+    linked = client.search_runs([parents[-1].info.experiment_id], filter_string=(
+        f"tags.`mlflow.parentRunId` = '{parents[-1].info.run_id}' and tags.run_kind = 'trial'"))
+    reused = {run.data.tags["variant"]: run.data.tags.get("reused_from") for run in linked}
+    assert sorted(reused) == ["final", "plain", "seed1"]
+    assert reused["seed1"] is None and reused["plain"] and reused["final"]
+    first = {run.data.tags["variant"]: run.info.run_id for run in client.search_runs(
+        [parents[0].info.experiment_id], filter_string=(
+            f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}' and "
+            "tags.run_kind = 'trial'"))}
+    assert reused["plain"] == first["plain"] and reused["final"] == first["final"]
+
+    # Folds in batches: fold 1 now, fold 0 taken from the store; one complete table.
+    later = [three, "cv.run_folds=[1]", *isolated]
+    assert _plan_line(later, capsys) == (
+        "plan: 3 trainings to run, 0 reused; 3 evaluations to run, 3 reused")
+    run_to_completion(later, tmp_path, tmp_path / "fold1.log")
+    assert sorted((run.data.tags["variant"], run.data.tags["fold"])
+                  for run in _trainings(mlflow_sqlite_uri)) == sorted(
+        (variant, fold) for variant in ("plain", "final", "seed1") for fold in "01")
+    last = max(_experiment_runs(mlflow_sqlite_uri, "tiny", "sweep"),
+               key=lambda run: run.info.start_time)
+    assert last.info.status == "FINISHED"
+    table = client.download_artifacts(last.info.run_id, "table1.csv", str(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(Path(table).read_text())))
+    assert [(r["variant"], r["n_folds"], r["missing"]) for r in rows] == [
+        ("plain", "2", ""), ("final", "2", ""), ("seed1", "2", "")]
+
+
+def test_overlap_sweep_plans_one_training_and_three_evaluations_per_fold(
+    tmp_path: Path, mlflow_sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11, Table 2: the dry run of sweeps/overlap.yaml on an empty store (its cohort
+    made small: the plan does not depend on the scan size)."""
+    overlap = TINY_SWEEP.parent / "overlap.yaml"
+    line = _plan_line([overlap, "data.synthetic.shape=[32,32,32]",
+                       f"data.cache_root={tmp_path / 'cache'}", f"tracking.uri={mlflow_sqlite_uri}",
+                       "resources.gpus_per_trial=0", "resources.cpus_per_trial=1"], capsys)
+    assert line == "plan: 5 trainings to run, 0 reused; 15 evaluations to run, 0 reused"

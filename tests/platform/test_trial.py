@@ -248,3 +248,34 @@ def test_nan_loss_stops_the_trial_as_failed_and_keeps_the_last_checkpoint(
     assert "dice" not in run.data.metrics  # never recorded as a result
     with pytest.raises(RuntimeError, match="not retried"):
         _run(spec, context, tmp_path / "work")
+
+
+def test_one_training_is_evaluated_at_two_overlaps_from_the_same_weights(tmp_path, cache_root):
+    """Issue 11 (Table 2): variants that differ in evaluation only share one training."""
+    torch.set_num_threads(1)
+    overlaps = ["variants=[{name: overlap_25, eval: {inference: {overlap: 0.25}}}, "
+                "{name: overlap_50, eval: {inference: {overlap: 0.5}}}]",
+                "train.iterations=2", "eval.figure_patients=0"]
+    context, specs = _context(tmp_path, cache_root, overlaps)
+    first, second = specs[("overlap_25", 0)], specs[("overlap_50", 0)]
+    assert first.training_key == second.training_key
+    assert first.evaluation_key != second.evaluation_key
+    reporter = ConsoleReporter(tmp_path / "work" / "checkpoint", iterations=2)
+    outcomes = run_trial(TrialRequest(spec=first, also_evaluate=(second,), context=context),
+                         reporter, work_dir=tmp_path / "work")
+    assert len(outcomes) == 2 and outcomes[0].training_run_id == outcomes[1].training_run_id
+    client = MlflowClient(tracking_uri=context.tracking_uri)
+    experiment = client.get_experiment_by_name(context.experiment).experiment_id
+    assert len(client.search_runs([experiment], "tags.run_kind = 'training'")) == 1
+    runs = [client.get_run(o.run_id) for o in outcomes]
+    assert [r.data.tags["variant"] for r in runs] == ["overlap_25", "overlap_50"]
+    assert [r.data.params["eval.inference.overlap"] for r in runs] == ["0.25", "0.5"]
+    quarter, half = (r.data.metrics for r in runs)
+    assert half["patches_per_patient"] > quarter["patches_per_patient"]  # denser grid
+    assert quarter["seconds_per_patient"] > 0 and half["seconds_per_patient"] > 0
+
+    # Run again: both evaluations and the training are found by key, nothing is redone.
+    again = run_trial(TrialRequest(spec=first, also_evaluate=(second,), context=context),
+                      reporter, work_dir=tmp_path / "again")
+    assert [o.run_id for o in again] == [o.run_id for o in outcomes]
+    assert len(client.search_runs([experiment], "tags.run_kind = 'training'")) == 1
