@@ -9,7 +9,10 @@ Modules, one concern each:
 - :mod:`.payloads`: what is logged, as MLflow wants it (flattened params, per-patient CSV);
 - :mod:`.phi_guard`: no DICOM identifier reaches the store;
 - :mod:`.provenance`: git commit, host and library versions as tags;
-- :mod:`.figures`: the Fig. 4-style contour picture logged per trial.
+- :mod:`.figures`: the Fig. 4-style contour picture logged per trial;
+- :mod:`.work`: finished trainings and evaluations found by key, link runs of reused
+  evaluations, a training's weights;
+- :mod:`.claims`: a claim on a training key, so two sweeps never train it at once.
 """
 
 from __future__ import annotations
