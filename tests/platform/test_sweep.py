@@ -388,3 +388,12 @@ def test_overlap_sweep_plans_one_training_and_three_evaluations_per_fold(
                        f"data.cache_root={tmp_path / 'cache'}", f"tracking.uri={mlflow_sqlite_uri}",
                        "resources.gpus_per_trial=0", "resources.cpus_per_trial=1"], capsys)
     assert line == "plan: 5 trainings to run, 0 reused; 15 evaluations to run, 0 reused"
+
+
+def test_retrain_of_a_variant_the_sweep_does_not_have_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(TINY_SWEEP), "--retrain", "finall", f"data.cache_root={tmp_path}"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{TINY_SWEEP}: --retrain finall: no such variant; variants: plain, final")
+    assert os.listdir(tmp_path) == []
