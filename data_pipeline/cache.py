@@ -77,7 +77,7 @@ def cache_key(ref: CaseRef, steps: Sequence[PartSpec]) -> str:
 
 def _fingerprint(ref: CaseRef) -> dict[str, object]:
     files: list[list[object]] = []
-    for top in (ref.dicom_dir, ref.mask_path):
+    for top in (ref.image, ref.mask_path):
         if top is None:
             continue
         try:
@@ -89,7 +89,7 @@ def _fingerprint(ref: CaseRef) -> dict[str, object]:
         except OSError as err:
             raise DataError(ref.key, f"cannot read {top} to fingerprint it: {err}") from err
     if not files:
-        raise DataError(ref.key, f"no files under {ref.dicom_dir}")
+        raise DataError(ref.key, f"no files under {ref.image}")
     return {"files": files, "series_uid": ref.series_uid, "label": ref.label}
 
 
