@@ -73,6 +73,7 @@ ALTERNATIVES: dict[tuple[str, str], Any] = {
     ("sampler", "label_probabilities"): {0: 0.0, 1: 0.2, 2: 0.8},
     ("sampler", "augmentations"): ["flip"], ("sampler", "patch_size"): [8, 16, 16],
     ("sampler", "num_workers"): 1, ("focal", "alpha"): None, ("group", "num_groups"): 4,
+    ("sliding_window", "mirror_axes"): [0, 2],
 }
 """Changed values where a generic change would be refused or would not show."""
 
