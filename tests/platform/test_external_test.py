@@ -139,6 +139,8 @@ def test_predict_with_a_variant_segments_a_nifti_case(finished: dict, tmp_path: 
     predicted = int(sitk.GetArrayFromImage(written).sum())
     # The same pipeline; only the cache's 16-bit image storage may move a voxel.
     assert abs(predicted - (row["tp"] + row["fp"])) <= max(2, 0.005 * predicted)
+    assert predict_main(["--model", finished["parent"], "--variant", "final", "--dicom",
+                         str(image), "--out", str(tmp_path / "seg.dcm")]) == 2  # SEG needs DICOM
 
 
 def test_a_test_cohort_that_repeats_cv_cases_is_refused_before_anything_runs(

@@ -431,6 +431,14 @@ def _refusals(sweep: SweepConfig) -> Any:
         return f"refused: {err}"
 
 
+def _case_scores(sweep: SweepConfig) -> Any:
+    truth = np.zeros((6, 12, 12), np.uint8)
+    truth[1:5, 2:7, 2:7] = 1
+    pred = np.roll(truth, 2, axis=2)  # surfaces 2 voxels (1 mm) apart in x
+    pred[5, 11, 11] = 1  # a speck that post-processing can remove
+    return sorted(parts.case_scores(_final(sweep))(pred, truth, (1.0, 0.5, 0.5)).items())
+
+
 def _test_cohort(sweep: SweepConfig) -> Any:
     from platform.external_test import load_test_refs
 
@@ -563,9 +571,9 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.eval.threshold": (("eval.threshold=0.6",), _evaluation),
     "trial.eval.validation_fraction": (("eval.validation_fraction=0.5",), _search_folds),
     "trial.eval.figure_patients": (("eval.figure_patients=1",), _evaluation),
-    "trial.eval.surface_tolerance_mm": (("eval.surface_tolerance_mm=0.5",), _evaluation),
+    "trial.eval.surface_tolerance_mm": (("eval.surface_tolerance_mm=0.5",), _case_scores),
     "trial.eval.postprocessing": (("eval.postprocessing=[keep_largest_component]",),
-                                  _evaluation),
+                                  _case_scores),
     "data.test_cohort": (("data.test_cohort={cohort}",), _test_cohort),
 }
 """Schema field -> (overrides that change it, what its consumer receives)."""
