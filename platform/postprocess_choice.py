@@ -143,7 +143,11 @@ def choose_for_sweep(
         if not rows:
             logger.warning("variant %s: no finished trial, no post-processing chosen", variant)
             continue
-        choices[variant] = choice = choose(variant, rows, specs)
+        try:
+            choices[variant] = choice = choose(variant, rows, specs)
+        except ValueError as err:  # trials run before these candidates: nothing to choose on
+            logger.error("no post-processing chosen: %s", err)
+            continue
         logger.info("%s", choice.note())
     if choices:
         log_json(uri, parent_run_id, CHOICE_FILE,

@@ -75,11 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uri = resolve_tracking_uri(args.tracking_uri, default_root=Path("runs").resolve())
     if args.out.suffix.lower() == ".dcm" and not args.dicom.is_dir():
         print("error: a DICOM SEG (--out *.dcm) references the source DICOM series; give "
               "--dicom a series folder, or write .nii.gz / .nrrd", file=sys.stderr)
         return 2
+    uri = resolve_tracking_uri(args.tracking_uri, default_root=Path("runs").resolve())
     try:
         model, resolved, postprocessing = load_predictor(uri, args.model, args.variant)
         config = TrialConfig.model_validate(resolved)

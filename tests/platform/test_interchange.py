@@ -74,8 +74,10 @@ def test_auto3dseg_datalist_gives_each_case_its_test_fold(tmp_path: Path) -> Non
         "testing": [{"image": "/elsewhere/e0_0000.nii.gz"}]}
 
 
-def test_cli_writes_the_splits_and_the_datalist_of_a_sweep(tmp_path: Path) -> None:
+def test_cli_writes_the_splits_and_the_datalist_of_a_sweep(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tiny = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+    monkeypatch.chdir(tmp_path)  # the sweep's relative defaults (runs/) land here
     assert main([str(tiny), f"data.cache_root={tmp_path / 'cache'}", "--out",
                  str(tmp_path / "out")]) == 0
     splits = json.loads((tmp_path / "out" / "splits_final.json").read_text())
