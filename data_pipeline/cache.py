@@ -84,7 +84,7 @@ def source_fingerprint(ref: CaseRef) -> dict[str, object]:
         DataError: a source file cannot be read.
     """
     files: list[list[object]] = []
-    for top in (ref.dicom_dir, ref.mask_path):
+    for top in (ref.image, ref.mask_path):
         if top is None:
             continue
         try:
@@ -96,7 +96,7 @@ def source_fingerprint(ref: CaseRef) -> dict[str, object]:
         except OSError as err:
             raise DataError(ref.key, f"cannot read {top} to fingerprint it: {err}") from err
     if not files:
-        raise DataError(ref.key, f"no files under {ref.dicom_dir}")
+        raise DataError(ref.key, f"no files under {ref.image}")
     return {"files": files, "series_uid": ref.series_uid, "label": ref.label}
 
 

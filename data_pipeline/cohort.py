@@ -1,6 +1,6 @@
 """Cohort description -> case references -> checked, pseudonymised cases in memory.
 
-A cohort is described in one of three ways (``load_cohort`` takes any of them):
+A cohort is described in one of four ways (``load_cohort`` takes any of them):
 
 1. a manifest ``cohort.yaml``::
 
@@ -9,17 +9,24 @@ A cohort is described in one of three ways (``load_cohort`` takes any of them):
          - {key: case-000, dicom: case-000/dicom, mask: case-000/lesion.nii.gz}
          - {key: case-001, dicom: scans/b, mask: masks/b.seg.nrrd, label: lesion,
             series_uid: "1.2.3..."}   # optional per case
+         - {key: case-002, image: nifti/c_ct.nii.gz, mask: nifti/c_lesion.nii.gz}
 
-2. a manifest CSV with the header ``key,dicom,mask[,series_uid,label]``;
-3. a folder layout ``COHORT/<case>/`` holding a ``dicom/`` folder (or one sub-folder)
-   and at most one mask file (``.nii``, ``.nii.gz``, ``.nrrd``, ``.seg.nrrd``, ``.dcm``).
-   A folder with a ``cohort.yaml`` or ``cohort.csv`` is read as that manifest.
+   ``dicom`` names a DICOM series folder, ``image`` a CT volume file (NIfTI, NRRD or
+   MHA, :mod:`data_pipeline.volume_io`); a row gives one of them;
+2. a manifest CSV with the header ``key,dicom,mask[,series_uid,label]`` (or ``image``);
+3. a folder layout ``COHORT/<case>/`` holding a ``dicom/`` folder (or one sub-folder),
+   or a CT volume file named ``ct.*``/``image.*``, and at most one mask file (``.nii``,
+   ``.nii.gz``, ``.nrrd``, ``.seg.nrrd``, ``.dcm``). A folder with a ``cohort.yaml`` or
+   ``cohort.csv`` is read as that manifest;
+4. an nnU-Net v2 raw dataset (a folder with ``dataset.json``; its ``imagesTs`` folder
+   gives the test cases), :mod:`data_pipeline.nnunet_dataset`.
 
 Paths are relative to the manifest's folder. Case keys must be pseudonymous: either the
 given key / folder name (``keys="given"``), or ``keys="patient_id"``: ``p-`` + a keyed
 hash (HMAC-SHA256) of the DICOM PatientID with the cohort's secret salt
 (``data_pipeline.pseudonym``; the PatientID never leaves ``dicom.py``). A given key that
-repeats the PatientID or a PatientName part is refused.
+repeats the PatientID or a PatientName part is refused. A volume file has no PatientID:
+its cases keep their given keys (nnU-Net case identifiers), which must be pseudonyms.
 
 Loading is per case: ``load_case`` raises ``DataError``; ``load_cases`` collects the good
 cases and a ``key -> problem`` summary of the bad ones, so that one broken export never
@@ -38,14 +45,22 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from tqdm import tqdm
 
-from data_pipeline.dicom import key_names_patient, patient_key, read_series
+from data_pipeline.dicom import CTVolume, key_names_patient, patient_key, read_series
 from data_pipeline.errors import DataError
 from data_pipeline.geometry import Geometry
 from data_pipeline.labels import MASK_SUFFIXES, read_mask
+from data_pipeline.nnunet_dataset import (
+    NnunetDatasetError,
+    is_nnunet_dataset,
+    is_nnunet_test_folder,
+    read_nnunet_dataset,
+)
 from data_pipeline.pseudonym import case_key_from_patient_id, load_salt
+from data_pipeline.volume_io import is_volume_file, read_volume
 
 __all__ = [
     "Case",
@@ -56,12 +71,15 @@ __all__ = [
     "load_case",
     "load_cases",
     "load_cohort",
+    "read_ct",
 ]
 
 logger = logging.getLogger(__name__)
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MANIFEST_NAMES = ("cohort.yaml", "cohort.yml", "cohort.csv")
+CT_FILE_STEMS = ("ct", "image")
+"""In a folder layout, a case's CT volume file is ``ct.*`` or ``image.*`` (any volume suffix)."""
 
 
 class CohortError(ValueError):
@@ -74,17 +92,27 @@ class CaseRef:
 
     Attributes:
         key: pseudonymous case key.
-        dicom_dir: folder with the CT series.
+        image: the CT: a folder with a DICOM series, or a NIfTI/NRRD/MHA volume file.
         mask_path: lesion mask file (or DICOM SEG folder); None for an image-only case.
         series_uid: which series to read when the folder holds several (kept out of repr).
         label: which mask label/segment is lesion (see ``data_pipeline.labels``).
     """
 
     key: str
-    dicom_dir: Path
+    image: Path
     mask_path: Path | None
     series_uid: str | None = field(default=None, repr=False)
     label: int | str | None = None
+
+    @property
+    def dicom_dir(self) -> Path:
+        """The CT's path under its older name (a DICOM folder or, now, a volume file)."""
+        return self.image
+
+    @property
+    def is_dicom(self) -> bool:
+        """Whether the CT is a DICOM series (not a volume file)."""
+        return not is_volume_file(self.image)
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,10 +138,23 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    dicom: Path
+    dicom: Path | None = None
+    image: Path | None = None
     mask: Path | None = None
     series_uid: str | None = None
     label: int | str | None = None
+
+    @model_validator(mode="after")
+    def _one_ct(self) -> _Row:
+        if (self.dicom is None) == (self.image is None):
+            raise PydanticCustomError("one_ct", "give the CT as 'dicom' (a DICOM series "
+                                      "folder) or as 'image' (a NIfTI/NRRD/MHA file), "
+                                      "exactly one of them")
+        return self
+
+    @property
+    def ct(self) -> Path:
+        return self.dicom if self.dicom is not None else self.image  # type: ignore[return-value]
 
 
 class _Manifest(BaseModel):
@@ -144,6 +185,8 @@ def load_cohort(
     manifest = _find_manifest(path)
     if manifest is not None:
         rows, base = _read_manifest(manifest), manifest.parent
+    elif is_nnunet_dataset(path) or is_nnunet_test_folder(path):
+        rows, base = _nnunet_rows(path), path
     elif path.is_dir():
         rows, base = _scan_layout(path), path
     else:
@@ -160,7 +203,7 @@ def load_case(ref: CaseRef) -> Case:
     Raises:
         DataError: anything wrong with this case's files, naming the key and the problem.
     """
-    volume = read_series(ref.dicom_dir, case_key=ref.key, series_uid=ref.series_uid)
+    volume = read_ct(ref)
     if ref.mask_path is None:
         raise DataError(ref.key, "no lesion mask for this case; add one to the cohort")
     lesion = read_mask(
@@ -169,6 +212,17 @@ def load_case(ref: CaseRef) -> Case:
     return Case(
         key=ref.key, hu=volume.hu, lesion=lesion, geometry=volume.geometry, notes=volume.notes
     )
+
+
+def read_ct(ref: CaseRef) -> CTVolume:
+    """The checked HU volume of a case: its DICOM series, or its volume file.
+
+    Raises:
+        DataError: the series or file is unusable (see ``dicom`` and ``volume_io``).
+    """
+    if ref.is_dicom:
+        return read_series(ref.image, case_key=ref.key, series_uid=ref.series_uid)
+    return read_volume(ref.image, case_key=ref.key)
 
 
 def iter_cases(
@@ -253,6 +307,23 @@ def _explain(err: ValidationError, raw: object) -> str:
     return "\n".join(lines)
 
 
+def _nnunet_rows(path: Path) -> list[_Row]:
+    """Rows of an nnU-Net dataset (training cases) or of its ``imagesTs`` folder (test)."""
+    test = is_nnunet_test_folder(path)
+    try:
+        cases = read_nnunet_dataset(path.parent if test else path,
+                                    split="test" if test else "train")
+    except NnunetDatasetError as err:
+        raise CohortError(str(err)) from None
+    rows = []
+    for case in cases:
+        if not _valid_key(case.key):
+            raise CohortError(f"{path}: case identifier {case.key!r} is not a valid case key "
+                              "(letters, digits, '.', '_', '-'; at most 64)")
+        rows.append(_Row(key=case.key, image=case.image, mask=case.mask, label=case.label))
+    return rows
+
+
 def _scan_layout(folder: Path) -> list[_Row]:
     cases = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not cases:
@@ -265,19 +336,26 @@ def _layout_row(case: Path, index: int, total: int) -> _Row:
     subdirs = [p for p in case.iterdir() if p.is_dir() and not p.name.startswith(".")]
     named = [p for p in subdirs if p.name.lower() == "dicom"]
     dicom = named or (subdirs if len(subdirs) == 1 else [])
-    if not dicom:
+    volumes = [p for p in case.iterdir() if is_volume_file(p)
+               and p.name.lower().split(".")[0] in CT_FILE_STEMS]
+    if len(dicom) + len(volumes) != 1:
         raise CohortError(
-            f"{where}: expected a 'dicom' folder (or exactly one sub-folder), "
-            f"found {len(subdirs)} sub-folders; rename it or use a manifest"
+            f"{where}: expected a 'dicom' folder (or exactly one sub-folder) or one CT file "
+            f"named ct.* / image.*, found {len(subdirs)} sub-folders and {len(volumes)} CT "
+            "files; rename them or use a manifest"
         )
-    masks = [p for p in case.iterdir() if p.is_file() and p.name.lower().endswith(MASK_SUFFIXES)]
+    masks = [p for p in case.iterdir() if p.is_file() and p.name.lower().endswith(MASK_SUFFIXES)
+             and p not in volumes]
     if len(masks) > 1:
         names = ", ".join(sorted(m.name for m in masks))
         raise CohortError(
             f"{where}: {len(masks)} mask files ({names}); keep one, or list the case in a manifest"
         )
     key = case.name if _valid_key(case.name) else None
-    return _Row(key=key, dicom=dicom[0], mask=masks[0] if masks else None)
+    mask = masks[0] if masks else None
+    if volumes:
+        return _Row(key=key, image=volumes[0], mask=mask)
+    return _Row(key=key, dicom=dicom[0], mask=mask)
 
 
 def _valid_key(name: str) -> bool:
@@ -285,8 +363,11 @@ def _valid_key(name: str) -> bool:
 
 
 def _ref(row: _Row, base: Path, index: int, keys: str, salt: bytes | None) -> CaseRef:
-    dicom = row.dicom if row.dicom.is_absolute() else base / row.dicom
+    dicom = row.ct if row.ct.is_absolute() else base / row.ct
     mask = None if row.mask is None else (row.mask if row.mask.is_absolute() else base / row.mask)
+    if keys == "patient_id" and is_volume_file(dicom):
+        raise CohortError(f"row {index + 1}: keys='patient_id' needs a DICOM series, but the "
+                          "CT is a volume file (no PatientID); give the case keys instead")
     if keys == "patient_id":
         try:
             key = patient_key(
@@ -303,14 +384,15 @@ def _ref(row: _Row, base: Path, index: int, keys: str, salt: bytes | None) -> Ca
     else:
         key = row.key
     return CaseRef(
-        key=key, dicom_dir=dicom, mask_path=mask, series_uid=row.series_uid, label=row.label
+        key=key, image=dicom, mask_path=mask, series_uid=row.series_uid, label=row.label
     )
 
 
 def _check_keys(refs: list[CaseRef], keys: str) -> None:
     """Refuse keys that name the patient (checked first: the key is not printed) or repeat."""
     if keys == "given":
-        named = [i + 1 for i, ref in enumerate(refs) if key_names_patient(ref.dicom_dir, ref.key)]
+        named = [i + 1 for i, ref in enumerate(refs)
+                 if ref.is_dicom and key_names_patient(ref.image, ref.key)]
         if named:
             raise CohortError(
                 f"rows {named}: the case key repeats the patient's DICOM PatientID or name; "

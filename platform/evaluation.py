@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from data_pipeline.cohort import CaseRef, load_case
 from data_pipeline.preprocess import PreprocessedCase
 from data_pipeline.preprocess.remove_skull import brain_mask
 from platform.inference import SlidingWindow, binarize
+from platform.lesion_metrics import LESION_METRIC_NAMES
 from platform.metrics import (
     METRIC_NAMES,
     PATCHES_PER_PATIENT,
@@ -32,12 +33,21 @@ from platform.metrics import (
     summarize,
 )
 
-__all__ = ["PER_PATIENT_MEANS", "SCORING_VERSION", "CaseEvaluation", "evaluate_cases", "fold_means"]
+__all__ = ["PER_PATIENT_MEANS", "SCORING_VERSION", "CaseEvaluation", "CaseScores", "PostProcess",
+           "evaluate_cases", "fold_means"]
 
-SCORING_VERSION = 1
+SCORING_VERSION = 2
 """Part of every evaluation key (:mod:`platform.work_keys`): bump it when a metric, a
 column of the per-patient rows or the grid they are taken on changes, so finished
-evaluations are not reused with other numbers."""
+evaluations are not reused with other numbers (2: voxel counts, lesion-wise metrics and
+post-processing candidates in the rows)."""
+
+CaseScores = Callable[[np.ndarray, np.ndarray, tuple[float, float, float]], dict[str, float]]
+"""More scores of one case: ``(prediction, truth, spacing mm) -> {name: value}`` on the full
+grid (``platform.parts.case_scores``: voxel counts, lesion-wise metrics, post-processing
+candidates)."""
+PostProcess = Callable[[np.ndarray, Sequence[float]], np.ndarray]
+"""A post-processing applied to the full-grid prediction before it is scored."""
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +71,17 @@ def evaluate_cases(
     threshold: float,
     device: torch.device,
     amp: bool,
+    extra_scores: CaseScores | None = None,
+    postprocess: PostProcess | None = None,
 ) -> Iterable[CaseEvaluation]:
     """Yield one :class:`CaseEvaluation` per case, in order; rows are keyed by case key.
 
     Each row holds ``case`` (the pseudonymous key), every metric of
     :data:`platform.metrics.METRIC_NAMES` on the full grid, ``seconds`` of inference,
     ``patches`` run, ``voxels`` scored and ``lesion_lost`` (the share of the lesion
-    preprocessing took, counted as missed in the metrics).
+    preprocessing took, counted as missed in the metrics), and what ``extra_scores``
+    adds. ``postprocess`` (an external test's chosen post-processing) changes the
+    full-grid prediction before scoring; the crop prediction returned is the raw one.
     """
     for ref, case in zip(refs, cases, strict=True):
         started = time.perf_counter()
@@ -76,9 +90,13 @@ def evaluate_cases(
         seconds = time.perf_counter() - started
         prediction = binarize(probability, threshold)
         original = load_case(ref)
-        metrics = segmentation_metrics(case.paste(prediction), original.lesion,
-                                       original.geometry.spacing, brain_mask(original.hu))
+        spacing = original.geometry.spacing
+        full = case.paste(prediction)
+        full = full if postprocess is None else postprocess(full, spacing)
+        metrics = segmentation_metrics(full, original.lesion, spacing, brain_mask(original.hu))
         row: dict[str, float | str] = {"case": ref.key, **metrics, "seconds": seconds}
+        if extra_scores is not None:
+            row.update(extra_scores(full, original.lesion, spacing))
         row["patches"] = float(inference.count(case.image.shape, patch_size,
                                                case.brain.astype(bool)))
         row["voxels"] = float(original.lesion.size)
@@ -92,9 +110,11 @@ PER_PATIENT_MEANS = {SECONDS_PER_PATIENT: "seconds", PATCHES_PER_PATIENT: "patch
 
 
 def fold_means(rows: Sequence[dict[str, float | str]]) -> dict[str, float]:
-    """Mean of each metric over a fold's patients (NaN-aware), and of the inference
-    seconds and patches per patient."""
-    means = {name: summarize([float(row[name]) for row in rows])[0] for name in METRIC_NAMES}
+    """Mean of each metric over a fold's patients (NaN-aware), of the inference seconds
+    and patches per patient, and of the lesion-wise metrics when the rows hold them."""
+    lesion = [name for name in LESION_METRIC_NAMES if rows and name in rows[0]]
+    means = {name: summarize([float(row[name]) for row in rows])[0]
+             for name in (*METRIC_NAMES, *lesion)}
     for name, column in PER_PATIENT_MEANS.items():
         means[name] = summarize([float(row[column]) for row in rows])[0]
     return means

@@ -27,6 +27,7 @@ from platform import parts
 from platform.config.trial import TrialConfig
 from platform.evaluation import CaseEvaluation, evaluate_cases, fold_means
 from platform.folds import FoldCases, load_fold_cases
+from platform.interchange import nnunet_summary
 from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
 from platform.tracking import TrialRun, find_trial_run, run_tags
 from platform.tracking.claims import TrainingClaim
@@ -276,7 +277,7 @@ def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, 
     return iter(evaluate_cases(
         model, data.eval, data.eval_refs, inference=parts.inference(config),
         patch_size=parts.patch_size(config), threshold=config.eval.threshold, device=device,
-        amp=config.train.amp is not False))
+        amp=config.train.amp is not False, extra_scores=parts.case_scores(config)))
 
 
 def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfig,
@@ -296,6 +297,7 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     means = fold_means(rows)
     means["eval_seconds"] = time.perf_counter() - started
     run.log_per_patient(rows)
+    run.log_json(nnunet_summary(rows), "summary.json")  # nnU-Net v2's schema, this fold
     run.log_metrics(means, step=None)
     run.set_tag("device", parts.device_name(device))
     training_run = run.tags.get("training_run", "")

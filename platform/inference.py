@@ -29,6 +29,10 @@ time of a 96^3 forward.
 
 Memory stays bounded for 512 x 512 x 405 scans: only one float32 sum volume, one
 small-integer count volume and one batch of patches are held, never all patches.
+
+Two options of nnU-Net, each off by default (:mod:`platform.patch_blending`): test-time
+mirroring (``mirror_axes``) and Gaussian weights for overlapping patches
+(``blending: gaussian``; the count volume is then a float32 weight sum).
 """
 
 from __future__ import annotations
@@ -37,15 +41,16 @@ import contextlib
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import BeforeValidator, Field, field_validator
 
-from data_pipeline.registry import Params, Registry
+from data_pipeline.registry import Params, Registry, as_tuple
 from models.precision import autocast_dtype, channels_last_copy
 from platform.heap_reuse import reuse_freed_memory
+from platform.patch_blending import MIN_WEIGHT, gaussian_weights, mirrored_probabilities
 
 __all__ = [
     "INFERENCE",
@@ -155,6 +160,9 @@ def predict_volume(
     device: torch.device | str = "cpu",
     amp: bool = False,
     brain: np.ndarray | None = None,
+    mirror_axes: Sequence[int] = (),
+    blending: Literal["average", "gaussian"] = "average",
+    sigma_scale: float = 0.125,
 ) -> np.ndarray:
     """Predict lesion probabilities over a whole volume from overlapping patches.
 
@@ -190,6 +198,10 @@ def predict_volume(
         device: where the network runs.
         amp: autocast on CUDA.
         brain: optional brain mask ``(Z, Y, X)``; patches without brain are skipped.
+        mirror_axes: axes (0 = Z, 1 = Y, 2 = X) whose flips are averaged in (none: the
+            paper's plain prediction).
+        blending: ``average`` (the paper's, TorchIO's) or ``gaussian`` (MONAI's weights).
+        sigma_scale: the Gaussian's sigma as a fraction of the patch edge.
 
     Returns:
         float32 probabilities ``(Z, Y, X)`` in ``[0, 1]``.
@@ -210,23 +222,26 @@ def predict_volume(
         padded = padded.copy()
     source = torch.from_numpy(padded).to(run_device)  # no copy on CPU, one upload on CUDA
     summed = torch.zeros(padded.shape, dtype=torch.float32, device=run_device)
-    counts = torch.zeros(padded.shape, dtype=_count_dtype(padded.shape, size, overlap),
-                         device=run_device)  # fmt: skip
+    weights = (gaussian_weights(size, sigma_scale, device=run_device)
+               if blending == "gaussian" else None)
+    counts = torch.zeros(padded.shape, device=run_device, dtype=torch.float32
+                         if weights is not None else _count_dtype(padded.shape, size, overlap))
     was_training = model.training
     network = _inference_network(model.eval().to(run_device), run_device, batch_size)
     heap = contextlib.nullcontext() if on_gpu else reuse_freed_memory()
     try:
         with heap:
             for chunk, probs in _run_batches(
-                network, source, corners, size, batch_size, run_device, amp
+                network, source, corners, size, batch_size, run_device, amp, mirror_axes
             ):
                 for corner, prob in zip(chunk, probs, strict=True):
                     window = _window(corner, size)
-                    summed[window] += prob
-                    counts[window] += 1
+                    summed[window] += prob if weights is None else prob * weights
+                    counts[window] += 1 if weights is None else weights
     finally:
         model.train(was_training)
-    result = summed.div_(counts.clamp_(min=1)).cpu().numpy()  # 0 / 1 where no patch ran
+    floor = 1 if weights is None else MIN_WEIGHT  # the least weight of a voxel a patch covers
+    result = summed.div_(counts.clamp_(min=floor)).cpu().numpy()  # 0 where no patch ran
     if padded is volume:
         return result
     return np.ascontiguousarray(result[_window(tuple(b for b, _ in pads), volume.shape)])
@@ -262,6 +277,7 @@ def _run_batches(
     batch_size: int,
     device: torch.device,
     amp: bool,
+    mirror_axes: Sequence[int],
 ) -> Iterator[tuple[list[Triplet], torch.Tensor]]:
     """Yield ``(patch corners, probabilities (n, D, H, W) float32 on device)`` per batch.
 
@@ -277,13 +293,7 @@ def _run_batches(
             for slot, corner in enumerate(chunk):
                 buffer[slot, 0].copy_(volume[_window(corner, size)])
             batch = buffer[: len(chunk)].contiguous(memory_format=memory_format)
-            logits = model(batch)
-            if tuple(logits.shape) != (len(chunk), 1, *size):
-                raise ValueError(
-                    f"the model must return one channel of logits shaped like its input "
-                    f"{(len(chunk), 1, *size)}, got {tuple(logits.shape)}"
-                )
-            yield chunk, torch.sigmoid(logits.float())[:, 0]
+            yield chunk, mirrored_probabilities(model, batch, mirror_axes)
 
 
 def _channels_last(device: torch.device, batch_size: int) -> bool:
@@ -358,6 +368,23 @@ class SlidingWindowParams(Params):
     skip_outside_brain: bool = True
     """Run no patch that holds no brain voxel (ours, not the paper's: inside the brain the
     result is unchanged; voxels covered only by skipped patches get probability 0)."""
+    mirror_axes: Annotated[tuple[Annotated[int, Field(ge=0, le=2)], ...],
+                           BeforeValidator(as_tuple)] = ()
+    """Test-time mirroring: axes (0 = slices, 1 = rows, 2 = columns) whose every flip
+    combination is predicted and averaged, 2^k passes (paper: none; nnU-Net: all three)."""
+    blending: Literal["average", "gaussian"] = "average"
+    """How overlapping patches combine: plain mean (paper's) or Gaussian weights that
+    trust a patch's centre more (nnU-Net's and MONAI's)."""
+    sigma_scale: Annotated[float, Field(gt=0.0, le=1.0)] = 0.125
+    """Sigma of the Gaussian weights as a fraction of the patch edge, used with
+    ``blending: gaussian`` (nnU-Net's and MONAI's 1/8)."""
+
+    @field_validator("mirror_axes")
+    @classmethod
+    def _distinct(cls, axes: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"mirror_axes lists an axis twice: {list(axes)}")
+        return tuple(sorted(axes))
 
 
 class SlidingWindow:
@@ -377,7 +404,9 @@ class SlidingWindow:
         return predict_volume(
             model, image, patch_size=patch_size, overlap=self.params.overlap,
             batch_size=self.params.batch_size, device=device, amp=amp,
-            brain=brain if self.params.skip_outside_brain else None)
+            brain=brain if self.params.skip_outside_brain else None,
+            mirror_axes=self.params.mirror_axes, blending=self.params.blending,
+            sigma_scale=self.params.sigma_scale)
 
     def count(self, shape: Sequence[int], patch_size: Sequence[int],
               brain: np.ndarray | None) -> int:

@@ -53,8 +53,12 @@ __all__ = [
     "SPECIFICITY",
     "SPECIFICITY_BRAIN",
     "TABLE1_METRICS",
+    "as_mask",
+    "check_spacing",
+    "confusion_counts",
     "segmentation_metrics",
     "summarize",
+    "surface_points",
 ]
 
 DICE = "dice"
@@ -94,14 +98,14 @@ def segmentation_metrics(
         ``{name: value}`` for every name in :data:`METRIC_NAMES`; HD95 in mm, volume
         difference in mL. See the module docstring for empty masks.
     """
-    pred_mask = _as_mask(pred, "pred")
-    truth_mask = _as_mask(truth, "truth")
+    pred_mask = as_mask(pred, "pred")
+    truth_mask = as_mask(truth, "truth")
     if pred_mask.shape != truth_mask.shape or pred_mask.ndim != 3:
         raise ValueError(
             f"pred and truth must be 3D masks (Z, Y, X) of one shape, got {pred_mask.shape} "
             f"and {truth_mask.shape}"
         )
-    voxel = _check_spacing(spacing)
+    voxel = check_spacing(spacing)
     n_pred = int(np.count_nonzero(pred_mask))
     n_truth = int(np.count_nonzero(truth_mask))
     tp = int(np.count_nonzero(np.logical_and(pred_mask, truth_mask)))
@@ -109,7 +113,7 @@ def segmentation_metrics(
     tn = pred_mask.size - tp - fp - fn
     agree = fp == 0 and fn == 0
     if brain is not None:
-        brain = _as_mask(brain, "brain")
+        brain = as_mask(brain, "brain")
         if brain.shape != pred_mask.shape:
             raise ValueError(f"brain must have the masks' shape {pred_mask.shape}, got "
                              f"{brain.shape}")
@@ -127,6 +131,22 @@ def segmentation_metrics(
         HD95: _hd95(pred_mask, truth_mask, voxel, n_pred, n_truth),
         AVD: abs(n_pred - n_truth) * math.prod(voxel) / _MM3_PER_ML,
     }
+
+
+def confusion_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+    """Voxel counts ``tp``, ``fp``, ``fn``, ``tn`` of a binary prediction against the truth.
+
+    The raw numbers behind every ratio above (and the columns of nnU-Net's
+    ``summary.json``, :mod:`platform.interchange`).
+    """
+    pred_mask, truth_mask = as_mask(pred, "pred"), as_mask(truth, "truth")
+    if pred_mask.shape != truth_mask.shape:
+        raise ValueError(f"pred and truth must have one shape, got {pred_mask.shape} and "
+                         f"{truth_mask.shape}")
+    tp = int(np.count_nonzero(pred_mask & truth_mask))
+    fp = int(np.count_nonzero(pred_mask)) - tp
+    fn = int(np.count_nonzero(truth_mask)) - tp
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": pred_mask.size - tp - fp - fn}
 
 
 def summarize(values: Sequence[float]) -> tuple[float, float]:
@@ -163,14 +183,14 @@ def _hd95(
     if n_pred == 0 or n_truth == 0:
         return math.nan
     scale = np.asarray(spacing, dtype=np.float64)
-    pred_points = _surface_points(pred) * scale
-    truth_points = _surface_points(truth) * scale
+    pred_points = surface_points(pred) * scale
+    truth_points = surface_points(truth) * scale
     to_truth = cKDTree(truth_points).query(pred_points, k=1)[0]
     to_pred = cKDTree(pred_points).query(truth_points, k=1)[0]
     return float(max(np.percentile(to_truth, 95), np.percentile(to_pred, 95)))
 
 
-def _surface_points(mask: np.ndarray) -> np.ndarray:
+def surface_points(mask: np.ndarray) -> np.ndarray:
     """Voxel indices ``(N, 3)`` of the surface of a non-empty mask.
 
     Works inside the mask's bounding box grown by one voxel (clipped to the array): the
@@ -186,7 +206,7 @@ def _surface_points(mask: np.ndarray) -> np.ndarray:
     return np.argwhere(surface).astype(np.float64) + np.asarray(lows, dtype=np.float64)
 
 
-def _as_mask(array: np.ndarray, name: str) -> np.ndarray:
+def as_mask(array: np.ndarray, name: str) -> np.ndarray:
     """Return a boolean view or copy of a bool/integer mask; reject probabilities."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
@@ -200,7 +220,7 @@ def _as_mask(array: np.ndarray, name: str) -> np.ndarray:
     return array != 0
 
 
-def _check_spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
+def check_spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
     """Validate three positive voxel sizes in mm."""
     values = tuple(float(s) for s in spacing)
     if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):

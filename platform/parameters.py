@@ -45,6 +45,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("augmentation", "data_pipeline.augmentations"), ("model", "models"), ("block", "models"),
     ("norm", "models"), ("activation", "models"), ("upsample", "models"), ("loss", "models"),
     ("optimizer", "models"), ("schedule", "models"), ("inference", "platform.inference"),
+    ("postprocessing", "platform.postprocess"),
 )
 """Every kind of part a sweep names, with the package that registers it."""
 

@@ -19,11 +19,16 @@ from data_pipeline.preprocess import PreprocessedCase
 from data_pipeline.samplers import make_patch_loader
 from models import build_loss, build_model, build_optimizer, build_schedule
 from platform.config.trial import TrialConfig
+from platform.evaluation import CaseScores
 from platform.inference import INFERENCE, SlidingWindow
+from platform.lesion_metrics import lesion_metrics
+from platform.metrics import confusion_counts
+from platform.postprocess_choice import candidate_dice
 from platform.request import SweepContext
 
-__all__ = ["TrainingParts", "configure_threads", "device_name", "inference", "network",
-           "patch_batches", "patch_size", "train_arguments", "trial_device", "training_parts"]
+__all__ = ["TrainingParts", "case_scores", "configure_threads", "device_name", "inference",
+           "network", "patch_batches", "patch_size", "train_arguments", "trial_device",
+           "training_parts"]
 
 Batches = Callable[[int], Iterator[dict[str, torch.Tensor]]]
 
@@ -71,6 +76,20 @@ def inference(config: TrialConfig) -> SlidingWindow:
     """The configured whole-volume inference (``eval.inference``)."""
     built: SlidingWindow = INFERENCE.create(config.eval.inference)
     return built
+
+
+def case_scores(config: TrialConfig) -> CaseScores:
+    """The scores beside the voxel metrics of each held-out case: voxel counts (for
+    ``summary.json``), lesion-wise metrics at ``eval.surface_tolerance_mm`` and the Dice
+    after each ``eval.postprocessing`` candidate."""
+    tolerance, candidates = config.eval.surface_tolerance_mm, config.eval.postprocessing
+
+    def scores(pred: Any, truth: Any, spacing: tuple[float, float, float]) -> dict[str, float]:
+        return {**confusion_counts(pred, truth),
+                **lesion_metrics(pred, truth, spacing, tolerance_mm=tolerance),
+                **candidate_dice(pred, truth, spacing, candidates)}
+
+    return scores
 
 
 def patch_size(config: TrialConfig) -> tuple[int, int, int]:

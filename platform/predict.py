@@ -5,7 +5,11 @@
     python -m platform.predict --model RUN_ID --dicom DIR --out mask.nii.gz
 
 The model and its resolved config come from a trial's MLflow run (run id, or a
-``runs:/`` URI; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` says where). The DICOM series
+``runs:/`` URI; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` says where). With
+``--variant NAME`` and a sweep's parent run id as ``--model``, every finished fold model
+of that variant predicts and their probabilities are averaged (``platform.ensemble``),
+then the post-processing chosen on the cross-validation predictions is applied. The CT
+may also be a NIfTI, NRRD or MHA file (``--dicom FILE``). The DICOM series
 goes through the same preprocessing and tiled inference as in evaluation, and the mask
 is pasted back onto the original DICOM grid and written as NIfTI or NRRD by suffix, or
 as a DICOM Segmentation of the source series when ``--out`` ends in ``.dcm`` (it then
@@ -24,15 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_pipeline.dicom import read_series
+from data_pipeline.cohort import CaseRef, read_ct
 from data_pipeline.dicom_seg import write_dicom_seg
 from data_pipeline.errors import DataError
 from data_pipeline.labels import write_mask
 from data_pipeline.preprocess import preprocess
 from platform import parts
 from platform.config import TrialConfig
+from platform.ensemble import load_predictor
 from platform.inference import binarize
-from platform.tracking import load_trial_model, resolve_tracking_uri
+from platform.postprocess import apply_postprocessing
+from platform.tracking import resolve_tracking_uri
 
 __all__ = ["main", "segment_series"]
 
@@ -43,7 +49,7 @@ def segment_series(
     model: torch.nn.Module, config: TrialConfig, dicom_dir: Path, *, device: torch.device
 ) -> tuple[np.ndarray, object]:
     """Binary lesion mask on the series' full grid, and the series geometry."""
-    volume = read_series(dicom_dir, case_key="input")
+    volume = read_ct(CaseRef("input", dicom_dir, None))  # a DICOM folder or a volume file
     empty = np.zeros(volume.hu.shape, dtype=np.uint8)
     case = preprocess(volume.hu, empty, config.preprocessing.steps)
     probability = parts.inference(config)(
@@ -58,20 +64,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m platform.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="MLflow run id or runs:/ URI of a trial")
-    parser.add_argument("--dicom", required=True, type=Path, help="folder with one CT series")
+    parser.add_argument("--dicom", required=True, type=Path,
+                        help="folder with one CT series, or a NIfTI/NRRD/MHA CT file")
+    parser.add_argument("--variant", default=None,
+                        help="ensemble this variant's fold models; --model is then the "
+                        "sweep's parent run id")
     parser.add_argument("--out", required=True, type=Path,
                         help="mask file: .nii.gz / .nii / .nrrd, or .dcm for a DICOM SEG")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.out.suffix.lower() == ".dcm" and not args.dicom.is_dir():
+        print("error: a DICOM SEG (--out *.dcm) references the source DICOM series; give "
+              "--dicom a series folder, or write .nii.gz / .nrrd", file=sys.stderr)
+        return 2
     uri = resolve_tracking_uri(args.tracking_uri, default_root=Path("runs").resolve())
     try:
-        model, resolved = load_trial_model(uri, args.model)
+        model, resolved, postprocessing = load_predictor(uri, args.model, args.variant)
         config = TrialConfig.model_validate(resolved)
         started = time.perf_counter()
         mask, geometry = segment_series(model, config, args.dicom, device=torch.device(args.device))
-    except (DataError, LookupError) as err:
+        mask = apply_postprocessing(postprocessing, mask, geometry.spacing)  # type: ignore[attr-defined]
+    except (DataError, LookupError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.out.suffix.lower() == ".dcm":

@@ -302,6 +302,9 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
             run_grid(requests, storage_path=Path(sweep.ray.storage_path), name=name,
                      resources=sweep.resources, failure=sweep.failure, resume=resume)
         variants = list(dict.fromkeys(spec.variant for spec in specs))
+        from platform.external_test import after_cross_validation  # issue 14
+
+        notes += after_cross_validation(sweep, context, variants)
         complete = _table(sweep, context, plan, variants, notes)
     finally:
         if ours:

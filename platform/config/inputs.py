@@ -43,6 +43,8 @@ def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
     """
     problems: list[Problem] = []
     summary, keys = _cohort(sweep, source, problems)
+    if sweep.data.test_cohort is not None:
+        _test_cohort(sweep, source, problems)
     if sweep.cv.splits_file is not None:
         _splits(sweep, keys, source, problems)
     folders = [("data.cache_root", Path(sweep.data.cache_root)),
@@ -77,6 +79,18 @@ def _cohort(sweep: SweepConfig, source: str,
         problems.append(Problem(source, ("cv", "folds"), f"{data.cohort} holds {len(refs)} "
                                 f"cases, fewer than cv.folds={sweep.cv.folds}"))
     return CohortSummary(str(data.cohort), len(refs)), {ref.key for ref in refs}
+
+
+def _test_cohort(sweep: SweepConfig, source: str, problems: list[Problem]) -> None:
+    """The external test cohort can be read and shares no case with the CV cohort."""
+    from platform.external_test import load_test_refs
+
+    try:
+        cv_refs = load_cohort(Path(sweep.data.cohort)) if sweep.data.cohort else []
+        load_test_refs(sweep.data.test_cohort, cv_refs)
+    except (OSError, ValueError) as err:
+        problems.append(Problem(source, ("data", "test_cohort"), f"{sweep.data.test_cohort}: "
+                                f"{err}"))
 
 
 def _splits(sweep: SweepConfig, keys: set[str] | None, source: str,

@@ -90,7 +90,12 @@ class DataConfig(Section):
     """
 
     cohort: AbsPath | None = None
-    """A cohort folder (with ``cohort.yaml``), a ``cohort.yaml`` or a CSV; null: synthetic."""
+    """A cohort folder (with ``cohort.yaml``), a ``cohort.yaml``, a CSV or an nnU-Net raw
+    dataset; null: synthetic."""
+    test_cohort: AbsPath | None = None
+    """An external test cohort (any layout ``cohort`` takes, e.g. an nnU-Net dataset's
+    ``imagesTs``): never in cross-validation; each variant's fold ensemble is scored on
+    it after the sweep. Null: none."""
     synthetic: SyntheticCohortConfig = Field(default_factory=SyntheticCohortConfig)
     """The synthetic cohort, generated under ``cache_root`` on first use."""
     cache_root: AbsPath = Field(default="runs/cache", validate_default=True)

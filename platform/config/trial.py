@@ -42,6 +42,7 @@ __all__ = [
 
 _PREPROCESS = "data_pipeline.preprocess"
 StepPart = Annotated[PartSpec, PartOf("preprocessing step", home=_PREPROCESS)]
+PostprocessingPart = Annotated[PartSpec, PartOf("postprocessing", home="platform.postprocess")]
 
 
 def _final_steps() -> tuple[PartSpec, ...]:
@@ -134,6 +135,12 @@ class EvalConfig(Section):
     """Share of a fold's training patients a search validates on (ours)."""
     figure_patients: NonNegative = 2
     """Held-out patients drawn as Fig. 4-style contour pictures per trial (ours)."""
+    surface_tolerance_mm: Annotated[float, Field(ge=0.0)] = 2.0
+    """Tolerance of the surface Dice, in mm (ours: about four voxels of the paper's 0.4-0.5
+    mm grid; the paper reports no surface metric)."""
+    postprocessing: Annotated[tuple[PostprocessingPart, ...], BeforeValidator(as_tuple)] = ()
+    """Post-processing candidates, each tried on the cross-validation predictions and the
+    best applied only if it raises mean Dice (as nnU-Net chooses; paper: none)."""
 
     @model_validator(mode="before")
     @classmethod

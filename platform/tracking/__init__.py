@@ -17,7 +17,13 @@ Modules, one concern each:
 
 from __future__ import annotations
 
-from platform.tracking.results import TrialResult, fetch_trial_results, load_trial_model, log_table
+from platform.tracking.results import (
+    TrialResult,
+    fetch_trial_results,
+    load_trial_model,
+    log_table,
+    read_json,
+)
 from platform.tracking.runs import (
     TrialRun,
     end_run,
@@ -39,6 +45,7 @@ __all__ = [
     "load_trial_model",
     "log_json",
     "log_table",
+    "read_json",
     "resolve_tracking_uri",
     "run_tags",
     "start_sweep_run",

@@ -7,6 +7,7 @@ made a minute ago or on another cluster.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import torch
     from mlflow import MlflowClient
 
-__all__ = ["TrialResult", "fetch_trial_results", "load_trial_model", "log_table"]
+__all__ = ["TrialResult", "fetch_trial_results", "load_trial_model", "log_table", "read_json"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,17 @@ def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, A
         raise KeyError(f"no trial model {model!r} in the MLflow store {uri}: "
                        f"{err.message}") from err
     return module, config
+
+
+def read_json(uri: str, run_id: str, name: str) -> Any | None:
+    """The JSON artifact ``name`` of run ``run_id`` (see ``log_json``), or None if absent."""
+    client = mlflow_client(uri)
+    folder = Path(name).parent.as_posix()
+    listed = {f.path for f in client.list_artifacts(run_id, None if folder == "." else folder)}
+    if name not in listed:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(Path(client.download_artifacts(run_id, name, tmp)).read_text())
 
 
 def _read_per_patient(client: MlflowClient, run_id: str) -> list[dict[str, Any]]:

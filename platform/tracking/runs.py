@@ -252,6 +252,10 @@ class TrialRun:
         text = per_patient_csv(rows)
         self._client_or_raise().log_text(self.run_id, text, name)
 
+    def log_json(self, data: Any, name: str) -> None:
+        """Log ``data`` as the JSON artifact ``name`` (checked for PHI, like :func:`log_json`)."""
+        log_json(self.uri, self.run_id, name, data)
+
     def log_figure(self, fig_or_png_path: Figure | str | Path, name: str) -> None:
         """Log a matplotlib figure or an existing PNG as artifact ``name`` (``.png`` added)."""
         name = name if name.endswith(".png") else f"{name}.png"

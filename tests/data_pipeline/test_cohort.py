@@ -73,7 +73,8 @@ def test_csv_manifest_with_label_and_series(tiny_cohort: Path, tmp_path: Path) -
         ({"version": 2, "cases": [{"key": "a", "dicom": "d"}]}, "version: Input should be 1"),
         (
             {"version": 1, "cases": [{"key": "a", "dicom": "d"}, {"key": "b"}]},
-            "cases[1] (row 2, key 'b').dicom: Field required",
+            "cases[1] (row 2, key 'b'): give the CT as 'dicom' (a DICOM series folder) or as "
+            "'image'",
         ),
         (
             {"version": 1, "cases": [{"key": "a b", "dicom": "d"}]},

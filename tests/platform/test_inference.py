@@ -260,6 +260,12 @@ def test_binarize_thresholds_at_the_given_value() -> None:
         ({"overlap": 0.5}, {"overlap": 0.5, "batch_size": 1, "brain": "mask"}),
         ({"batch_size": 2}, {"overlap": 0.25, "batch_size": 2, "brain": "mask"}),
         ({"skip_outside_brain": False}, {"overlap": 0.25, "batch_size": 1, "brain": None}),
+        ({"mirror_axes": [1]}, {"overlap": 0.25, "batch_size": 1, "brain": "mask",
+                                "mirror_axes": (1,)}),
+        ({"blending": "gaussian"}, {"overlap": 0.25, "batch_size": 1, "brain": "mask",
+                                    "blending": "gaussian"}),
+        ({"sigma_scale": 0.25}, {"overlap": 0.25, "batch_size": 1, "brain": "mask",
+                                 "sigma_scale": 0.25}),
     ],
 )
 def test_every_sliding_window_parameter_reaches_predict_volume(
@@ -269,9 +275,14 @@ def test_every_sliding_window_parameter_reaches_predict_volume(
 
     seen: dict = {}
 
-    def spy(model, image, *, patch_size, overlap, batch_size, device, amp, brain):  # noqa: ANN001
+    defaults = {"mirror_axes": (), "blending": "average", "sigma_scale": 0.125}
+
+    def spy(model, image, *, patch_size, overlap, batch_size, device, amp, brain,  # noqa: ANN001
+            mirror_axes, blending, sigma_scale):  # noqa: ANN001
         seen.update(overlap=overlap, batch_size=batch_size,
                     brain=None if brain is None else "mask")
+        options = {"mirror_axes": mirror_axes, "blending": blending, "sigma_scale": sigma_scale}
+        seen.update({k: v for k, v in options.items() if v != defaults[k]})
         return np.zeros(image.shape, np.float32)
 
     monkeypatch.setattr(inference, "predict_volume", spy)

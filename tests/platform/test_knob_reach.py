@@ -79,6 +79,7 @@ ALTERNATIVES: dict[tuple[str, str], Any] = {
     ("sampler", "label_probabilities"): {0: 0.0, 1: 0.2, 2: 0.8},
     ("sampler", "augmentations"): ["flip"], ("sampler", "patch_size"): [8, 16, 16],
     ("sampler", "num_workers"): 1, ("focal", "alpha"): None, ("group", "num_groups"): 4,
+    ("sliding_window", "mirror_axes"): [0, 2], ("postprocessing", "connectivity"): 6,
 }
 """Changed values where a generic change would be refused or would not show."""
 
@@ -230,6 +231,15 @@ def _probe_module(structural: dict[str, Any]) -> Callable[..., Any]:
     return probe
 
 
+def _probe_postprocessing(spec: PartSpec, phantom: Any, cases: Any) -> Any:
+    mask = np.zeros((12, 12, 12), np.uint8)
+    mask[1:5, 1:5, 1:5] = 1  # 64 voxels
+    mask[5, 5, 5] = 1  # touches the block at a corner only: joined at connectivity 26
+    mask[8:10, 8:10, 8:10] = 1  # 8 voxels: 0.064 mL, between the sizes tried
+    kept = registry("postprocessing").create(spec)(mask, (2.0, 2.0, 2.0))  # 8 uL per voxel
+    return _digest(kept)
+
+
 PROBES: dict[str, Callable[..., Any]] = {
     "preprocessing step": _probe_step,
     "sampler": _probe_sampler,
@@ -244,6 +254,7 @@ PROBES: dict[str, Callable[..., Any]] = {
     "optimizer": _probe_optimizer,
     "schedule": _probe_schedule,
     "inference": _probe_inference,
+    "postprocessing": _probe_postprocessing,
 }
 """How each kind's consumer is observed."""
 
@@ -396,7 +407,11 @@ def _evaluation(sweep: SweepConfig) -> Any:
             self.calls.append(("figure", name))
 
         def log_per_patient(self, rows: Any) -> None:
-            self.calls.append(("rows", [round(float(r["dice"]), 6) for r in rows]))
+            self.calls.append(("rows", [sorted((k, round(float(v), 6)) for k, v in r.items()
+                                               if k not in ("case", "seconds")) for r in rows]))
+
+        def log_json(self, data: Any, name: str) -> None:
+            self.calls.append(("json", name, json.dumps(data, sort_keys=True)))
 
         def log_metrics(self, metrics: Any, step: Any = None) -> None:
             pass
@@ -458,6 +473,24 @@ def _refusals(sweep: SweepConfig) -> Any:
         context = _context(sweep)
         return load_data(_final(sweep), context, context.folds[0]).train_keys
     except DataError as err:
+        return f"refused: {err}"
+
+
+def _case_scores(sweep: SweepConfig) -> Any:
+    truth = np.zeros((6, 12, 12), np.uint8)
+    truth[1:5, 2:7, 2:7] = 1
+    pred = np.roll(truth, 2, axis=2)  # surfaces 2 voxels (1 mm) apart in x
+    pred[5, 11, 11] = 1  # a speck that post-processing can remove
+    return sorted(parts.case_scores(_final(sweep))(pred, truth, (1.0, 0.5, 0.5)).items())
+
+
+def _test_cohort(sweep: SweepConfig) -> Any:
+    from platform.external_test import load_test_refs
+
+    cohort = materialize_cohort(sweep.data, progress=False)
+    try:
+        return [ref.key for ref in load_test_refs(sweep.data.test_cohort, load_cohort(cohort))]
+    except ValueError as err:  # the copy repeats the cohort's cases: refused, by name
         return f"refused: {err}"
 
 
@@ -588,6 +621,10 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.eval.threshold": (("eval.threshold=0.6",), _evaluation),
     "trial.eval.validation_fraction": (("eval.validation_fraction=0.5",), _search_folds),
     "trial.eval.figure_patients": (("eval.figure_patients=1",), _evaluation),
+    "trial.eval.surface_tolerance_mm": (("eval.surface_tolerance_mm=0.5",), _case_scores),
+    "trial.eval.postprocessing": (("eval.postprocessing=[keep_largest_component]",),
+                                  _case_scores),
+    "data.test_cohort": (("data.test_cohort={cohort}",), _test_cohort),
 }
 """Schema field -> (overrides that change it, what its consumer receives)."""
 
