@@ -45,7 +45,8 @@ from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preproce
 from data_pipeline.preprocess.volume import LesionLoss
 from data_pipeline.registry import PartSpec
 
-__all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key"]
+__all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key",
+           "cohort_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ def cache_key(ref: CaseRef, steps: Sequence[PartSpec]) -> str:
         "steps": json.loads(canonical_steps(steps)),
         "code": CODE_VERSION,
     }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def cohort_fingerprint(refs: Sequence[CaseRef]) -> str:
+    """SHA-256 (64 hex digits) of a cohort: every case key with its source fingerprint.
+
+    The same files the cache keys on (resolved path, size and mtime of every file, series
+    and label choice), so it changes exactly when a cache entry of some case would, and
+    costs one ``stat`` per file, no reading. Order of ``refs`` does not matter.
+
+    Raises:
+        DataError: a case's files cannot be read.
+    """
+    doc = sorted([ref.key, _fingerprint(ref)] for ref in refs)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -16,7 +16,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from data_pipeline.cache import cohort_fingerprint
 from data_pipeline.cohort import load_cohort
 from data_pipeline.synthetic import GENERATOR_VERSION, generate_cohort
 from platform.config.sweep import DataConfig, SweepConfig
@@ -25,7 +27,8 @@ from platform.folds import lesion_volumes, plan_folds
 from platform.request import FoldKeys, SweepContext
 from platform.tracking.store import resolve_tracking_uri
 
-__all__ = ["RUNS_ROOT", "build_context", "materialize_cohort", "synthetic_cohort_path"]
+__all__ = ["RUNS_ROOT", "build_context", "cohort_dataset", "materialize_cohort",
+           "synthetic_cohort_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +92,17 @@ def build_context(sweep: SweepConfig, cohort: Path, *,
         cpus_per_trial=sweep.resources.cpus_per_trial,
         gpus_per_trial=sweep.resources.gpus_per_trial,
     )
+
+
+def cohort_dataset(context: SweepContext, fold: FoldKeys) -> dict[str, Any]:
+    """The cohort as an MLflow dataset input of a trial on ``fold`` (``TrialRun.log_dataset``).
+
+    Name: the cohort folder's name; digest: the first 32 hex digits of
+    :func:`data_pipeline.cache.cohort_fingerprint`; profile: case counts only (no keys).
+    """
+    refs = load_cohort(Path(context.cohort))
+    return {"name": Path(context.cohort).name, "digest": cohort_fingerprint(refs)[:32],
+            "source": context.cohort,
+            "profile": {"cases": len(refs), "train_cases": len(fold.train),
+                        "test_cases": len(fold.test)},
+            "context": f"fold {fold.index}"}

@@ -20,6 +20,7 @@ import torch
 from data_pipeline.cohort import load_cohort
 from platform import parts
 from platform.config.trial import TrialConfig
+from platform.context import cohort_dataset
 from platform.evaluation import CaseEvaluation, evaluate_cases, fold_means
 from platform.folds import FoldCases, load_fold_cases
 from platform.request import FoldKeys, SweepContext, TrialRequest
@@ -124,6 +125,7 @@ def fit(
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
+    run.log_dataset(**cohort_dataset(request.context, request.fold(request.spec.fold)))
     n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
                     step=0)
@@ -175,5 +177,6 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     means["eval_seconds"] = time.perf_counter() - started
     run.log_per_patient(rows)
     run.log_metrics(means, step=None)
-    run.log_model(model.cpu())
+    run.log_learning_curves()
+    run.log_model(model.cpu(), config.model_dump(mode="json"))
     return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows)

@@ -3,11 +3,15 @@
 ::
 
     python -m platform.predict --model RUN_ID --dicom DIR --out mask.nii.gz
+    python -m platform.predict --model models:/stroke-final@champion --dicom DIR --out m.dcm
 
-The model and its resolved config come from a trial's MLflow run (run id, or a
-``runs:/`` URI; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` says where). The DICOM series
-goes through the same preprocessing and tiled inference as in evaluation, and the mask
-is pasted back onto the original DICOM grid and written as NIfTI or NRRD by suffix, or
+The model is a trial's portable MLflow model (``platform.tracking.model_flavor``): a
+trial's run id, ``runs:/<run id>[/model]``, ``models:/<model id>``, or a registered model
+``models:/<name>@<alias>`` / ``models:/<name>/<version>`` (``--tracking-uri`` or
+``MLFLOW_TRACKING_URI`` says which store). The DICOM series goes through the same
+preprocessing and tiled inference as in evaluation
+(:func:`platform.segment.segment_volume`), and the mask is pasted back onto the original
+DICOM grid and written as NIfTI or NRRD by suffix, or
 as a DICOM Segmentation of the source series when ``--out`` ends in ``.dcm`` (it then
 belongs to the patient's study, for PACS and DICOM viewers).
 """
@@ -28,10 +32,8 @@ from data_pipeline.dicom import read_series
 from data_pipeline.dicom_seg import write_dicom_seg
 from data_pipeline.errors import DataError
 from data_pipeline.labels import write_mask
-from data_pipeline.preprocess import preprocess
-from platform import parts
 from platform.config import TrialConfig
-from platform.inference import binarize
+from platform.segment import segment_volume
 from platform.tracking import load_trial_model, resolve_tracking_uri
 
 __all__ = ["main", "segment_series"]
@@ -44,20 +46,16 @@ def segment_series(
 ) -> tuple[np.ndarray, object]:
     """Binary lesion mask on the series' full grid, and the series geometry."""
     volume = read_series(dicom_dir, case_key="input")
-    empty = np.zeros(volume.hu.shape, dtype=np.uint8)
-    case = preprocess(volume.hu, empty, config.preprocessing.steps)
-    probability = parts.inference(config)(
-        model, case.image, patch_size=parts.patch_size(config), device=device,
-        amp=config.train.amp is not False, brain=case.brain.astype(bool))
-    mask = case.paste(binarize(probability, config.eval.threshold))
-    return mask, volume.geometry
+    return segment_volume(model, config, volume.hu, device=device), volume.geometry
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; exit code 2 for bad input (unreadable series, unknown run)."""
     parser = argparse.ArgumentParser(prog="python -m platform.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="MLflow run id or runs:/ URI of a trial")
+    parser.add_argument("--model", required=True,
+                        help="a trial's run id, runs:/RUN_ID[/model], models:/MODEL_ID, "
+                        "models:/NAME@ALIAS or models:/NAME/VERSION")
     parser.add_argument("--dicom", required=True, type=Path, help="folder with one CT series")
     parser.add_argument("--out", required=True, type=Path,
                         help="mask file: .nii.gz / .nii / .nrrd, or .dcm for a DICOM SEG")

@@ -37,7 +37,7 @@ from platform.metrics import DICE, METRIC_LABELS, TABLE1_METRICS, summarize
 from platform.tracking import TrialResult
 
 __all__ = ["MetricSummary", "PairedTest", "Table1", "VariantRow", "build_table1",
-           "render_table1"]
+           "fold_summary", "render_table1"]
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,8 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
         test = None if previous is None else _paired_test(patients, previous, variants[index - 1])
         rows.append(VariantRow(
             variant=variant,
-            summaries={m: _summary([r.metrics[m] for r in done.values()]) for m in TABLE1_METRICS},
+            summaries={m: fold_summary([r.metrics[m] for r in done.values()])
+                       for m in TABLE1_METRICS},
             folds_done=tuple(done), missing=missing, test=test,
             reference=dict((reference or {}).get(variant, {})),
         ))
@@ -245,7 +246,12 @@ _STANDING_NOTES = (
 
 def _lesion_loss_notes(variants: Sequence[str],
                        grouped: Mapping[tuple[str, int], Sequence[TrialResult]]) -> list[str]:
-    notes = []
+    """One note per (case, fold, share cut), naming every variant that cut that share.
+
+    Variants with the same preprocessing cut the same voxels, so one line per case
+    (not per case and variant) keeps the notes short without hiding a case.
+    """
+    cut: dict[tuple[int, str, str], list[str]] = {}
     for variant in variants:
         for (name, fold), runs in sorted(grouped.items()):
             if name != variant:
@@ -254,9 +260,11 @@ def _lesion_loss_notes(variants: Sequence[str],
                 for row in run.per_patient:
                     lost = row.get("lesion_lost")
                     if isinstance(lost, Real) and lost > 0:
-                        notes.append(f"{variant}, fold {fold}, {row['case']}: preprocessing "
-                                     f"took {100 * float(lost):.2f} % of the lesion")
-    return notes
+                        share = f"{100 * float(lost):.2f}"
+                        cut.setdefault((fold, str(row["case"]), share), []).append(variant)
+    return [f"{case} (fold {fold}): preprocessing took {share} % of the lesion in "
+            f"{', '.join(dict.fromkeys(names))}"
+            for (fold, case, share), names in sorted(cut.items())]
 
 
 _LOG_WIDTH = 160
@@ -265,7 +273,7 @@ _LOG_WIDTH = 160
 
 def render_table1(table: Table1, console: Console | None = None) -> Table:
     """Print ``table`` in the terminal with rich; return the rich ``Table`` printed."""
-    rich_table = Table(title="Table 1: mean +- sd over folds", show_lines=True)
+    rich_table = Table(title="Table 1: mean +- sd over folds", row_styles=["", "dim"])
     for name in table.header():
         rich_table.add_column(name, overflow="fold")
     for row in table.rows:
@@ -317,7 +325,7 @@ def _fold_outcome(variant: str, fold: int,
     return None, f"{last.status.lower()}: {reason}"
 
 
-def _summary(values: Sequence[float]) -> MetricSummary:
+def fold_summary(values: Sequence[float]) -> MetricSummary:
     """Mean and sample sd over folds; a fold whose value is undefined makes both nan."""
     if any(math.isnan(v) for v in values):
         return MetricSummary(math.nan, math.nan, len(values))

@@ -9,17 +9,27 @@ Modules, one concern each:
 - :mod:`.payloads`: what is logged, as MLflow wants it (flattened params, per-patient CSV);
 - :mod:`.phi_guard`: no DICOM identifier reaches the store;
 - :mod:`.provenance`: git commit, host and library versions as tags;
-- :mod:`.figures`: the Fig. 4-style contour picture logged per trial.
+- :mod:`.figures`: the Fig. 4-style contour picture logged per trial;
+- :mod:`.model_flavor` (+ ``model_code.py``): the portable pyfunc model of a trial.
 """
 
 from __future__ import annotations
 
-from platform.tracking.results import TrialResult, fetch_trial_results, load_trial_model, log_table
+from platform.tracking.results import (
+    TrialResult,
+    fetch_trial_results,
+    find_sweep_parent,
+    load_trial_model,
+    log_table,
+    metric_history,
+    read_run_text,
+)
 from platform.tracking.runs import (
     TrialRun,
     end_run,
     find_sweep_run,
     find_trial_run,
+    log_files,
     log_json,
     run_tags,
     start_sweep_run,
@@ -31,11 +41,15 @@ __all__ = [
     "TrialRun",
     "end_run",
     "fetch_trial_results",
+    "find_sweep_parent",
     "find_sweep_run",
     "find_trial_run",
     "load_trial_model",
+    "log_files",
     "log_json",
     "log_table",
+    "metric_history",
+    "read_run_text",
     "resolve_tracking_uri",
     "run_tags",
     "start_sweep_run",

@@ -243,8 +243,8 @@ def test_notes_say_what_is_counted_and_name_every_case_whose_lesion_was_cut() ->
                          notes=["a note from the search"])
     assert table.notes[0].startswith("Every metric is taken per patient on the scan's original")
     assert "a note from the search" in table.notes
-    assert (f"{cut.variant}, fold {cut.fold}, {cut.per_patient[0]['case']}: preprocessing "
-            "took 1.20 % of the lesion") in table.notes
+    assert (f"{cut.per_patient[0]['case']} (fold {cut.fold}): preprocessing took 1.20 % of the "
+            f"lesion in {cut.variant}") in table.notes
     markdown = table.to_markdown()
     assert "| specificity (whole scan) |" in markdown and "specificity (brain)" in markdown
-    assert markdown.rstrip().endswith("took 1.20 % of the lesion")
+    assert markdown.rstrip().endswith(f"took 1.20 % of the lesion in {cut.variant}")
