@@ -4,14 +4,21 @@ Why one function: ``python -m platform.predict`` (a DICOM series from disk) and 
 portable MLflow model (:mod:`platform.tracking.model_flavor`, a volume handed over by
 ``mlflow.pyfunc``) must give the mask the trial's evaluation scored, so both run the
 trial's preprocessing steps, its tiled inference and threshold, and paste the cropped
-mask back onto the input grid, through this one path.
+mask back onto the input grid, through this one path. The preprocessed image is
+rounded as the preprocessing cache stores it (16-bit fixed point, at most 7.6e-6 off,
+:func:`data_pipeline.cache.stored_image`): the network then sees exactly what it saw
+in the trial's evaluation, so a voxel whose probability sits at the threshold cannot
+flip.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
+from data_pipeline.cache import stored_image
 from data_pipeline.preprocess import preprocess
 from platform import parts
 from platform.config.trial import TrialConfig
@@ -43,6 +50,7 @@ def segment_volume(network: torch.nn.Module, config: TrialConfig, hu: np.ndarray
     volume = volume.astype(np.float32, copy=False)
     case = preprocess(volume, np.zeros(volume.shape, dtype=np.uint8),
                       config.preprocessing.steps)
+    case = replace(case, image=stored_image(case.image))
     probability = parts.inference(config)(
         network, case.image, patch_size=parts.patch_size(config), device=device,
         amp=config.train.amp is not False, brain=case.brain.astype(bool))

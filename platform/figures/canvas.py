@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -46,7 +47,8 @@ def plain_json(value: Any) -> Any:
 def save_figure(figure: Figure, data: FigureData, folder: Path, name: str) -> list[Path]:
     """Write ``<name>.png`` (150 dpi), ``<name>.svg`` and ``<name>.json`` into ``folder``.
 
-    The SVG carries no date, so the same numbers give the same file.
+    The SVG carries no date and fixed element ids, so the same figure gives the same file
+    (a diff of a paper's figures shows only what changed).
 
     Returns:
         The three paths, PNG first.
@@ -54,7 +56,8 @@ def save_figure(figure: Figure, data: FigureData, folder: Path, name: str) -> li
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{suffix}" for suffix in FORMATS]
     figure.savefig(paths[0], format="png", dpi=_DPI)
-    figure.savefig(paths[1], format="svg", metadata={"Date": None})
+    with rc_context({"svg.hashsalt": "stroke-ablation-platform"}):
+        figure.savefig(paths[1], format="svg", metadata={"Date": None})
     data_path = folder / f"{name}.json"
     data_path.write_text(json.dumps(plain_json(data), indent=2, sort_keys=True,
                                     allow_nan=False) + "\n")

@@ -29,7 +29,6 @@ from tests.platform.sweep_harness import (
     child_runs,
     isolation_overrides,
     run_to_completion,
-    warm_cache,
     write_sweep,
 )
 
@@ -37,14 +36,6 @@ SE_RATIOS = [1, 2]
 LR_RANGE = (1.0e-4, 1.0e-2)
 # Not the default val_dice: proves search.metric reaches the trials and sets the direction.
 METRIC = "val_avd"
-
-
-@pytest.fixture(scope="session")
-def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny.yaml's cohort, generated and preprocessed once for the session."""
-    root = tmp_path_factory.getbasetemp() / "sweep-cache"
-    warm_cache(root)
-    return root
 
 
 def _search_sweep(tmp_path: Path) -> Path:

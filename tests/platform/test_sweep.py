@@ -15,11 +15,13 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -37,27 +39,17 @@ from platform.tracking import fetch_trial_results
 from tests.platform.sweep_harness import (
     SWEEP_TIMEOUT_S,
     TINY_SWEEP,
-    TWO_AT_A_TIME,
     SweepProcess,
     child_runs,
     isolation_overrides,
     ray_session_processes,
     run_to_completion,
     wait_until,
-    warm_cache,
     write_sweep,
 )
 
 # The paper's Table 1 columns, named here so a renamed metric fails this test.
 TABLE_METRICS = ("dice", "sensitivity", "specificity", "precision")
-
-
-@pytest.fixture(scope="session")
-def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny.yaml's cohort, generated and preprocessed once for the session."""
-    root = tmp_path_factory.getbasetemp() / "sweep-cache"
-    warm_cache(root)
-    return root
 
 
 def _experiment_runs(uri: str, experiment: str, kind: str) -> list:
@@ -67,7 +59,7 @@ def _experiment_runs(uri: str, experiment: str, kind: str) -> list:
     return client.search_runs([found.experiment_id], filter_string=f"tags.run_kind = '{kind}'")
 
 
-def _only_parent(uri: str) -> object:
+def _only_parent(uri: str) -> Any:
     parents = _experiment_runs(uri, "tiny", "sweep")
     assert len(parents) == 1, f"expected one parent run, got {len(parents)}"
     return parents[0]
@@ -85,14 +77,9 @@ def _expected_cells(children: list) -> dict[tuple[str, str], tuple[float, float]
 
 
 @pytest.mark.slow
-def test_sweep_table_is_mean_and_sd_of_its_child_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    overrides = ["cv.run_folds=[0,1]", *TWO_AT_A_TIME,
-                 *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
-    run_to_completion([TINY_SWEEP, *overrides], tmp_path, tmp_path / "sweep.log")
-
+def test_sweep_table_is_mean_and_sd_of_its_child_runs(finished_tiny_sweep: Any) -> None:
+    mlflow_sqlite_uri, overrides = finished_tiny_sweep.uri, list(finished_tiny_sweep.overrides)
+    sweep_cache, tmp_path = finished_tiny_sweep.cache, finished_tiny_sweep.root
     parent = _only_parent(mlflow_sqlite_uri)
     assert parent.info.status == "FINISHED"
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
@@ -137,6 +124,29 @@ def test_sweep_table_is_mean_and_sd_of_its_child_runs(
         assert float(rows[variant][f"{metric}_sd"]) == pytest.approx(sd, rel=1e-12)
         assert parent.data.metrics[f"t1.{variant}.{metric}_mean"] == pytest.approx(mean, rel=1e-12)
         assert parent.data.metrics[f"t1.{variant}.{metric}_sd"] == pytest.approx(sd, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_default_console_is_one_progress_display_then_table_1(finished_tiny_sweep: Any) -> None:
+    """Issue 13: without -v a sweep prints a bounded handful of lines, Table 1 and the
+    command that opens the MLflow UI; none of Ray Tune's tables, MLflow's download bars
+    or library warnings."""
+    console = finished_tiny_sweep.console
+    lines = console.splitlines()
+    # Measured: 17 lines for 4 trials (cohort bar, 1-2 status lines, Table 1 with 2 rows
+    # and its notes, 3 closing lines). Nothing in it grows with the trials but the rows.
+    assert len(lines) <= 30, console
+    assert "Table 1: mean +- sd over folds" in console
+    assert sum(line.startswith(("│ plain ", "│ final ")) for line in lines) == 2
+    assert "tiny: trials: 4/4 done, 0 running, 0 failed, 0 reused" in console
+    parent = _only_parent(finished_tiny_sweep.uri)
+    assert f"parent run {parent.info.run_id}" in console
+    assert "ui --backend-store-uri sqlite:///" in console
+    assert "python -m platform.report tiny" in console
+    for noise in ("Trial status", "Configuration for experiment", "Downloading artifacts",
+                  "Checkpoint successfully created", "(trainable pid=", "INFO", "WARNING",
+                  "Traceback"):
+        assert noise not in console, f"{noise!r} in the default console:\n{console}"
 
 
 def _done_in_tune(storage: Path, trial_id: str) -> bool:
@@ -188,6 +198,10 @@ def test_interrupted_sweep_resumes_without_redoing_finished_trials(
     assert 1 <= len(before) < 4, f"the interruption came too late to test resuming: {before}"
 
     run_to_completion(args, tmp_path, tmp_path / "resumed.log")
+    # Issue 13: the resumed run's display counts the trials it did not run again.
+    reused = re.search(r"tiny: trials: 4/4 done, 0 running, 0 failed, (\d) reused",
+                       (tmp_path / "resumed.log").read_text())
+    assert reused is not None and 1 <= int(reused.group(1)) <= 3
 
     runs = child_runs(mlflow_sqlite_uri, "tiny")
     specs = [spec.trial_id for spec in expand(load_sweep(TINY_SWEEP, overrides))]
