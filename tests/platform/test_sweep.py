@@ -149,6 +149,26 @@ def test_default_console_is_one_progress_display_then_table_1(finished_tiny_swee
         assert noise not in console, f"{noise!r} in the default console:\n{console}"
 
 
+@pytest.mark.slow
+def test_trial_runs_carry_system_metrics_git_commit_and_the_cohort(
+        finished_tiny_sweep: Any) -> None:
+    """Issue 13: MLflow system metrics, the standard git tag, the cohort as a dataset."""
+    from data_pipeline.cache import cohort_fingerprint
+    from platform.tracking.provenance import git_state
+
+    runs = child_runs(finished_tiny_sweep.uri, "tiny")
+    cohort = next((finished_tiny_sweep.cache / "cohorts").glob("synthetic-*"))
+    digest = cohort_fingerprint(load_cohort(cohort))[:32]
+    for run in runs:
+        assert run.data.tags["mlflow.source.git.commit"] == git_state()[0]
+        assert "system/cpu_utilization_percentage" in run.data.metrics, run.info.run_name
+        (given,) = run.inputs.dataset_inputs
+        assert (given.dataset.name, given.dataset.digest) == (cohort.name, digest)
+        assert json.loads(given.dataset.profile) == {"cases": 4, "train_cases": 2,
+                                                     "test_cases": 2}
+        assert [t.value for t in given.tags] == [f"fold {run.data.tags['fold']}"]
+
+
 def _done_in_tune(storage: Path, trial_id: str) -> bool:
     """Whether Ray Tune recorded the trial's last result (``done: true`` in result.json)."""
     for path in storage.glob(f"*/{trial_id}/result.json"):
