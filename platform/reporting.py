@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import wilcoxon
@@ -269,19 +270,33 @@ def _lesion_loss_notes(variants: Sequence[str],
 
 _LOG_WIDTH = 160
 """Columns of Table 1 when the terminal output goes to a file or a pipe."""
+_ONE_LINE_WIDTH = 120
+"""Narrower terminals show a cell's mean and sd on two lines."""
 
 
 def render_table1(table: Table1, console: Console | None = None) -> Table:
-    """Print ``table`` in the terminal with rich; return the rich ``Table`` printed."""
-    rich_table = Table(title="Table 1: mean +- sd over folds", row_styles=["", "dim"])
-    for name in table.header():
-        rich_table.add_column(name, overflow="fold")
-    for row in table.rows:
-        cells = table.row_cells(row)
-        rich_table.add_row(*cells, style="red" if row.missing else None)
+    """Print ``table`` in the terminal with rich; return the rich ``Table`` printed.
+
+    Compact, so that an 80-column terminal shows it in few lines: no vertical rules,
+    ``±`` for ``+-`` (below :data:`_ONE_LINE_WIDTH` columns the sd goes on a second line
+    of its cell, so that a row takes two lines, not three), and no "Missing folds"
+    column when every fold finished (the Markdown, CSV and LaTeX keep everything).
+    """
     if console is None:
         # Piped to a log file rich assumes 80 columns and folds every "mean +- sd" cell.
         console = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
+    plus_minus = " ± " if console.width >= _ONE_LINE_WIDTH else "\n± "
+    header = table.header()
+    keep = [i for i, _ in enumerate(header)
+            if not (i == len(header) - 1 and table.complete)]
+    rich_table = Table(title="Table 1: mean ± sd over folds", box=box.SIMPLE_HEAD,
+                       row_styles=["", "dim"], pad_edge=False)
+    for index in keep:
+        rich_table.add_column(header[index], overflow="fold")
+    for row in table.rows:
+        cells = table.row_cells(row)
+        rich_table.add_row(*(cells[i].replace(" +- ", plus_minus) for i in keep),
+                           style="red" if row.missing else None)
     console.print(rich_table)
     for note in table.notes:
         console.print(f"- {note}", highlight=False, markup=False)

@@ -136,8 +136,9 @@ def test_default_console_is_one_progress_display_then_table_1(finished_tiny_swee
     # Measured: 17 lines for 4 trials (cohort bar, 1-2 status lines, Table 1 with 2 rows
     # and its notes, 3 closing lines). Nothing in it grows with the trials but the rows.
     assert len(lines) <= 30, console
-    assert "Table 1: mean +- sd over folds" in console
-    assert sum(line.startswith(("│ plain ", "│ final ")) for line in lines) == 2
+    assert "Table 1: mean ± sd over folds" in console
+    rows = [line.split()[:2] for line in lines if line.split()[:1] in (["plain"], ["final"])]
+    assert rows == [["plain", "2/2"], ["final", "2/2"]]
     assert "tiny: trials: 4/4 done, 0 running, 0 failed, 0 reused" in console
     parent = _only_parent(finished_tiny_sweep.uri)
     assert f"parent run {parent.info.run_id}" in console
