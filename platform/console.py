@@ -21,6 +21,7 @@ This module imports neither Ray nor MLflow.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
@@ -93,7 +94,8 @@ def configure_console(verbosity: int) -> ConsoleMode:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
+        if isinstance(handler, _StderrHandler):  # ours, from an earlier call; others stay
+            root.removeHandler(handler)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(
         "%(levelname)s %(name)s: %(message)s" if verbosity == 0
@@ -191,6 +193,7 @@ class SweepProgress:
         self._concurrency = 1
         self._seen_first = False
         self._expected = 0
+        self._stopped = False
         self._live: Live | None = None
 
     # -- state -----------------------------------------------------------------------
@@ -271,19 +274,29 @@ class SweepProgress:
         return Group(grid, Text(self.line().split(": ", 1)[1], style="dim"))
 
     def start(self) -> None:
-        """Begin drawing (in a terminal the display redraws itself four times a second)."""
+        """Begin drawing (in a terminal the display redraws itself four times a second).
+
+        An interrupted sweep may never reach :meth:`stop`; it is then called at exit, so
+        the terminal gets its cursor back.
+        """
         self._started = self._clock()
+        self._stopped = False
         if self.console.is_terminal and self._live is None:
             self._live = Live(console=self.console, get_renderable=self.render,
                               refresh_per_second=4, transient=False)
             self._live.start()
+            atexit.register(self.stop)
 
     def stop(self) -> None:
-        """Draw the final state and stop."""
+        """Draw the final state and stop (once; later calls do nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._live is not None:
             self._live.refresh()
             self._live.stop()
             self._live = None
+            atexit.unregister(self.stop)
         else:
             self.console.print(self.line(), highlight=False, markup=False, soft_wrap=True)
 

@@ -66,6 +66,8 @@ def test_counts_times_and_best_dice_as_trials_move() -> None:
     progress.stop()
     assert out.getvalue().splitlines()[-1].startswith(
         "ablation: trials: 2/4 done, 1 running, 1 failed, 1 reused")
+    progress.stop()  # again (at exit after an interruption): nothing more
+    assert out.getvalue().count("\n") == 2
 
 
 def test_a_trial_that_reports_reused_counts_as_reused_and_min_mode_picks_lowest() -> None:

@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from platform.config.runtime import RayConfig
 from platform.console import SweepProgress
 from platform.progress import TuneProgress
@@ -28,22 +26,21 @@ def test_restart_sets_the_earlier_state_aside_without_deleting_it(tmp_path: Path
 
 def _grid(callbacks: list) -> Any:
     from platform.config import load_sweep
-    from platform.context import build_context, materialize_cohort
     from platform.expand import expand
-    from platform.request import TrialRequest
+    from platform.request import FoldKeys, SweepContext, TrialRequest
 
     sweep = load_sweep(REPO_ROOT / "sweeps" / "tiny.yaml", [])
-    context = build_context(sweep, materialize_cohort(sweep.data, progress=False),
-                            parent_run_id=None)
+    context = SweepContext(cohort="/c", cache_root="/c", folds=(FoldKeys(
+        index=0, train=("a",), test=("b",)),), run_folds=(0,), cv_seed=0,
+        tracking_uri="sqlite:////c/m.db", experiment="tiny", sweep_id="s", cpus_per_trial=1,
+        gpus_per_trial=0)
     requests = [TrialRequest(spec=spec, context=context) for spec in expand(sweep)]
     return grid_settings(requests, storage_path=Path("/tmp/unused"), name="t",
                          resources=sweep.resources, failure=sweep.failure, callbacks=callbacks)
 
 
-def test_a_progress_callback_silences_ray_tunes_own_output(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_progress_callback_silences_ray_tunes_own_output() -> None:
     """Issue 13: the display replaces Ray Tune's trial tables; -v brings them back."""
-    monkeypatch.chdir(tmp_path)  # the synthetic cohort lands under ./runs
     callback = TuneProgress(SweepProgress("t", metric="dice", mode="max"))
     quiet = _grid([callback]).run_config
     assert (quiet.verbose, quiet.callbacks) == (0, [callback])
