@@ -11,11 +11,14 @@ holds the project's packages first on ``sys.path`` and evict an already-imported
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
+from types import ModuleType
 
-__all__ = ["sweep", "trial", "predict", "import_project_platform"]
+__all__ = ["sweep", "trial", "predict", "report", "import_project_platform",
+           "use_project_platform"]
 
 PROJECT_ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -32,6 +35,37 @@ def import_project_platform() -> None:
     )
 
 
+def use_project_platform() -> ModuleType:
+    """Make ``platform`` the project's package in this process, leaving ``sys.path`` alone.
+
+    For code that runs inside someone else's process, such as the portable model that
+    ``mlflow.pyfunc.load_model`` executes (:mod:`platform.tracking.model_code`): there the
+    standard module is usually imported already and the installed packages sit after
+    the standard library on ``sys.path``. The project's ``platform/__init__.py`` beside
+    this file is loaded under the name ``platform`` (it re-exports the standard module,
+    so callers of ``platform.system()`` keep working); ``sys.path`` and the environment
+    are not touched. Returns the package.
+    """
+    loaded = sys.modules.get("platform")
+    if loaded is not None and hasattr(loaded, "__path__"):
+        return loaded
+    package = os.path.join(PROJECT_ROOT, "platform")
+    spec = importlib.util.spec_from_file_location(
+        "platform", os.path.join(package, "__init__.py"), submodule_search_locations=[package])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"the project's platform package is not beside {__file__}; "
+                          "reinstall the project (pip install stroke-ablation-platform)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["platform"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        if loaded is not None:
+            sys.modules["platform"] = loaded
+        raise
+    return module
+
+
 def _entry(module: str) -> Callable[[], int]:
     def run() -> int:
         import_project_platform()
@@ -44,3 +78,4 @@ def _entry(module: str) -> Callable[[], int]:
 sweep = _entry("platform.sweep")
 trial = _entry("platform.trial")
 predict = _entry("platform.predict")
+report = _entry("platform.report")

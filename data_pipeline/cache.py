@@ -46,7 +46,7 @@ from data_pipeline.preprocess.volume import LesionLoss
 from data_pipeline.registry import PartSpec
 
 __all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key",
-           "source_fingerprint"]
+           "cohort_fingerprint", "source_fingerprint", "stored_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,20 @@ def cache_key(ref: CaseRef, steps: Sequence[PartSpec]) -> str:
         "steps": json.loads(canonical_steps(steps)),
         "code": CODE_VERSION,
     }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def cohort_fingerprint(refs: Sequence[CaseRef]) -> str:
+    """SHA-256 (64 hex digits) of a cohort: every case key with its source fingerprint.
+
+    The same files the cache keys on (resolved path, size and mtime of every file, series
+    and label choice), so it changes exactly when a cache entry of some case would, and
+    costs one ``stat`` per file, no reading. Order of ``refs`` does not matter.
+
+    Raises:
+        DataError: a case's files cannot be read.
+    """
+    doc = sorted([ref.key, source_fingerprint(ref)] for ref in refs)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -183,9 +197,29 @@ class PreprocessedCache:
             raise
 
 
+def stored_image(image: np.ndarray) -> np.ndarray:
+    """``image`` (float32 in [0, 1]) as every trial reads it from the cache: rounded to
+    the 16-bit fixed point of the entries (at most 7.6e-6 off).
+
+    Inference on a new scan (``platform.segment``) applies it so that the network sees
+    exactly what the trial's evaluation saw, and predicts the same mask.
+    """
+    return _from_fixed(_to_fixed(image))
+
+
+def _to_fixed(image: np.ndarray) -> np.ndarray:
+    return np.rint(image * _SCALE).astype(np.uint16)
+
+
+def _from_fixed(stored: np.ndarray) -> np.ndarray:
+    image = stored.astype(np.float32)
+    image /= np.float32(_SCALE)
+    return image
+
+
 def _encode(case: PreprocessedCase) -> dict[str, np.ndarray]:
     return {
-        "image": np.rint(case.image * _SCALE).astype(np.uint16),
+        "image": _to_fixed(case.image),
         "lesion": np.ascontiguousarray(case.lesion, dtype=np.uint8),
         "brain": np.ascontiguousarray(case.brain, dtype=np.uint8),
         "crop_box": np.array(case.crop_box, dtype=np.int64),
@@ -196,10 +230,8 @@ def _encode(case: PreprocessedCase) -> dict[str, np.ndarray]:
 
 
 def _decode(arrays: dict[str, np.ndarray]) -> PreprocessedCase:
-    image = arrays["image"].astype(np.float32)
-    image /= np.float32(_SCALE)
     return PreprocessedCase(
-        image=image,
+        image=_from_fixed(arrays["image"]),
         lesion=arrays["lesion"],
         brain=arrays["brain"],
         crop_box=tuple((int(a), int(b)) for a, b in arrays["crop_box"]),  # type: ignore[arg-type]

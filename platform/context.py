@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from data_pipeline.cohort import load_cohort
 from data_pipeline.synthetic import GENERATOR_VERSION, generate_cohort
@@ -26,7 +27,8 @@ from platform.request import FoldKeys, SweepContext
 from platform.tracking.store import resolve_tracking_uri
 from platform.work_keys import data_fingerprint
 
-__all__ = ["RUNS_ROOT", "build_context", "materialize_cohort", "synthetic_cohort_path"]
+__all__ = ["RUNS_ROOT", "build_context", "cohort_dataset", "materialize_cohort",
+           "synthetic_cohort_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +104,16 @@ def _code_version() -> str:
 
     commit, dirty = git_state()
     return f"{commit}+dirty" if dirty else commit
+
+
+def cohort_dataset(context: SweepContext, fold: FoldKeys) -> dict[str, Any]:
+    """The cohort as an MLflow dataset input of a trial on ``fold`` (``TrialRun.log_dataset``).
+
+    Name: the cohort folder's name; digest: the data fingerprint of the work keys
+    (:func:`platform.work_keys.data_fingerprint`); profile: case counts only (no keys).
+    """
+    return {"name": Path(context.cohort).name, "digest": context.data_fingerprint,
+            "source": context.cohort,
+            "profile": {"cases": sum(1 for _ in (*fold.train, *fold.test)),
+                        "train_cases": len(fold.train), "test_cases": len(fold.test)},
+            "context": f"fold {fold.index}"}

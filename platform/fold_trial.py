@@ -25,11 +25,12 @@ import torch
 from data_pipeline.cohort import load_cohort
 from platform import parts
 from platform.config.trial import TrialConfig
+from platform.context import cohort_dataset
 from platform.evaluation import CaseEvaluation, evaluate_cases, fold_means
 from platform.folds import FoldCases, load_fold_cases
 from platform.interchange import nnunet_summary
 from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
-from platform.tracking import TrialRun, find_trial_run, run_tags
+from platform.tracking import TrialRun, find_trial_run, load_trial_model, run_tags
 from platform.tracking.claims import TrainingClaim
 from platform.tracking.figures import contour_figure
 from platform.tracking.store import ensure_experiment, mlflow_client
@@ -37,8 +38,6 @@ from platform.tracking.work import (
     FinishedRun,
     find_finished,
     link_evaluation,
-    load_weights,
-    log_weights,
 )
 from platform.training import (
     CHECKPOINT_FILE,
@@ -174,6 +173,7 @@ def fit(
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
+    run.log_dataset(**cohort_dataset(request.context, request.fold(request.spec.fold)))
     n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
                     step=0)
@@ -195,8 +195,8 @@ def fit(
         run.set_failed(str(err))
         raise
     run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
-    log_weights(run, model)
-    run.log_model(model.cpu())
+    run.log_learning_curves()
+    run.log_model(model.cpu(), config.model_dump(mode="json"))
     return model.to(device), data
 
 
@@ -242,7 +242,7 @@ def trained_model(
     if done is not None:
         logger.info("training %s: reusing run %s", spec.training_key, done.run_id)
         data = load_data(spec.config, context, request.fold(spec.fold), train=False)
-        model = load_weights(uri, done.run_id, parts.network(spec.config))
+        model, _ = load_trial_model(uri, done.run_id)
         return model.to(device), data, done.run_id
     with claim, open_training_run(request) as run:
         model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,

@@ -3,15 +3,18 @@
 ::
 
     python -m platform.predict --model RUN_ID --dicom DIR --out mask.nii.gz
+    python -m platform.predict --model models:/stroke-final@champion --dicom DIR --out m.dcm
 
-The model and its resolved config come from a trial's MLflow run (run id, or a
-``runs:/`` URI; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` says where). With
-``--variant NAME`` and a sweep's parent run id as ``--model``, every finished fold model
-of that variant predicts and their probabilities are averaged (``platform.ensemble``),
-then the post-processing chosen on the cross-validation predictions is applied. The CT
-may also be a NIfTI, NRRD or MHA file (``--dicom FILE``). The DICOM series
-goes through the same preprocessing and tiled inference as in evaluation, and the mask
-is pasted back onto the original DICOM grid and written as NIfTI or NRRD by suffix, or
+The model is a trial's portable MLflow model (``platform.tracking.model_flavor``): a
+trial's run id, ``runs:/<run id>[/model]``, ``models:/<model id>``, or a registered model
+``models:/<name>@<alias>`` / ``models:/<name>/<version>`` (``--tracking-uri`` or
+``MLFLOW_TRACKING_URI`` says which store). With ``--variant NAME`` and a sweep's parent
+run id as ``--model``, every finished fold model of that variant predicts and their
+probabilities are averaged (``platform.ensemble``), then the post-processing chosen on
+the cross-validation predictions is applied. The CT may be a DICOM series folder or a
+NIfTI, NRRD or MHA file (``--dicom FILE``). It goes through the same preprocessing and
+tiled inference as in evaluation (:func:`platform.segment.segment_volume`), and the mask
+is pasted back onto the original grid and written as NIfTI or NRRD by suffix, or
 as a DICOM Segmentation of the source series when ``--out`` ends in ``.dcm`` (it then
 belongs to the patient's study, for PACS and DICOM viewers).
 """
@@ -32,12 +35,10 @@ from data_pipeline.cohort import CaseRef, read_ct
 from data_pipeline.dicom_seg import write_dicom_seg
 from data_pipeline.errors import DataError
 from data_pipeline.labels import write_mask
-from data_pipeline.preprocess import preprocess
-from platform import parts
 from platform.config import TrialConfig
 from platform.ensemble import load_predictor
-from platform.inference import binarize
 from platform.postprocess import apply_postprocessing
+from platform.segment import segment_volume
 from platform.tracking import resolve_tracking_uri
 
 __all__ = ["main", "segment_series"]
@@ -50,25 +51,22 @@ def segment_series(
 ) -> tuple[np.ndarray, object]:
     """Binary lesion mask on the series' full grid, and the series geometry."""
     volume = read_ct(CaseRef("input", dicom_dir, None))  # a DICOM folder or a volume file
-    empty = np.zeros(volume.hu.shape, dtype=np.uint8)
-    case = preprocess(volume.hu, empty, config.preprocessing.steps)
-    probability = parts.inference(config)(
-        model, case.image, patch_size=parts.patch_size(config), device=device,
-        amp=config.train.amp is not False, brain=case.brain.astype(bool))
-    mask = case.paste(binarize(probability, config.eval.threshold))
-    return mask, volume.geometry
+    return segment_volume(model, config, volume.hu, device=device), volume.geometry
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; exit code 2 for bad input (unreadable series, unknown run)."""
     parser = argparse.ArgumentParser(prog="python -m platform.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="MLflow run id or runs:/ URI of a trial")
+    parser.add_argument("--model", required=True,
+                        help="a trial's run id, runs:/RUN_ID[/model], models:/MODEL_ID, "
+                        "models:/NAME@ALIAS or models:/NAME/VERSION; with --variant, the "
+                        "sweep's parent run id")
     parser.add_argument("--dicom", required=True, type=Path,
                         help="folder with one CT series, or a NIfTI/NRRD/MHA CT file")
     parser.add_argument("--variant", default=None,
-                        help="ensemble this variant's fold models; --model is then the "
-                        "sweep's parent run id")
+                        help="ensemble this variant's fold models (with the post-processing "
+                        "chosen for it)")
     parser.add_argument("--out", required=True, type=Path,
                         help="mask file: .nii.gz / .nii / .nrrd, or .dcm for a DICOM SEG")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import wilcoxon
@@ -44,7 +45,7 @@ from platform.metrics import (
 from platform.tracking import TrialResult
 
 __all__ = ["TIMING_METRICS", "MetricSummary", "PairedTest", "Table1", "VariantRow",
-           "build_table1", "render_table1"]
+           "build_table1", "fold_summary", "render_table1"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
         test = None if previous is None else _paired_test(patients, previous, variants[index - 1])
         rows.append(VariantRow(
             variant=variant,
-            summaries={m: _summary([r.metrics.get(m, math.nan) for r in done.values()])
+            summaries={m: fold_summary([r.metrics.get(m, math.nan) for r in done.values()])
                        for m in metrics},
             folds_done=tuple(done), missing=missing, test=test,
             reference=dict((reference or {}).get(variant, {})),
@@ -276,7 +277,12 @@ _STANDING_NOTES = (
 
 def _lesion_loss_notes(variants: Sequence[str],
                        grouped: Mapping[tuple[str, int], Sequence[TrialResult]]) -> list[str]:
-    notes = []
+    """One note per (case, fold, share cut), naming every variant that cut that share.
+
+    Variants with the same preprocessing cut the same voxels, so one line per case
+    (not per case and variant) keeps the notes short without hiding a case.
+    """
+    cut: dict[tuple[int, str, str], list[str]] = {}
     for variant in variants:
         for (name, fold), runs in sorted(grouped.items()):
             if name != variant:
@@ -285,26 +291,42 @@ def _lesion_loss_notes(variants: Sequence[str],
                 for row in run.per_patient:
                     lost = row.get("lesion_lost")
                     if isinstance(lost, Real) and lost > 0:
-                        notes.append(f"{variant}, fold {fold}, {row['case']}: preprocessing "
-                                     f"took {100 * float(lost):.2f} % of the lesion")
-    return notes
+                        share = f"{100 * float(lost):.2f}"
+                        cut.setdefault((fold, str(row["case"]), share), []).append(variant)
+    return [f"{case} (fold {fold}): preprocessing took {share} % of the lesion in "
+            f"{', '.join(dict.fromkeys(names))}"
+            for (fold, case, share), names in sorted(cut.items())]
 
 
 _LOG_WIDTH = 160
 """Columns of Table 1 when the terminal output goes to a file or a pipe."""
+_ONE_LINE_WIDTH = 120
+"""Narrower terminals show a cell's mean and sd on two lines."""
 
 
 def render_table1(table: Table1, console: Console | None = None) -> Table:
-    """Print ``table`` in the terminal with rich; return the rich ``Table`` printed."""
-    rich_table = Table(title=table.title, show_lines=True)
-    for name in table.header():
-        rich_table.add_column(name, overflow="fold")
-    for row in table.rows:
-        cells = table.row_cells(row)
-        rich_table.add_row(*cells, style="red" if row.missing else None)
+    """Print ``table`` in the terminal with rich; return the rich ``Table`` printed.
+
+    Compact, so that an 80-column terminal shows it in few lines: no vertical rules,
+    ``±`` for ``+-`` (below :data:`_ONE_LINE_WIDTH` columns the sd goes on a second line
+    of its cell, so that a row takes two lines, not three), and no "Missing folds"
+    column when every fold finished (the Markdown, CSV and LaTeX keep everything).
+    """
     if console is None:
         # Piped to a log file rich assumes 80 columns and folds every "mean +- sd" cell.
         console = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
+    plus_minus = " ± " if console.width >= _ONE_LINE_WIDTH else "\n± "
+    header = table.header()
+    keep = [i for i, _ in enumerate(header)
+            if not (i == len(header) - 1 and table.complete)]
+    rich_table = Table(title=table.title.replace("+-", "±"), box=box.SIMPLE_HEAD,
+                       row_styles=["", "dim"], pad_edge=False)
+    for index in keep:
+        rich_table.add_column(header[index], overflow="fold")
+    for row in table.rows:
+        cells = table.row_cells(row)
+        rich_table.add_row(*(cells[i].replace(" +- ", plus_minus) for i in keep),
+                           style="red" if row.missing else None)
     console.print(rich_table)
     for note in table.notes:
         console.print(f"- {note}", highlight=False, markup=False)
@@ -348,7 +370,7 @@ def _fold_outcome(variant: str, fold: int,
     return None, f"{last.status.lower()}: {reason}"
 
 
-def _summary(values: Sequence[float]) -> MetricSummary:
+def fold_summary(values: Sequence[float]) -> MetricSummary:
     """Mean and sample sd over folds; a fold whose value is undefined makes both nan."""
     if any(math.isnan(v) for v in values):
         return MetricSummary(math.nan, math.nan, len(values))

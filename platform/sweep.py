@@ -29,6 +29,7 @@ import yaml
 
 from platform.config import ConfigError, SweepConfig, load_sweep
 from platform.config.inputs import check_inputs
+from platform.console import DETAILED, ConsoleMode, configure_console, sweep_epilogue
 from platform.context import build_context, materialize_cohort
 from platform.expand import best_trials, expand, format_search, format_trials, search_plan_line
 from platform.plan import SweepPlan, plan_sweep
@@ -62,7 +63,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--retrain", action="append", default=[], metavar="VARIANT",
                         help="train VARIANT again (and evaluate it again) even where a "
                         "finished training of the same key exists; repeatable")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: every log line, Ray Tune's trial tables and the workers' "
+                        "output instead of one progress display; -vv: debug logging")
     # Intermixed: `SWEEP --dry-run key=value` must not leave the overrides unparsed.
     return parser.parse_intermixed_args(argv)
 
@@ -138,8 +141,10 @@ def _search_folds(sweep: SweepConfig, context: SweepContext) -> list[tuple[int |
 
 
 def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[TrialSpec],
-                *, name: str, resume: bool) -> tuple[list[TrialSpec], list[SearchChoice]]:
+                *, name: str, resume: bool,
+                console: ConsoleMode) -> tuple[list[TrialSpec], list[SearchChoice]]:
     """Run the Optuna search(es); return the chosen configurations' test-fold trials."""
+    from platform.progress import tune_callbacks
     from platform.request import sample_of
     from platform.tuner import run_search, study_generation
 
@@ -156,7 +161,9 @@ def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[Trial
         grid = run_search(base, search, study_name=study,
                           n_folds=len(inner), storage_path=Path(sweep.ray.storage_path),
                           name=f"{name}-search{suffix}", resources=sweep.resources,
-                          failure=sweep.failure, resume=resume)
+                          failure=sweep.failure, resume=resume,
+                          callbacks=tune_callbacks(console, f"search {study}{suffix}",
+                                                   metric=search.metric, mode=search.mode))
         best = grid.get_best_result(metric=search.metric, mode=search.mode)
         folds = context.run_folds if outer is None else (outer,)
         seen = sorted({key for fold in inner for key in (*fold.train, *fold.test)})
@@ -191,9 +198,11 @@ def _report_choices(sweep: SweepConfig, context: SweepContext,
 def _table(sweep: SweepConfig, context: SweepContext, plan: SweepPlan,
            variants: Sequence[str], notes: Sequence[str] = ()) -> bool:
     """Fetch the evaluations of the sweep's keys, print Table 1 (Table 2's columns when
-    variants share trainings) and log it; return whether every fold run now finished."""
-    from platform.reporting import build_table1, render_table1
-    from platform.tracking import fetch_trial_results, log_table
+    variants share trainings), log it, its LaTeX and figures on the parent run
+    (:mod:`platform.report`); return whether every fold run now finished."""
+    from platform.report import TableLayout, publish_sweep_tables
+    from platform.reporting import render_table1
+    from platform.tracking import fetch_trial_results
     from platform.tracking.provenance import git_state
 
     assert context.parent_run_id is not None  # the table belongs to a parent run
@@ -202,13 +211,13 @@ def _table(sweep: SweepConfig, context: SweepContext, plan: SweepPlan,
                if r.evaluation_key in keys]
     reference = {v.name: dict(v.reference) for v in sweep.variants if v.reference}
     reference = {k: v for k, v in reference.items() if k in variants}
-    table = build_table1(results, variants=variants, folds=plan.table_folds,
-                         reference=reference or None,
-                         notes=[*notes, *plan.notes(git_state()[0])],
+    layout = TableLayout(variants=tuple(variants), folds=plan.table_folds,
+                         reference=reference, notes=(*notes, *plan.notes(git_state()[0])),
                          timing=plan.shares_trainings)
+    table = layout.table1(results)
     render_table1(table)
-    log_table(context.tracking_uri, context.parent_run_id, markdown=table.to_markdown(),
-              csv=table.to_csv(), metrics=table.to_metrics())
+    publish_sweep_tables(context.tracking_uri, context.parent_run_id, table, layout, results,
+                         sweep.model_dump(mode="json"))
     return table.complete
 
 
@@ -266,8 +275,11 @@ def _link_reused(plan: SweepPlan, context: SweepContext) -> None:
                         trial_id=spec.trial_id)
 
 
-def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] = ()) -> int:
+def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] = (),
+        console: ConsoleMode = DETAILED) -> int:
     """Execute a validated sweep; return the process exit code (0 all trials finished)."""
+    from platform.metrics import DICE
+    from platform.progress import tune_callbacks
     from platform.tracking import end_run
     from platform.tuner import set_aside, shutdown_ray, start_ray
 
@@ -284,13 +296,14 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
     started = time.perf_counter()
     reuse_all = resume and sweep.reuse.enabled and not retrain
     fresh_after_ms = None if reuse_all else int(time.time() * 1000)
-    ours = start_ray(sweep.ray)
+    ours = start_ray(sweep.ray, quiet=console.quiet)
     complete = False
     try:
         specs = expand(sweep, every_fold=sweep.search is None)
         notes: list[str] = []
         if sweep.search is not None:
-            specs, choices = _run_search(sweep, context, specs, name=name, resume=resume)
+            specs, choices = _run_search(sweep, context, specs, name=name, resume=resume,
+                                         console=console)
             notes = _report_choices(sweep, context, choices)
         plan = _plan(sweep, context, specs, resume=resume, retrain=retrain)
         logger.info("%s", plan.line())
@@ -300,7 +313,9 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
             from platform.tuner import run_grid
 
             run_grid(requests, storage_path=Path(sweep.ray.storage_path), name=name,
-                     resources=sweep.resources, failure=sweep.failure, resume=resume)
+                     resources=sweep.resources, failure=sweep.failure, resume=resume,
+                     callbacks=tune_callbacks(console, f"{sweep.name}: trials", metric=DICE,
+                                              mode="max"))
         variants = list(dict.fromkeys(spec.variant for spec in specs))
         from platform.external_test import after_cross_validation  # issue 14
 
@@ -312,6 +327,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
         end_run(context.tracking_uri, parent, "FINISHED" if complete else "FAILED")
     logger.info("sweep %s took %.0f s; MLflow: %s", sweep.name, time.perf_counter() - started,
                 context.tracking_uri)
+    sweep_epilogue(context.tracking_uri, sweep.name, parent)
     return 0 if complete else 1
 
 
@@ -337,8 +353,7 @@ def _dry_run(sweep: SweepConfig, summary_line: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; exit codes: 0 done, 1 some trial or case failed, 2 invalid sweep or input."""
     args = _parse(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = configure_console(args.verbose)
     try:
         sweep = load_sweep(args.sweep, args.overrides)
         summary = check_inputs(sweep, source=str(args.sweep))
@@ -355,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.prepare_only:
         return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 1
-    return run(sweep, args.sweep, resume=not args.restart, retrain=args.retrain)
+    return run(sweep, args.sweep, resume=not args.restart, retrain=args.retrain,
+               console=console)
 
 
 if __name__ == "__main__":

@@ -44,16 +44,21 @@ logger = logging.getLogger(__name__)
 _LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else None
 
 
-def ray_init_arguments(config: RayConfig, *, ship_code: bool = False) -> dict[str, Any]:
+def ray_init_arguments(config: RayConfig, *, ship_code: bool = False,
+                       quiet: bool = False) -> dict[str, Any]:
     """What ``ray.init`` receives for ``config``: a private local Ray, or a cluster to join.
 
     Args:
         ship_code: upload the repository to the cluster (nodes without a shared path).
+        quiet: Ray's own logs at WARNING and the workers' output kept in Ray's log
+            files (the sweep's progress display prints a failed trial's error itself).
     """
     runtime_env = worker_runtime_env(ship_code=ship_code)
+    console = {"logging_level": logging.WARNING, "log_to_driver": False} if quiet else {}
     if config.address != "local":
-        return {"address": config.address, "runtime_env": runtime_env}
+        return {"address": config.address, "runtime_env": runtime_env, **console}
     return {
+        **console,
         "address": "local",
         "num_cpus": config.num_cpus or os.cpu_count(),
         "num_gpus": config.num_gpus,
@@ -64,7 +69,7 @@ def ray_init_arguments(config: RayConfig, *, ship_code: bool = False) -> dict[st
     }
 
 
-def start_ray(config: RayConfig, *, ship_code: bool = False) -> bool:
+def start_ray(config: RayConfig, *, ship_code: bool = False, quiet: bool = False) -> bool:
     """Start a local Ray or join a cluster; return whether this call started it."""
     if ray.is_initialized():
         return False
@@ -72,7 +77,7 @@ def start_ray(config: RayConfig, *, ship_code: bool = False) -> bool:
     for key, value in ray_process_env().items():
         if key.startswith("RAY_"):
             os.environ.setdefault(key, value)
-    ray.init(**ray_init_arguments(config, ship_code=ship_code))
+    ray.init(**ray_init_arguments(config, ship_code=ship_code, quiet=quiet))
     logger.info("Ray resources: %s", ray.cluster_resources())
     return True
 
@@ -126,14 +131,54 @@ def _trial_name(trial: Any) -> str:
     return TrialRequest.model_validate(request).training_id
 
 
-def _run_config(storage_path: Path, name: str, failure: FailureConfig) -> tune.RunConfig:
+def _run_config(storage_path: Path, name: str, failure: FailureConfig,
+                callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
+    """Ray Tune's own trial tables (``verbose=1``) unless a progress callback draws."""
     return tune.RunConfig(
         name=name,
         storage_path=str(storage_path.resolve()),
         failure_config=tune.FailureConfig(max_failures=failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        verbose=1,
+        callbacks=list(callbacks) or None,
+        verbose=0 if callbacks else 1,
     )
+
+
+def _fit(tuner: tune.Tuner, settings: TunerSettings) -> tune.ResultGrid:
+    """``tuner.fit()``; silent when a progress callback draws (``verbose=0``).
+
+    Ray Tune's default output engine prints the experiment's header and result paths
+    even at ``verbose=0`` (``experiment_started`` in ``ray/tune/experimental/output.py``,
+    Ray 2.60); its former engine prints nothing at 0. ``RAY_AIR_NEW_OUTPUT=0`` selects
+    the former for this call only (Ray reads it in the driver when ``fit`` starts).
+    """
+    if settings.run_config.verbose != 0:
+        return tuner.fit()
+    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        return tuner.fit()
+    finally:
+        if before is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = before
+
+
+def _restore(path: Path, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:
+    """``Tuner.restore`` with this run's callbacks and verbosity.
+
+    Ray Tune restores the run config pickled when the experiment first started
+    (``tuner.pkl``: callbacks and verbosity included) and has no public way to change
+    it (Ray 2.60), so a sweep resumed with or without ``-v`` would print as the first
+    run did. The restored run config is set here through ``Tuner._local_tuner``.
+    """
+    restored = tune.Tuner.restore(str(path), trainable=settings.trainable(),
+                                  resume_errored=True, **kwargs)
+    run_config = restored._local_tuner.get_run_config()  # private: see the docstring
+    run_config.callbacks = settings.run_config.callbacks
+    run_config.verbose = settings.run_config.verbose
+    return restored
 
 
 def _resources(resources: ResourcesConfig) -> dict[str, float]:
@@ -141,7 +186,8 @@ def _resources(resources: ResourcesConfig) -> dict[str, float]:
 
 
 def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
-                  resources: ResourcesConfig, failure: FailureConfig) -> TunerSettings:
+                  resources: ResourcesConfig, failure: FailureConfig,
+                  callbacks: Sequence[tune.Callback] = ()) -> TunerSettings:
     """One Ray Tune trial per request (one per ``(variant, fold)``)."""
     return TunerSettings(
         param_space={REQUEST_KEY: tune.grid_search([r.to_ray() for r in requests])},
@@ -153,24 +199,24 @@ def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name:
             # network's first kernels load once per worker, not once per trial.
             reuse_actors=True,
         ),
-        run_config=_run_config(storage_path, name, failure),
+        run_config=_run_config(storage_path, name, failure, callbacks),
         resources=_resources(resources),
     )
 
 
 def run_grid(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
              resources: ResourcesConfig, failure: FailureConfig,
-             resume: bool = True) -> tune.ResultGrid:
+             resume: bool = True, callbacks: Sequence[tune.Callback] = ()) -> tune.ResultGrid:
     """Run the grid; with ``resume``, continue the experiment stored under ``name``:
-    finished trials are kept, errored ones resume from their last checkpoint."""
+    finished trials are kept, errored ones resume from their last checkpoint.
+    ``callbacks`` (the progress display) replace Ray Tune's own console output."""
     settings = grid_settings(requests, storage_path=storage_path, name=name,
-                             resources=resources, failure=failure)
+                             resources=resources, failure=failure, callbacks=callbacks)
     path = experiment_path(storage_path, name)
     if resume and tune.Tuner.can_restore(str(path)):
         logger.info("resuming the sweep stored in %s", path)
-        return tune.Tuner.restore(str(path), trainable=settings.trainable(),
-                                  resume_errored=True, param_space=settings.param_space).fit()
-    return settings.tuner().fit()
+        return _fit(_restore(path, settings, param_space=settings.param_space), settings)
+    return _fit(settings.tuner(), settings)
 
 
 def _search_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -208,7 +254,8 @@ def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
 
 def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str,
                     n_folds: int, storage_path: Path, name: str, resources: ResourcesConfig,
-                    failure: FailureConfig) -> TunerSettings:
+                    failure: FailureConfig,
+                    callbacks: Sequence[tune.Callback] = ()) -> TunerSettings:
     """An Optuna search through Ray Tune; each sample loops the folds internally.
 
     The study lives in ``search.storage`` (an Optuna RDB URL) under ``study_name`` so it can
@@ -234,7 +281,7 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=_scheduler(search.pruner, n_folds, search.mode, f"fold_{search.metric}"),
             num_samples=search.num_samples),
-        run_config=_run_config(storage_path, name, failure),
+        run_config=_run_config(storage_path, name, failure, callbacks),
         resources=_resources(resources),
     )
 
@@ -259,15 +306,15 @@ def study_generation(storage: str, name: str, *, restart: bool) -> str:
 
 def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_folds: int,
                storage_path: Path, name: str, resources: ResourcesConfig,
-               failure: FailureConfig, resume: bool = True) -> tune.ResultGrid:
+               failure: FailureConfig, resume: bool = True,
+               callbacks: Sequence[tune.Callback] = ()) -> tune.ResultGrid:
     """Run the search; with ``resume`` an interrupted one is continued (Ray Tune restores
     the searcher's state, so it does not add ``num_samples`` new samples)."""
     path = experiment_path(storage_path, name)
     settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
                                storage_path=storage_path, name=name, resources=resources,
-                               failure=failure)
+                               failure=failure, callbacks=callbacks)
     if resume and tune.Tuner.can_restore(str(path)):
         logger.info("resuming the search stored in %s", path)
-        return tune.Tuner.restore(str(path), trainable=settings.trainable(),
-                                  resume_errored=True).fit()
-    return settings.tuner().fit()
+        return _fit(_restore(path, settings), settings)
+    return _fit(settings.tuner(), settings)

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from data_pipeline.cache import CODE_VERSION as PREPROCESSING_CODE
-from data_pipeline.cache import source_fingerprint
+from data_pipeline.cache import cohort_fingerprint
 from data_pipeline.cohort import CaseRef
 from data_pipeline.synthetic import GENERATOR_VERSION
 from platform.config.sweep import DataConfig
@@ -53,7 +53,7 @@ def data_fingerprint(data: DataConfig, refs: Sequence[CaseRef]) -> str:
     if data.cohort is None:
         return _digest({"synthetic": data.synthetic.model_dump(mode="json"),
                         "generator": GENERATOR_VERSION})
-    return _digest({ref.key: source_fingerprint(ref) for ref in refs})
+    return cohort_fingerprint(refs)[:KEY_CHARS]
 
 
 def training_key(config: TrialConfig, fold: FoldKeys, context: SweepContext) -> str:

@@ -59,6 +59,7 @@ __all__ = [
     "TrialConfig",
     "VariantConfig",
     "load_sweep",
+    "parse_reference",
 ]
 
 REFERENCE_METRICS = ("dice", "sensitivity", "specificity", "precision", "seconds_per_patient")
@@ -151,6 +152,20 @@ def _metric(key: str) -> str:
     return key
 
 
+def parse_reference(text: str) -> tuple[float, float | None]:
+    """``"0.628 +- 0.033"`` -> ``(0.628, 0.033)``; ``"45"`` -> ``(45.0, None)``.
+
+    Raises:
+        ValueError: ``text`` is not ``mean`` or ``mean +- sd``.
+    """
+    found = _MEAN_SD.match(text)
+    if found is None:
+        raise ValueError(f"a reference value is 'mean +- sd', such as '0.628 +- 0.033'; got "
+                         f"{text!r}")
+    mean, sd = found.groups()
+    return float(mean), float(sd) if sd is not None else None
+
+
 def _reference_text(value: str) -> str:
     if not _MEAN_SD.match(value):
         raise ValueError("write a reference value as 'mean +- sd', such as '0.628 +- 0.033'")
@@ -180,11 +195,7 @@ class VariantConfig(Section):
 
     def reference_values(self) -> dict[str, tuple[float, float | None]]:
         """The paper's numbers as ``{metric: (mean, sd)}`` (sd None when not given)."""
-        values = {}
-        for metric, text in (self.reference or {}).items():
-            mean, sd = _MEAN_SD.match(text).groups()  # type: ignore[union-attr] # validated
-            values[metric] = (float(mean), float(sd) if sd is not None else None)
-        return values
+        return {metric: parse_reference(text) for metric, text in (self.reference or {}).items()}
 
 
 def _with_config(variant: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,9 @@ Modules, one concern each:
 - :mod:`.provenance`: git commit, host and library versions as tags;
 - :mod:`.figures`: the Fig. 4-style contour picture logged per trial;
 - :mod:`.work`: finished trainings and evaluations found by key, link runs of reused
-  evaluations, a training's weights;
-- :mod:`.claims`: a claim on a training key, so two sweeps never train it at once.
+  evaluations;
+- :mod:`.claims`: a claim on a training key, so two sweeps never train it at once;
+- :mod:`.model_flavor` (+ ``model_code.py``): the portable pyfunc model of a trial.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from __future__ import annotations
 from platform.tracking.results import (
     TrialResult,
     fetch_trial_results,
+    find_sweep_parent,
     load_trial_model,
     log_table,
+    metric_history,
     read_json,
+    read_run_text,
 )
 from platform.tracking.runs import (
     TrialRun,
     end_run,
     find_sweep_run,
     find_trial_run,
+    log_files,
     log_json,
     run_tags,
     start_sweep_run,
@@ -40,12 +45,16 @@ __all__ = [
     "TrialRun",
     "end_run",
     "fetch_trial_results",
+    "find_sweep_parent",
     "find_sweep_run",
     "find_trial_run",
     "load_trial_model",
+    "log_files",
     "log_json",
     "log_table",
+    "metric_history",
     "read_json",
+    "read_run_text",
     "resolve_tracking_uri",
     "run_tags",
     "start_sweep_run",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from platform.ray_env import REPO_ROOT
 
-__all__ = ["environment_tags", "git_state"]
+__all__ = ["GIT_COMMIT_TAG", "environment_tags", "git_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +34,20 @@ def git_state(repo: Path = REPO_ROOT) -> tuple[str, bool | None]:
     return commit, dirty
 
 
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+"""MLflow's standard tag for the code version: the UI links and filters runs by it."""
+
+
 def environment_tags() -> dict[str, str]:
     """Tags ``git_commit``, ``git_dirty``, ``host``, ``python_version``, ``torch_version``,
-    ``cuda_version`` (``none`` on a CPU build of torch)."""
+    ``cuda_version`` (``none`` on a CPU build of torch), and MLflow's standard
+    ``mlflow.source.git.commit`` when the commit is known."""
     import torch  # here, not at import: ~1 s, and a config check needs no torch
 
     commit, dirty = git_state()
+    standard = {} if commit == "unknown" else {GIT_COMMIT_TAG: commit}
     return {
+        **standard,
         "git_commit": commit,
         "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
         "host": socket.gethostname(),

@@ -1,41 +1,50 @@
-"""Reading a sweep back from MLflow: finished child runs, Table 1's artifacts, trial models.
+"""Reading a sweep back from MLflow: child runs, the parent run, trial models.
 
-Why apart from :mod:`platform.tracking.runs` (which writes): Table 1, reports and
-``predict`` only read the store, and they read it the same way whether the runs were
+Why apart from :mod:`platform.tracking.runs` (which writes): Table 1, the report command
+and ``predict`` only read the store, and they read it the same way whether the runs were
 made a minute ago or on another cluster.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from platform.tracking.payloads import parse_per_patient_csv
 from platform.tracking.phi_guard import check_no_identifiers
 from platform.tracking.runs import PARENT_TAG
-from platform.tracking.store import global_tracking_uri, log_metric_batch, mlflow_client, search_all
+from platform.tracking.store import (
+    global_tracking_uri,
+    log_metric_batch,
+    mlflow_client,
+    read_text_artifact,
+    search_all,
+)
 from platform.tracking.work import REUSED_FROM
 
 if TYPE_CHECKING:
     import torch
+    from matplotlib.figure import Figure
     from mlflow import MlflowClient
 
-__all__ = ["TrialResult", "fetch_trial_results", "load_trial_model", "log_table", "read_json"]
+__all__ = ["TrialResult", "fetch_trial_results", "find_sweep_parent", "learning_curves",
+           "load_trial_model", "log_table", "metric_history", "model_uri_of", "read_json",
+           "read_run_text"]
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One finished (or failed) child run, as Table 1 needs it.
+    """One finished (or failed) child run, as Table 1 and the report need it.
 
     ``metrics`` holds each metric's latest value (the fold means are logged under the
     names of :mod:`platform.metrics`); ``per_patient`` the rows of ``per_patient.csv``
-    with numbers parsed (empty list if the trial logged none).
+    with numbers parsed (empty list if the trial logged none); ``params`` the flattened
+    resolved config; ``start_time`` milliseconds since the epoch.
     """
 
     run_id: str
@@ -46,6 +55,9 @@ class TrialResult:
     metrics: dict[str, float]
     per_patient: list[dict[str, Any]]
     failure_reason: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    start_time: int = 0
     evaluation_key: str = ""
     """The evaluation's content key (:mod:`platform.work_keys`)."""
     reused_from: str | None = None
@@ -65,16 +77,78 @@ def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
     for run in runs:
         tags = run.data.tags
         reused_from = tags.get(REUSED_FROM)
+        text = read_text_artifact(client, reused_from or run.info.run_id, "per_patient.csv")
         results.append(TrialResult(
             run_id=run.info.run_id, trial_id=tags.get("trial_id", ""),
             variant=tags.get("variant", ""), fold=int(tags.get("fold", "-1")),
             status=run.info.status, metrics=dict(run.data.metrics),
-            per_patient=_read_per_patient(client, reused_from or run.info.run_id),
-            failure_reason=tags.get("failure_reason"),
+            per_patient=parse_per_patient_csv(text) if text else [],
+            failure_reason=tags.get("failure_reason"), params=dict(run.data.params),
+            tags=dict(tags), start_time=int(run.info.start_time or 0),
             evaluation_key=tags.get("evaluation_key", ""), reused_from=reused_from,
             device=tags.get("device", ""),
         ))
     return sorted(results, key=lambda r: (r.variant, r.fold, r.trial_id))
+
+
+def read_run_text(uri: str, run_id: str, path: str) -> str | None:
+    """The text artifact ``path`` of run ``run_id`` (``None`` if absent), no progress bar."""
+    return read_text_artifact(mlflow_client(uri), run_id, path)
+
+
+def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    """``(step, value)`` of every logged value of metric ``key``, by step (last one wins)."""
+    history = mlflow_client(uri).get_metric_history(run_id, key)
+    by_step = {m.step: m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp))}
+    return sorted(by_step.items())
+
+
+def learning_curves(uri: str, run_id: str, title: str) -> tuple[Figure, dict[str, Any]]:
+    """A trial's learning curves (``train_loss``, ``lr``) from its MLflow metric history,
+    a resumed trial's whole history included; ``title`` is the run's name."""
+    from platform.figures.curves import learning_curves_figure
+
+    return learning_curves_figure(metric_history(uri, run_id, "train_loss"),
+                                  metric_history(uri, run_id, "lr"), title=title)
+
+
+def find_sweep_parent(uri: str, reference: str) -> str:
+    """The parent run id of a sweep named by ``reference``.
+
+    ``reference`` is a sweep's parent run id, a trial's run id (its parent is taken), a
+    run name ``<sweep>/<sweep id>``, or an experiment name (one per sweep name: its
+    newest sweep run).
+
+    Raises:
+        KeyError: nothing in the store at ``uri`` matches (the message lists the
+            experiments that hold sweeps).
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_client(uri)
+    if _RUN_ID.match(reference):
+        try:
+            run = client.get_run(reference)
+        except MlflowException:
+            run = None
+        if run is not None:
+            parent = run.data.tags.get(PARENT_TAG)
+            return parent if run.data.tags.get("run_kind") != "sweep" and parent else reference
+    name, _, sweep_id = reference.partition("/")
+    if "'" in reference:
+        raise KeyError(f"{reference!r}: a sweep reference must not contain a quote")
+    query = "tags.run_kind = 'sweep'" + (f" and tags.sweep_id = '{sweep_id}'" if sweep_id else "")
+    experiments = client.search_experiments()
+    for experiment in experiments:
+        if experiment.name != name:
+            continue
+        runs = client.search_runs([experiment.experiment_id], filter_string=query,
+                                  max_results=1, order_by=["attributes.start_time DESC"])
+        if runs:
+            return str(runs[0].info.run_id)
+    known = sorted(e.name for e in experiments if e.name != "Default")
+    raise KeyError(f"no sweep {reference!r} in the MLflow store {uri}: give a sweep name "
+                   f"(experiments here: {known}), '<sweep>/<sweep id>' or a run id")
 
 
 def log_table(uri: str, parent_run_id: str, *, markdown: str, csv: str,
@@ -87,59 +161,68 @@ def log_table(uri: str, parent_run_id: str, *, markdown: str, csv: str,
     log_metric_batch(client, parent_run_id, metrics, step=0)
 
 
-def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Load a trial's model (on CPU) and its resolved config from the store at ``uri``.
-
-    Args:
-        uri: the tracking URI.
-        model: a trial's run id, a ``runs:/<run id>`` URI, or a ``models:/<model id>`` URI.
-
-    Returns:
-        ``(module, config)``: the network from :meth:`TrialRun.log_model` and the dict
-        that :meth:`TrialRun.log_config` stored as ``config.yaml``.
+def model_uri_of(client: MlflowClient, reference: str) -> str:
+    """The model URI that ``reference`` names: a run id or ``runs:/<run id>`` (the trial's
+    model, tag ``model_uri``), ``runs:/<run id>/<name>``, or any ``models:/`` URI
+    (``models:/<model id>``, ``models:/<name>@<alias>``, ``models:/<name>/<version>``).
 
     Raises:
-        KeyError: no such run or model, or the run logged no model.
+        KeyError: the run logged no model, or ``reference`` has none of these forms.
     """
-    import mlflow.pytorch
+    if reference.startswith("models:/"):
+        return reference
+    path = reference.removeprefix("runs:/").strip("/")
+    run_id, _, name = path.partition("/")
+    if not _RUN_ID.match(run_id):
+        raise KeyError(f"{reference!r} is not a model reference: give a run id, 'runs:/<run "
+                       "id>[/model]', 'models:/<model id>' or 'models:/<name>@<alias>'")
+    if name:
+        return f"runs:/{run_id}/{name}"
+    model_uri = client.get_run(run_id).data.tags.get("model_uri", "")
+    if not model_uri:
+        raise KeyError(f"run {run_id} logged no model (tag 'model_uri' missing); pick a "
+                       "finished trial's run id")
+    return model_uri
+
+
+def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a trial's portable model (:mod:`platform.tracking.model_flavor`) on CPU.
+
+    Args:
+        uri: the tracking URI (registered models are looked up in the same store).
+        model: see :func:`model_uri_of` (run id, ``runs:/``, ``models:/`` URIs).
+
+    Returns:
+        ``(network, config)``: the rebuilt network in eval mode and the trial's resolved
+        config as a plain dict.
+
+    Raises:
+        KeyError: no such run or model, the run logged no model, or the model was
+            logged before trials logged portable models (a pickled ``mlflow.pytorch``
+            model: train it again).
+    """
+    import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
+
+    from platform.tracking.model_flavor import LesionSegmentationModel
 
     client = mlflow_client(uri)
     try:
-        if model.startswith("models:/"):
-            run_id = client.get_logged_model(model.removeprefix("models:/")).source_run_id or ""
-            model_uri = model
-        else:
-            run_id = model.removeprefix("runs:/").split("/")[0]
-            model_uri = client.get_run(run_id).data.tags.get("model_uri", "")
-        if not model_uri:
-            raise KeyError(f"run {run_id} logged no model (tag 'model_uri' missing); pick a "
-                           "finished trial's run id")
-        with tempfile.TemporaryDirectory() as tmp, global_tracking_uri(uri):
-            # models:/ URIs resolve through the global URI, whatever tracking_uri says.
-            module = mlflow.pytorch.load_model(model_uri, dst_path=tmp, map_location="cpu")
-            config_path = client.download_artifacts(run_id, "config.yaml", tmp)
-            config = yaml.safe_load(Path(config_path).read_text())
+        model_uri = model_uri_of(client, model)
+        with global_tracking_uri(uri):  # models:/ URIs resolve through the global URI
+            loaded = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
     except MlflowException as err:
         raise KeyError(f"no trial model {model!r} in the MLflow store {uri}: "
                        f"{err.message}") from err
-    return module, config
+    if not isinstance(loaded, LesionSegmentationModel) or loaded.network is None:
+        raise KeyError(f"{model!r} is not a portable trial model (logged by an older version "
+                       "as a pickled mlflow.pytorch model?); run the trial again")
+    assert loaded.config is not None  # set together with the network by load_context
+    return loaded.network.cpu(), loaded.config.model_dump(mode="json")
+
 
 
 def read_json(uri: str, run_id: str, name: str) -> Any | None:
     """The JSON artifact ``name`` of run ``run_id`` (see ``log_json``), or None if absent."""
-    client = mlflow_client(uri)
-    folder = Path(name).parent.as_posix()
-    listed = {f.path for f in client.list_artifacts(run_id, None if folder == "." else folder)}
-    if name not in listed:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(Path(client.download_artifacts(run_id, name, tmp)).read_text())
-
-
-def _read_per_patient(client: MlflowClient, run_id: str) -> list[dict[str, Any]]:
-    if "per_patient.csv" not in {f.path for f in client.list_artifacts(run_id)}:
-        return []
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, "per_patient.csv", tmp)
-        return parse_per_patient_csv(Path(path).read_text())
+    text = read_text_artifact(mlflow_client(uri), run_id, name)
+    return None if text is None else json.loads(text)

@@ -44,12 +44,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from mlflow import MlflowClient
 
-__all__ = ["PARENT_TAG", "TrialRun", "end_run", "find_sweep_run", "find_trial_run", "log_json",
-           "run_tags", "start_sweep_run"]
+__all__ = ["PARENT_TAG", "TrialRun", "end_run", "find_sweep_run", "find_trial_run", "log_files",
+           "log_json", "run_tags", "start_sweep_run"]
 
 logger = logging.getLogger(__name__)
 
 _TAG_VALUE_LIMIT = 5000
+SYSTEM_METRICS_INTERVAL_S = 10.0
+"""Seconds between two samples of MLflow's system metrics (CPU, memory, disk, network,
+GPU with ``nvidia-ml-py``); MLflow's ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` wins."""
 PARENT_TAG = "mlflow.parentRunId"
 _REQUIRED_TRIAL_TAGS = ("variant", "fold", "sweep_id", "trial_id")
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
@@ -110,6 +113,24 @@ def log_json(uri: str, run_id: str, name: str, data: Any) -> None:
     mlflow_client(uri).log_text(run_id, json.dumps(data, indent=2, sort_keys=True), name)
 
 
+def log_files(uri: str, run_id: str, folder: str | Path, artifact_path: str | None) -> None:
+    """Log every file under the local ``folder`` as artifacts of run ``run_id``.
+
+    Figures and tables are drawn from pseudonymous data only; their file names and any
+    JSON beside them are checked for DICOM identifiers before anything is sent.
+
+    Raises:
+        ValueError: a file name, or a key of a ``.json`` file, names a DICOM identifier.
+    """
+    root = Path(folder)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            check_no_identifiers({path.relative_to(root).as_posix(): ""}, what="artifact name")
+            if path.suffix == ".json":
+                check_no_identifiers({"data": json.loads(path.read_text())}, what=path.name)
+    mlflow_client(uri).log_artifacts(run_id, str(root), artifact_path)
+
+
 def end_run(uri: str, run_id: str, status: RunStatus) -> None:
     """Mark a run ended with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
     if status not in ("FINISHED", "FAILED", "KILLED"):
@@ -164,7 +185,11 @@ class TrialRun:
     it back to RUNNING); leaving
     ends it FINISHED, or FAILED with the exception's type and message as
     ``failure_reason`` when the block raised (KILLED on ``KeyboardInterrupt``). After
-    :meth:`set_failed` the run stays FAILED.
+    :meth:`set_failed` the run stays FAILED. While the run is open, MLflow's system
+    metrics (``system/cpu_utilization_percentage``, ``system/system_memory_usage_megabytes``,
+    GPU utilisation and memory where ``nvidia-ml-py`` finds a GPU, ...) are sampled every
+    ``system_metrics_interval_s`` seconds (``None``: off); a run shorter than one
+    interval has none.
 
     Example (the trial code)::
 
@@ -176,7 +201,8 @@ class TrialRun:
 
     def __init__(self, uri: str, experiment: str, *, parent_run_id: str | None, run_name: str,
                  tags: Mapping[str, str], run_id: str | None = None,
-                 kind: str = "trial") -> None:
+                 kind: str = "trial",
+                 system_metrics_interval_s: float | None = SYSTEM_METRICS_INTERVAL_S) -> None:
         self.uri = uri
         self.kind = kind
         self.experiment = experiment
@@ -187,6 +213,8 @@ class TrialRun:
         self._resume = run_id is not None
         self._failed = False
         self._client: MlflowClient | None = None
+        self._system_metrics_interval_s = system_metrics_interval_s
+        self._monitor: Any = None
 
     @property
     def run_id(self) -> str:
@@ -210,12 +238,14 @@ class TrialRun:
                 tags[PARENT_TAG] = self.parent_run_id
             run = client.create_run(experiment_id, tags=tags, run_name=self.run_name)
             self._run_id = run.info.run_id
+        self._start_system_metrics()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._failed or self._client is None:
             return
+        self._stop_system_metrics()
         if exc is None:
             self._client.set_terminated(self.run_id, status="FINISHED")
         elif isinstance(exc, KeyboardInterrupt):
@@ -256,6 +286,26 @@ class TrialRun:
         """Log ``data`` as the JSON artifact ``name`` (checked for PHI, like :func:`log_json`)."""
         log_json(self.uri, self.run_id, name, data)
 
+    def log_figure_files(self, figure: Figure, data: Mapping[str, Any], name: str,
+                         artifact_path: str = "figures") -> None:
+        """Log ``figure`` as ``<name>.png`` and ``.svg`` with the numbers it drew
+        (``<name>.json``) under ``artifact_path`` (see :mod:`platform.figures`)."""
+        from platform.figures.canvas import save_figure
+
+        with tempfile.TemporaryDirectory() as tmp:
+            save_figure(figure, dict(data), Path(tmp), name)
+            check_no_identifiers({"data": json.loads((Path(tmp) / f"{name}.json").read_text())},
+                                 what=f"{name}.json")
+            self._client_or_raise().log_artifacts(self.run_id, tmp, artifact_path)
+
+    def log_learning_curves(self) -> None:
+        """Log this run's learning curves (loss, learning rate) as ``figures/
+        learning_curves.png/.svg/.json``, drawn from its metric history."""
+        from platform.tracking.results import learning_curves
+
+        figure, data = learning_curves(self.uri, self.run_id, self.run_name)
+        self.log_figure_files(figure, data, "learning_curves")
+
     def log_figure(self, fig_or_png_path: Figure | str | Path, name: str) -> None:
         """Log a matplotlib figure or an existing PNG as artifact ``name`` (``.png`` added)."""
         name = name if name.endswith(".png") else f"{name}.png"
@@ -269,31 +319,44 @@ class TrialRun:
             shutil.copyfile(fig_or_png_path, target)
             client.log_artifact(self.run_id, str(target), None if folder == "." else folder)
 
-    def log_model(self, model: torch.nn.Module, name: str = "model") -> str:
-        """Log ``model`` with ``mlflow.pytorch.log_model``; return its ``models:/`` URI.
+    def log_model(self, model: torch.nn.Module, config: Mapping[str, Any],
+                  name: str = "model") -> str:
+        """Log ``model`` as a portable MLflow pyfunc; return its ``models:/`` URI.
 
-        MLflow 3 stores a model as a ``LoggedModel`` linked to this run (shown in the UI);
-        it is created here in the run's experiment (``log_model`` would use the global
-        one). Pickle serialization: the default ``pt2`` export needs an input example and
-        traces the network, which costs time and fails on data-dependent code; loading
-        needs this repository's ``models`` package importable. Requirements are pinned
-        to the running torch instead of being inferred (inference loads the model in a
-        subprocess, seconds per trial). The URI is also tagged ``model_uri``.
+        The model directory holds the ``state_dict``, the resolved ``config`` (a trial
+        config, as :meth:`log_config` received it), a signature and pip requirements,
+        and loads with ``mlflow.pyfunc.load_model`` wherever this package is installed,
+        without unpickling anything (:mod:`platform.tracking.model_flavor`). MLflow 3
+        stores it as a ``LoggedModel`` linked to this run (shown in the UI). The URI is
+        also tagged ``model_uri``.
         """
-        import mlflow.pytorch
-        import torch as torch_module
+        from platform.tracking.model_flavor import log_segmentation_model
 
         client = self._client_or_raise()
-        experiment_id = client.get_run(self.run_id).info.experiment_id
-        logged = client.create_logged_model(experiment_id, name=name, source_run_id=self.run_id)
         with global_tracking_uri(self.uri):
-            info = mlflow.pytorch.log_model(
-                model, name=name, run_id=self.run_id, model_id=logged.model_id,
-                serialization_format="pickle",
-                pip_requirements=[f"torch=={torch_module.__version__.split('+')[0]}"],
-            )
-        client.set_tag(self.run_id, "model_uri", info.model_uri)
-        return info.model_uri
+            model_uri = log_segmentation_model(client, self.run_id, model, config, name=name)
+        client.set_tag(self.run_id, "model_uri", model_uri)
+        return model_uri
+
+    def log_dataset(self, *, name: str, digest: str, source: str,
+                    profile: Mapping[str, Any], context: str) -> None:
+        """Record a dataset input of this run (the UI's *Datasets used* column).
+
+        Args:
+            name: dataset name (the cohort's folder name).
+            digest: its fingerprint (at most 36 characters: MLflow's column).
+            source: where it lives (a path or URI).
+            profile: small summary numbers (case counts), stored as JSON.
+            context: the ``mlflow.data.context`` tag, such as ``fold 0``.
+        """
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        check_no_identifiers({"name": name, "source": source, **profile}, what="dataset")
+        dataset = Dataset(name=name, digest=digest[:36], source_type="local",
+                          source=json.dumps({"uri": source}),
+                          profile=json.dumps(plain_data(profile), sort_keys=True))
+        tag = InputTag(key="mlflow.data.context", value=context)
+        self._client_or_raise().log_inputs(self.run_id, datasets=[DatasetInput(dataset, [tag])])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Log a local file (or folder) as an artifact, optionally under ``artifact_path``."""
@@ -313,7 +376,23 @@ class TrialRun:
         """End the run FAILED now with ``reason`` as tag ``failure_reason``."""
         self._fail(reason, status="FAILED")
 
+    def _start_system_metrics(self) -> None:
+        if self._system_metrics_interval_s is None:
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self._monitor = SystemMetricsMonitor(
+            self.run_id, sampling_interval=self._system_metrics_interval_s,
+            resume_logging=self._resume, tracking_uri=self.uri)
+        self._monitor.start()
+
+    def _stop_system_metrics(self) -> None:
+        if self._monitor is not None:
+            self._monitor.finish()
+            self._monitor = None
+
     def _fail(self, reason: str, *, status: RunStatus) -> None:
+        self._stop_system_metrics()
         client = self._client_or_raise()
         client.set_tag(self.run_id, "failure_reason", reason[:_TAG_VALUE_LIMIT])
         client.set_terminated(self.run_id, status=status)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "artifact_location", "ensure_experiment", "global_tracking_uri", "log_metric_batch",
-    "mlflow_client", "resolve_tracking_uri", "search_all", "sqlite_file",
+    "mlflow_client", "read_text_artifact", "resolve_tracking_uri", "search_all", "sqlite_file",
 ]
 
 
@@ -154,3 +155,26 @@ def search_all(mlflow_client: MlflowClient, experiment: str, filter_string: str)
         token = page.token
         if not token:
             return runs
+
+
+def read_text_artifact(mlflow_client: MlflowClient, run_id: str, path: str) -> str | None:
+    """The text of artifact ``path`` of run ``run_id``, or ``None`` if the run has none.
+
+    MLflow draws a "Downloading artifacts" progress bar for every download (a dozen per
+    Table 1); reading a small text file needs none, so it is switched off for this call
+    (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``, read by MLflow at each download).
+    """
+    folder = path.rpartition("/")[0] or None
+    if path not in {f.path for f in mlflow_client.list_artifacts(run_id, folder)}:
+        return None
+    before = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow_client.download_artifacts(run_id, path, tmp)
+            return Path(local).read_text()
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = before

@@ -6,37 +6,30 @@ one was added, a sweep on another node) is found by its key (:mod:`platform.work
 with one search, and a cluster needs no other shared state.
 
 Layout: a training run (``run_kind=training``, tag ``training_key``) holds the learning
-curves and the weights (``weights/model_state.pt``, a state dict loaded with
-``weights_only=True``); an evaluation run (``run_kind=trial``, tags ``evaluation_key``,
-``training_key``, ``training_run``) holds the metrics and per-patient rows of one
-(variant, fold). A reused evaluation appears in the new sweep as a link run: the same
-tags, params and metrics, tag ``reused_from`` naming the run that did the work (whose
-artifacts readers follow).
+curves and the portable model (:mod:`platform.tracking.model_flavor`: a state dict and the
+config, nothing pickled), which a reused training is loaded from; an evaluation run
+(``run_kind=trial``, tags ``evaluation_key``, ``training_key``, ``training_run``) holds
+the metrics and per-patient rows of one (variant, fold). A reused evaluation appears in
+the new sweep as a link run: the same tags, params and metrics, tag ``reused_from``
+naming the run that did the work (whose artifacts readers follow).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from platform.tracking.phi_guard import check_no_identifiers
-from platform.tracking.runs import PARENT_TAG, TrialRun, run_tags
+from platform.tracking.runs import PARENT_TAG, run_tags
 from platform.tracking.store import mlflow_client, search_all, sqlite_file
 
-if TYPE_CHECKING:
-    import torch
-
-__all__ = ["REUSED_FROM", "WEIGHTS_ARTIFACT", "FinishedRun", "FinishedWork", "find_finished",
-           "finished_work", "link_evaluation", "load_weights", "log_weights"]
+__all__ = ["REUSED_FROM", "FinishedRun", "FinishedWork", "find_finished", "finished_work",
+           "link_evaluation"]
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_ARTIFACT = "weights/model_state.pt"
-"""A training run's final weights: a plain state dict (no pickled objects)."""
 REUSED_FROM = "reused_from"
 """Tag of a link run: the run whose work it stands for."""
 _BATCH = 100  # MLflow's log_batch takes at most 100 params per call
@@ -167,25 +160,3 @@ def link_evaluation(uri: str, *, parent_run_id: str, source: FinishedRun, varian
     client.set_terminated(run.info.run_id, status="FINISHED")
     logger.info("%s fold %d: evaluation reused from run %s", variant, fold, source.run_id)
     return str(run.info.run_id)
-
-
-def log_weights(run: TrialRun, model: torch.nn.Module) -> None:
-    """Log ``model``'s state dict as :data:`WEIGHTS_ARTIFACT` of the training run."""
-    import torch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(WEIGHTS_ARTIFACT).name
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-        run.log_artifact(path, str(Path(WEIGHTS_ARTIFACT).parent))
-
-
-def load_weights(uri: str, run_id: str, model: torch.nn.Module) -> torch.nn.Module:
-    """Load the weights a finished training run logged into ``model`` (built from the
-    same config); ``weights_only=True``, so nothing but tensors is unpickled."""
-    import torch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow_client(uri).download_artifacts(run_id, WEIGHTS_ARTIFACT, tmp)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    return model

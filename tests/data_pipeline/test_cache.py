@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pipeline.cache import PreprocessedCache, cache_key
+from data_pipeline.cache import PreprocessedCache, cache_key, cohort_fingerprint, stored_image
 from data_pipeline.cohort import Case, CaseRef
 from data_pipeline.errors import DataError
 from data_pipeline.geometry import Geometry
@@ -81,6 +81,17 @@ def test_stored_image_is_within_fixed_point_precision(
     assert np.abs(cached.image - direct.image).max() <= 0.5 / 65535 + 1e-7
     assert cached.image.dtype == np.float32 and cached.image.min() == 0 and cached.image.max() == 1
     np.testing.assert_array_equal(cached.brain, direct.brain)
+    # What inference on a new scan applies (platform.segment): the cache's own rounding.
+    np.testing.assert_array_equal(stored_image(direct.image), cached.image)
+
+
+def test_cohort_fingerprint_follows_the_files_not_the_order(tmp_path: Path) -> None:
+    refs = [_ref(tmp_path, "case-000"), _ref(tmp_path, "case-001")]
+    digest = cohort_fingerprint(refs)
+    assert len(digest) == 64 and cohort_fingerprint(refs[::-1]) == digest
+    assert cohort_fingerprint(refs[:1]) != digest  # a case fewer
+    os.utime(refs[1].mask_path, ns=(1, 1))  # a mask was edited
+    assert cohort_fingerprint(refs) != digest
 
 
 def test_key_follows_steps_files_and_series(tmp_path: Path) -> None:

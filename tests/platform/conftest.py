@@ -1,5 +1,5 @@
-"""Shared fixtures of the platform tests: MLflow stores (a SQLite file, a real server) and
-tiny.yaml's cohort, preprocessed once per session."""
+"""Shared fixtures of the platform tests: MLflow stores (a SQLite file, a real server), the
+synthetic cohort's cache, and one finished tiny sweep that several test files read."""
 
 from __future__ import annotations
 
@@ -12,21 +12,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
-
-from tests.platform.sweep_harness import warm_cache
-
-
-@pytest.fixture(scope="session")
-def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny.yaml's cohort, generated and preprocessed once for the session."""
-    root = tmp_path_factory.getbasetemp() / "sweep-cache"
-    warm_cache(root)
-    return root
-
 
 # Measured 12-16 s on an idle 2-core machine and 33 s while other test suites ran.
 _SERVER_START_TIMEOUT_S = 90.0
@@ -116,3 +106,53 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny.yaml's cohort, generated and preprocessed once for the session."""
+    from tests.platform.sweep_harness import warm_cache
+
+    root = tmp_path_factory.getbasetemp() / "sweep-cache"
+    warm_cache(root)
+    return root
+
+
+@dataclass(frozen=True)
+class FinishedSweep:
+    """A tiny sweep run to its end as a user runs it (no ``-v``), and what it left."""
+
+    root: Path
+    """Its working folder (Ray state under ``ray/``)."""
+    uri: str
+    """Its MLflow store."""
+    overrides: tuple[str, ...]
+    console: str
+    """Everything it printed (stdout and stderr)."""
+    cache: Path
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_sweep(tmp_path_factory: pytest.TempPathFactory, sweep_cache: Path,
+                        _mlflow_sqlite_template: Path) -> FinishedSweep:
+    """``sweeps/tiny.yaml`` on folds 0 and 1 (4 trials, two at a time), one contour figure
+    per trial, system metrics sampled every second; run once per session (~40 s) and
+    read by the sweep, report, figure and console tests (issue 13)."""
+    from tests.platform.sweep_harness import (
+        TINY_SWEEP,
+        TWO_AT_A_TIME,
+        isolation_overrides,
+        run_to_completion,
+    )
+
+    root = tmp_path_factory.mktemp("tiny-sweep")
+    (root / "mlruns").mkdir()
+    shutil.copyfile(_mlflow_sqlite_template, root / "mlruns" / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    overrides = ("cv.run_folds=[0,1]", *TWO_AT_A_TIME, "eval.figure_patients=1",
+                 *isolation_overrides(root, sweep_cache, uri))
+    log = root / "sweep.log"
+    run_to_completion([TINY_SWEEP, *overrides], root, log,
+                      env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"})
+    return FinishedSweep(root=root, uri=uri, overrides=overrides,
+                         console=log.read_text(errors="replace"), cache=sweep_cache)

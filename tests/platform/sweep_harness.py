@@ -111,14 +111,18 @@ class SweepProcess:
     of its Ray session.
     """
 
-    def __init__(self, args: Sequence[object], *, cwd: Path, log: Path) -> None:
+    def __init__(self, args: Sequence[object], *, cwd: Path, log: Path,
+                 env: Mapping[str, str] | None = None) -> None:
         self.args = [sys.executable, "-m", "platform.sweep", *map(str, args)]
         self.cwd, self.log = cwd, log
+        self.extra_env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> SweepProcess:
         env = ray_process_env()
         env.pop("MLFLOW_TRACKING_URI", None)
+        env.pop("MLFLOW_LOGGING_LEVEL", None)
+        env.update(self.extra_env)
         with self.log.open("ab") as sink:
             self._process = subprocess.Popen(self.args, cwd=self.cwd, env=env, stdout=sink,
                                              stderr=subprocess.STDOUT, start_new_session=True)
@@ -176,9 +180,10 @@ class SweepProcess:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def run_to_completion(args: Sequence[object], cwd: Path, log: Path) -> None:
+def run_to_completion(args: Sequence[object], cwd: Path, log: Path,
+                      env: Mapping[str, str] | None = None) -> None:
     """Run a sweep to its end in ``cwd``; fail with its log unless it exits 0."""
-    with SweepProcess([str(a) for a in args], cwd=cwd, log=log) as sweep:
+    with SweepProcess([str(a) for a in args], cwd=cwd, log=log, env=env) as sweep:
         code = sweep.wait(SWEEP_TIMEOUT_S)
         assert code == 0, f"the sweep exited {code}:\n{sweep.log_tail()}"
 

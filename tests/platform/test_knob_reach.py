@@ -416,7 +416,10 @@ def _evaluation(sweep: SweepConfig) -> Any:
         def log_metrics(self, metrics: Any, step: Any = None) -> None:
             pass
 
-        def log_model(self, model: Any) -> None:
+        def log_model(self, model: Any, config: Any) -> None:
+            pass
+
+        def log_learning_curves(self) -> None:
             pass
 
     config, context = _final(sweep), _context(sweep)

@@ -179,8 +179,19 @@ def test_markdown_csv_metrics_and_terminal_rendering() -> None:
     console = Console(record=True, width=400, color_system=None)
     render_table1(table, console)
     text = console.export_text()
-    assert "0.508 +- 0.037" in text and se_loss.summaries["dice"].cell() in text
-    assert "fold 1: not run" in text
+    assert "0.508 ± 0.037" in text  # the terminal writes ± (Markdown, CSV keep +-)
+    assert se_loss.summaries["dice"].cell().replace(" +- ", " ± ") in text
+    assert "fold 1: not run" in text and "Missing folds" in text
+    # A narrow terminal puts each sd under its mean: a row takes two lines, not three.
+    narrow = Console(record=True, width=100, color_system=None)
+    complete = build_table1([r for r in _results() if r.status == "FINISHED"],
+                            variants=["base"], folds=FOLDS)
+    render_table1(complete, narrow)
+    lines = narrow.export_text().splitlines()
+    (base,) = [i for i, line in enumerate(lines) if line.lstrip().startswith("base ")]
+    mean, sd = complete.rows[0].summaries["dice"].cell().split(" +- ")
+    assert lines[base].split()[2] == mean and lines[base + 1].split()[:2] == ["±", sd]
+    assert "Missing folds" not in narrow.export_text()  # complete: the column is left out
 
 
 @pytest.mark.parametrize(
@@ -243,11 +254,11 @@ def test_notes_say_what_is_counted_and_name_every_case_whose_lesion_was_cut() ->
                          notes=["a note from the search"])
     assert table.notes[0].startswith("Every metric is taken per patient on the scan's original")
     assert "a note from the search" in table.notes
-    assert (f"{cut.variant}, fold {cut.fold}, {cut.per_patient[0]['case']}: preprocessing "
-            "took 1.20 % of the lesion") in table.notes
+    assert (f"{cut.per_patient[0]['case']} (fold {cut.fold}): preprocessing took 1.20 % of the "
+            f"lesion in {cut.variant}") in table.notes
     markdown = table.to_markdown()
     assert "| specificity (whole scan) |" in markdown and "specificity (brain)" in markdown
-    assert markdown.rstrip().endswith("took 1.20 % of the lesion")
+    assert markdown.rstrip().endswith(f"took 1.20 % of the lesion in {cut.variant}")
 
 
 def test_table2_shows_seconds_and_patches_per_patient_with_the_device() -> None:

@@ -122,6 +122,23 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
         assert sorted(keys) == sorted(test)
     table = client.download_artifacts(parent.info.run_id, "table1.md", str(tmp_path))
     assert "the table is the outer cross-validation estimate" in Path(table).read_text()
+    # Issue 13: the search's figures on the parent run, drawn from the samples' runs.
+    figures = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
+    assert {f"figures/{name}.{suffix}" for name in ("search_history", "parameter_importance")
+            for suffix in ("png", "svg", "json")} <= figures
+    history, importance = (json.loads(Path(client.download_artifacts(
+        parent.info.run_id, f"figures/{name}.json", str(tmp_path))).read_text())
+        for name in ("search_history", "parameter_importance"))
+    assert (history["metric"], history["mode"]) == (METRIC, "min")
+    for outer in (0, 1):
+        study = optuna.load_study(study_name=f"tiny-outer{outer}", storage=storage)
+        drawn = history["studies"][f"outer fold {outer}"]
+        assert sorted(drawn["value"]) == pytest.approx(sorted(t.value for t in study.trials),
+                                                       rel=1e-9)
+        assert drawn["best_so_far"][-1] == pytest.approx(min(t.value for t in study.trials))
+        weights = importance["studies"][f"outer fold {outer}"]
+        assert set(weights) == {"model.se_ratio", "optimizer.lr"}
+        assert sum(weights.values()) == pytest.approx(1.0)
 
     # Re-running the finished search continues it: no new samples, no re-evaluation.
     run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")

@@ -15,11 +15,13 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -37,7 +39,6 @@ from platform.tracking import fetch_trial_results
 from tests.platform.sweep_harness import (
     SWEEP_TIMEOUT_S,
     TINY_SWEEP,
-    TWO_AT_A_TIME,
     SweepProcess,
     child_runs,
     isolation_overrides,
@@ -58,7 +59,7 @@ def _experiment_runs(uri: str, experiment: str, kind: str) -> list:
     return client.search_runs([found.experiment_id], filter_string=f"tags.run_kind = '{kind}'")
 
 
-def _only_parent(uri: str) -> object:
+def _only_parent(uri: str) -> Any:
     parents = _experiment_runs(uri, "tiny", "sweep")
     assert len(parents) == 1, f"expected one parent run, got {len(parents)}"
     return parents[0]
@@ -76,14 +77,9 @@ def _expected_cells(children: list) -> dict[tuple[str, str], tuple[float, float]
 
 
 @pytest.mark.slow
-def test_sweep_table_is_mean_and_sd_of_its_child_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweep_cache: Path, mlflow_sqlite_uri: str
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    overrides = ["cv.run_folds=[0,1]", *TWO_AT_A_TIME,
-                 *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
-    run_to_completion([TINY_SWEEP, *overrides], tmp_path, tmp_path / "sweep.log")
-
+def test_sweep_table_is_mean_and_sd_of_its_child_runs(finished_tiny_sweep: Any) -> None:
+    mlflow_sqlite_uri, overrides = finished_tiny_sweep.uri, list(finished_tiny_sweep.overrides)
+    sweep_cache, tmp_path = finished_tiny_sweep.cache, finished_tiny_sweep.root
     parent = _only_parent(mlflow_sqlite_uri)
     assert parent.info.status == "FINISHED"
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
@@ -134,6 +130,50 @@ def test_sweep_table_is_mean_and_sd_of_its_child_runs(
         assert float(rows[variant][f"{metric}_sd"]) == pytest.approx(sd, rel=1e-12)
         assert parent.data.metrics[f"t1.{variant}.{metric}_mean"] == pytest.approx(mean, rel=1e-12)
         assert parent.data.metrics[f"t1.{variant}.{metric}_sd"] == pytest.approx(sd, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_default_console_is_one_progress_display_then_table_1(finished_tiny_sweep: Any) -> None:
+    """Issue 13: without -v a sweep prints a bounded handful of lines, Table 1 and the
+    command that opens the MLflow UI; none of Ray Tune's tables, MLflow's download bars
+    or library warnings."""
+    console = finished_tiny_sweep.console
+    lines = console.splitlines()
+    # Measured: 17 lines for 4 trials (cohort bar, 1-2 status lines, Table 1 with 2 rows
+    # and its notes, 3 closing lines). Nothing in it grows with the trials but the rows.
+    assert len(lines) <= 30, console
+    assert "Table 1: mean ± sd over folds" in console
+    rows = [line.split()[:2] for line in lines if line.split()[:1] in (["plain"], ["final"])]
+    assert rows == [["plain", "2/2"], ["final", "2/2"]]
+    assert "tiny: trials: 4/4 done, 0 running, 0 failed, 0 reused" in console
+    parent = _only_parent(finished_tiny_sweep.uri)
+    assert f"parent run {parent.info.run_id}" in console
+    assert "ui --backend-store-uri sqlite:///" in console
+    assert "python -m platform.report tiny" in console
+    for noise in ("Trial status", "Configuration for experiment", "Downloading artifacts",
+                  "Checkpoint successfully created", "(trainable pid=", "INFO", "WARNING",
+                  "Traceback"):
+        assert noise not in console, f"{noise!r} in the default console:\n{console}"
+
+
+@pytest.mark.slow
+def test_trial_runs_carry_system_metrics_git_commit_and_the_cohort(
+        finished_tiny_sweep: Any) -> None:
+    """Issue 13: MLflow system metrics, the standard git tag, the cohort as a dataset."""
+    from data_pipeline.cache import cohort_fingerprint
+    from platform.tracking.provenance import git_state
+
+    runs = child_runs(finished_tiny_sweep.uri, "tiny")
+    cohort = next((finished_tiny_sweep.cache / "cohorts").glob("synthetic-*"))
+    digest = cohort_fingerprint(load_cohort(cohort))[:32]
+    for run in runs:
+        assert run.data.tags["mlflow.source.git.commit"] == git_state()[0]
+        assert "system/cpu_utilization_percentage" in run.data.metrics, run.info.run_name
+        (given,) = run.inputs.dataset_inputs
+        assert (given.dataset.name, given.dataset.digest) == (cohort.name, digest)
+        assert json.loads(given.dataset.profile) == {"cases": 4, "train_cases": 2,
+                                                     "test_cases": 2}
+        assert [t.value for t in given.tags] == [f"fold {run.data.tags['fold']}"]
 
 
 def _done_in_tune(storage: Path, trial_id: str) -> bool:
@@ -189,6 +229,10 @@ def test_interrupted_sweep_resumes_without_redoing_finished_trials(
     assert 1 <= len(before) < 4, f"the interruption came too late to test resuming: {before}"
 
     run_to_completion(args, tmp_path, tmp_path / "resumed.log")
+    # Issue 13: the resumed run's display counts the trials it did not run again.
+    reused = re.search(r"tiny: trials: 4/4 done, 0 running, 0 failed, (\d) reused",
+                       (tmp_path / "resumed.log").read_text())
+    assert reused is not None and 1 <= int(reused.group(1)) <= 3
 
     runs = child_runs(mlflow_sqlite_uri, "tiny")
     specs = [spec.trial_id for spec in expand(load_sweep(TINY_SWEEP, overrides))]

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,10 +24,12 @@ import SimpleITK as sitk
 import torch
 import yaml
 from mlflow import MlflowClient
+from setuptools.config.pyprojecttoml import read_configuration
 
 import models
-from data_pipeline.cohort import load_cohort
+from data_pipeline.cohort import load_case, load_cohort
 from data_pipeline.dicom import read_series
+from data_pipeline.preprocess.remove_skull import brain_mask
 from data_pipeline.registry import NoParams
 from data_pipeline.synthetic import phi_values
 from models.registry import LOSSES
@@ -30,6 +37,7 @@ from platform.config import load_sweep
 from platform.context import build_context, materialize_cohort
 from platform.expand import expand
 from platform.fold_trial import load_data
+from platform.metrics import segmentation_metrics
 from platform.predict import main as predict_main
 from platform.request import TrialRequest
 from platform.tracking import load_trial_model
@@ -147,8 +155,10 @@ def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
     config = yaml.safe_load(Path(client.download_artifacts(
         outcome.run_id, "config.yaml", str(trained["tmp"]))).read_text())
     assert config["model"]["se_ratio"] == 16
-    figures = client.list_artifacts(outcome.run_id, "figures")
-    assert figures and all(f.path.endswith(".png") for f in figures)
+    figures = {f.path for f in client.list_artifacts(outcome.run_id, "figures")}
+    overlays = {f for f in figures if f.startswith("figures/case-")}
+    assert len(overlays) == 1 and all(f.endswith(".png") for f in overlays)
+    assert figures - overlays == {f"figures/learning_curves.{s}" for s in ("png", "svg", "json")}
     model, resolved = load_trial_model(context.tracking_uri, outcome.run_id)
     assert isinstance(model, torch.nn.Module) and resolved["model"]["base_width"] == 8
 
@@ -189,6 +199,79 @@ def test_predict_writes_a_mask_on_the_original_dicom_grid(trained, tmp_path):
     expected = sitk.GetArrayFromImage(mask)
     assert volume.array.shape[1:3] == expected.shape[1:]
     assert int(volume.array.sum()) == int(expected.sum())
+
+
+def install_like_pip(target: Path) -> Path:
+    """Lay this checkout out in ``target`` as ``pip install`` of the project would.
+
+    The packages ``[tool.setuptools.packages.find]`` includes (their ``.py`` files: the
+    project ships no package data) and the ``stroke_cli`` module, nothing else: no
+    tests, no sweeps, no ``pyproject.toml``. Building a wheel would take longer and
+    write ``build/`` into the checkout; what the model needs at load time is the same.
+    """
+    config = read_configuration(REPO / "pyproject.toml")["tool"]["setuptools"]
+    packages = config["packages"]  # resolved by setuptools from packages.find
+    assert {"platform", "platform.tracking", "models", "data_pipeline"} <= set(packages)
+    for package in packages:
+        source = REPO.joinpath(*package.split("."))
+        for module in source.glob("*.py"):
+            destination = target.joinpath(*package.split("."), module.name)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(module, destination)
+    for module in config["py-modules"]:
+        shutil.copyfile(REPO / f"{module}.py", target / f"{module}.py")
+    return target
+
+
+_LOAD_AND_PREDICT = """
+import json, os, site, sys
+site.addsitedir(sys.argv[1])  # after the standard library, as site-packages is
+import mlflow, numpy as np, torch
+torch.set_num_threads(1)  # the trial's train.threads: the same sums, the same mask
+mlflow.set_tracking_uri(sys.argv[2])
+model = mlflow.pyfunc.load_model(sys.argv[3])
+np.save(sys.argv[5], model.predict(np.load(sys.argv[4])))
+names = ("stroke_cli", "platform.tracking.model_flavor", "platform.segment", "models",
+         "data_pipeline")
+print(json.dumps({"files": [sys.modules[n].__file__ for n in names],
+                  "platform": list(sys.modules["platform"].__path__),
+                  "system": sys.modules["platform"].system(), "cwd": os.getcwd()}))
+"""
+
+
+@pytest.mark.slow
+def test_logged_model_loads_outside_the_repository_and_predicts_the_trials_mask(
+        trained, tmp_path):
+    """Issue 13: a fresh process in a folder outside any repository, with the project
+    installed, loads the trial's model through ``mlflow.pyfunc`` and predicts, for a
+    held-out patient, the mask the trial scored (same Dice, sensitivity, precision)."""
+    context, outcome = trained["context"], trained["outcome"]
+    site_dir = install_like_pip(tmp_path / "site-packages")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert subprocess.run(["git", "-C", str(elsewhere), "rev-parse"],
+                          capture_output=True).returncode != 0  # not inside a repository
+    refs = {ref.key: ref for ref in load_cohort(Path(context.cohort))}
+    row = outcome.rows[0]
+    case = load_case(refs[str(row["case"])])
+    np.save(tmp_path / "hu.npy", case.hu.astype(np.float32))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_PREDICT, str(site_dir), context.tracking_uri,
+         f"runs:/{outcome.run_id}/model", str(tmp_path / "hu.npy"), str(tmp_path / "mask.npy")],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(Path(f).is_relative_to(site_dir) for f in loaded["files"]), loaded
+    assert loaded["platform"] == [str(site_dir / "platform")]
+    assert loaded["system"] == "Linux" and loaded["cwd"] == str(elsewhere)
+    mask = np.load(tmp_path / "mask.npy")
+    assert mask.shape == case.hu.shape and mask.dtype == np.uint8 and mask.any()
+    scored = segmentation_metrics(mask, case.lesion, case.geometry.spacing, brain_mask(case.hu))
+    for metric in ("dice", "sensitivity", "precision", "specificity"):
+        assert scored[metric] == pytest.approx(float(row[metric]), abs=1e-12), metric
 
 
 def test_resumed_trial_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, cache_root):

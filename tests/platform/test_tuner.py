@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
-from platform.tuner import experiment_path, set_aside
+from platform.config.runtime import RayConfig
+from platform.console import SweepProgress
+from platform.progress import TuneProgress
+from platform.ray_env import REPO_ROOT
+from platform.tuner import experiment_path, grid_settings, ray_init_arguments, set_aside
 
 
 def test_restart_sets_the_earlier_state_aside_without_deleting_it(tmp_path: Path):
@@ -16,3 +22,34 @@ def test_restart_sets_the_earlier_state_aside_without_deleting_it(tmp_path: Path
     assert kept is not None and not state.exists()
     assert kept.name.startswith("quickstart-abc.replaced-")
     assert (kept / "trial" / "result.json").read_text() == "{}"
+
+
+def _grid(callbacks: list) -> Any:
+    from platform.config import load_sweep
+    from platform.expand import expand
+    from platform.request import FoldKeys, SweepContext, TrialRequest
+
+    sweep = load_sweep(REPO_ROOT / "sweeps" / "tiny.yaml", [])
+    context = SweepContext(cohort="/c", cache_root="/c", folds=(FoldKeys(
+        index=0, train=("a",), test=("b",)),), run_folds=(0,), cv_seed=0,
+        tracking_uri="sqlite:////c/m.db", experiment="tiny", sweep_id="s", cpus_per_trial=1,
+        gpus_per_trial=0)
+    requests = [TrialRequest(spec=spec, context=context) for spec in expand(sweep)]
+    return grid_settings(requests, storage_path=Path("/tmp/unused"), name="t",
+                         resources=sweep.resources, failure=sweep.failure, callbacks=callbacks)
+
+
+def test_a_progress_callback_silences_ray_tunes_own_output() -> None:
+    """Issue 13: the display replaces Ray Tune's trial tables; -v brings them back."""
+    callback = TuneProgress(SweepProgress("t", metric="dice", mode="max"))
+    quiet = _grid([callback]).run_config
+    assert (quiet.verbose, quiet.callbacks) == (0, [callback])
+    detailed = _grid([]).run_config
+    assert (detailed.verbose, detailed.callbacks) == (1, None)
+
+
+def test_quiet_ray_logs_at_warning_and_keeps_worker_output_in_its_files() -> None:
+    config = RayConfig()
+    quiet = ray_init_arguments(config, quiet=True)
+    assert (quiet["logging_level"], quiet["log_to_driver"]) == (logging.WARNING, False)
+    assert "log_to_driver" not in ray_init_arguments(config)  # Ray's defaults: all output

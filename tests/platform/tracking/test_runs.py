@@ -6,15 +6,22 @@ item 6; issue 8, item 4).
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
-import mlflow.pytorch
+import mlflow
+import mlflow.pyfunc
 import pytest
 import torch
 import yaml
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
+from platform.config import load_sweep
+from platform.expand import expand
+from platform.parts import network
+from platform.ray_env import REPO_ROOT
 from platform.tracking import (
     TrialRun,
     end_run,
@@ -22,12 +29,14 @@ from platform.tracking import (
     find_sweep_run,
     find_trial_run,
     load_trial_model,
+    log_files,
     log_table,
     run_tags,
     start_sweep_run,
 )
 from platform.tracking.payloads import PARAM_VALUE_LIMIT
-from platform.tracking.provenance import environment_tags
+from platform.tracking.provenance import GIT_COMMIT_TAG, environment_tags, git_state
+from platform.tracking.results import find_sweep_parent, model_uri_of
 
 EXPERIMENT = "ablation-test"
 SWEEP_YAML = "name: ablation-test\nfolds: 2\nvariants: [{name: base}, {name: se}]\n"
@@ -58,10 +67,15 @@ def _trial(uri: str, parent: str, *, variant: str = "se", fold: int = 0,
                     tags=tags, run_id=run_id)
 
 
+# A real trial config (tiny.yaml's final variant: a width-4, depth-2 residual SE U-Net):
+# the portable model rebuilds its network from it.
+TRIAL_CONFIG = next(s.config for s in expand(load_sweep(REPO_ROOT / "sweeps" / "tiny.yaml"))
+                    if s.variant == "final")
+
+
 def _tiny_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv3d(1, 2, 3, padding=1), torch.nn.ReLU(),
-                               torch.nn.Conv3d(2, 1, 1))
+    return network(TRIAL_CONFIG).eval()
 
 
 def _log_full_trial(uri: str, tmp_path: Path) -> tuple[str, str, torch.nn.Module]:
@@ -80,7 +94,7 @@ def _log_full_trial(uri: str, tmp_path: Path) -> tuple[str, str, torch.nn.Module
         run.log_metrics({"dice": 0.625})
         run.log_figure(figure, "figures/case-001")
         run.log_figure(png, "curve.png")
-        run.log_model(model)
+        run.log_model(model, TRIAL_CONFIG.model_dump(mode="json"))
         child = run.run_id
     return parent, child, model
 
@@ -116,10 +130,13 @@ def _assert_round_trip(uri: str, parent: str, child: str, model: torch.nn.Module
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)  # how models:/ URIs find their store
-        (tmp_path / "m").mkdir()
-        loaded = mlflow.pytorch.load_model(tags["model_uri"], dst_path=str(tmp_path / "m"))
-    x = torch.rand(1, 1, 6, 6, 6)
-    torch.testing.assert_close(loaded(x), model(x))
+        loaded = mlflow.pyfunc.load_model(tags["model_uri"])
+    # A pyfunc built from weights and config (models from code), nothing pickled.
+    flavor = loaded.metadata.flavors["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert "python_model" not in flavor  # the key of a cloudpickled model
+    x = torch.rand(1, 1, 8, 8, 8)
+    torch.testing.assert_close(loaded.unwrap_python_model().network(x), model(x))
     parent_files = {f.path for f in client.list_artifacts(parent)}
     assert "sweep.yaml" in parent_files
 
@@ -143,15 +160,33 @@ def test_trial_run_round_trip_server(mlflow_server: str, tmp_path: Path) -> None
     _assert_round_trip(mlflow_server, parent, child, model, tmp_path)
 
 
-def test_load_trial_model_by_run_id_and_uri(mlflow_sqlite_uri: str, tmp_path: Path) -> None:
+def test_load_trial_model_by_run_id_and_uris(mlflow_sqlite_uri: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     _, child, model = _log_full_trial(mlflow_sqlite_uri, tmp_path)
-    x = torch.rand(1, 1, 5, 5, 5)
-    for reference in (child, f"runs:/{child}"):
+    client = MlflowClient(mlflow_sqlite_uri)
+    model_uri = client.get_run(child).data.tags["model_uri"]
+    # A lab registers a trial's model and points an alias at it (issue 13); MLflow
+    # resolves the models:/ source through the global tracking URI.
+    with monkeypatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_sqlite_uri)
+        version = mlflow.register_model(model_uri, "stroke-final")
+    client.set_registered_model_alias("stroke-final", "champion", version.version)
+    x = torch.rand(1, 1, 8, 8, 8)
+    for reference in (child, f"runs:/{child}", f"runs:/{child}/model", model_uri,
+                      "models:/stroke-final@champion", "models:/stroke-final/1"):
         loaded, config = load_trial_model(mlflow_sqlite_uri, reference)
-        assert config == CONFIG
+        assert config == TRIAL_CONFIG.model_dump(mode="json"), reference
         torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(KeyError, match="no trial model"):
         load_trial_model(mlflow_sqlite_uri, "0123456789abcdef0123456789abcdef")
+    with pytest.raises(KeyError, match="not a model reference"):
+        model_uri_of(client, "final/fold0")
+
+
+def test_log_model_refuses_a_config_it_could_not_rebuild(mlflow_sqlite_uri: str) -> None:
+    with _trial(mlflow_sqlite_uri, _parent(mlflow_sqlite_uri)) as run, pytest.raises(
+            ValueError, match="model"):
+        run.log_model(_tiny_model(), {"model": {"name": "no_such_network"}})
 
 
 def test_exception_in_block_marks_run_failed_with_reason(mlflow_sqlite_uri: str) -> None:
@@ -260,6 +295,71 @@ def test_run_tags_carry_identity_and_provenance() -> None:
         "se", "3", "sw1", "t7")
     assert environment_tags().items() <= tags.items()
     assert {"git_commit", "git_dirty", "host", "torch_version", "cuda_version"} <= set(tags)
+    # MLflow's standard tag (the UI shows and links it), equal to our own.
+    assert tags[GIT_COMMIT_TAG] == tags["git_commit"] == git_state()[0]
+
+
+def test_trial_run_logs_system_metrics_and_the_cohort_as_a_dataset(
+        mlflow_sqlite_uri: str) -> None:
+    tags = run_tags(variant="se", fold=0, sweep_id="sw1", trial_id="se-f0")
+    with TrialRun(mlflow_sqlite_uri, EXPERIMENT, parent_run_id=None, run_name="se/fold0",
+                  tags=tags, system_metrics_interval_s=0.2) as run:
+        run.log_dataset(name="cohort-a", digest="ab" * 20, source="/data/cohort-a",
+                        profile={"cases": 6, "train_cases": 4, "test_cases": 2},
+                        context="fold 0")
+        deadline = time.monotonic() + 20
+        client = MlflowClient(mlflow_sqlite_uri)
+        while time.monotonic() < deadline and not any(
+                k.startswith("system/") for k in client.get_run(run.run_id).data.metrics):
+            time.sleep(0.2)
+    stored = MlflowClient(mlflow_sqlite_uri).get_run(run.run_id)
+    assert stored.info.status == "FINISHED"
+    assert 0.0 <= stored.data.metrics["system/cpu_utilization_percentage"] <= 100.0 * 64
+    assert stored.data.metrics["system/system_memory_usage_megabytes"] > 0
+    (given,) = stored.inputs.dataset_inputs
+    assert (given.dataset.name, given.dataset.digest) == ("cohort-a", "ab" * 18)  # 36 chars
+    assert json.loads(given.dataset.profile) == {"cases": 6, "test_cases": 2, "train_cases": 4}
+    assert [(t.key, t.value) for t in given.tags] == [("mlflow.data.context", "fold 0")]
+    with TrialRun(mlflow_sqlite_uri, EXPERIMENT, parent_run_id=None, run_name="x",
+                  tags=tags) as other, pytest.raises(ValueError, match="DICOM identifier"):
+        other.log_dataset(name="c", digest="0", source="/d", profile={"PatientID": 3},
+                          context="fold 0")
+
+
+def test_log_files_and_figure_files_refuse_identifiers(mlflow_sqlite_uri: str,
+                                                       tmp_path: Path) -> None:
+    parent = _parent(mlflow_sqlite_uri)
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "table.json").write_text(json.dumps({"rows": [{"case": "case-001"}]}))
+    log_files(mlflow_sqlite_uri, parent, folder, "report")
+    client = MlflowClient(mlflow_sqlite_uri)
+    assert [f.path for f in client.list_artifacts(parent, "report")] == ["report/table.json"]
+    (folder / "bad.json").write_text(json.dumps({"rows": [{"PatientName": "DOE^JANE"}]}))
+    with pytest.raises(ValueError, match="DICOM identifier"):
+        log_files(mlflow_sqlite_uri, parent, folder, "report")
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    with _trial(mlflow_sqlite_uri, parent) as run:
+        run.log_figure_files(figure, {"values": [1.0, 0.0]}, "curve")
+        with pytest.raises(ValueError, match="DICOM identifier"):
+            run.log_figure_files(figure, {"patient_id": [1]}, "leak")
+    paths = sorted(f.path for f in client.list_artifacts(run.run_id, "figures"))
+    assert paths == ["figures/curve.json", "figures/curve.png", "figures/curve.svg"]
+
+
+def test_find_sweep_parent_by_name_run_name_and_run_ids(mlflow_sqlite_uri: str) -> None:
+    first = _parent(mlflow_sqlite_uri, sweep_id="sw1")
+    time.sleep(0.01)  # start times order the sweeps
+    newest = _parent(mlflow_sqlite_uri, sweep_id="sw2")
+    with _trial(mlflow_sqlite_uri, first) as run:
+        pass
+    assert find_sweep_parent(mlflow_sqlite_uri, EXPERIMENT) == newest
+    assert find_sweep_parent(mlflow_sqlite_uri, f"{EXPERIMENT}/sw1") == first
+    assert find_sweep_parent(mlflow_sqlite_uri, first) == first
+    assert find_sweep_parent(mlflow_sqlite_uri, run.run_id) == first  # a trial: its parent
+    with pytest.raises(KeyError, match=EXPERIMENT):
+        find_sweep_parent(mlflow_sqlite_uri, "no-such-sweep")
 
 
 FAKE_PHI = {
