@@ -268,6 +268,7 @@ def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
                            training_run_id=training_run_id, reused=True)
     with open_run(request, spec, training=training_run_id) as run:
         run.log_config(spec.config.model_dump(mode="json"))
+        run.log_dataset(**cohort_dataset(context, request.fold(spec.fold)))
         return evaluate_and_log(model, data, spec.config, run, device=device)
 
 

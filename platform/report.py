@@ -196,7 +196,8 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
             if result.variant != SEARCH_VARIANT and result.status == "FINISHED":
                 folder = out / "trials" / f"{result.variant}-fold{result.fold}"
                 title = f"{result.variant}/fold{result.fold}"
-                written += save_figure(*learning_curves(uri, result.run_id, title), folder,
+                training = result.tags.get("training_run", result.run_id)
+                written += save_figure(*learning_curves(uri, training, title), folder,
                                        "learning_curves")
     return written
 

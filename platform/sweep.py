@@ -206,9 +206,8 @@ def _table(sweep: SweepConfig, context: SweepContext, plan: SweepPlan,
     from platform.tracking.provenance import git_state
 
     assert context.parent_run_id is not None  # the table belongs to a parent run
-    keys = plan.evaluation_keys
-    results = [r for r in fetch_trial_results(context.tracking_uri, context.parent_run_id)
-               if r.evaluation_key in keys]
+    every_run = fetch_trial_results(context.tracking_uri, context.parent_run_id)
+    results = [r for r in every_run if r.evaluation_key in plan.evaluation_keys]
     reference = {v.name: dict(v.reference) for v in sweep.variants if v.reference}
     reference = {k: v for k, v in reference.items() if k in variants}
     layout = TableLayout(variants=tuple(variants), folds=plan.table_folds,
@@ -216,8 +215,8 @@ def _table(sweep: SweepConfig, context: SweepContext, plan: SweepPlan,
                          timing=plan.shares_trainings)
     table = layout.table1(results)
     render_table1(table)
-    publish_sweep_tables(context.tracking_uri, context.parent_run_id, table, layout, results,
-                         sweep.model_dump(mode="json"))
+    publish_sweep_tables(context.tracking_uri, context.parent_run_id, table, layout,
+                         every_run, sweep.model_dump(mode="json"))  # search runs: figures
     return table.complete
 
 

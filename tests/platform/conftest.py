@@ -136,7 +136,7 @@ class FinishedSweep:
 def finished_tiny_sweep(tmp_path_factory: pytest.TempPathFactory, sweep_cache: Path,
                         _mlflow_sqlite_template: Path) -> FinishedSweep:
     """``sweeps/tiny.yaml`` on folds 0 and 1 (4 trials, two at a time), one contour figure
-    per trial, system metrics sampled every second; run once per session (~40 s) and
+    per trial, system metrics sampled every 0.2 s; run once per session (~40 s) and
     read by the sweep, report, figure and console tests (issue 13)."""
     from tests.platform.sweep_harness import (
         TINY_SWEEP,
@@ -153,6 +153,6 @@ def finished_tiny_sweep(tmp_path_factory: pytest.TempPathFactory, sweep_cache: P
                  *isolation_overrides(root, sweep_cache, uri))
     log = root / "sweep.log"
     run_to_completion([TINY_SWEEP, *overrides], root, log,
-                      env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"})
+                      env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.2"})
     return FinishedSweep(root=root, uri=uri, overrides=overrides,
                          console=log.read_text(errors="replace"), cache=sweep_cache)

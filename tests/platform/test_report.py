@@ -60,8 +60,9 @@ def test_report_reproduces_the_table_the_sweep_logged(finished_tiny_sweep: Any, 
     # The rows are the child runs' numbers (what test_sweep checks against the runs).
     rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(
         (report / "table1.csv").read_text()))}
-    children = client.search_runs([client.get_run(parent).info.experiment_id],
-                                  f"tags.`mlflow.parentRunId` = '{parent}'")
+    children = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        f"tags.`mlflow.parentRunId` = '{parent}' and tags.run_kind = 'trial'")
     for variant, row in rows.items():
         values = [r.data.metrics["dice"] for r in children if r.data.tags["variant"] == variant]
         assert float(row["dice_mean"]) == pytest.approx(statistics.fmean(values), rel=1e-12)
@@ -93,13 +94,13 @@ def test_every_report_figure_draws_the_tables_numbers(finished_tiny_sweep: Any,
             fold_means.append(statistics.fmean(mine))
         assert statistics.fmean(fold_means) == pytest.approx(
             float(table[variant]["dice_mean"]), rel=1e-12)
-    # Learning curves: the trial's metric history, step for step.
+    # Learning curves: the metric history of the trial's training run, step for step.
     for result in results:
         curves = assert_valid_figure_files(
             report / "trials" / f"{result.variant}-fold{result.fold}", "learning_curves")
         for key in ("train_loss", "lr"):
             assert [tuple(p) for p in curves[key]] == metric_history(
-                finished_tiny_sweep.uri, result.run_id, key)
+                finished_tiny_sweep.uri, result.tags["training_run"], key)
         assert [p[0] for p in curves["train_loss"]] == [1, 2]  # tiny.yaml: 2 iterations
 
 
@@ -118,8 +119,9 @@ def test_the_sweep_logged_the_same_figures_on_its_runs(finished_tiny_sweep: Any,
     layout = TableLayout.from_json(_logged(client, parent, "table1_layout.json", tmp_path))
     assert layout.variants == ("plain", "final") and layout.folds == (0, 1)
     for result in fetch_trial_results(uri, parent):
+        curves = {f.path for f in client.list_artifacts(result.tags["training_run"], "figures")}
+        assert {"figures/learning_curves.png", "figures/learning_curves.svg"} <= curves
         files = {f.path for f in client.list_artifacts(result.run_id, "figures")}
-        assert {"figures/learning_curves.png", "figures/learning_curves.svg"} <= files
         overlays = [f for f in files if f.startswith("figures/case-")]
         # One Fig. 4-style overlay (eval.figure_patients=1), named by the pseudonymous key.
         assert len(overlays) == 1

@@ -131,7 +131,7 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
         for name in ("search_history", "parameter_importance"))
     assert (history["metric"], history["mode"]) == (METRIC, "min")
     for outer in (0, 1):
-        study = optuna.load_study(study_name=f"tiny-outer{outer}", storage=storage)
+        study = optuna.load_study(study_name=choices[outer]["study"], storage=storage)
         drawn = history["studies"][f"outer fold {outer}"]
         assert sorted(drawn["value"]) == pytest.approx(sorted(t.value for t in study.trials),
                                                        rel=1e-9)

@@ -159,21 +159,26 @@ def test_default_console_is_one_progress_display_then_table_1(finished_tiny_swee
 @pytest.mark.slow
 def test_trial_runs_carry_system_metrics_git_commit_and_the_cohort(
         finished_tiny_sweep: Any) -> None:
-    """Issue 13: MLflow system metrics, the standard git tag, the cohort as a dataset."""
-    from data_pipeline.cache import cohort_fingerprint
+    """Issue 13: MLflow system metrics (on the trainings, where the time goes), the standard
+    git tag and the cohort as a dataset input (digest: the work keys' data fingerprint)."""
     from platform.tracking.provenance import git_state
+    from platform.work_keys import data_fingerprint
 
-    runs = child_runs(finished_tiny_sweep.uri, "tiny")
+    evaluations = child_runs(finished_tiny_sweep.uri, "tiny")
+    trainings = _experiment_runs(finished_tiny_sweep.uri, "tiny", "training")
+    assert len(evaluations) == len(trainings) == 4
     cohort = next((finished_tiny_sweep.cache / "cohorts").glob("synthetic-*"))
-    digest = cohort_fingerprint(load_cohort(cohort))[:32]
-    for run in runs:
+    sweep = load_sweep(TINY_SWEEP, list(finished_tiny_sweep.overrides))
+    digest = data_fingerprint(sweep.data, load_cohort(cohort))
+    for run in [*evaluations, *trainings]:
         assert run.data.tags["mlflow.source.git.commit"] == git_state()[0]
-        assert "system/cpu_utilization_percentage" in run.data.metrics, run.info.run_name
         (given,) = run.inputs.dataset_inputs
         assert (given.dataset.name, given.dataset.digest) == (cohort.name, digest)
         assert json.loads(given.dataset.profile) == {"cases": 4, "train_cases": 2,
                                                      "test_cases": 2}
         assert [t.value for t in given.tags] == [f"fold {run.data.tags['fold']}"]
+    for run in trainings:
+        assert "system/cpu_utilization_percentage" in run.data.metrics, run.info.run_name
 
 
 def _done_in_tune(storage: Path, trial_id: str) -> bool:

@@ -144,7 +144,7 @@ def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id)}
     assert {"per_patient.csv", "config.yaml", "figures"} <= artifacts
     trained_artifacts = {a.path for a in client.list_artifacts(outcome.training_run_id)}
-    assert {"config.yaml", "lesion_loss.csv", "weights"} <= trained_artifacts
+    assert {"config.yaml", "lesion_loss.csv", "figures"} <= trained_artifacts
     losses = list(csv.DictReader(io.StringIO(Path(client.download_artifacts(
         outcome.training_run_id, "lesion_loss.csv", str(trained["tmp"]))).read_text())))
     assert sorted(row["role"] for row in losses) == ["test"] * 2 + ["train"] * 4
@@ -156,9 +156,10 @@ def test_mlflow_run_holds_every_param_metric_and_artifact(trained):
         outcome.run_id, "config.yaml", str(trained["tmp"]))).read_text())
     assert config["model"]["se_ratio"] == 16
     figures = {f.path for f in client.list_artifacts(outcome.run_id, "figures")}
-    overlays = {f for f in figures if f.startswith("figures/case-")}
-    assert len(overlays) == 1 and all(f.endswith(".png") for f in overlays)
-    assert figures - overlays == {f"figures/learning_curves.{s}" for s in ("png", "svg", "json")}
+    assert len(figures) == 1 and all(f.startswith("figures/case-") and f.endswith(".png")
+                                     for f in figures)  # the overlay of one held-out patient
+    curves = {f.path for f in client.list_artifacts(outcome.training_run_id, "figures")}
+    assert curves == {f"figures/learning_curves.{s}" for s in ("png", "svg", "json")}
     model, resolved = load_trial_model(context.tracking_uri, outcome.run_id)
     assert isinstance(model, torch.nn.Module) and resolved["model"]["base_width"] == 8
 
@@ -260,7 +261,7 @@ def test_logged_model_loads_outside_the_repository_and_predicts_the_trials_mask(
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     done = subprocess.run(
         [sys.executable, "-c", _LOAD_AND_PREDICT, str(site_dir), context.tracking_uri,
-         f"runs:/{outcome.run_id}/model", str(tmp_path / "hu.npy"), str(tmp_path / "mask.npy")],
+         f"runs:/{outcome.training_run_id}/model", str(tmp_path / "hu.npy"), str(tmp_path / "mask.npy")],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
