@@ -261,7 +261,8 @@ def test_logged_model_loads_outside_the_repository_and_predicts_the_trials_mask(
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     done = subprocess.run(
         [sys.executable, "-c", _LOAD_AND_PREDICT, str(site_dir), context.tracking_uri,
-         f"runs:/{outcome.training_run_id}/model", str(tmp_path / "hu.npy"), str(tmp_path / "mask.npy")],
+         f"runs:/{outcome.training_run_id}/model", str(tmp_path / "hu.npy"),
+         str(tmp_path / "mask.npy")],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
