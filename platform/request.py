@@ -57,7 +57,8 @@ class SweepContext(_Plain):
     parent_run_id: str | None = None
     sweep_id: str
     cpus_per_trial: float
-    gpus_per_trial: float
+    gpus_per_trial: float | None
+    """``resources.gpus_per_trial``; None: one GPU where there is one."""
 
 
 class TrialSpec(_Plain):

@@ -29,6 +29,7 @@ from platform.config.inputs import check_inputs
 from platform.context import build_context, materialize_cohort
 from platform.expand import best_trials, expand, format_search, format_trials
 from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
+from platform.storage import RayStorage
 
 __all__ = ["main", "prepare_cache", "run"]
 
@@ -145,7 +146,7 @@ def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[Trial
         base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,
                             inner_folds=tuple(inner), outer_fold=outer)
         grid = run_search(base, search, study_name=f"{study}{suffix}",
-                          n_folds=len(inner), storage_path=Path(sweep.ray.storage_path),
+                          n_folds=len(inner), storage=RayStorage.of(sweep.ray),
                           name=f"{name}-search{suffix}", resources=sweep.resources,
                           failure=sweep.failure, resume=resume)
         best = grid.get_best_result(metric=search.metric, mode=search.mode)
@@ -215,7 +216,7 @@ def _start_parent(sweep: SweepConfig, context: SweepContext, path: Path, resume:
 def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     """Execute a validated sweep; return the process exit code (0 all trials finished)."""
     from platform.tracking import end_run
-    from platform.tuner import set_aside, shutdown_ray, start_ray
+    from platform.tuner import shutdown_ray, start_ray
 
     cohort = materialize_cohort(sweep.data)
     if not prepare_cache(sweep, cohort):
@@ -224,7 +225,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
     name = f"{sweep.name}-{context.sweep_id}"
     if not resume:
         for experiment in (name, f"{name}-search"):
-            set_aside(Path(sweep.ray.storage_path), experiment)
+            RayStorage.of(sweep.ray).set_aside(experiment)
     parent = _start_parent(sweep, context, path, resume)
     context = context.model_copy(update={"parent_run_id": parent})
     started = time.perf_counter()
@@ -238,7 +239,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool) -> int:
             notes = _report_choices(sweep, context, choices)
         from platform.tuner import run_grid
 
-        run_grid(_requests(specs, context), storage_path=Path(sweep.ray.storage_path), name=name,
+        run_grid(_requests(specs, context), storage=RayStorage.of(sweep.ray), name=name,
                  resources=sweep.resources, failure=sweep.failure, resume=resume)
         variants = list(dict.fromkeys(spec.variant for spec in specs))
         complete = _table(sweep, context, variants, notes)

@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -29,12 +27,13 @@ from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
 from platform.config.search import SearchConfig
 from platform.ray_env import ray_process_env, worker_runtime_env
 from platform.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
+from platform.storage import RayStorage
 from platform.tracking.store import sqlite_file
 from platform.trial import trainable
 
 __all__ = [
-    "TunerSettings", "experiment_path", "grid_settings", "ray_init_arguments", "run_grid",
-    "run_search", "search_settings", "set_aside", "shutdown_ray", "start_ray",
+    "TunerSettings", "grid_settings", "gpus_per_trial", "ray_init_arguments", "run_grid",
+    "run_search", "search_settings", "shutdown_ray", "start_ray",
 ]
 
 logger = logging.getLogger(__name__)
@@ -44,27 +43,30 @@ logger = logging.getLogger(__name__)
 _LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else None
 
 
-def ray_init_arguments(config: RayConfig, *, ship_code: bool = False) -> dict[str, Any]:
+def ray_init_arguments(config: RayConfig) -> dict[str, Any]:
     """What ``ray.init`` receives for ``config``: a private local Ray, or a cluster to join.
 
-    Args:
-        ship_code: upload the repository to the cluster (nodes without a shared path).
+    Workers get the repository (on ``PYTHONPATH``, or uploaded with ``ray.ship_code``) and
+    the driver's MLflow and S3 variables (:func:`platform.ray_env.worker_runtime_env`).
     """
-    runtime_env = worker_runtime_env(ship_code=ship_code)
+    runtime_env = worker_runtime_env(ship_code=config.ship_code)
     if config.address != "local":
-        return {"address": config.address, "runtime_env": runtime_env}
+        joined: dict[str, Any] = {"address": config.address, "runtime_env": runtime_env}
+        if config.node_ip_address is not None:
+            joined["_node_ip_address"] = config.node_ip_address
+        return joined
     return {
         "address": "local",
         "num_cpus": config.num_cpus or os.cpu_count(),
         "num_gpus": config.num_gpus,
         "object_store_memory": config.object_store_mb * 1024**2,
         "include_dashboard": config.include_dashboard,
-        "_node_ip_address": _LOCAL_NODE_IP,
+        "_node_ip_address": config.node_ip_address or _LOCAL_NODE_IP,
         "runtime_env": runtime_env,
     }
 
 
-def start_ray(config: RayConfig, *, ship_code: bool = False) -> bool:
+def start_ray(config: RayConfig) -> bool:
     """Start a local Ray or join a cluster; return whether this call started it."""
     if ray.is_initialized():
         return False
@@ -72,7 +74,7 @@ def start_ray(config: RayConfig, *, ship_code: bool = False) -> bool:
     for key, value in ray_process_env().items():
         if key.startswith("RAY_"):
             os.environ.setdefault(key, value)
-    ray.init(**ray_init_arguments(config, ship_code=ship_code))
+    ray.init(**ray_init_arguments(config))
     logger.info("Ray resources: %s", ray.cluster_resources())
     return True
 
@@ -81,22 +83,6 @@ def shutdown_ray() -> None:
     """Stop the Ray this process started (never ``ray stop``: that kills every Ray here)."""
     if ray.is_initialized():
         ray.shutdown()
-
-
-def experiment_path(storage_path: Path, name: str) -> Path:
-    """Folder where Ray Tune keeps one sweep's state (the resume point)."""
-    return storage_path.resolve() / name
-
-
-def set_aside(storage_path: Path, name: str) -> Path | None:
-    """Move an earlier run's state out of the way (``--restart``); nothing is deleted."""
-    path = experiment_path(storage_path, name)
-    if not path.exists():
-        return None
-    kept = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-    path.rename(kept)
-    logger.info("--restart: the earlier state of %s is kept in %s", name, kept)
-    return kept
 
 
 @dataclass(frozen=True)
@@ -123,21 +109,31 @@ def _trial_name(trial: Any) -> str:
     return str(request.get("spec", {}).get("trial_id", trial.trial_id))
 
 
-def _run_config(storage_path: Path, name: str, failure: FailureConfig) -> tune.RunConfig:
+def _run_config(storage: RayStorage, name: str, failure: FailureConfig) -> tune.RunConfig:
     return tune.RunConfig(
         name=name,
-        storage_path=str(storage_path.resolve()),
+        storage_path=storage.tune_path(),
+        storage_filesystem=storage.filesystem(),
         failure_config=tune.FailureConfig(max_failures=failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         verbose=1,
     )
 
 
+def gpus_per_trial(resources: ResourcesConfig) -> float:
+    """``resources.gpus_per_trial``, or by default 1 where the Ray this process joined has a
+    GPU (0 otherwise, and before Ray starts)."""
+    if resources.gpus_per_trial is not None:
+        return resources.gpus_per_trial
+    has_gpu = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1
+    return 1.0 if has_gpu else 0.0
+
+
 def _resources(resources: ResourcesConfig) -> dict[str, float]:
-    return {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
+    return {"cpu": resources.cpus_per_trial, "gpu": gpus_per_trial(resources)}
 
 
-def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
+def grid_settings(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str,
                   resources: ResourcesConfig, failure: FailureConfig) -> TunerSettings:
     """One Ray Tune trial per request (one per ``(variant, fold)``)."""
     return TunerSettings(
@@ -150,23 +146,24 @@ def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name:
             # network's first kernels load once per worker, not once per trial.
             reuse_actors=True,
         ),
-        run_config=_run_config(storage_path, name, failure),
+        run_config=_run_config(storage, name, failure),
         resources=_resources(resources),
     )
 
 
-def run_grid(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
+def run_grid(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str,
              resources: ResourcesConfig, failure: FailureConfig,
              resume: bool = True) -> tune.ResultGrid:
     """Run the grid; with ``resume``, continue the experiment stored under ``name``:
     finished trials are kept, errored ones resume from their last checkpoint."""
-    settings = grid_settings(requests, storage_path=storage_path, name=name,
+    settings = grid_settings(requests, storage=storage, name=name,
                              resources=resources, failure=failure)
-    path = experiment_path(storage_path, name)
-    if resume and tune.Tuner.can_restore(str(path)):
-        logger.info("resuming the sweep stored in %s", path)
-        return tune.Tuner.restore(str(path), trainable=settings.trainable(),
-                                  resume_errored=True, param_space=settings.param_space).fit()
+    path, filesystem = storage.experiment(name), storage.filesystem()
+    if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+        logger.info("resuming the sweep stored in %s", storage.describe(name))
+        return tune.Tuner.restore(path, trainable=settings.trainable(), resume_errored=True,
+                                  param_space=settings.param_space,
+                                  storage_filesystem=filesystem).fit()
     return settings.tuner().fit()
 
 
@@ -204,7 +201,7 @@ def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
 
 
 def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str,
-                    n_folds: int, storage_path: Path, name: str, resources: ResourcesConfig,
+                    n_folds: int, storage: RayStorage, name: str, resources: ResourcesConfig,
                     failure: FailureConfig) -> TunerSettings:
     """An Optuna search through Ray Tune; each sample loops the folds internally.
 
@@ -231,22 +228,22 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=_scheduler(search.pruner, n_folds, search.mode, f"fold_{search.metric}"),
             num_samples=search.num_samples),
-        run_config=_run_config(storage_path, name, failure),
+        run_config=_run_config(storage, name, failure),
         resources=_resources(resources),
     )
 
 
 def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_folds: int,
-               storage_path: Path, name: str, resources: ResourcesConfig,
+               storage: RayStorage, name: str, resources: ResourcesConfig,
                failure: FailureConfig, resume: bool = True) -> tune.ResultGrid:
     """Run the search; with ``resume`` an interrupted one is continued (Ray Tune restores
     the searcher's state, so it does not add ``num_samples`` new samples)."""
-    path = experiment_path(storage_path, name)
     settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
-                               storage_path=storage_path, name=name, resources=resources,
+                               storage=storage, name=name, resources=resources,
                                failure=failure)
-    if resume and tune.Tuner.can_restore(str(path)):
-        logger.info("resuming the search stored in %s", path)
-        return tune.Tuner.restore(str(path), trainable=settings.trainable(),
-                                  resume_errored=True).fit()
+    path, filesystem = storage.experiment(name), storage.filesystem()
+    if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+        logger.info("resuming the search stored in %s", storage.describe(name))
+        return tune.Tuner.restore(path, trainable=settings.trainable(), resume_errored=True,
+                                  storage_filesystem=filesystem).fit()
     return settings.tuner().fit()
