@@ -25,7 +25,7 @@ from ray import tune
 
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
 from platform.config.search import SearchConfig
-from platform.ray_env import ray_process_env, worker_runtime_env
+from platform.ray_env import ray_process_env, s3_keys_kept_from_ray, worker_runtime_env
 from platform.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
 from platform.storage import RayStorage
 from platform.tracking.store import sqlite_file
@@ -156,15 +156,16 @@ def run_grid(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str
              resume: bool = True) -> tune.ResultGrid:
     """Run the grid; with ``resume``, continue the experiment stored under ``name``:
     finished trials are kept, errored ones resume from their last checkpoint."""
-    settings = grid_settings(requests, storage=storage, name=name,
-                             resources=resources, failure=failure)
-    path, filesystem = storage.experiment(name), storage.filesystem()
-    if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
-        logger.info("resuming the sweep stored in %s", storage.describe(name))
-        return tune.Tuner.restore(path, trainable=settings.trainable(), resume_errored=True,
-                                  param_space=settings.param_space,
-                                  storage_filesystem=filesystem).fit()
-    return settings.tuner().fit()
+    with s3_keys_kept_from_ray():  # the S3 client is built inside: keys from the file
+        settings = grid_settings(requests, storage=storage, name=name,
+                                 resources=resources, failure=failure)
+        path, filesystem = storage.experiment(name), storage.filesystem()
+        if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            logger.info("resuming the sweep stored in %s", storage.describe(name))
+            return tune.Tuner.restore(path, trainable=settings.trainable(), resume_errored=True,
+                                      param_space=settings.param_space,
+                                      storage_filesystem=filesystem).fit()
+        return settings.tuner().fit()
 
 
 def _search_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -238,12 +239,13 @@ def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_f
                failure: FailureConfig, resume: bool = True) -> tune.ResultGrid:
     """Run the search; with ``resume`` an interrupted one is continued (Ray Tune restores
     the searcher's state, so it does not add ``num_samples`` new samples)."""
-    settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
-                               storage=storage, name=name, resources=resources,
-                               failure=failure)
-    path, filesystem = storage.experiment(name), storage.filesystem()
-    if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
-        logger.info("resuming the search stored in %s", storage.describe(name))
-        return tune.Tuner.restore(path, trainable=settings.trainable(), resume_errored=True,
-                                  storage_filesystem=filesystem).fit()
-    return settings.tuner().fit()
+    with s3_keys_kept_from_ray():  # the S3 client is built inside: keys from the file
+        settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
+                                   storage=storage, name=name, resources=resources,
+                                   failure=failure)
+        path, filesystem = storage.experiment(name), storage.filesystem()
+        if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            logger.info("resuming the search stored in %s", storage.describe(name))
+            return tune.Tuner.restore(path, trainable=settings.trainable(), resume_errored=True,
+                                      storage_filesystem=filesystem).fit()
+        return settings.tuner().fit()

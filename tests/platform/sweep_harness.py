@@ -105,20 +105,24 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str,
 
 
 class SweepProcess:
-    """``python -m platform.sweep ARGS`` in ``cwd``, its output in ``log``.
+    """``python -m platform.sweep ARGS`` in ``cwd``, its output in ``log`` (``env``: variables
+    set besides the Ray ones, such as MLflow's user and password).
 
     Use as a context manager: leaving ends the sweep if it still runs and every process
     of its Ray session.
     """
 
-    def __init__(self, args: Sequence[object], *, cwd: Path, log: Path) -> None:
+    def __init__(self, args: Sequence[object], *, cwd: Path, log: Path,
+                 env: Mapping[str, str] | None = None) -> None:
         self.args = [sys.executable, "-m", "platform.sweep", *map(str, args)]
         self.cwd, self.log = cwd, log
+        self.extra_env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> SweepProcess:
         env = ray_process_env()
         env.pop("MLFLOW_TRACKING_URI", None)
+        env.update(self.extra_env)
         with self.log.open("ab") as sink:
             self._process = subprocess.Popen(self.args, cwd=self.cwd, env=env, stdout=sink,
                                              stderr=subprocess.STDOUT, start_new_session=True)
