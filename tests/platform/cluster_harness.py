@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from platform.ray_env import ray_process_env
+from platform.ray_env import REPO_ROOT, ray_process_env
 
 __all__ = ["LoopbackCluster", "MlflowAuthServer", "Postgres", "pg_binary"]
 
@@ -169,11 +169,11 @@ class Postgres:
 
 
 class MlflowAuthServer:
-    """``mlflow server --app-name basic-auth``: runs in PostgreSQL, artifacts on S3.
+    """The lab's MLflow server, started by ``infra/mlflow-server.sh`` as a lab would.
 
-    The admin's password is given to the server in its ``basic_auth.ini`` only; clients
-    pass it through ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``.
-    Artifacts are proxied (``--artifacts-destination``): clients never need S3 keys.
+    Basic auth on, runs in PostgreSQL, artifacts on S3 (proxied: clients never need S3
+    keys). The admin's password reaches the server through ``MLFLOW_AUTH_ADMIN_PASSWORD``
+    only; clients pass it through ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``.
     """
 
     def __init__(self, root: Path, *, backend: str, auth_db: str, artifacts: str,
@@ -181,33 +181,23 @@ class MlflowAuthServer:
         self.root, self.port = root, _free_port("127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root / "server.log"
-        self.ini = root / "basic_auth.ini"
-        self.ini.write_text(
-            "[mlflow]\ndefault_permission = READ\n"
-            f"database_uri = {auth_db}\nadmin_username = admin\n"
-            f"admin_password = {password}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-            # Each request is checked against a scrypt hash (0.2 s of CPU here): cache a
-            # good check for a minute, as infra/mlflow/basic_auth.ini does.
-            "auth_cache_ttl_seconds = 60\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
         env.update(s3_environ)
-        env.update({"MLFLOW_AUTH_CONFIG_PATH": str(self.ini),
-                    "MLFLOW_S3_ENDPOINT_URL": s3_environ["AWS_ENDPOINT_URL"],
-                    "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex(),
-                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        env.update({
+            "MLFLOW_BACKEND": backend, "MLFLOW_AUTH_DB": auth_db, "MLFLOW_ARTIFACTS": artifacts,
+            "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(self.port), "MLFLOW_WORKERS": "1",
+            "MLFLOW_STATE": str(root), "MLFLOW": str(Path(sys.executable).parent / "mlflow"),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex(),
+            "MLFLOW_S3_ENDPOINT_URL": s3_environ["AWS_ENDPOINT_URL"]})
         self._env = env
-        self._command = [
-            str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
-            "--host", "127.0.0.1", "--port", str(self.port), "--backend-store-uri", backend,
-            "--artifacts-destination", artifacts, "--workers", "1"]
+        self._command = ["bash", str(REPO_ROOT / "infra" / "mlflow-server.sh")]
         self._process: subprocess.Popen | None = None
 
     def launch(self) -> None:
         """Start the server; :meth:`wait` until it answers (it creates both schemas first)."""
         with self.log.open("wb") as sink:
-            # From its own folder: this repository's `platform` must not shadow the stdlib.
-            self._process = subprocess.Popen(self._command, cwd=self.root, env=self._env,
+            self._process = subprocess.Popen(self._command, env=self._env,
                                              stdout=sink, stderr=subprocess.STDOUT,
                                              start_new_session=True)
 

@@ -147,7 +147,7 @@ def _outputs(lab: Lab, tmp_path: Path) -> dict[str, bytes]:
     folders = [tmp_path, lab.root, *lab.cluster.temp_dirs.values()]
     for folder in folders:
         for path in folder.rglob("*"):
-            if path.is_file() and not path.is_symlink() and path != lab.mlflow.ini:
+            if path.is_file() and not path.is_symlink():
                 try:
                     outputs[str(path)] = path.read_bytes()
                 except OSError:  # a socket or a file removed meanwhile
