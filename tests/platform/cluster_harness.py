@@ -220,7 +220,8 @@ class MlflowAuthServer:
 
 
 class LoopbackCluster:
-    """A Ray head on 127.0.0.2 and a second node on 127.0.0.3, 1 CPU each, own temp dirs.
+    """A Ray head on 127.0.0.2 and a second node on 127.0.0.3, 1 CPU each, own temp dirs,
+    started from a folder outside the repository and without it on ``PYTHONPATH``.
 
     ``ray start --block`` per node, in its own session; :meth:`kill_worker` ends the
     second node abruptly (SIGKILL of its raylet, its workers and everything else it
@@ -245,10 +246,19 @@ class LoopbackCluster:
                 [str(Path(sys.executable).with_name("ray")), "start", "--block",
                  "--disable-usage-stats", f"--node-ip-address={ip}", "--num-cpus=1",
                  "--object-store-memory=100000000", f"--temp-dir={self.temp_dirs[ip]}", *args],
-                env={**ray_process_env(), **_FAST_FAILURE_DETECTION}, stdout=out,
+                env=self._node_environ(), stdout=out, cwd=self.temp_dirs[ip],
                 stderr=subprocess.STDOUT, start_new_session=True)
         self._nodes[ip] = process
         return process
+
+    @staticmethod
+    def _node_environ() -> dict[str, str]:
+        """A node's environment: Ray's settings alike everywhere, and NOT this repository on
+        ``PYTHONPATH`` (as on a node whose image lacks the code: sweeps ship it)."""
+        env = {**ray_process_env(), **_FAST_FAILURE_DETECTION}
+        paths = [p for p in env["PYTHONPATH"].split(os.pathsep) if p and p != str(REPO_ROOT)]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        return env
 
     def start(self) -> None:
         """Start the head, then the second node; return when both are alive in the GCS."""

@@ -73,7 +73,9 @@ class Lab:
                 f"ray.node_ip_address={LoopbackCluster.HEAD_IP}",
                 f"ray.storage_path=s3://{RAY_BUCKET}/{prefix}",
                 f"ray.storage_endpoint={self.s3.endpoint}", f"tracking.uri={self.mlflow.url}",
-                f"data.cache_root={self.cache}", "resources.max_concurrent_trials=2"]
+                f"data.cache_root={self.cache}", "resources.max_concurrent_trials=2",
+                # The nodes do not have the code on their path: the sweep uploads it.
+                "ray.ship_code=true"]
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +207,17 @@ def test_a_sweep_runs_on_both_nodes_with_s3_storage_and_the_lab_mlflow(
     iteration = load_checkpoint(local, model=built.model, optimizer=built.optimizer,
                                 schedule=built.schedule)
     assert iteration == 2  # tiny.yaml's train.iterations: the trial's last checkpoint
+
+    # The same command again continues the sweep from the object store: nothing reruns.
+    ended = {run.info.run_id: run.info.end_time for run in runs}
+    with SweepProcess([TINY_SWEEP, *overrides], cwd=tmp_path, log=tmp_path / "again.log",
+                      env=lab.client_environ()) as again:
+        code = again.wait(SWEEP_TIMEOUT_S)
+        assert code == 0, f"the resumed sweep exited {code}:\n{again.log_tail()}"
+    assert "resuming the sweep stored in s3://ray-storage/both-nodes/tiny-" in again.log_tail(
+        200_000)
+    assert {run.info.run_id: run.info.end_time for run in child_runs(lab.mlflow.url, "tiny")} \
+        == ended
 
     # The planted password and S3 secret are nowhere in what the sweep left behind.
     secrets = (PASSWORD.encode(), lab.s3.secret_key.encode())
