@@ -279,7 +279,11 @@ class LoopbackCluster:
         done = subprocess.run([str(Path(sys.executable).with_name("ray")), "status",
                                f"--address={self.address}"], env=ray_process_env(),
                               capture_output=True, text=True, timeout=60)
-        return done.stdout.count("node_") if done.returncode == 0 else 0
+        if done.returncode != 0:
+            return 0
+        # Only the "Active:" section: dead nodes are listed under "Recent failures:".
+        active = done.stdout.split("Active:", 1)[-1].split("Pending:", 1)[0]
+        return active.count("node_")
 
     def worker_alive(self) -> bool:
         """Whether the second node's ``ray start`` process still runs."""
