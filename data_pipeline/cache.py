@@ -20,8 +20,14 @@ version simply misses, and nothing is ever invalidated by hand.
   sidecar, so one rename publishes entry and checksum together.
 - Concurrency: a writer fills a unique temporary file in the entry's folder and
   ``os.replace``s it into place, which is atomic on POSIX file systems (NFS and Lustre
-  included). Readers see a whole entry or none; two trials that miss together both
-  compute and the last rename wins with identical content. No locks.
+  included). Readers see a whole entry or none. A miss takes an exclusive lock on
+  ``<entry>.lock`` (``flock`` through ``filelock``; the kernel releases it if the holder
+  dies) and reads again before building, so trials that miss the same entry at once
+  on one node build it once and the others read it. Where a file system has no locks
+  (some FUSE mounts) the build goes on unlocked: duplicate work, never a damaged entry.
+- Cluster: ``cache_root`` can be node-local (each node builds what its trials need, once)
+  or shared (every node reuses every entry; the cohort must then sit at the same path on
+  every node, since resolved paths are part of the key). ``infra/README.md`` weighs them.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import astuple, replace
 from pathlib import Path
 
@@ -58,6 +65,7 @@ PREPROCESSED_DIR = "preprocessed"
 
 _SCALE = 65535.0  # 16-bit fixed point for images in [0, 1]
 _ARRAYS = ("image", "lesion", "brain", "crop_box", "full_shape", "spacing", "lesion_loss")
+_LOCK_TIMEOUT_S = 1800.0  # far longer than one case's build; then build anyway
 _UNREADABLE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
@@ -149,9 +157,15 @@ class PreprocessedCache:
         """
         path = self.path(cache_key(ref, steps))
         stored = self._read(path, ref.key)
-        if stored is not None:
-            self.hits += 1
-            return _decode(stored)
+        if stored is None:
+            with _entry_lock(path):
+                stored = self._read(path, ref.key)  # built while this process waited?
+                if stored is None:
+                    return self._build(path, ref, steps)
+        self.hits += 1
+        return _decode(stored)
+
+    def _build(self, path: Path, ref: CaseRef, steps: Sequence[PartSpec]) -> PreprocessedCase:
         self.misses += 1
         case = self._loader(ref)
         try:
@@ -215,6 +229,25 @@ def _from_fixed(stored: np.ndarray) -> np.ndarray:
     image = stored.astype(np.float32)
     image /= np.float32(_SCALE)
     return image
+
+
+@contextmanager
+def _entry_lock(path: Path) -> Iterator[None]:
+    """Hold ``<entry>.lock`` while building ``path``; unlocked where locks do not work."""
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path.with_suffix(".lock")), timeout=_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except (OSError, Timeout) as err:
+        logger.warning("cache entry %s: no lock (%s); building it unlocked", path.name, err)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _encode(case: PreprocessedCase) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from data_pipeline.cohort import load_cohort
 from data_pipeline.synthetic import GENERATOR_VERSION, generate_cohort
+from platform.config.runtime import RUNS_ROOT
 from platform.config.sweep import DataConfig, SweepConfig
 from platform.expand import sweep_id
 from platform.folds import lesion_volumes, plan_folds
@@ -32,8 +33,6 @@ __all__ = ["RUNS_ROOT", "build_context", "cohort_dataset", "materialize_cohort",
 
 logger = logging.getLogger(__name__)
 
-RUNS_ROOT = Path("runs")
-"""Where a sweep keeps its local state by default (MLflow SQLite store, Ray, cache)."""
 
 
 def synthetic_cohort_path(data: DataConfig) -> Path:

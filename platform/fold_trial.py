@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -50,7 +51,8 @@ from platform.training import (
 )
 
 __all__ = [
-    "FAILURE_FILE", "FoldOutcome", "evaluate", "evaluate_and_log", "evaluate_fold", "fit",
+    "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate", "evaluate_and_log", "evaluate_fold",
+    "fit",
     "lesion_loss_rows", "load_data", "open_run", "open_training_run", "train_on",
     "trained_model", "training_claim",
 ]
@@ -59,6 +61,17 @@ logger = logging.getLogger(__name__)
 
 FAILURE_FILE = "failure.json"
 """Written beside the checkpoint when a trial stopped for good (a NaN loss): not retried."""
+
+
+class Reporter(Protocol):
+    """Where a trial's progress and checkpoints go (Ray Tune, or the console), and where
+    this attempt runs."""
+
+    def restore_dir(self) -> Path | None: ...
+
+    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None: ...
+
+    def placement(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -215,12 +228,14 @@ def trained_model(
     device: torch.device,
     checkpoint_dir: Path,
     report: Callable[[Mapping[str, float], Path | None], None],
+    placement: Mapping[str, str] | None = None,
 ) -> tuple[torch.nn.Module, FoldCases, str]:
     """The request's trained network, its fold's cases and its training run id.
 
     A finished training of the same key (ended after ``request.fresh_after_ms``) is
     loaded from the store; otherwise this process claims the key, waiting while another
-    one trains it, and trains it here.
+    one trains it, and trains it here; the training run is tagged with the device and
+    ``placement`` (node, GPUs) of the attempt that trained it.
 
     Raises:
         ValueError: the request's trial has no keys (:func:`platform.work_keys.keyed`).
@@ -245,6 +260,8 @@ def trained_model(
         model, _ = load_trial_model(uri, done.run_id)
         return model.to(device), data, done.run_id
     with claim, open_training_run(request) as run:
+        # Overwritten by each attempt: a retried trial shows where it finished.
+        run.set_tags({"device": parts.device_name(device), **(placement or {})})
         model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,
                           report=report)
         return model, data, run.run_id
@@ -300,7 +317,7 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     run.log_per_patient(rows)
     run.log_json(nnunet_summary(rows), "summary.json")  # nnU-Net v2's schema, this fold
     run.log_metrics(means, step=None)
-    run.set_tag("device", parts.device_name(device))
+    run.set_tags({"device": parts.device_name(device)})
     training_run = run.tags.get("training_run", "")
     return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows,
                        training_run_id=training_run)

@@ -9,6 +9,7 @@ be wired and one table row to prove it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,9 @@ from platform.metrics import confusion_counts
 from platform.postprocess_choice import candidate_dice
 from platform.request import SweepContext
 
-__all__ = ["TrainingParts", "case_scores", "configure_threads", "device_name", "inference",
-           "network", "patch_batches", "patch_size", "train_arguments", "trial_device",
-           "training_parts"]
+__all__ = ["TrainingParts", "assigned_gpu_index", "case_scores", "configure_threads",
+           "device_name", "inference", "network", "patch_batches", "patch_size",
+           "train_arguments", "trial_device", "training_parts"]
 
 Batches = Callable[[int], Iterator[dict[str, torch.Tensor]]]
 
@@ -106,11 +107,52 @@ def device_name(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def trial_device(context: SweepContext) -> torch.device:
-    """One GPU per trial where Ray granted one (and CUDA is there), else the CPU."""
-    if context.gpus_per_trial > 0 and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
+def trial_device(context: SweepContext,
+                 assigned_gpus: Sequence[int | str] | None = None) -> torch.device:
+    """The device a trial trains on: the GPU Ray assigned it, else the CPU.
+
+    Args:
+        assigned_gpus: ``ray.get_gpu_ids()`` inside a Ray trial; None outside Ray, where
+            ``resources.gpus_per_trial`` (null or > 0) picks the first CUDA device.
+
+    Raises:
+        RuntimeError: Ray assigned a GPU but torch sees no CUDA device (a CPU build of
+            torch on a GPU node): training on the CPU would take days longer, silently.
+    """
+    if assigned_gpus is None:
+        wanted = context.gpus_per_trial is None or context.gpus_per_trial > 0
+        return torch.device("cuda" if wanted and torch.cuda.is_available() else "cpu")
+    if not assigned_gpus:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"Ray assigned GPU {list(assigned_gpus)} to this trial, but torch "
+            f"{torch.__version__} sees no CUDA device on this node: install torch's CUDA "
+            "build on every GPU node (infra/Dockerfile), or set resources.gpus_per_trial=0")
+    index = assigned_gpu_index(assigned_gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return torch.device("cuda", index)
+
+
+def assigned_gpu_index(assigned_gpus: Sequence[int | str], visible: str | None) -> int:
+    """The CUDA index, in this process, of the first GPU Ray assigned.
+
+    Ray sets ``CUDA_VISIBLE_DEVICES`` to the trial's GPUs, so the first visible device is
+    the assigned one (index 0), also for a fractional GPU. Where Ray leaves the variable
+    alone (``RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES``), the id is looked up in the
+    visible list, or is itself the index when every GPU is visible.
+
+    Args:
+        assigned_gpus: ``ray.get_gpu_ids()`` (ids as the node numbers them).
+        visible: ``CUDA_VISIBLE_DEVICES`` of this process (None: unset).
+    """
+    first = str(assigned_gpus[0])
+    if visible is None or not visible.strip():
+        return int(first)
+    ids = [item.strip() for item in visible.split(",")]
+    if first not in ids:
+        raise RuntimeError(f"Ray assigned GPU {first}, which CUDA_VISIBLE_DEVICES={visible!r} "
+                           "hides from this process: leave CUDA_VISIBLE_DEVICES to Ray")
+    return ids.index(first)
 
 
 def configure_threads(config: TrialConfig, context: SweepContext) -> int:

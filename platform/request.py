@@ -57,7 +57,8 @@ class SweepContext(_Plain):
     parent_run_id: str | None = None
     sweep_id: str
     cpus_per_trial: float
-    gpus_per_trial: float
+    gpus_per_trial: float | None
+    """``resources.gpus_per_trial``; None: one GPU where there is one."""
     data_fingerprint: str
     """The cohort's content, for work keys (:func:`platform.work_keys.data_fingerprint`)."""
     code_version: str | None = None

@@ -18,16 +18,15 @@ import logging
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
-from platform.fold_trial import evaluate_fold, load_data, train_on
+from platform.fold_trial import Reporter, evaluate_fold, load_data, train_on
 from platform.metrics import AVD, DICE, HD95, PRECISION, SENSITIVITY, SPECIFICITY, summarize
 from platform.request import TrialRequest
 from platform.tracking import TrialRun, run_tags
 
-__all__ = ["PROGRESS_FILE", "VALIDATION_METRICS", "Reporter", "run_search_sample"]
+__all__ = ["PROGRESS_FILE", "VALIDATION_METRICS", "run_search_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +45,6 @@ def _run_name(sample: Mapping[str, object]) -> str:
 
 PROGRESS_FILE = "search_progress.json"
 """A sample's checkpoint: its MLflow run and the score of every fold done."""
-
-
-class Reporter(Protocol):
-    """Where a sample's checkpoints come from and its progress goes (Ray Tune in a sweep)."""
-
-    def restore_dir(self) -> Path | None: ...
-
-    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None: ...
 
 
 def _restored(reporter: Reporter) -> tuple[list[float], str | None]:

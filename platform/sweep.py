@@ -34,6 +34,7 @@ from platform.context import build_context, materialize_cohort
 from platform.expand import best_trials, expand, format_search, format_trials, search_plan_line
 from platform.plan import SweepPlan, plan_sweep
 from platform.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
+from platform.storage import RayStorage
 from platform.tracking.work import FinishedWork
 from platform.work_keys import keyed
 
@@ -159,7 +160,7 @@ def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[Trial
         base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,
                             inner_folds=tuple(inner), outer_fold=outer)
         grid = run_search(base, search, study_name=study,
-                          n_folds=len(inner), storage_path=Path(sweep.ray.storage_path),
+                          n_folds=len(inner), storage=RayStorage.of(sweep.ray),
                           name=f"{name}-search{suffix}", resources=sweep.resources,
                           failure=sweep.failure, resume=resume,
                           callbacks=tune_callbacks(console, f"search {study}{suffix}",
@@ -280,7 +281,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
     from platform.metrics import DICE
     from platform.progress import tune_callbacks
     from platform.tracking import end_run
-    from platform.tuner import set_aside, shutdown_ray, start_ray
+    from platform.tuner import shutdown_ray, start_ray
 
     cohort = materialize_cohort(sweep.data)
     if not prepare_cache(sweep, cohort):
@@ -289,7 +290,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
     name = f"{sweep.name}-{context.sweep_id}"
     if not resume:
         for experiment in (name, f"{name}-search"):
-            set_aside(Path(sweep.ray.storage_path), experiment)
+            RayStorage.of(sweep.ray).set_aside(experiment)
     parent = _start_parent(sweep, context, path, resume)
     context = context.model_copy(update={"parent_run_id": parent})
     started = time.perf_counter()
@@ -311,7 +312,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
         if requests:
             from platform.tuner import run_grid
 
-            run_grid(requests, storage_path=Path(sweep.ray.storage_path), name=name,
+            run_grid(requests, storage=RayStorage.of(sweep.ray), name=name,
                      resources=sweep.resources, failure=sweep.failure, resume=resume,
                      callbacks=tune_callbacks(console, f"{sweep.name}: trials", metric=DICE,
                                               mode="max"))

@@ -23,13 +23,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from platform.config import ConfigError, load_sweep
 from platform.context import build_context, materialize_cohort
 from platform.expand import expand
-from platform.fold_trial import FAILURE_FILE, FoldOutcome, evaluate, trained_model
+from platform.fold_trial import FAILURE_FILE, FoldOutcome, Reporter, evaluate, trained_model
 from platform.parts import configure_threads, trial_device
 from platform.request import TrialRequest
-from platform.search_trial import Reporter
 from platform.work_keys import keyed
 
 __all__ = ["ConsoleReporter", "RayReporter", "main", "run_trial", "trainable"]
@@ -48,6 +49,9 @@ class ConsoleReporter:
 
     def restore_dir(self) -> Path | None:
         return self.checkpoint_dir if (self.checkpoint_dir / "checkpoint.pt").exists() else None
+
+    def placement(self) -> dict[str, str]:
+        return {}
 
     def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None:
         if "iteration" in metrics:
@@ -74,6 +78,14 @@ class RayReporter:
         self._restored = ExitStack()
         return Path(self._restored.enter_context(checkpoint.as_directory()))
 
+    def placement(self) -> dict[str, str]:
+        """Where this attempt runs: the node's address and the GPUs Ray assigned."""
+        import ray
+
+        gpus = [str(gpu) for gpu in ray.get_gpu_ids()]
+        return {"ray_node_ip": ray.util.get_node_ip_address(),
+                "ray_gpu_ids": ",".join(gpus) or "none"}
+
     def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None:
         checkpoint = (
             self._tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
@@ -81,13 +93,14 @@ class RayReporter:
         self._tune.report(dict(metrics), checkpoint=checkpoint)
 
 
-def run_trial(request: TrialRequest, reporter: Reporter, *,
-              work_dir: Path) -> tuple[FoldOutcome, ...]:
+def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path,
+              device: torch.device | None = None) -> tuple[FoldOutcome, ...]:
     """Train (or reuse) one training and run its evaluations; log everything to MLflow.
 
     Args:
         request: the trial, validated and keyed; ``request.evaluations`` share its training.
         work_dir: where this attempt writes its checkpoints before reporting them.
+        device: where to train (the GPU Ray assigned); None: :func:`trial_device`.
 
     Returns:
         One outcome per evaluation, in ``request.evaluations`` order.
@@ -103,10 +116,11 @@ def run_trial(request: TrialRequest, reporter: Reporter, *,
     if (checkpoint_dir / FAILURE_FILE).exists():
         reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
         raise RuntimeError(f"trial {request.spec.trial_id} stopped earlier, not retried: {reason}")
-    device = trial_device(request.context)
+    device = device or trial_device(request.context)
     model, data, training_run = trained_model(request, device=device,
                                               checkpoint_dir=checkpoint_dir,
-                                              report=reporter.report)
+                                              report=reporter.report,
+                                              placement=reporter.placement())
     outcomes = tuple(evaluate(request, spec, model, data, training_run, device=device)
                      for spec in request.evaluations)
     reporter.report({**outcomes[0].fold_means, "done": 1.0}, None)
@@ -119,18 +133,23 @@ def trainable(config: dict[str, Any]) -> None:
     The request is validated here, first; a search sample (non-empty ``sample``) loops
     the folds on validation patients, a grid trial trains and tests one fold.
     """
+    import ray
     from ray import tune
 
     request = TrialRequest.from_ray(config)
+    # The GPU Ray assigned this trial (one, or a share of one), or the CPU.
+    device = trial_device(request.context, ray.get_gpu_ids())
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # pinned copies and cuDNN plans on that GPU too
     if request.search_metric is not None:
         from platform.search_trial import run_search_sample
 
         configure_threads(request.spec.config, request.context)
         run_search_sample(request, search_trial_id=tune.get_context().get_trial_id(),
-                          device=trial_device(request.context), reporter=RayReporter())
+                          device=device, reporter=RayReporter())
         return
     work_dir = Path(tune.get_context().get_trial_dir()) / "work"
-    run_trial(request, RayReporter(), work_dir=work_dir)
+    run_trial(request, RayReporter(), work_dir=work_dir, device=device)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

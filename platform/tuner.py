@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -27,14 +25,15 @@ from ray import tune
 
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
 from platform.config.search import SearchConfig
-from platform.ray_env import ray_process_env, worker_runtime_env
+from platform.ray_env import ray_process_env, s3_keys_kept_from_ray, worker_runtime_env
 from platform.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
+from platform.storage import RayStorage
 from platform.tracking.store import sqlite_file
 from platform.trial import trainable
 
 __all__ = [
-    "TunerSettings", "experiment_path", "grid_settings", "ray_init_arguments", "run_grid",
-    "run_search", "search_settings", "set_aside", "shutdown_ray", "start_ray", "study_generation",
+    "TunerSettings", "grid_settings", "gpus_per_trial", "ray_init_arguments", "run_grid",
+    "run_search", "search_settings", "shutdown_ray", "start_ray", "study_generation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -44,19 +43,24 @@ logger = logging.getLogger(__name__)
 _LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else None
 
 
-def ray_init_arguments(config: RayConfig, *, ship_code: bool = False,
-                       quiet: bool = False) -> dict[str, Any]:
+def ray_init_arguments(config: RayConfig, *, quiet: bool = False) -> dict[str, Any]:
     """What ``ray.init`` receives for ``config``: a private local Ray, or a cluster to join.
 
+    Workers get the repository (on ``PYTHONPATH``, or uploaded with ``ray.ship_code``) and
+    the driver's MLflow and S3 variables (:func:`platform.ray_env.worker_runtime_env`).
+
     Args:
-        ship_code: upload the repository to the cluster (nodes without a shared path).
         quiet: Ray's own logs at WARNING and the workers' output kept in Ray's log
             files (the sweep's progress display prints a failed trial's error itself).
     """
-    runtime_env = worker_runtime_env(ship_code=ship_code)
+    runtime_env = worker_runtime_env(ship_code=config.ship_code)
     console = {"logging_level": logging.WARNING, "log_to_driver": False} if quiet else {}
     if config.address != "local":
-        return {"address": config.address, "runtime_env": runtime_env, **console}
+        joined: dict[str, Any] = {"address": config.address, "runtime_env": runtime_env,
+                                  **console}
+        if config.node_ip_address is not None:
+            joined["_node_ip_address"] = config.node_ip_address
+        return joined
     return {
         **console,
         "address": "local",
@@ -64,12 +68,12 @@ def ray_init_arguments(config: RayConfig, *, ship_code: bool = False,
         "num_gpus": config.num_gpus,
         "object_store_memory": config.object_store_mb * 1024**2,
         "include_dashboard": config.include_dashboard,
-        "_node_ip_address": _LOCAL_NODE_IP,
+        "_node_ip_address": config.node_ip_address or _LOCAL_NODE_IP,
         "runtime_env": runtime_env,
     }
 
 
-def start_ray(config: RayConfig, *, ship_code: bool = False, quiet: bool = False) -> bool:
+def start_ray(config: RayConfig, *, quiet: bool = False) -> bool:
     """Start a local Ray or join a cluster; return whether this call started it."""
     if ray.is_initialized():
         return False
@@ -77,7 +81,7 @@ def start_ray(config: RayConfig, *, ship_code: bool = False, quiet: bool = False
     for key, value in ray_process_env().items():
         if key.startswith("RAY_"):
             os.environ.setdefault(key, value)
-    ray.init(**ray_init_arguments(config, ship_code=ship_code, quiet=quiet))
+    ray.init(**ray_init_arguments(config, quiet=quiet))
     logger.info("Ray resources: %s", ray.cluster_resources())
     return True
 
@@ -86,22 +90,6 @@ def shutdown_ray() -> None:
     """Stop the Ray this process started (never ``ray stop``: that kills every Ray here)."""
     if ray.is_initialized():
         ray.shutdown()
-
-
-def experiment_path(storage_path: Path, name: str) -> Path:
-    """Folder where Ray Tune keeps one sweep's state (the resume point)."""
-    return storage_path.resolve() / name
-
-
-def set_aside(storage_path: Path, name: str) -> Path | None:
-    """Move an earlier run's state out of the way (``--restart``); nothing is deleted."""
-    path = experiment_path(storage_path, name)
-    if not path.exists():
-        return None
-    kept = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-    path.rename(kept)
-    logger.info("--restart: the earlier state of %s is kept in %s", name, kept)
-    return kept
 
 
 @dataclass(frozen=True)
@@ -131,12 +119,13 @@ def _trial_name(trial: Any) -> str:
     return TrialRequest.model_validate(request).training_id
 
 
-def _run_config(storage_path: Path, name: str, failure: FailureConfig,
+def _run_config(storage: RayStorage, name: str, failure: FailureConfig,
                 callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
     """Ray Tune's own trial tables (``verbose=1``) unless a progress callback draws."""
     return tune.RunConfig(
         name=name,
-        storage_path=str(storage_path.resolve()),
+        storage_path=storage.tune_path(),
+        storage_filesystem=storage.filesystem(),
         failure_config=tune.FailureConfig(max_failures=failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         callbacks=list(callbacks) or None,
@@ -165,7 +154,7 @@ def _fit(tuner: tune.Tuner, settings: TunerSettings) -> tune.ResultGrid:
             os.environ["RAY_AIR_NEW_OUTPUT"] = before
 
 
-def _restore(path: Path, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:
+def _restore(path: str, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:
     """``Tuner.restore`` with this run's callbacks and verbosity.
 
     Ray Tune restores the run config pickled when the experiment first started
@@ -173,7 +162,7 @@ def _restore(path: Path, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:
     it (Ray 2.60), so a sweep resumed with or without ``-v`` would print as the first
     run did. The restored run config is set here through ``Tuner._local_tuner``.
     """
-    restored = tune.Tuner.restore(str(path), trainable=settings.trainable(),
+    restored = tune.Tuner.restore(path, trainable=settings.trainable(),
                                   resume_errored=True, **kwargs)
     run_config = restored._local_tuner.get_run_config()  # private: see the docstring
     run_config.callbacks = settings.run_config.callbacks
@@ -181,11 +170,20 @@ def _restore(path: Path, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:
     return restored
 
 
+def gpus_per_trial(resources: ResourcesConfig) -> float:
+    """``resources.gpus_per_trial``, or by default 1 where the Ray this process joined has a
+    GPU (0 otherwise, and before Ray starts)."""
+    if resources.gpus_per_trial is not None:
+        return resources.gpus_per_trial
+    has_gpu = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1
+    return 1.0 if has_gpu else 0.0
+
+
 def _resources(resources: ResourcesConfig) -> dict[str, float]:
-    return {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
+    return {"cpu": resources.cpus_per_trial, "gpu": gpus_per_trial(resources)}
 
 
-def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
+def grid_settings(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str,
                   resources: ResourcesConfig, failure: FailureConfig,
                   callbacks: Sequence[tune.Callback] = ()) -> TunerSettings:
     """One Ray Tune trial per request (one per ``(variant, fold)``)."""
@@ -199,24 +197,26 @@ def grid_settings(requests: Sequence[TrialRequest], *, storage_path: Path, name:
             # network's first kernels load once per worker, not once per trial.
             reuse_actors=True,
         ),
-        run_config=_run_config(storage_path, name, failure, callbacks),
+        run_config=_run_config(storage, name, failure, callbacks),
         resources=_resources(resources),
     )
 
 
-def run_grid(requests: Sequence[TrialRequest], *, storage_path: Path, name: str,
+def run_grid(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str,
              resources: ResourcesConfig, failure: FailureConfig,
              resume: bool = True, callbacks: Sequence[tune.Callback] = ()) -> tune.ResultGrid:
     """Run the grid; with ``resume``, continue the experiment stored under ``name``:
     finished trials are kept, errored ones resume from their last checkpoint.
     ``callbacks`` (the progress display) replace Ray Tune's own console output."""
-    settings = grid_settings(requests, storage_path=storage_path, name=name,
-                             resources=resources, failure=failure, callbacks=callbacks)
-    path = experiment_path(storage_path, name)
-    if resume and tune.Tuner.can_restore(str(path)):
-        logger.info("resuming the sweep stored in %s", path)
-        return _fit(_restore(path, settings, param_space=settings.param_space), settings)
-    return _fit(settings.tuner(), settings)
+    with s3_keys_kept_from_ray():  # the S3 client is built inside: keys from the file
+        settings = grid_settings(requests, storage=storage, name=name,
+                                 resources=resources, failure=failure, callbacks=callbacks)
+        path, filesystem = storage.experiment(name), storage.filesystem()
+        if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            logger.info("resuming the sweep stored in %s", storage.describe(name))
+            return _fit(_restore(path, settings, param_space=settings.param_space,
+                                 storage_filesystem=filesystem), settings)
+        return _fit(settings.tuner(), settings)
 
 
 def _search_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -253,7 +253,7 @@ def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
 
 
 def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str,
-                    n_folds: int, storage_path: Path, name: str, resources: ResourcesConfig,
+                    n_folds: int, storage: RayStorage, name: str, resources: ResourcesConfig,
                     failure: FailureConfig,
                     callbacks: Sequence[tune.Callback] = ()) -> TunerSettings:
     """An Optuna search through Ray Tune; each sample loops the folds internally.
@@ -281,7 +281,7 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=_scheduler(search.pruner, n_folds, search.mode, f"fold_{search.metric}"),
             num_samples=search.num_samples),
-        run_config=_run_config(storage_path, name, failure, callbacks),
+        run_config=_run_config(storage, name, failure, callbacks),
         resources=_resources(resources),
     )
 
@@ -305,16 +305,17 @@ def study_generation(storage: str, name: str, *, restart: bool) -> str:
 
 
 def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_folds: int,
-               storage_path: Path, name: str, resources: ResourcesConfig,
+               storage: RayStorage, name: str, resources: ResourcesConfig,
                failure: FailureConfig, resume: bool = True,
                callbacks: Sequence[tune.Callback] = ()) -> tune.ResultGrid:
     """Run the search; with ``resume`` an interrupted one is continued (Ray Tune restores
     the searcher's state, so it does not add ``num_samples`` new samples)."""
-    path = experiment_path(storage_path, name)
-    settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
-                               storage_path=storage_path, name=name, resources=resources,
-                               failure=failure, callbacks=callbacks)
-    if resume and tune.Tuner.can_restore(str(path)):
-        logger.info("resuming the search stored in %s", path)
-        return _fit(_restore(path, settings), settings)
-    return _fit(settings.tuner(), settings)
+    with s3_keys_kept_from_ray():  # the S3 client is built inside: keys from the file
+        settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
+                                   storage=storage, name=name, resources=resources,
+                                   failure=failure, callbacks=callbacks)
+        path, filesystem = storage.experiment(name), storage.filesystem()
+        if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            logger.info("resuming the search stored in %s", storage.describe(name))
+            return _fit(_restore(path, settings, storage_filesystem=filesystem), settings)
+        return _fit(settings.tuner(), settings)

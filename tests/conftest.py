@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: Ray, local and as a two-node cluster on loopback.
+"""Fixtures shared by the whole suite: Ray, local and as a two-node cluster on loopback,
+and an S3-compatible server (moto) on loopback.
 
 Every Ray process gets the same ``RAY_AUTH_MODE`` and the repository on ``PYTHONPATH``
 (``platform.ray_env``). Nodes are pinned to 127.0.0.2 / 127.0.0.3 because Ray rewrites
@@ -14,7 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -121,9 +124,73 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, log: Path) -> N
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"ray head exited early:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{log.stem} exited early:\n{log.read_text()[-3000:]}")
         with socket.socket() as sock:
             if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.5)
-    raise TimeoutError(f"ray head did not open {host}:{port} in 60 s:\n{log.read_text()[-3000:]}")
+    raise TimeoutError(f"{log.stem} did not open {host}:{port} in 60 s:\n"
+                       f"{log.read_text()[-3000:]}")
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3 HTTP API (moto's server) on loopback, and the credentials it is used with."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def environ(self) -> dict[str, str]:
+        """What a process needs to reach it (keys from the environment, as on a cluster)."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint,
+                # Never ask instance metadata (an address off this machine) for anything.
+                "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def client(self) -> object:
+        """A boto3 S3 client on this server."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key)
+
+    def bucket(self, name: str) -> str:
+        """Create the bucket ``name`` (if new); return ``s3://name``."""
+        client = self.client()
+        existing = {b["Name"] for b in client.list_buckets()["Buckets"]}  # type: ignore[attr-defined]
+        if name not in existing:
+            client.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+        return f"s3://{name}"
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object of ``bucket``: key -> content."""
+        client = self.client()
+        found: dict[str, bytes] = {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):  # type: ignore[attr-defined]
+            for item in page.get("Contents", []):
+                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]  # type: ignore[attr-defined]
+                found[item["Key"]] = body.read()
+        return found
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """``moto_server`` on 127.0.0.4 for the session (2-3 s to start); stopped by SIGTERM."""
+    pytest.importorskip("moto", reason="pip install -e '.[dev]' (moto[server]) for S3 tests")
+    host = "127.0.0.4"
+    port = _free_port(host)
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", host,
+                                 "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        _wait_for_port(host, port, proc, log)
+        # Made here, not written in this file: the cluster tests ship the sources to Ray
+        # and then search every file for this secret.
+        yield S3Server(f"http://{host}:{port}", "AKIATESTCLUSTER",
+                       f"planted-s3-secret-{uuid.uuid4().hex[:12]}")
+    finally:
+        _stop(proc)

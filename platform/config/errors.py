@@ -36,6 +36,7 @@ NO_VALUE: Any = object()
 _NUMBER_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _MAX_VALUE_CHARS = 80
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
 
 
 class ConfigError(ValueError):
@@ -75,7 +76,8 @@ class Problem:
             parts.append(f"{self.allowed_label}: {', '.join(self.allowed)}")
         if self.suggestion is not None:
             parts.append(f"did you mean {self.suggestion!r}?")
-        return "; ".join(parts)
+        # A URI written with user:password@ is refused; its password is not printed.
+        return _USERINFO.sub(r"\1***@", "; ".join(parts))
 
 
 def format_path(loc: Iterable[str | int]) -> str:

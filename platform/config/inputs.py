@@ -14,8 +14,10 @@ from pathlib import Path
 from data_pipeline.cohort import load_cohort
 from data_pipeline.splits import from_nnunet_splits
 from platform.config.errors import ConfigError, Problem
+from platform.config.runtime import RUNS_ROOT
 from platform.config.sweep import SweepConfig
-from platform.tracking.store import sqlite_file
+from platform.storage import RayStorage, cluster_problems
+from platform.tracking.store import effective_tracking_uri, sqlite_file
 
 __all__ = ["CohortSummary", "check_inputs"]
 
@@ -33,7 +35,8 @@ class CohortSummary:
 
 
 def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
-    """Check the cohort, splits file, cache and storage folders of ``sweep``.
+    """Check the cohort, splits file, cache and storage folders of ``sweep``, and that a
+    cluster address comes with storage and an MLflow store every node reaches.
 
     Args:
         source: first word of each problem line (the sweep file's name).
@@ -47,8 +50,9 @@ def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
         _test_cohort(sweep, source, problems)
     if sweep.cv.splits_file is not None:
         _splits(sweep, keys, source, problems)
-    folders = [("data.cache_root", Path(sweep.data.cache_root)),
-               ("ray.storage_path", Path(sweep.ray.storage_path))]
+    folders = [("data.cache_root", Path(sweep.data.cache_root))]
+    if not RayStorage.of(sweep.ray).is_uri:
+        folders.append(("ray.storage_path", Path(sweep.ray.storage_path)))
     study = sqlite_file(sweep.search.storage) if sweep.search is not None else None
     if study is not None:
         folders.append(("search.storage", study.parent))
@@ -59,6 +63,7 @@ def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
         problem = _unwritable(Path(path))
         if problem:
             problems.append(Problem(source, tuple(key.split(".")), f"{path}: {problem}"))
+    problems += _cluster(sweep, source)
     if problems:
         raise ConfigError(problems)
     return summary
@@ -109,6 +114,16 @@ def _splits(sweep: SweepConfig, keys: set[str] | None, source: str,
     if keys is not None and named - keys:
         problems.append(Problem(source, where, f"{path} names cases the cohort lacks: "
                                 f"{sorted(named - keys)[:5]}"))
+
+
+def _cluster(sweep: SweepConfig, source: str) -> list[Problem]:
+    """A cluster address needs storage and an MLflow store that every node reaches."""
+    try:
+        uri = effective_tracking_uri(sweep.tracking.uri, RUNS_ROOT)
+    except ValueError as err:
+        return [Problem(source, ("tracking", "uri"), str(err))]
+    return [Problem(source, tuple(key.split(".")), line)
+            for key, line in cluster_problems(sweep.ray, uri)]
 
 
 def _unwritable(path: Path) -> str | None:

@@ -359,7 +359,7 @@ def _resource_problems(sweep: SweepConfig) -> list[Failure]:
                          sweep.data.synthetic.patients, {}))
     for knob, cap in (("cpus_per_trial", "num_cpus"), ("gpus_per_trial", "num_gpus")):
         want, have = getattr(sweep.resources, knob), getattr(sweep.ray, cap)
-        if have is not None and want > have:
+        if have is not None and want is not None and want > have:
             problems.append((("resources", knob), f"more than ray.{cap}={have}: no trial "
                              "could start", want, {}))
     return problems

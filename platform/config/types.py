@@ -10,6 +10,7 @@ belong to the parts, not to this module.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,10 +28,12 @@ __all__ = [
     "NonNegative",
     "Positive",
     "Section",
+    "StoragePath",
     "VolumeShape",
     "absolute_path",
     "fail",
     "one_of",
+    "storage_location",
 ]
 
 Failure = tuple[tuple[str | int, ...], str, Any, Mapping[str, Any]]
@@ -76,6 +79,41 @@ def absolute_path(value: Any) -> Path:
 
 AbsPath = Annotated[Path, BeforeValidator(absolute_path)]
 """A path; a relative one resolves against the working directory at load time."""
+
+_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+)://(?P<rest>.*)$")
+STORAGE_SCHEMES = ("s3",)
+"""URI schemes a storage location may have besides a plain path (shared storage)."""
+
+
+def storage_location(value: Any) -> str:
+    """A storage location: ``s3://bucket[/prefix]`` kept as it is, or an absolute path.
+
+    Why not :data:`AbsPath`: ``os.path.abspath("s3://b/x")`` is a local path (issue 12).
+    Credentials never belong in the URI (``s3://KEY:SECRET@bucket``): they would be
+    written to the resolved sweep, MLflow and logs; the environment carries them.
+    """
+    if not isinstance(value, str | Path) or not str(value):
+        raise PydanticCustomError("path_type", "expected a path or an s3:// URI (text)")
+    found = _URI.match(str(value))
+    if found is None:
+        return str(absolute_path(value))
+    scheme, rest = found["scheme"].lower(), found["rest"]
+    if scheme not in STORAGE_SCHEMES:
+        raise PydanticCustomError("bad_scheme", "unsupported storage scheme '{scheme}'",
+                                  {"scheme": scheme,
+                                   "allowed": ("/shared/path", "s3://bucket/prefix")})
+    bucket = rest.split("/", 1)[0]
+    if "@" in bucket:
+        raise PydanticCustomError(
+            "credentials_in_uri", "credentials do not belong in the URI: set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment instead")
+    if not bucket:
+        raise PydanticCustomError("no_bucket", "expected s3://BUCKET/prefix (no bucket given)")
+    return f"{scheme}://{rest.rstrip('/')}"
+
+
+StoragePath = Annotated[str, BeforeValidator(storage_location)]
+"""A folder (absolute once loaded; shared by every node on a cluster) or ``s3://...``."""
 
 Positive = Annotated[int, Field(gt=0)]
 NonNegative = Annotated[int, Field(ge=0)]

@@ -366,11 +366,13 @@ class TrialRun:
         else:
             client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def set_tag(self, key: str, value: str) -> None:
-        """Set tag ``key`` of the run (checked for DICOM identifiers)."""
-        check_no_identifiers({key: value}, what="tags")
-        self._client_or_raise().set_tag(self.run_id, key, value)
-        self.tags[key] = value
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set (or overwrite) tags, such as where this attempt runs (node, device)."""
+        check_no_identifiers(tags, what="tags")
+        client = self._client_or_raise()
+        for key, value in tags.items():
+            client.set_tag(self.run_id, key, str(value)[:_TAG_VALUE_LIMIT])
+            self.tags[key] = str(value)[:_TAG_VALUE_LIMIT]
 
     def set_failed(self, reason: str) -> None:
         """End the run FAILED now with ``reason`` as tag ``failure_reason``."""

@@ -26,9 +26,28 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = [
-    "artifact_location", "ensure_experiment", "global_tracking_uri", "log_metric_batch",
-    "mlflow_client", "read_text_artifact", "resolve_tracking_uri", "search_all", "sqlite_file",
+    "artifact_location", "effective_tracking_uri", "ensure_experiment", "global_tracking_uri",
+    "log_metric_batch", "mlflow_client", "read_text_artifact", "resolve_tracking_uri",
+    "search_all", "sqlite_file",
 ]
+
+
+def effective_tracking_uri(configured: str | None, default_root: Path) -> str:
+    """The tracking URI a sweep would use, without creating anything (see below).
+
+    Raises:
+        ValueError: the URI carries credentials (``http://user:password@host``): it
+            travels to every trial and into Ray Tune's results; the password belongs in
+            ``MLFLOW_TRACKING_PASSWORD``.
+    """
+    uri = (configured or "").strip() or os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if not uri:
+        uri = f"sqlite:///{Path(default_root).resolve() / 'mlflow.db'}"
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@", uri):
+        raise ValueError("the MLflow tracking URI carries credentials (user:password@): they "
+                         "would be sent to every trial and stored with Ray Tune's results; "
+                         "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead")
+    return uri
 
 
 def resolve_tracking_uri(configured: str | None, default_root: Path) -> str:
@@ -45,11 +64,9 @@ def resolve_tracking_uri(configured: str | None, default_root: Path) -> str:
 
     Raises:
         ValueError: a ``file:`` URI or a bare path, which MLflow 3 refuses ("maintenance
-            mode"), unless ``MLFLOW_ALLOW_FILE_STORE`` is true.
+            mode"), unless ``MLFLOW_ALLOW_FILE_STORE`` is true; a URI with credentials.
     """
-    uri = (configured or "").strip() or os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if not uri:
-        uri = f"sqlite:///{Path(default_root).resolve() / 'mlflow.db'}"
+    uri = effective_tracking_uri(configured, default_root)
     scheme = urlparse(uri).scheme
     is_file_store = scheme == "file" or (len(scheme) <= 1 and uri != "databricks")
     allowed = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in {"1", "true", "yes"}

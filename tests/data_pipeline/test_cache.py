@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import threading
+import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,8 +182,10 @@ def test_concurrent_writers_leave_one_valid_entry(tmp_path: Path, loader: Phanto
     assert len(results) == 4
     for other in results[1:]:
         _assert_same(results[0], other)
+    assert loader.calls == 1  # the others waited for the lock, then read the entry
     entries = list((tmp_path / "cache").rglob("*"))
-    assert [p.suffix for p in entries if p.is_file()] == [".npz"]  # no temporary file left
+    # No temporary file left; the lock file stays (it is empty and costs nothing).
+    assert sorted(p.suffix for p in entries if p.is_file()) == [".lock", ".npz"]
     check = PreprocessedCache(tmp_path / "cache", loader=loader)
     _assert_same(check.get(ref, FINAL_STEPS), results[0])
     assert check.hits == 1
@@ -194,3 +199,49 @@ def test_a_crashed_writers_scratch_file_is_ignored(tmp_path: Path, loader: Phant
     (path.parent / f".{path.stem[:16]}-x.tmp").write_bytes(b"half an entry")
     cache.get(ref, FINAL_STEPS)
     assert cache.misses == 1 and path.exists()
+
+
+class FileCountingLoader(PhantomLoader):
+    """Counts its calls in a file, so that calls in other processes count too; slow enough
+    (0.5 s) that every process misses the entry while the first builds it."""
+
+    def __init__(self, log: Path) -> None:
+        super().__init__()
+        self.log = log
+
+    def __call__(self, ref: CaseRef) -> Case:
+        with self.log.open("a") as sink:
+            sink.write(f"{os.getpid()}\n")
+        time.sleep(0.5)
+        return super().__call__(ref)
+
+
+def _trial_process(root: Path, ref: CaseRef, loader: FileCountingLoader, start: Any,
+                   out: Path) -> None:
+    start.wait()
+    case = PreprocessedCache(root, loader=loader).get(ref, FINAL_STEPS)
+    np.save(out, case.image)
+
+
+def test_trial_processes_building_one_entry_at_once_build_it_once(tmp_path: Path) -> None:
+    # Issue 12: Ray runs trials as processes; several on one node miss the same entry.
+    ref = _ref(tmp_path)
+    log = tmp_path / "loads.txt"
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(4)
+    outs = [tmp_path / f"image-{i}.npy" for i in range(4)]
+    workers = [context.Process(target=_trial_process,
+                               args=(tmp_path / "cache", ref, FileCountingLoader(log), start, out))
+               for out in outs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    assert len(log.read_text().split()) == 1, "the entry was built more than once"
+    images = [np.load(out) for out in outs]
+    for image in images[1:]:
+        np.testing.assert_array_equal(images[0], image)
+    check = PreprocessedCache(tmp_path / "cache", loader=PhantomLoader())
+    np.testing.assert_array_equal(check.get(ref, FINAL_STEPS).image, images[0])
+    assert check.hits == 1

@@ -105,7 +105,8 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str,
 
 
 class SweepProcess:
-    """``python -m platform.sweep ARGS`` in ``cwd``, its output in ``log``.
+    """``python -m platform.sweep ARGS`` in ``cwd``, its output in ``log`` (``env``: variables
+    set besides the Ray ones, such as MLflow's user and password).
 
     Use as a context manager: leaving ends the sweep if it still runs and every process
     of its Ray session.

@@ -49,6 +49,7 @@ from platform.context import build_context, materialize_cohort
 from platform.expand import expand, format_trials
 from platform.parameters import KINDS
 from platform.request import TrialRequest
+from platform.storage import RayStorage
 
 # ---- parts: every parameter of every registered part ------------------------------------
 
@@ -330,7 +331,7 @@ def _grid(sweep: SweepConfig) -> Any:
     from platform.tuner import grid_settings
 
     requests = [TrialRequest(spec=s, context=_context(sweep)) for s in expand(sweep)]
-    settings = grid_settings(requests, storage_path=Path(sweep.ray.storage_path), name="n",
+    settings = grid_settings(requests, storage=RayStorage.of(sweep.ray), name="n",
                              resources=sweep.resources, failure=sweep.failure)
     return (settings.resources, settings.tune_config.max_concurrent_trials,
             settings.run_config.storage_path, settings.run_config.failure_config.max_failures)
@@ -343,7 +344,7 @@ def _search(sweep: SweepConfig) -> Any:
     spec = expand(sweep)[0]
     base = TrialRequest(spec=spec, context=_context(sweep), search_metric=sweep.search.metric)
     settings = search_settings(base, sweep.search, study_name=sweep.search.study_name or "s",
-                               n_folds=2, storage_path=Path(sweep.ray.storage_path), name="n",
+                               n_folds=2, storage=RayStorage.of(sweep.ray), name="n",
                                resources=sweep.resources, failure=sweep.failure)
     limiter = settings.tune_config.search_alg
     searcher = limiter.searcher
@@ -360,6 +361,28 @@ def _ray(sweep: SweepConfig) -> Any:
 
     return sorted((k, repr(v)) for k, v in ray_init_arguments(sweep.ray).items()
                   if k != "runtime_env")
+
+
+def _runtime_env(sweep: SweepConfig) -> Any:
+    from platform.tuner import ray_init_arguments
+
+    return sorted(ray_init_arguments(sweep.ray)["runtime_env"])
+
+
+def _storage_filesystem(sweep: SweepConfig) -> Any:
+    from platform.tuner import grid_settings
+
+    requests = [TrialRequest(spec=s, context=_context(sweep)) for s in expand(sweep)]
+    run_config = grid_settings(requests, storage=RayStorage.of(sweep.ray), name="n",
+                               resources=sweep.resources, failure=sweep.failure).run_config
+    filesystem = run_config.storage_filesystem
+    return run_config.storage_path, filesystem and filesystem.__reduce__()[1]
+
+
+def _cluster_refusal(sweep: SweepConfig) -> Any:
+    from platform.storage import cluster_problems
+
+    return cluster_problems(sweep.ray, _context(sweep).tracking_uri)
 
 
 def _train(sweep: SweepConfig) -> Any:
@@ -400,8 +423,8 @@ def _evaluation(sweep: SweepConfig) -> Any:
             self.calls: list[Any] = []
             self.tags: dict[str, str] = {}
 
-        def set_tag(self, key: str, value: str) -> None:
-            self.tags[key] = value
+        def set_tags(self, tags: dict[str, str]) -> None:
+            self.tags.update(tags)
 
         def log_figure(self, figure: Any, name: str) -> None:
             self.calls.append(("figure", name))
@@ -593,6 +616,11 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "ray.object_store_mb": (("ray.object_store_mb=150",), _ray),
     "ray.include_dashboard": (("ray.include_dashboard=true",), _ray),
     "ray.storage_path": (("ray.storage_path={workspace}/other-ray",), _grid),
+    "ray.storage_endpoint": (("ray.storage_endpoint=http://127.0.0.3:9001",),
+                             _storage_filesystem),
+    "ray.storage_shared": (("ray.storage_shared=true",), _cluster_refusal),
+    "ray.ship_code": (("ray.ship_code=true",), _runtime_env),
+    "ray.node_ip_address": (("ray.node_ip_address=127.0.0.5",), _ray),
     "failure": (("failure.max_failures=3",), _grid),
     "reuse": (("reuse.enabled=false",), _reuse_plan),
     "reuse.enabled": (("reuse.enabled=false",), _reuse_plan),
@@ -632,6 +660,10 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
 """Schema field -> (overrides that change it, what its consumer receives)."""
 
 BASES: dict[str, tuple[str, ...]] = {
+    "ray.storage_endpoint": ("ray.storage_path=s3://bucket/sweeps",
+                             "ray.storage_endpoint=http://127.0.0.2:9000"),
+    "ray.storage_shared": ("ray.address=127.0.0.2:6379", "ray.num_cpus=null",
+                           "tracking.uri=http://127.0.0.1:5000"),
     "trial.eval.validation_fraction": ("data.synthetic.patients=8",
                                        'search.space={"model.se_ratio": {choice: [4, 8]}}'),
     "trial.preprocessing.max_lesion_loss": (

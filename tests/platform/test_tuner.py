@@ -1,27 +1,17 @@
-"""Ray Tune helpers that need no cluster (the sweep tests run the rest end to end)."""
+"""platform.tuner: what the Tuner receives for the console (issue 13); storage is tested in
+test_storage.py."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from platform.config.runtime import RayConfig
 from platform.console import SweepProgress
 from platform.progress import TuneProgress
 from platform.ray_env import REPO_ROOT
-from platform.tuner import experiment_path, grid_settings, ray_init_arguments, set_aside
-
-
-def test_restart_sets_the_earlier_state_aside_without_deleting_it(tmp_path: Path):
-    assert set_aside(tmp_path, "quickstart-abc") is None  # nothing to move
-    state = experiment_path(tmp_path, "quickstart-abc")
-    (state / "trial").mkdir(parents=True)
-    (state / "trial" / "result.json").write_text("{}")
-    kept = set_aside(tmp_path, "quickstart-abc")
-    assert kept is not None and not state.exists()
-    assert kept.name.startswith("quickstart-abc.replaced-")
-    assert (kept / "trial" / "result.json").read_text() == "{}"
+from platform.storage import RayStorage
+from platform.tuner import grid_settings, ray_init_arguments
 
 
 def _grid(callbacks: list) -> Any:
@@ -33,9 +23,9 @@ def _grid(callbacks: list) -> Any:
     context = SweepContext(cohort="/c", cache_root="/c", folds=(FoldKeys(
         index=0, train=("a",), test=("b",)),), run_folds=(0,), cv_seed=0,
         tracking_uri="sqlite:////c/m.db", experiment="tiny", sweep_id="s", cpus_per_trial=1,
-        gpus_per_trial=0)
+        gpus_per_trial=0, data_fingerprint="d")
     requests = [TrialRequest(spec=spec, context=context) for spec in expand(sweep)]
-    return grid_settings(requests, storage_path=Path("/tmp/unused"), name="t",
+    return grid_settings(requests, storage=RayStorage.of(sweep.ray), name="t",
                          resources=sweep.resources, failure=sweep.failure, callbacks=callbacks)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from platform.config import load_sweep
 from platform.config.errors import (
     NO_VALUE,
     ConfigError,
@@ -96,3 +99,14 @@ def test_problems_from_validation_translates_pydantic_errors() -> None:
         "f.yaml: items[1].lerning_rate: unknown key 'lerning_rate'; allowed: lr, steps; "
         "did you mean 'lr'?",
     ]
+
+TINY = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
+
+
+def test_a_password_written_into_a_uri_is_not_printed() -> None:
+    # Issue 12: credentials never reach logs; the refusal names the fix, not the password.
+    for override in ("tracking.uri=http://admin:hunter2@mlflow:5000",
+                     "ray.storage_path=s3://AKIA:hunter2@bucket/sweeps"):
+        with pytest.raises(ConfigError) as caught:
+            load_sweep(TINY, [override])
+        assert "hunter2" not in str(caught.value) and "***@" in str(caught.value)

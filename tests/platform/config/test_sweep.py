@@ -106,7 +106,7 @@ def test_relative_paths_resolve_against_the_working_directory(
     assert sweep.data.cohort == tmp_path / "my_cohort"
     assert sweep.data.cache_root == tmp_path / "cache"
     assert not sweep.data.is_synthetic
-    assert sweep.ray.storage_path == tmp_path / "runs" / "ray"
+    assert sweep.ray.storage_path == str(tmp_path / "runs" / "ray")
 
 
 def test_dump_validates_again_to_an_equal_sweep(tmp_path: Path) -> None:
