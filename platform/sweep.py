@@ -306,7 +306,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
                                          console=console)
             notes = _report_choices(sweep, context, choices)
         plan = _plan(sweep, context, specs, resume=resume, retrain=retrain)
-        logger.info("%s", plan.line())
+        print(plan.line(), flush=True)  # what this run will cost, in every console mode
         _link_reused(plan, context)
         requests = _requests(plan, context, fresh_after_ms=fresh_after_ms, retrain=retrain)
         if requests:

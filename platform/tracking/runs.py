@@ -22,6 +22,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -175,6 +176,28 @@ def find_sweep_run(uri: str, experiment: str, sweep_id: str) -> str | None:
         [found.experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
         filter_string=f"tags.run_kind = 'sweep' and tags.sweep_id = '{sweep_id}'")
     return runs[0].info.run_id if runs else None
+
+
+_DUPLICATE = ("duplicate key", "UNIQUE constraint failed")
+
+
+def _log_inputs_once_stored(client: MlflowClient, run_id: str, given: Any) -> None:
+    """``log_inputs`` of one dataset, again when a concurrent run stored it first.
+
+    MLflow looks the dataset up, then inserts it: two trials that log the same cohort at
+    once make the second insert fail on the store's unique key (PostgreSQL or SQLite).
+    The dataset then exists, so the second attempt only links it to this run.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(3):
+        try:
+            client.log_inputs(run_id, datasets=[given])
+            return
+        except MlflowException as err:
+            if attempt == 2 or not any(text in str(err) for text in _DUPLICATE):
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 class TrialRun:
@@ -356,7 +379,8 @@ class TrialRun:
                           source=json.dumps({"uri": source}),
                           profile=json.dumps(plain_data(profile), sort_keys=True))
         tag = InputTag(key="mlflow.data.context", value=context)
-        self._client_or_raise().log_inputs(self.run_id, datasets=[DatasetInput(dataset, [tag])])
+        _log_inputs_once_stored(self._client_or_raise(), self.run_id,
+                                DatasetInput(dataset, [tag]))
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Log a local file (or folder) as an artifact, optionally under ``artifact_path``."""

@@ -189,12 +189,13 @@ def run_to_completion(args: Sequence[object], cwd: Path, log: Path,
         assert code == 0, f"the sweep exited {code}:\n{sweep.log_tail()}"
 
 
-def child_runs(uri: str, experiment: str) -> list[Any]:
-    """Every trial run (``run_kind=trial``) of ``experiment`` in the MLflow store at ``uri``."""
+def child_runs(uri: str, experiment: str, kind: str = "trial") -> list[Any]:
+    """Every evaluation run (``run_kind=trial``; ``kind="training"``: every training run) of
+    ``experiment`` in the MLflow store at ``uri``."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
-    return client.search_runs([found.experiment_id], filter_string="tags.run_kind = 'trial'")
+    return client.search_runs([found.experiment_id], filter_string=f"tags.run_kind = '{kind}'")

@@ -173,12 +173,15 @@ def test_a_sweep_runs_on_both_nodes_with_s3_storage_and_the_lab_mlflow(
         code = sweep.wait(SWEEP_TIMEOUT_S)
         assert code == 0, f"the sweep exited {code}:\n{sweep.log_tail()}"
 
-    # MLflow, read with the user's credentials: four finished runs, on both nodes.
+    # MLflow, read with the user's credentials: four finished evaluations of four
+    # trainings, trained on both nodes (a training run is named like its Ray trial).
     runs = child_runs(lab.mlflow.url, "tiny")
     assert len(runs) == 4 and {run.info.status for run in runs} == {"FINISHED"}
-    nodes = {run.data.tags["trial_id"]: run.data.tags["ray_node_ip"] for run in runs}
+    trainings = child_runs(lab.mlflow.url, "tiny", "training")
+    assert len(trainings) == 4 and {run.info.status for run in trainings} == {"FINISHED"}
+    nodes = {run.data.tags["trial_id"]: run.data.tags["ray_node_ip"] for run in trainings}
     assert set(nodes.values()) == {LoopbackCluster.HEAD_IP, LoopbackCluster.WORKER_IP}
-    assert {run.data.tags["device"] for run in runs} == {"cpu"}
+    assert all(run.data.tags["device"].startswith("CPU") for run in [*runs, *trainings])
 
     # Table 1 went through the server to the artifact bucket.
     client = MlflowClient(tracking_uri=lab.mlflow.url)
@@ -202,20 +205,22 @@ def test_a_sweep_runs_on_both_nodes_with_s3_storage_and_the_lab_mlflow(
     local.mkdir()
     with filesystem.open_input_stream(f"{RAY_BUCKET}/{last}") as source:
         (local / "checkpoint.pt").write_bytes(source.read())
-    variant = next(run.data.tags["variant"] for run in runs if run.data.tags["trial_id"] == remote)
+    variant = next(run.data.tags["variant"] for run in trainings
+                   if run.data.tags["trial_id"] == remote)
     built = training_parts(sweep_config.resolve_variant(variant), (900, 100))
     iteration = load_checkpoint(local, model=built.model, optimizer=built.optimizer,
                                 schedule=built.schedule)
     assert iteration == 2  # tiny.yaml's train.iterations: the trial's last checkpoint
 
-    # The same command again continues the sweep from the object store: nothing reruns.
+    # The same command again: nothing reruns.
     ended = {run.info.run_id: run.info.end_time for run in runs}
     with SweepProcess([TINY_SWEEP, *overrides], cwd=tmp_path, log=tmp_path / "again.log",
                       env=lab.client_environ()) as again:
         code = again.wait(SWEEP_TIMEOUT_S)
         assert code == 0, f"the resumed sweep exited {code}:\n{again.log_tail()}"
-    assert "resuming the sweep stored in s3://ray-storage/both-nodes/tiny-" in again.log_tail(
-        200_000)
+    # Every training and evaluation is found in the lab's MLflow by its key.
+    assert "plan: 0 trainings to run, 4 reused; 0 evaluations to run, 4 reused" in \
+        again.log_tail(200_000)
     assert {run.info.run_id: run.info.end_time for run in child_runs(lab.mlflow.url, "tiny")} \
         == ended
 
@@ -248,19 +253,21 @@ def test_a_node_that_dies_mid_sweep_has_its_trials_retried_from_stored_checkpoin
         # Step 11 is logged only once the checkpoint of step 10 was stored.
         return any(run.data.tags.get("ray_node_ip") == LoopbackCluster.WORKER_IP
                    and max(_steps(lab.mlflow.url, run.info.run_id), default=0) >= 11
-                   for run in child_runs(lab.mlflow.url, "tiny-kill"))
+                   for run in child_runs(lab.mlflow.url, "tiny-kill", "training"))
 
     with SweepProcess([one_variant, *overrides], cwd=tmp_path, log=tmp_path / "sweep.log",
                       env=lab.client_environ()) as sweep:
         wait_until(remote_past_checkpoint, timeout=SWEEP_TIMEOUT_S, interval=0.2,
                    what="a trial on the second node stored a checkpoint", process=sweep)
-        killed = {run.info.run_id for run in child_runs(lab.mlflow.url, "tiny-kill")
+        killed = {run.info.run_id for run in child_runs(lab.mlflow.url, "tiny-kill", "training")
                   if run.data.tags.get("ray_node_ip") == LoopbackCluster.WORKER_IP}
         lab.cluster.kill_worker()
         code = sweep.wait(SWEEP_TIMEOUT_S)
         assert code == 0, f"the sweep exited {code} after the node died:\n{sweep.log_tail()}"
 
-    runs = {run.info.run_id: run for run in child_runs(lab.mlflow.url, "tiny-kill")}
+    assert {run.info.status for run in child_runs(lab.mlflow.url, "tiny-kill")} == {"FINISHED"}
+    runs = {run.info.run_id: run
+            for run in child_runs(lab.mlflow.url, "tiny-kill", "training")}
     assert len(runs) == 2 and {run.info.status for run in runs.values()} == {"FINISHED"}
     assert killed and killed <= set(runs)
     for run_id in killed:

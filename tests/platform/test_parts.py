@@ -19,7 +19,8 @@ from platform.ray_env import REPO_ROOT, ray_process_env
 from platform.request import SweepContext
 
 CONTEXT = dict(cohort="c", cache_root="/c", folds=(), run_folds=(0,), cv_seed=0,
-               tracking_uri="sqlite:///x.db", experiment="e", sweep_id="s", cpus_per_trial=1.0)
+               tracking_uri="sqlite:///x.db", experiment="e", sweep_id="s", cpus_per_trial=1.0,
+               data_fingerprint="d")
 
 
 @pytest.mark.parametrize(("assigned", "visible", "index"), [

@@ -165,7 +165,7 @@ def test_trial_runs_carry_system_metrics_git_commit_and_the_cohort(
     from platform.work_keys import data_fingerprint
 
     evaluations = child_runs(finished_tiny_sweep.uri, "tiny")
-    trainings = _experiment_runs(finished_tiny_sweep.uri, "tiny", "training")
+    trainings = child_runs(finished_tiny_sweep.uri, "tiny", "training")
     assert len(evaluations) == len(trainings) == 4
     cohort = next((finished_tiny_sweep.cache / "cohorts").glob("synthetic-*"))
     sweep = load_sweep(TINY_SWEEP, list(finished_tiny_sweep.overrides))
@@ -277,8 +277,7 @@ def test_trial_whose_worker_is_killed_is_retried_into_the_same_run(
             *isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)]
 
     def trainings() -> list:
-        found = MlflowClient(tracking_uri=mlflow_sqlite_uri).get_experiment_by_name("tiny")
-        return [] if found is None else _experiment_runs(mlflow_sqlite_uri, "tiny", "training")
+        return child_runs(mlflow_sqlite_uri, "tiny", "training")
 
     def past_first_checkpoint() -> bool:
         # Step 6 is logged only after the checkpoint of step 5 was reported to Ray Tune.
@@ -368,10 +367,6 @@ def test_prepare_only_warms_the_cache_for_every_variant_and_starts_no_ray(
     assert (cache / "cohorts").is_dir() and not (tmp_path / "ray").exists()
 
 
-def _trainings(uri: str) -> list:
-    return _experiment_runs(uri, "tiny", "training")
-
-
 def _plan_line(args: list, capsys: pytest.CaptureFixture[str]) -> str:
     assert main([*map(str, args), "--dry-run"]) == 0
     return capsys.readouterr().out.strip().splitlines()[-1]
@@ -386,7 +381,7 @@ def test_an_added_variant_and_a_later_fold_train_only_what_is_new(
     monkeypatch.chdir(tmp_path)
     isolated = isolation_overrides(tmp_path, sweep_cache, mlflow_sqlite_uri)
     run_to_completion([TINY_SWEEP, *isolated], tmp_path, tmp_path / "two.log")
-    assert len(_trainings(mlflow_sqlite_uri)) == 2
+    assert len(child_runs(mlflow_sqlite_uri, "tiny", "training")) == 2
 
     tiny = yaml.safe_load(TINY_SWEEP.read_text())
     three = write_sweep(tmp_path / "three.yaml", {
@@ -394,7 +389,7 @@ def test_an_added_variant_and_a_later_fold_train_only_what_is_new(
     assert _plan_line([three, *isolated], capsys) == (
         "plan: 1 trainings to run, 2 reused; 1 evaluations to run, 2 reused")
     run_to_completion([three, *isolated], tmp_path, tmp_path / "three.log")
-    trainings = _trainings(mlflow_sqlite_uri)
+    trainings = child_runs(mlflow_sqlite_uri, "tiny", "training")
     assert sorted(run.data.tags["variant"] for run in trainings) == ["final", "plain", "seed1"]
     parents = sorted(_experiment_runs(mlflow_sqlite_uri, "tiny", "sweep"),
                      key=lambda run: run.info.start_time)
@@ -416,7 +411,7 @@ def test_an_added_variant_and_a_later_fold_train_only_what_is_new(
         "plan: 3 trainings to run, 0 reused; 3 evaluations to run, 3 reused")
     run_to_completion(later, tmp_path, tmp_path / "fold1.log")
     assert sorted((run.data.tags["variant"], run.data.tags["fold"])
-                  for run in _trainings(mlflow_sqlite_uri)) == sorted(
+                  for run in child_runs(mlflow_sqlite_uri, "tiny", "training")) == sorted(
         (variant, fold) for variant in ("plain", "final", "seed1") for fold in "01")
     last = max(_experiment_runs(mlflow_sqlite_uri, "tiny", "sweep"),
                key=lambda run: run.info.start_time)
