@@ -138,7 +138,7 @@ def sweep_epilogue(uri: str, sweep_name: str, parent_run_id: str,
     """The last lines of a sweep: where its runs are and how to look at them."""
     out = console or Console()
     for line in (f"MLflow: parent run {parent_run_id} in experiment {sweep_name!r} (Table 1, "
-                 "LaTeX, figures); one child run per trial. Open the UI with:",
+                 "LaTeX, figures); training and evaluation runs under it. Open the UI with:",
                  f"  {mlflow_ui_command(uri)}",
                  f"Tables and figures into a folder: python -m platform.report {sweep_name}"):
         out.print(line, highlight=False, markup=False, soft_wrap=True)

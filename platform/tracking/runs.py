@@ -1,4 +1,5 @@
-"""One parent run per sweep, one child run per trial: creating, resuming and ending them.
+"""One parent run per sweep, child runs for its trainings and evaluations: creating, resuming
+and ending them.
 
 Why explicit runs: MLflow's fluent API keeps one global active run, and Ray's
 ``MLflowLoggerCallback`` ignores a tracking URI inside trials
