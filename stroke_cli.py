@@ -1,7 +1,7 @@
 """Console-script launchers that reach the project's ``platform`` package from any folder.
 
 Why a module outside ``platform/``: a console script starts with the standard library
-ahead of the repository on ``sys.path``, so ``import platform.sweep`` would find the
+ahead of the repository on ``sys.path``, so ``import platform.sweep.run`` would find the
 standard ``platform`` module (no ``__path__``). These launchers put the folder that
 holds the project's packages first on ``sys.path`` and evict an already-imported standard
 ``platform`` before importing ours, which re-exports the standard module faithfully
@@ -66,16 +66,16 @@ def use_project_platform() -> ModuleType:
     return module
 
 
-def _entry(module: str) -> Callable[[], int]:
+def _entry(command: str, module: str) -> Callable[[], int]:
     def run() -> int:
         import_project_platform()
         return importlib.import_module(module).main()
 
-    run.__doc__ = f"Run ``python -m {module}`` from any folder."
+    run.__doc__ = f"Run ``python -m {command}`` from any folder."
     return run
 
 
-sweep = _entry("platform.sweep")
-trial = _entry("platform.trial")
-predict = _entry("platform.predict")
-report = _entry("platform.report")
+sweep = _entry("platform.sweep", "platform.sweep.run")
+trial = _entry("platform.trial", "platform.trial.run")
+predict = _entry("platform.predict", "platform.postprocessing.predict")
+report = _entry("platform.report", "platform.report.rebuild")

@@ -34,14 +34,14 @@ CONTENDERS = ("read_series", "pydicom_loop", "simpleitk")
 
 def write_series(out: Path, slices: int, size: int, seed: int = 0) -> Path:
     """Write one case with the project's synthetic writer (scanner-like headers); its folder."""
-    from data_pipeline.synthetic import generate_cohort
+    from data_pipeline.synthetic.generator import generate_cohort
 
     generate_cohort(out, 1, (slices, size, size), seed, progress=False)
     return out / "case-000" / "dicom"
 
 
 def load_read_series(folder: Path) -> tuple[np.ndarray, object]:
-    from data_pipeline.dicom import read_series
+    from data_pipeline.io.dicom import read_series
 
     return read_series(folder, case_key="bench").hu, None
 
@@ -114,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_dicom_") as tmp:
         folder = args.series
         if folder is None:
-            print(f"writing {slices} slices of {size}x{size} (data_pipeline.synthetic) ...")
+            print(f"writing {slices} slices of {size}x{size} (data_pipeline.synthetic.generator) ...")
             folder = write_series(Path(tmp) / "cohort", slices, size)
         report(folder, args.repeat)
 

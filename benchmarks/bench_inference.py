@@ -4,7 +4,7 @@ Contenders, all with the same network (MONAI ``BasicUNet``, features
 ``(16, 16, 32, 64, 128, 16)``, seed 0), patch size and overlap, and the same sigmoid
 probabilities averaged where patches overlap:
 
-- ``ours``: :func:`platform.inference.predict_volume` with the brain mask (patches without
+- ``ours``: :func:`platform.inference.sliding_window.predict_volume` with the brain mask (patches without
   brain are skipped), ``torch.inference_mode`` and ``--batch-size`` patches per forward;
 - ``monai``: ``monai.inferers.sliding_window_inference`` (constant blending) under
   ``torch.no_grad``, ``sw_batch_size=--anchor-batch-size``;
@@ -91,7 +91,7 @@ def build_model() -> torch.nn.Module:
 
 
 def run_ours(model: torch.nn.Module, image: np.ndarray, brain: np.ndarray, args: Any) -> np.ndarray:
-    from platform.inference import predict_volume
+    from platform.inference.sliding_window import predict_volume
 
     patch = (args.patch,) * 3
     return predict_volume(
@@ -126,7 +126,7 @@ def run_torchio(
 ) -> np.ndarray:
     import torchio as tio
 
-    from platform.inference import patch_overlap_voxels
+    from platform.inference.sliding_window import patch_overlap_voxels
 
     patch = (args.patch,) * 3
     subject = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(image)[None]))
@@ -176,7 +176,7 @@ def _spawn(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, floa
 
 def compare(args: argparse.Namespace) -> None:
     """Run every contender in rounds and print times, ratios, memory and differences."""
-    from platform.inference import count_patches
+    from platform.inference.sliding_window import count_patches
 
     image, brain = make_case(args.shape)
     patch = (args.patch,) * 3

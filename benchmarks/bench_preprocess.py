@@ -144,7 +144,7 @@ def worker(name: str, data: Path, out: Path, repeats: int) -> None:
 
 
 def _make_scan(shape: tuple[int, int, int], data: Path) -> None:
-    from data_pipeline.phantom import make_head_phantom
+    from data_pipeline.synthetic.phantom import make_head_phantom
 
     spacing = (0.5 * FULL[0] / shape[0], 0.45 * FULL[1] / shape[1], 0.45 * FULL[2] / shape[2])
     phantom = make_head_phantom(shape, spacing, np.random.default_rng(0))

@@ -96,8 +96,8 @@ def worker(name: str, data: Path, patch: int, batches: int, queue_length: int) -
 
 
 def _make_cases(shape: tuple[int, int, int], count: int, data: Path) -> None:
-    from data_pipeline.phantom import make_head_phantom
     from data_pipeline.preprocess import PAPER_STEPS, preprocess
+    from data_pipeline.synthetic.phantom import make_head_phantom
 
     spacing = (0.5 * 405 / shape[0], 0.45 * 512 / shape[1], 0.45 * 512 / shape[2])
     for i in range(count):

@@ -13,7 +13,7 @@ runs, within ``--budget-s`` seconds (default 420, under the 8 minutes of issue 1
 4. tiled inference of one full-size 405 x 512 x 512 patient at 25/50/75 % overlap, ours
    against MONAI ``sliding_window_inference`` and TorchIO's grid sampler on the GPU,
    same network, batch and autocast, masks compared inside the brain;
-5. 300 iterations of real training of the final variant (``platform.training.train``
+5. 300 iterations of real training of the final variant (``platform.trial.training.train``
    with the platform's loader), iterations per second and how busy that keeps the GPU;
 6. from these, the projected wall time of the paper's Table 1 (6 variants x 5 folds x
    40,000 iterations, 81 patients) on one and on eight such GPUs.
@@ -117,8 +117,8 @@ class Budget:
 
 def make_cases(settings: Settings) -> list[Any]:
     """Synthetic heads preprocessed with the paper's final steps (the loader's training set)."""
-    from data_pipeline.phantom import make_head_phantom
     from data_pipeline.preprocess import PAPER_STEPS, preprocess
+    from data_pipeline.synthetic.phantom import make_head_phantom
 
     shape = settings.case_shape
     spacing = (0.5 * 405 / shape[0], 0.45 * 512 / shape[1], 0.45 * 512 / shape[2])
@@ -162,7 +162,7 @@ def section_inference(report: Report, settings: Settings, device: torch.device,
     import gpu_check_infer as infer
 
     import models
-    from platform.inference import count_patches
+    from platform.inference.sliding_window import count_patches
 
     image, brain = infer.full_size_patient(case)
     torch.manual_seed(0)
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> Report:
     settings = SMALL if args.small else FULL
     device = torch.device(args.device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as platform.training.train sets it on CUDA
+        torch.backends.cudnn.benchmark = True  # as platform.trial.training.train sets it on CUDA
     elif args.small:
         torch.set_num_threads(1)  # toy sizes gain nothing from threads; a shared machine loses
     budget = Budget(args.budget_s)

@@ -209,7 +209,7 @@ def real_training(
 ) -> dict[str, Any]:
     """Train the final variant with the platform's own loop and loader; iterations per second.
 
-    Uses :func:`platform.training.train` exactly as a trial does (autocast, channels-last,
+    Uses :func:`platform.trial.training.train` exactly as a trial does (autocast, channels-last,
     pinned copies, one checkpoint at the end), the weighted BCE + Dice loss with the cases'
     class counts and the paper's Adam and step-halving schedule.
     """
@@ -236,7 +236,7 @@ def _train_final(
     compile_model: bool,
 ) -> dict[str, Any]:
     import models
-    from platform.training import train
+    from platform.trial.training import train
 
     torch.manual_seed(0)
     model = models.build_model(FINAL, base_width=width)

@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/skull_removal_table.py --shape 405,512,512 \\
         --anatomies craniectomy --methods hull --seeds 0       # one full-size head
 
-Each synthetic head (``data_pipeline.phantom``, spacing 0.5 x 0.45 x 0.45 mm scaled to
+Each synthetic head (``data_pipeline.synthetic.phantom``, spacing 0.5 x 0.45 x 0.45 mm scaled to
 the shape) goes through ``remove_skull`` with each method. Printed per method and
 anatomy, worst case over the seeds: the share of lesion voxels kept, the share of brain
 voxels missed, and the non-brain voxels kept (count, and share of the mask), with the
@@ -25,12 +25,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from data_pipeline.phantom import Anatomy, make_head_phantom  # noqa: E402
 from data_pipeline.preprocess.remove_skull import (  # noqa: E402
     RemoveSkullParams,
     remove_skull,
 )
 from data_pipeline.preprocess.volume import Volume  # noqa: E402
+from data_pipeline.synthetic.phantom import Anatomy, make_head_phantom  # noqa: E402
 
 ANATOMIES = {
     "closed": Anatomy(),

@@ -46,11 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.cohort import Case, CaseRef, load_case
+from data_pipeline.cohort.cohort import Case, CaseRef, load_case
 from data_pipeline.errors import DataError
+from data_pipeline.parts.registry import PartSpec
 from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preprocess
 from data_pipeline.preprocess.volume import LesionLoss
-from data_pipeline.registry import PartSpec
 
 __all__ = ["CODE_VERSION", "PREPROCESSED_DIR", "PreprocessedCache", "cache_key",
            "cohort_fingerprint", "source_fingerprint", "stored_image"]
@@ -215,7 +215,7 @@ def stored_image(image: np.ndarray) -> np.ndarray:
     """``image`` (float32 in [0, 1]) as every trial reads it from the cache: rounded to
     the 16-bit fixed point of the entries (at most 7.6e-6 off).
 
-    Inference on a new scan (``platform.segment``) applies it so that the network sees
+    Inference on a new scan (``platform.inference.segment``) applies it so that the network sees
     exactly what the trial's evaluation saw, and predicts the same mask.
     """
     return _from_fixed(_to_fixed(image))

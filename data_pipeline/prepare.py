@@ -18,10 +18,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
-from data_pipeline.cohort import CaseRef, load_case
+from data_pipeline.cohort.cohort import CaseRef, load_case
 from data_pipeline.errors import DataError
+from data_pipeline.parts.registry import PartSpec
 from data_pipeline.preprocess import LesionLoss, canonical_steps
-from data_pipeline.registry import PartSpec
 
 __all__ = ["WarmResult", "distinct_step_lists", "warm_cache"]
 

@@ -33,9 +33,9 @@ import torchio as tio
 from pydantic import BeforeValidator, Field, field_validator
 
 from data_pipeline.augmentations import compose_augmentations
-from data_pipeline.part_fields import PartOf
+from data_pipeline.parts.fields import PartOf
+from data_pipeline.parts.registry import Params, PartSpec, Registry, as_tuple, int_keys
 from data_pipeline.preprocess import PreprocessedCase
-from data_pipeline.registry import Params, PartSpec, Registry, as_tuple, int_keys
 
 __all__ = [
     "SAMPLERS",

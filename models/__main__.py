@@ -2,7 +2,7 @@
 
 Why: a sweep author needs the names a YAML may use, and each part's parameters with
 their defaults, without reading the code. The listing is made from the params models
-(:mod:`data_pipeline.part_docs`), so it cannot drift; plugin parts appear too once their
+(:mod:`data_pipeline.parts.docs`), so it cannot drift; plugin parts appear too once their
 package is installed.
 """
 
@@ -12,8 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from data_pipeline.part_docs import render_markdown, render_text
-from data_pipeline.registry import registry
+from data_pipeline.parts.docs import render_markdown, render_text
+from data_pipeline.parts.registry import registry
 from models.registry import KINDS
 
 __all__ = ["main"]

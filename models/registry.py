@@ -2,11 +2,11 @@
 
 Why: every ablation knob of Dobshik et al. (2023, arXiv:2301.06793) that concerns the
 network or its training is a name in a sweep file. Each kind is a registry of the
-project's one mechanism (:mod:`data_pipeline.registry`): a part registers its builder
+project's one mechanism (:mod:`data_pipeline.parts.registry`): a part registers its builder
 with a frozen params model beside it, a sweep section ``{name, **params}`` is validated
 against that model, and the builder receives the validated model plus the structural
 arguments of its kind's contract below. Parts are registered by the explicit imports in
-``models/__init__.py``; plugins by :func:`data_pipeline.registry.load_plugins`.
+``models/__init__.py``; plugins by :func:`data_pipeline.parts.registry.load_plugins`.
 
 Example:
     >>> from models.registry import LOSSES
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from data_pipeline.registry import Registry
+from data_pipeline.parts.registry import Registry
 
 __all__ = [
     "ACTIVATIONS",

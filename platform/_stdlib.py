@@ -15,9 +15,9 @@ and classes it defines are re-homed to ``__module__ = "platform"`` so that value
 two ``platform`` modules that process imported.
 
 Where the standard module is imported first (bare ``pytest``, a Ray worker without the
-repository on ``PYTHONPATH``), ``platform.trial`` cannot be found ("'platform' is not a
+repository on ``PYTHONPATH``), ``platform.trial.run`` cannot be found ("'platform' is not a
 package"): run tests as ``python -m pytest`` and give Ray workers the repository on
-``PYTHONPATH`` (see ``platform.ray_env``), or use the ``stroke-sweep`` console script.
+``PYTHONPATH`` (see ``platform.tune.env``), or use the ``stroke-sweep`` console script.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from data_pipeline.part_docs import render_markdown, type_text
-from data_pipeline.registry import registry, value_text
+from data_pipeline.parts.docs import render_markdown, type_text
+from data_pipeline.parts.registry import registry, value_text
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig, TrackingConfig
 from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SweepConfig, SyntheticCohortConfig
 from platform.config.trial import EvalConfig, PreprocessingConfig, TrainConfig, TrialConfig
-from platform.ray_env import REPO_ROOT
+from platform.tune.env import REPO_ROOT
 
 __all__ = ["DOC_PATH", "main", "render"]
 
@@ -44,8 +44,8 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("preprocessing step", "data_pipeline.preprocess"), ("sampler", "data_pipeline.samplers"),
     ("augmentation", "data_pipeline.augmentations"), ("model", "models"), ("block", "models"),
     ("norm", "models"), ("activation", "models"), ("upsample", "models"), ("loss", "models"),
-    ("optimizer", "models"), ("schedule", "models"), ("inference", "platform.inference"),
-    ("postprocessing", "platform.postprocess"),
+    ("optimizer", "models"), ("schedule", "models"), ("inference", "platform.inference.sliding_window"),
+    ("postprocessing", "platform.postprocessing.rules"),
 )
 """Every kind of part a sweep names, with the package that registers it."""
 

@@ -2,7 +2,7 @@
 and an S3-compatible server (moto) on loopback.
 
 Every Ray process gets the same ``RAY_AUTH_MODE`` and the repository on ``PYTHONPATH``
-(``platform.ray_env``). Nodes are pinned to 127.0.0.2 / 127.0.0.3 because Ray rewrites
+(``platform.tune.env``). Nodes are pinned to 127.0.0.2 / 127.0.0.3 because Ray rewrites
 127.0.0.1 to the machine's outward address; no test traffic leaves 127.0.0.0/8.
 ``ray stop`` is never used: it would kill every Ray on the machine.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from platform.ray_env import ray_process_env, worker_runtime_env
+from platform.tune.env import ray_process_env, worker_runtime_env
 
 os.environ.update({k: v for k, v in ray_process_env().items() if k.startswith("RAY_")})
 

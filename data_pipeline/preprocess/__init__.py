@@ -19,6 +19,7 @@ Without ``remove_skull`` the brain mask is the whole volume, so the weighted sam
 
 from __future__ import annotations
 
+from data_pipeline.parts.registry import PartSpec
 from data_pipeline.preprocess import (  # noqa: F401 - imported to register the steps
     crop_to_brain,
     hu_window,
@@ -29,7 +30,6 @@ from data_pipeline.preprocess import (  # noqa: F401 - imported to register the 
 from data_pipeline.preprocess.pipeline import preprocess
 from data_pipeline.preprocess.registry import STEPS, canonical_steps, step, validate_steps
 from data_pipeline.preprocess.volume import Box, LesionLoss, PreprocessedCase
-from data_pipeline.registry import PartSpec
 
 __all__ = [
     "FINAL_STEPS",

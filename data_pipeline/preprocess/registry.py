@@ -2,7 +2,7 @@
 
 Why: a sweep switches steps on and off by name (Table 1 of Dobshik et al. 2023,
 arXiv:2301.06793), so a step is a part of kind ``"preprocessing step"`` in the project's
-one registry (:mod:`data_pipeline.registry`): its params model is validated when the
+one registry (:mod:`data_pipeline.parts.registry`): its params model is validated when the
 step is named, and the pipeline receives the validated model. What is particular to
 steps lives here: the order rules (``after``, ``requires``) checked on a whole list, and
 the canonical text of a list that keys the cache.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from data_pipeline.registry import Params, PartSpec, Registry
+from data_pipeline.parts.registry import Params, PartSpec, Registry
 
 if TYPE_CHECKING:
     from data_pipeline.preprocess.volume import Volume

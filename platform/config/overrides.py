@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from data_pipeline.part_fields import switch_part
+from data_pipeline.parts.fields import switch_part
 from platform.config.errors import ConfigError, Problem, did_you_mean, format_path
 from platform.config.trial import TRIAL_SECTIONS, part_at
 

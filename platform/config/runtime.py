@@ -1,7 +1,7 @@
 """Where and how a sweep's trials run: resources, Ray, MLflow tracking, retries.
 
 Why apart from the trial's knobs: none of these change a trial's result, so they stay
-out of trial ids and the sweep id (:mod:`platform.expand`); a sweep can resume on
+out of trial ids and the sweep id (:mod:`platform.sweep.expand`); a sweep can resume on
 another machine or cluster with other settings here.
 """
 

@@ -29,8 +29,8 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from data_pipeline.part_fields import PartOf, part_mapping, switch_part
-from data_pipeline.registry import as_tuple
+from data_pipeline.parts.fields import PartOf, part_mapping, switch_part
+from data_pipeline.parts.registry import as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.overrides import Origin, apply_overrides
 from platform.config.runtime import (
@@ -67,7 +67,7 @@ _MEAN_SD = re.compile(r"^\s*(\d*\.?\d+)\s*(?:\+-\s*(\d*\.?\d+))?\s*$")
 
 
 class SyntheticCohortConfig(Section):
-    """A synthetic cohort (``data_pipeline.synthetic``), generated under the cache on first use."""
+    """A synthetic cohort (``data_pipeline.synthetic.generator``), generated under the cache on first use."""
 
     patients: Annotated[int, Field(ge=2)] = 10
     """Patients to generate (at least ``cv.folds``)."""

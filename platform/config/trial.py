@@ -25,8 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from data_pipeline.part_fields import Part, PartOf, part_mapping, switch_part
-from data_pipeline.registry import PartSpec, as_tuple
+from data_pipeline.parts.fields import Part, PartOf, part_mapping, switch_part
+from data_pipeline.parts.registry import PartSpec, as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.types import Fraction, NonNegative, Positive, Section, one_of
 
@@ -42,7 +42,7 @@ __all__ = [
 
 _PREPROCESS = "data_pipeline.preprocess"
 StepPart = Annotated[PartSpec, PartOf("preprocessing step", home=_PREPROCESS)]
-PostprocessingPart = Annotated[PartSpec, PartOf("postprocessing", home="platform.postprocess")]
+PostprocessingPart = Annotated[PartSpec, PartOf("postprocessing", home="platform.postprocessing.rules")]
 
 
 def _final_steps() -> tuple[PartSpec, ...]:
@@ -127,7 +127,7 @@ def _inference_shorthand(data: Any) -> Any:
 class EvalConfig(Section):
     """Tiled inference and scoring of held-out patients (paper: 25 % overlap, threshold 0.5)."""
 
-    inference: Part("inference", "sliding_window", home="platform.inference")
+    inference: Part("inference", "sliding_window", home="platform.inference.sliding_window")
     """How a whole volume is predicted (paper: patches on a grid, averaged)."""
     threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     """Probability at or above which a voxel is lesion (paper: 0.5)."""

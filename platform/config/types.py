@@ -3,7 +3,7 @@
 Why one module: every section is strict (no silent ``"5"`` -> 5), refuses unknown keys
 and is immutable, and every refusal must carry what :mod:`platform.config.errors` needs
 to write a helpful line (``allowed`` values, the value that came in). Parts (a loss, a
-sampler...) are fields typed with :func:`data_pipeline.registry.Part`; their parameters
+sampler...) are fields typed with :func:`data_pipeline.parts.registry.Part`; their parameters
 belong to the parts, not to this module.
 """
 
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from data_pipeline.registry import as_tuple
+from data_pipeline.parts.registry import as_tuple
 
 __all__ = [
     "AbsPath",
@@ -128,7 +128,7 @@ def _three(value: Any) -> Any:
 VolumeSide = Annotated[int, Field(ge=32, le=1024)]
 VolumeShape = Annotated[tuple[VolumeSide, VolumeSide, VolumeSide], BeforeValidator(_three)]
 """A synthetic volume ``(z, y, x)``: at least 32 voxels a side (room for every tissue of
-``data_pipeline.phantom``), at most 1024."""
+``data_pipeline.synthetic.phantom``), at most 1024."""
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=80)]

@@ -20,7 +20,7 @@ and its weights loaded into it. So ``mlflow.pyfunc.load_model(uri)`` works in an
 process that has the package installed (``pip install`` of this project), from any
 folder, and ``mlflow models serve -m URI --env-manager local`` serves it. ``predict``
 runs the trial's preprocessing, tiled inference and threshold
-(:func:`platform.segment.segment_volume`), so it returns the mask the trial's evaluation
+(:func:`platform.inference.segment.segment_volume`), so it returns the mask the trial's evaluation
 scored.
 
 This module imports mlflow at import time (the model class subclasses ``PythonModel``);
@@ -88,7 +88,7 @@ class LesionSegmentationModel(PythonModel):
     def predict(self, context: PythonModelContext, model_input: np.ndarray,
                 params: dict[str, Any] | None = None) -> np.ndarray:
         """The lesion mask of one CT volume (see the class docstring)."""
-        from platform.segment import segment_volume
+        from platform.inference.segment import segment_volume
 
         if self.network is None or self.config is None:
             raise RuntimeError("the model is not loaded: use mlflow.pyfunc.load_model(uri)")
@@ -104,7 +104,7 @@ def load_network(weights: Path, config: Path, *,
         ValueError: the config is not a valid trial config, or the weights do not fit
             the network it describes.
     """
-    from platform.parts import network as build_network
+    from platform.trial.parts import network as build_network
 
     resolved = TrialConfig.model_validate(json.loads(config.read_text()))
     module = build_network(resolved)

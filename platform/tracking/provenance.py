@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from platform.ray_env import REPO_ROOT
+from platform.tune.env import REPO_ROOT
 
 __all__ = ["GIT_COMMIT_TAG", "environment_tags", "git_state"]
 

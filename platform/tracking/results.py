@@ -42,7 +42,7 @@ class TrialResult:
     """One finished (or failed) child run, as Table 1 and the report need it.
 
     ``metrics`` holds each metric's latest value (the fold means are logged under the
-    names of :mod:`platform.metrics`); ``per_patient`` the rows of ``per_patient.csv``
+    names of :mod:`platform.evaluation.metrics`); ``per_patient`` the rows of ``per_patient.csv``
     with numbers parsed (empty list if the trial logged none); ``params`` the flattened
     resolved config; ``start_time`` milliseconds since the epoch.
     """
@@ -59,7 +59,7 @@ class TrialResult:
     tags: dict[str, str] = field(default_factory=dict)
     start_time: int = 0
     evaluation_key: str = ""
-    """The evaluation's content key (:mod:`platform.work_keys`)."""
+    """The evaluation's content key (:mod:`platform.sweep.keys`)."""
     reused_from: str | None = None
     """The run that did the work, for a link run of a reused evaluation."""
     device: str = ""
@@ -106,7 +106,7 @@ def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
 def learning_curves(uri: str, run_id: str, title: str) -> tuple[Figure, dict[str, Any]]:
     """A trial's learning curves (``train_loss``, ``lr``) from its MLflow metric history,
     a resumed trial's whole history included; ``title`` is the run's name."""
-    from platform.figures.curves import learning_curves_figure
+    from platform.report.figures.curves import learning_curves_figure
 
     return learning_curves_figure(metric_history(uri, run_id, "train_loss"),
                                   metric_history(uri, run_id, "lr"), title=title)

@@ -313,8 +313,8 @@ class TrialRun:
     def log_figure_files(self, figure: Figure, data: Mapping[str, Any], name: str,
                          artifact_path: str = "figures") -> None:
         """Log ``figure`` as ``<name>.png`` and ``.svg`` with the numbers it drew
-        (``<name>.json``) under ``artifact_path`` (see :mod:`platform.figures`)."""
-        from platform.figures.canvas import save_figure
+        (``<name>.json``) under ``artifact_path`` (see :mod:`platform.report.figures`)."""
+        from platform.report.figures.canvas import save_figure
 
         with tempfile.TemporaryDirectory() as tmp:
             save_figure(figure, dict(data), Path(tmp), name)

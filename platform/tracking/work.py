@@ -2,7 +2,7 @@
 
 Why in MLflow: every sweep on every node already logs there, so a training or an
 evaluation that another sweep finished (an earlier batch of folds, the variants before
-one was added, a sweep on another node) is found by its key (:mod:`platform.work_keys`)
+one was added, a sweep on another node) is found by its key (:mod:`platform.sweep.keys`)
 with one search, and a cluster needs no other shared state.
 
 Layout: a training run (``run_kind=training``, tag ``training_key``) holds the learning

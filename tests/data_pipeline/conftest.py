@@ -1,7 +1,7 @@
 """Fixtures for data_pipeline tests: a tiny synthetic cohort and a DICOM series writer.
 
 ``tiny_cohort`` is written once per session by the project's own generator
-(``data_pipeline.synthetic``); ``write_ct_series`` writes small hand-made series with
+(``data_pipeline.synthetic.generator``); ``write_ct_series`` writes small hand-made series with
 pydicom, so that tests can break them on purpose (gaps, tilt, other modalities, ...).
 Both put fake identifiers (``FAKE_PHI``) in every header, so that privacy tests can look
 for them in whatever a run writes.
@@ -20,8 +20,8 @@ import yaml
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from data_pipeline.geometry import Geometry
-from data_pipeline.labels import write_mask
+from data_pipeline.io.geometry import Geometry
+from data_pipeline.io.labels import write_mask
 
 #: Identifiers written into every hand-made header; none may appear in any output.
 FAKE_PHI = {
@@ -131,7 +131,7 @@ def write_ct_series() -> Callable[..., list[Path]]:
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Manifest path of a 3-patient 48^3 synthetic cohort (pydicom series + NIfTI masks)."""
-    from data_pipeline.synthetic import generate_cohort
+    from data_pipeline.synthetic.generator import generate_cohort
 
     out = tmp_path_factory.mktemp("tiny_cohort")
     return generate_cohort(out, patients=3, shape=(48, 48, 48), seed=0, progress=False)

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from data_pipeline.cache import PreprocessedCache, cache_key, cohort_fingerprint, stored_image
-from data_pipeline.cohort import Case, CaseRef
+from data_pipeline.cohort.cohort import Case, CaseRef
 from data_pipeline.errors import DataError
-from data_pipeline.geometry import Geometry
-from data_pipeline.phantom import make_head_phantom
+from data_pipeline.io.geometry import Geometry
 from data_pipeline.preprocess import FINAL_STEPS, PREPROCESSING_STEPS, preprocess, step
+from data_pipeline.synthetic.phantom import make_head_phantom
 
 SPACING = (0.5, 0.45, 0.45)
 
@@ -84,7 +84,7 @@ def test_stored_image_is_within_fixed_point_precision(
     assert np.abs(cached.image - direct.image).max() <= 0.5 / 65535 + 1e-7
     assert cached.image.dtype == np.float32 and cached.image.min() == 0 and cached.image.max() == 1
     np.testing.assert_array_equal(cached.brain, direct.brain)
-    # What inference on a new scan applies (platform.segment): the cache's own rounding.
+    # What inference on a new scan applies (platform.inference.segment): the cache's own rounding.
     np.testing.assert_array_equal(stored_image(direct.image), cached.image)
 
 

@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from data_pipeline.cohort import (
+from data_pipeline.cohort.cohort import (
     Case,
     CaseRef,
     CohortError,
@@ -19,8 +19,8 @@ from data_pipeline.cohort import (
     load_cases,
     load_cohort,
 )
+from data_pipeline.cohort.pseudonym import SALT_ENV, SALT_FILE_ENV, SaltError, load_salt
 from data_pipeline.errors import DataError
-from data_pipeline.pseudonym import SALT_ENV, SALT_FILE_ENV, SaltError, load_salt
 from tests.data_pipeline.conftest import (
     BROKEN_CASES,
     FAKE_PHI,

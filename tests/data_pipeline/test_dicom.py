@@ -21,11 +21,11 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from data_pipeline.dicom import CTVolume, key_names_patient, patient_key, read_series
+from data_pipeline.cohort.pseudonym import case_key_from_patient_id
 from data_pipeline.errors import DataError
-from data_pipeline.geometry import Geometry
-from data_pipeline.pseudonym import case_key_from_patient_id
-from data_pipeline.synthetic import case_phantom
+from data_pipeline.io.dicom import CTVolume, key_names_patient, patient_key, read_series
+from data_pipeline.io.geometry import Geometry
+from data_pipeline.synthetic.generator import case_phantom
 from tests.data_pipeline.conftest import FAKE_PHI, ramp_volume, write_series
 
 SALT = b"0123456789abcdef-test-salt"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_pipeline.errors import DataError
-from data_pipeline.hu_check import check_hounsfield
+from data_pipeline.io.hu_check import check_hounsfield
 
 
 def _head(rng: np.random.Generator) -> np.ndarray:

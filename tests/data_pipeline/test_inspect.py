@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.inspect import main
-from data_pipeline.synthetic import phi_values
+from data_pipeline.cohort.inspect import main
+from data_pipeline.synthetic.generator import phi_values
 from tests.data_pipeline.conftest import BROKEN_CASES, FAKE_PHI
 
 REPO = Path(__file__).resolve().parents[2]

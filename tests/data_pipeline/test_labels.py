@@ -12,10 +12,10 @@ import pytest
 import SimpleITK as sitk
 from pydicom.sr.codedict import codes
 
-from data_pipeline.dicom import read_series
 from data_pipeline.errors import DataError
-from data_pipeline.geometry import Geometry
-from data_pipeline.labels import mask_format, read_mask, write_mask
+from data_pipeline.io.dicom import read_series
+from data_pipeline.io.geometry import Geometry
+from data_pipeline.io.labels import mask_format, read_mask, write_mask
 from tests.data_pipeline.conftest import ramp_volume, write_series
 
 SHAPE = (6, 12, 10)

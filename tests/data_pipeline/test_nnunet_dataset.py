@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pipeline.cohort import CohortError, load_case, load_cohort
+from data_pipeline.cohort.cohort import CohortError, load_case, load_cohort
+from data_pipeline.cohort.inspect import main as inspect_main
 from data_pipeline.errors import DataError
-from data_pipeline.inspect import main as inspect_main
-from data_pipeline.nnunet_export import main as export_main
-from data_pipeline.nnunet_export import write_nnunet_dataset
-from data_pipeline.volume_io import read_volume, write_volume
+from data_pipeline.io.nnunet_export import main as export_main
+from data_pipeline.io.nnunet_export import write_nnunet_dataset
+from data_pipeline.io.volume_io import read_volume, write_volume
 
 
 @pytest.fixture(scope="module")

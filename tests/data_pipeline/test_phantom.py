@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from data_pipeline.phantom import HeadPhantom, Tissue, make_head_phantom
+from data_pipeline.synthetic.phantom import HeadPhantom, Tissue, make_head_phantom
 
 SPACING = (0.5, 0.45, 0.45)
 

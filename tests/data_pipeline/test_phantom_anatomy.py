@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from data_pipeline.phantom_anatomy import Tissue, render_head
+from data_pipeline.synthetic.phantom_anatomy import Tissue, render_head
 
 SPACING = (0.5, 0.45, 0.45)
 HEAD = [Tissue.SCALP, Tissue.SKULL]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from data_pipeline.phantom import make_head_phantom
-from data_pipeline.phantom_anatomy import Tissue, render_head
-from data_pipeline.phantom_skull import Anatomy
+from data_pipeline.synthetic.phantom import make_head_phantom
+from data_pipeline.synthetic.phantom_anatomy import Tissue, render_head
+from data_pipeline.synthetic.phantom_skull import Anatomy
 
 SPACING = (0.5, 0.45, 0.45)
 SHAPE = (48, 48, 48)

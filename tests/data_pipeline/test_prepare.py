@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_pipeline.cohort import load_cohort
+from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.prepare import distinct_step_lists, warm_cache
 from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, step
-from data_pipeline.synthetic import generate_cohort
+from data_pipeline.synthetic.generator import generate_cohort
 
 SKULL = (step("hu_window"), step("remove_skull"), step("minmax"), step("crop_to_brain"))
 PAPER_SKULL = (step("hu_window"), step("remove_skull", {"method": "paper"}), step("minmax"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_pipeline.phantom import HeadPhantom, Tissue, make_head_phantom
 from data_pipeline.preprocess import (
     FINAL_STEPS,
     NO_PREPROCESSING_STEPS,
@@ -13,6 +12,7 @@ from data_pipeline.preprocess import (
     preprocess,
     step,
 )
+from data_pipeline.synthetic.phantom import HeadPhantom, Tissue, make_head_phantom
 
 SPACING = (0.5, 0.45, 0.45)
 

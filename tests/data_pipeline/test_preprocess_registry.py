@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from data_pipeline.parts.registry import DuplicateNameError, ParamsError, UnknownNameError
 from data_pipeline.preprocess import (
     FINAL_STEPS,
     NO_PREPROCESSING_STEPS,
@@ -15,7 +16,6 @@ from data_pipeline.preprocess import (
     validate_steps,
 )
 from data_pipeline.preprocess.registry import StepParams, register_step
-from data_pipeline.registry import DuplicateNameError, ParamsError, UnknownNameError
 
 
 def test_the_five_steps_of_the_paper_are_registered() -> None:

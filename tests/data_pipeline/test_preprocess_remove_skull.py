@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from data_pipeline.phantom import Anatomy, HeadPhantom, Tissue, make_head_phantom
 from data_pipeline.preprocess import skull_hull
 from data_pipeline.preprocess.remove_skull import (
     RemoveSkullParams,
@@ -25,6 +24,7 @@ from data_pipeline.preprocess.remove_skull import (
     remove_skull,
 )
 from data_pipeline.preprocess.volume import Volume
+from data_pipeline.synthetic.phantom import Anatomy, HeadPhantom, Tissue, make_head_phantom
 
 SPACING = (0.5, 0.45, 0.45)
 TABLE_SHAPE = (64, 64, 64)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_pipeline.phantom import make_head_phantom
 from data_pipeline.preprocess import step
 from data_pipeline.preprocess.registry import resolve_steps
 from data_pipeline.preprocess.volume import Volume
+from data_pipeline.synthetic.phantom import make_head_phantom
 
 STEPS = [step("hu_window"), step("remove_skull"), step("standardize"),
          step("minmax")]

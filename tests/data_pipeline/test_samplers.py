@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from data_pipeline.augmentations import AUGMENTATIONS
-from data_pipeline.phantom import make_head_phantom
+from data_pipeline.parts.registry import ParamsError, UnknownNameError
 from data_pipeline.preprocess import (
     FINAL_STEPS,
     NO_PREPROCESSING_STEPS,
     PreprocessedCase,
     preprocess,
 )
-from data_pipeline.registry import ParamsError, UnknownNameError
 from data_pipeline.samplers import SAMPLERS, lesion_class_counts, make_patch_loader, sampling_map
+from data_pipeline.synthetic.phantom import make_head_phantom
 
 PATCH = (16, 16, 16)
 

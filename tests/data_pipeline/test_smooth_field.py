@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_pipeline.smooth_field import SmoothField
+from data_pipeline.synthetic.smooth_field import SmoothField
 
 
 def _axes(shape: tuple[int, int, int], spacing: float) -> tuple[np.ndarray, ...]:

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pipeline.errors import DataError
-from data_pipeline.splits import (
+from data_pipeline.cohort.splits import (
     Fold,
     from_nnunet_splits,
     load_folds,
@@ -21,6 +20,7 @@ from data_pipeline.splits import (
     split_validation,
     to_nnunet_splits,
 )
+from data_pipeline.errors import DataError
 
 KEYS = [f"case-{i:03d}" for i in range(23)]
 
@@ -43,7 +43,7 @@ def test_same_seed_same_split_in_any_key_order_and_process() -> None:
     folds = make_folds(KEYS, 5, seed=7)
     assert make_folds(list(reversed(KEYS)), 5, seed=7) == folds
     assert make_folds(KEYS, 5, seed=8) != folds
-    code = ("from data_pipeline.splits import make_folds; "
+    code = ("from data_pipeline.cohort.splits import make_folds; "
             f"print([f.test for f in make_folds({KEYS!r}, 5, seed=7)])")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, cwd=Path(__file__).resolve().parents[2])

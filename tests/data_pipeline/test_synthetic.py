@@ -15,7 +15,7 @@ import SimpleITK as sitk
 import yaml
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from data_pipeline.synthetic import case_phantom, generate_cohort, phi_values
+from data_pipeline.synthetic.generator import case_phantom, generate_cohort, phi_values
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPE = (48, 48, 48)
@@ -75,7 +75,7 @@ def test_manifest_records_each_case_anatomy(cohort: Path) -> None:
 
 def _intact_skull(cohort: Path, key: str) -> int:
     """Skull voxels of the same case drawn without a craniectomy."""
-    from data_pipeline.phantom import make_head_phantom
+    from data_pipeline.synthetic.phantom import make_head_phantom
 
     case = yaml.safe_load(cohort.read_text())["cases"][int(key[-3:])]
     dicom = pydicom.dcmread(next((cohort.parent / case["dicom"]).iterdir()))

@@ -9,11 +9,11 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from data_pipeline.cohort import load_case, load_cohort
+from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.errors import DataError
-from data_pipeline.geometry import Geometry
-from data_pipeline.labels import write_mask
-from data_pipeline.volume_io import read_volume, write_volume
+from data_pipeline.io.geometry import Geometry
+from data_pipeline.io.labels import write_mask
+from data_pipeline.io.volume_io import read_volume, write_volume
 
 GRID = Geometry(spacing=(2.0, 0.8, 0.7), origin=(-20.0, -25.0, 10.0))
 

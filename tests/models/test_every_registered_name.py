@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import models
-from data_pipeline.registry import registry
+from data_pipeline.parts.registry import registry
 from models.registry import ACTIVATIONS, BLOCKS, KINDS, NORMS, UPSAMPLES
 
 

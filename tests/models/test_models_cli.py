@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.registry import registry
+from data_pipeline.parts.registry import registry
 from models.__main__ import main
 from models.registry import KINDS
 

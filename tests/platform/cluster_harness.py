@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from platform.ray_env import REPO_ROOT, ray_process_env
+from platform.tune.env import REPO_ROOT, ray_process_env
 
 __all__ = ["LoopbackCluster", "MlflowAuthServer", "Postgres", "pg_binary"]
 

@@ -2,7 +2,7 @@
 
 Shared by the end-to-end tests of the sweep and the search (``test_sweep.py``,
 ``test_search.py``). A sweep runs in its own session (process group) with the environment
-every Ray process needs (:func:`platform.ray_env.ray_process_env`); afterwards every
+every Ray process needs (:func:`platform.tune.env.ray_process_env`); afterwards every
 process of the local Ray it started (found by the driver's pid in Ray's session folder
 name, even once orphaned) is ended. ``ray stop`` is never used: it would end every Ray on
 the machine.
@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import yaml
 
-from platform.ray_env import REPO_ROOT, ray_process_env
+from platform.tune.env import REPO_ROOT, ray_process_env
 
 __all__ = [
     "SWEEP_TIMEOUT_S", "TINY_SWEEP", "TWO_AT_A_TIME", "SweepProcess", "child_runs",
@@ -54,8 +54,8 @@ def warm_cache(cache_root: Path) -> Path:
     ``data.cache_root`` here reuse both instead of building them in every trial.
     """
     from platform.config import load_sweep
-    from platform.context import materialize_cohort
-    from platform.sweep import prepare_cache
+    from platform.sweep.context import materialize_cohort
+    from platform.sweep.run import prepare_cache
 
     sweep = load_sweep(TINY_SWEEP, [f"data.cache_root={cache_root}"])
     cohort = materialize_cohort(sweep.data, progress=False)

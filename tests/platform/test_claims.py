@@ -1,7 +1,7 @@
 """Issue 11: two sweeps sharing one MLflow store never train the same key twice.
 
 Real parts: an MLflow SQLite store, two processes running the trial's own
-:func:`platform.fold_trial.trained_model` on the same training key at the same moment,
+:func:`platform.trial.fold.trained_model` on the same training key at the same moment,
 and claims left by a dead process.
 """
 
@@ -16,13 +16,13 @@ import torch
 from mlflow import MlflowClient
 
 from platform.config import load_sweep
-from platform.context import build_context, materialize_cohort
-from platform.expand import expand
-from platform.fold_trial import trained_model
-from platform.request import TrialRequest
+from platform.config.request import TrialRequest
+from platform.sweep.context import build_context, materialize_cohort
+from platform.sweep.expand import expand
+from platform.sweep.keys import keyed
 from platform.tracking import start_sweep_run
 from platform.tracking.claims import TrainingClaim, claim_name
-from platform.work_keys import keyed
+from platform.trial.fold import trained_model
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
 

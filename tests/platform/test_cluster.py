@@ -28,9 +28,9 @@ import yaml
 from mlflow import MlflowClient
 
 from platform.config import load_sweep
-from platform.parts import training_parts
-from platform.storage import RayStorage
-from platform.training import load_checkpoint
+from platform.trial.parts import training_parts
+from platform.trial.training import load_checkpoint
+from platform.tune.storage import RayStorage
 from tests.conftest import S3Server
 from tests.platform.cluster_harness import LoopbackCluster, MlflowAuthServer, Postgres, pg_binary
 from tests.platform.sweep_harness import (

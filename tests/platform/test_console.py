@@ -1,4 +1,4 @@
-"""platform.console: the sweep's progress display, logging levels, the UI command (issue 13)."""
+"""platform.sweep.console: the sweep's progress display, logging levels, the UI command (issue 13)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from platform.console import (
+from platform.sweep.console import (
     PIPE_LINE_EVERY_S,
     SweepProgress,
     TrialView,
@@ -108,14 +108,14 @@ def test_quiet_console_keeps_warnings_and_drops_info(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
     assert configure_console(0).quiet
     assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"
-    logging.getLogger("platform.sweep").info("cache built")
+    logging.getLogger("platform.sweep.run").info("cache built")
     logging.getLogger("mlflow.store").info("Creating initial MLflow database tables...")
-    logging.getLogger("platform.sweep").warning("case-003 lost 2 % of its lesion")
+    logging.getLogger("platform.sweep.run").warning("case-003 lost 2 % of its lesion")
     err = capsys.readouterr().err
-    assert err == "WARNING platform.sweep: case-003 lost 2 % of its lesion\n"
+    assert err == "WARNING platform.sweep.run: case-003 lost 2 % of its lesion\n"
     assert not configure_console(1).quiet
-    logging.getLogger("platform.sweep").info("cache built")
-    assert "INFO platform.sweep: cache built" in capsys.readouterr().err
+    logging.getLogger("platform.sweep.run").info("cache built")
+    assert "INFO platform.sweep.run: cache built" in capsys.readouterr().err
     configure_console(2)
     assert logging.getLogger("platform").level == logging.DEBUG
 

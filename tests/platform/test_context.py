@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.cohort import load_cohort
+from data_pipeline.cohort.cohort import load_cohort
 from platform.config import load_sweep
-from platform.context import build_context, materialize_cohort, synthetic_cohort_path
-from platform.expand import sweep_id
+from platform.sweep.context import build_context, materialize_cohort, synthetic_cohort_path
+from platform.sweep.expand import sweep_id
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from platform.ensemble import EnsembleNetwork
-from platform.inference import predict_volume
+from platform.inference.sliding_window import predict_volume
+from platform.postprocessing.ensemble import EnsembleNetwork
 
 
 def _member(seed: int) -> torch.nn.Module:

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
-from data_pipeline.cohort import load_case, load_cohort
+from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.preprocess import FINAL_STEPS, NO_PREPROCESSING_STEPS
 from data_pipeline.preprocess.remove_skull import brain_mask
-from data_pipeline.synthetic import generate_cohort
-from platform.evaluation import evaluate_cases, fold_means
-from platform.inference import INFERENCE
-from platform.metrics import METRIC_NAMES
+from data_pipeline.synthetic.generator import generate_cohort
+from platform.evaluation.cases import evaluate_cases, fold_means
+from platform.evaluation.metrics import METRIC_NAMES
+from platform.inference.sliding_window import INFERENCE
 
 
 @pytest.fixture(scope="module")

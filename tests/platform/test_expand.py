@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from platform.config import SweepConfig, load_sweep
-from platform.expand import best_trials, expand, format_search, format_trials, sweep_id
-from platform.request import TrialSpec
+from platform.config.request import TrialSpec
+from platform.sweep.expand import best_trials, expand, format_search, format_trials, sweep_id
 
 DOC: dict[str, Any] = {
     "name": "e",

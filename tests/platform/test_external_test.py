@@ -1,12 +1,12 @@
 """End to end (issue 14): a sweep on an nnU-Net dataset, post-processing chosen on CV, fold
 ensembles scored on an external test cohort (``platform/external_test.py``).
 
-One tiny sweep (two folds at once, two iterations each) runs ``platform.sweep.main`` on
+One tiny sweep (two folds at once, two iterations each) runs ``platform.sweep.run.main`` on
 the session's local Ray (shared with other tests: no second start) and a real MLflow
 store, on an nnU-Net v2 folder of NIfTI files exported from the synthetic DICOM cohort,
 whose ``imagesTs`` is the external test cohort. The checks read what a
 user reads: the parent run's ``postprocessing.json`` and external-test artifacts, each
-fold's ``summary.json``, Table 1's notes, and ``platform.predict --variant``.
+fold's ``summary.json``, Table 1's notes, and ``platform.postprocessing.predict --variant``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import SimpleITK as sitk
 import torch
 from mlflow import MlflowClient
 
-from data_pipeline.cohort import load_cohort
-from data_pipeline.nnunet_export import write_nnunet_dataset
-from data_pipeline.synthetic import generate_cohort
-from platform.ensemble import load_variant_ensemble
-from platform.interchange import check_summary
-from platform.postprocess_choice import candidate_column
-from platform.predict import main as predict_main
-from platform.sweep import main as sweep_main
+from data_pipeline.cohort.cohort import load_cohort
+from data_pipeline.io.nnunet_export import write_nnunet_dataset
+from data_pipeline.synthetic.generator import generate_cohort
+from platform.evaluation.nnunet import check_summary
+from platform.postprocessing.choice import candidate_column
+from platform.postprocessing.ensemble import load_variant_ensemble
+from platform.postprocessing.predict import main as predict_main
+from platform.sweep.run import main as sweep_main
 from platform.tracking import fetch_trial_results, load_trial_model
 from tests.platform.sweep_harness import TWO_AT_A_TIME, write_sweep
 

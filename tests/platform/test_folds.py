@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from data_pipeline.cohort import load_cohort
+from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.errors import DataError
 from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, step
-from data_pipeline.synthetic import generate_cohort
-from platform.folds import inner_folds, lesion_volumes, load_fold_cases, plan_folds
+from data_pipeline.synthetic.generator import generate_cohort
+from platform.trial.data import inner_folds, lesion_volumes, load_fold_cases, plan_folds
 
 
 @pytest.fixture(scope="module")

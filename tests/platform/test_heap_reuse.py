@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from platform import heap_reuse
-from platform.heap_reuse import reuse_freed_memory
-from platform.ray_env import REPO_ROOT
+from platform.inference.heap_reuse import reuse_freed_memory
+from platform.inference import heap_reuse
+from platform.tune.env import REPO_ROOT
 
 PAGES = 64 * 2**20 // 4096  # one (1, 8, 128, 128, 128) float32 activation in 4 KiB pages
 
@@ -21,7 +21,7 @@ _MEASURE = """
 import json, resource, sys
 from pathlib import Path
 import torch
-from platform.heap_reuse import reuse_freed_memory
+from platform.inference.heap_reuse import reuse_freed_memory
 
 torch.set_num_threads(1)
 torch.manual_seed(0)

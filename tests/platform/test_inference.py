@@ -12,7 +12,7 @@ import torch
 import torchio as tio
 from torch import nn
 
-from platform.inference import (
+from platform.inference.sliding_window import (
     INFERENCE,
     binarize,
     count_patches,
@@ -271,7 +271,7 @@ def test_binarize_thresholds_at_the_given_value() -> None:
 def test_every_sliding_window_parameter_reaches_predict_volume(
     monkeypatch: pytest.MonkeyPatch, params: dict, called_with: dict
 ) -> None:
-    import platform.inference as inference
+    import platform.inference.sliding_window as inference
 
     seen: dict = {}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.cohort import CaseRef
-from platform.interchange import (
+from data_pipeline.cohort.cohort import CaseRef
+from platform.evaluation.nnunet import (
     NNUNET_CASE_METRICS,
     auto3dseg_datalist,
     check_summary,

@@ -27,14 +27,14 @@ import yaml
 from pydantic import BaseModel
 
 import data_pipeline.samplers as samplers
-import platform.inference as inference_module
-from data_pipeline.cohort import load_cohort
-from data_pipeline.phantom import make_head_phantom
-from data_pipeline.phantom_skull import Anatomy
+import platform.inference.sliding_window as inference_module
+from data_pipeline.cohort.cohort import load_cohort
+from data_pipeline.parts.registry import PartSpec, registry
 from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, preprocess
-from data_pipeline.registry import PartSpec, registry
-from platform import parts
+from data_pipeline.synthetic.phantom import make_head_phantom
+from data_pipeline.synthetic.phantom_skull import Anatomy
 from platform.config import SweepConfig, load_sweep
+from platform.config.request import TrialRequest
 from platform.config.runtime import (
     FailureConfig,
     RayConfig,
@@ -45,11 +45,11 @@ from platform.config.runtime import (
 from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SyntheticCohortConfig, VariantConfig
 from platform.config.trial import EvalConfig, PreprocessingConfig, TrainConfig, TrialConfig
-from platform.context import build_context, materialize_cohort
-from platform.expand import expand, format_trials
 from platform.parameters import KINDS
-from platform.request import TrialRequest
-from platform.storage import RayStorage
+from platform.sweep.context import build_context, materialize_cohort
+from platform.sweep.expand import expand, format_trials
+from platform.trial import parts
+from platform.tune.storage import RayStorage
 
 # ---- parts: every parameter of every registered part ------------------------------------
 
@@ -328,7 +328,7 @@ def _cohort(sweep: SweepConfig) -> Any:
 
 
 def _grid(sweep: SweepConfig) -> Any:
-    from platform.tuner import grid_settings
+    from platform.tune.tuner import grid_settings
 
     requests = [TrialRequest(spec=s, context=_context(sweep)) for s in expand(sweep)]
     settings = grid_settings(requests, storage=RayStorage.of(sweep.ray), name="n",
@@ -338,7 +338,7 @@ def _grid(sweep: SweepConfig) -> Any:
 
 
 def _search(sweep: SweepConfig) -> Any:
-    from platform.tuner import search_settings
+    from platform.tune.tuner import search_settings
 
     assert sweep.search is not None
     spec = expand(sweep)[0]
@@ -357,20 +357,20 @@ def _search(sweep: SweepConfig) -> Any:
 
 
 def _ray(sweep: SweepConfig) -> Any:
-    from platform.tuner import ray_init_arguments
+    from platform.tune.tuner import ray_init_arguments
 
     return sorted((k, repr(v)) for k, v in ray_init_arguments(sweep.ray).items()
                   if k != "runtime_env")
 
 
 def _runtime_env(sweep: SweepConfig) -> Any:
-    from platform.tuner import ray_init_arguments
+    from platform.tune.tuner import ray_init_arguments
 
     return sorted(ray_init_arguments(sweep.ray)["runtime_env"])
 
 
 def _storage_filesystem(sweep: SweepConfig) -> Any:
-    from platform.tuner import grid_settings
+    from platform.tune.tuner import grid_settings
 
     requests = [TrialRequest(spec=s, context=_context(sweep)) for s in expand(sweep)]
     run_config = grid_settings(requests, storage=RayStorage.of(sweep.ray), name="n",
@@ -380,7 +380,7 @@ def _storage_filesystem(sweep: SweepConfig) -> Any:
 
 
 def _cluster_refusal(sweep: SweepConfig) -> Any:
-    from platform.storage import cluster_problems
+    from platform.tune.storage import cluster_problems
 
     return cluster_problems(sweep.ray, _context(sweep).tracking_uri)
 
@@ -400,7 +400,7 @@ def _threads(sweep: SweepConfig) -> Any:
 def _batch(sweep: SweepConfig) -> Any:
     config = _final(sweep)
     context = _context(sweep)
-    from platform.fold_trial import load_data
+    from platform.trial.fold import load_data
 
     data = load_data(config, context, context.folds[0])
     return tuple(next(parts.patch_batches(config, data.train)(0))["image"].shape)
@@ -414,7 +414,7 @@ def _preprocessing(sweep: SweepConfig) -> Any:
 
 
 def _evaluation(sweep: SweepConfig) -> Any:
-    from platform.fold_trial import evaluate_and_log, load_data
+    from platform.trial.fold import evaluate_and_log, load_data
 
     class Recorder:
         run_id = "recorder"
@@ -457,14 +457,14 @@ def _evaluation(sweep: SweepConfig) -> Any:
 
 
 def _keys(sweep: SweepConfig) -> Any:
-    from platform.work_keys import keyed
+    from platform.sweep.keys import keyed
 
     return [(s.training_key, s.evaluation_key) for s in keyed(expand(sweep), _context(sweep))]
 
 
 def _claim(sweep: SweepConfig) -> Any:
-    from platform.fold_trial import training_claim
-    from platform.work_keys import keyed
+    from platform.sweep.keys import keyed
+    from platform.trial.fold import training_claim
 
     context = _context(sweep)
     claim = training_claim(TrialRequest(spec=keyed(expand(sweep), context)[0], context=context))
@@ -475,9 +475,9 @@ def _reuse_plan(sweep: SweepConfig) -> Any:
     """The plan line of a store that holds a finished training and evaluation of fold 0."""
     from mlflow import MlflowClient
 
-    from platform.sweep import _plan
+    from platform.sweep.keys import keyed
+    from platform.sweep.run import _plan
     from platform.tracking.store import ensure_experiment
-    from platform.work_keys import keyed
 
     context = _context(sweep)
     spec = keyed(expand(sweep), context)[0]
@@ -493,7 +493,7 @@ def _reuse_plan(sweep: SweepConfig) -> Any:
 
 def _refusals(sweep: SweepConfig) -> Any:
     from data_pipeline.errors import DataError
-    from platform.fold_trial import load_data
+    from platform.trial.fold import load_data
 
     try:
         context = _context(sweep)
@@ -511,7 +511,7 @@ def _case_scores(sweep: SweepConfig) -> Any:
 
 
 def _test_cohort(sweep: SweepConfig) -> Any:
-    from platform.external_test import load_test_refs
+    from platform.postprocessing.external_test import load_test_refs
 
     cohort = materialize_cohort(sweep.data, progress=False)
     try:
@@ -526,7 +526,7 @@ def _inference(sweep: SweepConfig) -> Any:
 
 
 def _search_folds(sweep: SweepConfig) -> Any:
-    from platform.sweep import _search_folds as planned  # noqa: PLC2701 -- the consumer
+    from platform.sweep.run import _search_folds as planned  # noqa: PLC2701 -- the consumer
 
     return [(outer, [(f.train, f.test) for f in inner])
             for outer, inner in planned(sweep, _context(sweep))]

@@ -1,10 +1,10 @@
-"""platform.latex: booktabs tables that compile as written."""
+"""platform.report.latex: booktabs tables that compile as written."""
 
 from __future__ import annotations
 
 import pytest
 
-from platform.latex import booktabs, latex_escape
+from platform.report.latex import booktabs, latex_escape
 
 
 def test_escape_special_characters_and_plus_minus() -> None:

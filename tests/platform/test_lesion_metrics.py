@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from platform.lesion_metrics import (
+from platform.evaluation.lesion_metrics import (
     LESION_COUNT_DIFF,
     LESION_DETECTION,
     LESION_F1,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from platform.metrics import (
+from platform.evaluation.metrics import (
     AVD,
     DICE,
     HD95,

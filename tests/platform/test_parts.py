@@ -14,9 +14,9 @@ import sys
 import pytest
 import torch
 
-from platform.parts import assigned_gpu_index, trial_device
-from platform.ray_env import REPO_ROOT, ray_process_env
-from platform.request import SweepContext
+from platform.config.request import SweepContext
+from platform.trial.parts import assigned_gpu_index, trial_device
+from platform.tune.env import REPO_ROOT, ray_process_env
 
 CONTEXT = dict(cohort="c", cache_root="/c", folds=(), run_folds=(0,), cv_seed=0,
                tracking_uri="sqlite:///x.db", experiment="e", sweep_id="s", cpus_per_trial=1.0,
@@ -47,9 +47,9 @@ def test_no_gpu_assigned_trains_on_the_cpu() -> None:
 
 _FRACTIONS = """
 import json, os, ray
-from platform.parts import trial_device
-from platform.request import SweepContext
-from platform.ray_env import worker_runtime_env
+from platform.trial.parts import trial_device
+from platform.config.request import SweepContext
+from platform.tune.env import worker_runtime_env
 ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False,
          object_store_memory=80 * 1024**2, _node_ip_address="127.0.0.2",
          runtime_env=worker_runtime_env(), log_to_driver=False)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from data_pipeline.registry import registry
-from platform.inference import predict_volume
-from platform.patch_blending import gaussian_weights, mirror_combinations
+from data_pipeline.parts.registry import registry
+from platform.inference.blending import gaussian_weights, mirror_combinations
+from platform.inference.sliding_window import predict_volume
 
 PATCH = (16, 16, 16)
 
@@ -85,7 +85,7 @@ def test_mirror_combinations_are_every_subset_once() -> None:
 
 
 def test_options_are_off_by_default_and_validated() -> None:
-    import platform.inference  # noqa: F401 -- registers the inference part
+    import platform.inference.sliding_window  # noqa: F401 -- registers the inference part
 
     parts = registry("inference")
     params = parts.defaults("sliding_window")

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from platform.config import load_sweep
-from platform.expand import expand
-from platform.plan import plan_sweep
-from platform.request import FoldKeys, SweepContext
+from platform.config.request import FoldKeys, SweepContext
+from platform.sweep.expand import expand
+from platform.sweep.keys import keyed
+from platform.sweep.plan import plan_sweep
 from platform.tracking.work import FinishedRun, FinishedWork
-from platform.work_keys import keyed
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from platform.postprocess import POSTPROCESSING, apply_postprocessing
+from platform.postprocessing.rules import POSTPROCESSING, apply_postprocessing
 
 SPACING = (2.0, 1.0, 1.0)  # 2 uL per voxel
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from platform.postprocess import POSTPROCESSING
-from platform.postprocess_choice import candidate_column, candidate_dice, choose, chosen_spec
+from platform.postprocessing.choice import candidate_column, candidate_dice, choose, chosen_spec
+from platform.postprocessing.rules import POSTPROCESSING
 
 SPACING = (1.0, 1.0, 1.0)
 CANDIDATES = (POSTPROCESSING.spec("keep_largest_component"),

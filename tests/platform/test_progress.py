@@ -1,4 +1,4 @@
-"""platform.progress: Ray Tune's trial states reach the display; it survives pickling."""
+"""platform.tune.progress: Ray Tune's trial states reach the display; it survives pickling."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
-from platform.console import DETAILED, ConsoleMode, SweepProgress
-from platform.progress import TuneProgress, tune_callbacks
+from platform.sweep.console import DETAILED, ConsoleMode, SweepProgress
+from platform.tune.progress import TuneProgress, tune_callbacks
 
 
 class FakeTrial:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from platform.ray_env import (
+from platform.tune.env import (
     CREDENTIALS,
     REPO_ROOT,
     s3_keys_kept_from_ray,

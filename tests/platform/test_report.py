@@ -1,4 +1,4 @@
-"""platform.report: tables and figures rebuilt from MLflow alone, equal to what the sweep
+"""platform.report.rebuild: tables and figures rebuilt from MLflow alone, equal to what the sweep
 logged (issue 13).
 
 The end-to-end tests read the session's finished tiny sweep (``finished_tiny_sweep``,
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from platform.report import TableLayout, infer_layout, main
+from platform.report.rebuild import TableLayout, infer_layout, main
 from platform.tracking import fetch_trial_results, find_sweep_parent, metric_history
 
 TABLE_METRICS = ("dice", "sensitivity", "specificity", "specificity_brain", "precision")

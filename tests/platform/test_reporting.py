@@ -1,4 +1,4 @@
-"""platform.reporting: Table 1 cells, missing folds, Wilcoxon tests, renderings (issue 8)."""
+"""platform.report.table1: Table 1 cells, missing folds, Wilcoxon tests, renderings (issue 8)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from rich.console import Console
 from scipy.stats import wilcoxon
 
-from platform.reporting import MetricSummary, build_table1, render_table1
+from platform.report.table1 import MetricSummary, build_table1, render_table1
 from platform.tracking import (
     TrialResult,
     TrialRun,
@@ -146,7 +146,7 @@ def test_inconsistent_results_are_refused(caplog: pytest.LogCaptureFixture) -> N
         build_table1([_result("se", 0), twice], variants=["se"], folds=[0, 1])
     with pytest.raises(ValueError, match="unique"):
         build_table1([], variants=["se", "se"], folds=[0])
-    with caplog.at_level(logging.WARNING, logger="platform.reporting"):
+    with caplog.at_level(logging.WARNING, logger="platform.report.table1"):
         build_table1([_result("base", 0), _result("other", 0)], variants=["base"], folds=[0])
     assert "variant 'other'" in caplog.text
 

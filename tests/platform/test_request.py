@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from platform.config import ConfigError, load_sweep
-from platform.expand import expand
-from platform.request import REQUEST_KEY, SAMPLE_KEY, FoldKeys, SweepContext, TrialRequest
+from platform.config.request import REQUEST_KEY, SAMPLE_KEY, FoldKeys, SweepContext, TrialRequest
+from platform.sweep.expand import expand
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
 

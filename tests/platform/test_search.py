@@ -22,17 +22,17 @@ import torch
 from mlflow import MlflowClient
 from ray.tune.schedulers import TrialScheduler
 
-from data_pipeline.cohort import load_cohort
-from data_pipeline.splits import make_folds
+from data_pipeline.cohort.cohort import load_cohort
+from data_pipeline.cohort.splits import make_folds
 from platform.config import load_sweep
+from platform.config.request import FoldKeys, TrialRequest
 from platform.config.search import SEARCH_METRICS
-from platform.context import build_context, materialize_cohort
-from platform.expand import expand
-from platform.folds import inner_folds
-from platform.pruning import OptunaPrunerScheduler
-from platform.request import FoldKeys, TrialRequest
-from platform.search_trial import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
-from platform.tuner import study_generation
+from platform.sweep.context import build_context, materialize_cohort
+from platform.sweep.expand import expand
+from platform.trial.data import inner_folds
+from platform.trial.search_sample import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
+from platform.tune.pruning import OptunaPrunerScheduler
+from platform.tune.tuner import study_generation
 from tests.platform.sweep_harness import (
     TWO_AT_A_TIME,
     child_runs,
@@ -223,7 +223,7 @@ class _Reporter:
 def test_a_killed_search_sample_resumes_at_its_next_fold(
     tmp_path: Path, sweep_cache: Path, mlflow_sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import platform.search_trial as search_trial
+    import platform.trial.search_sample as search_trial
 
     sweep = load_sweep(write_sweep(tmp_path / "s.yaml", {}), [
         f"data.cache_root={sweep_cache}", f"tracking.uri={mlflow_sqlite_uri}",

@@ -1,10 +1,10 @@
-"""platform.search_report: a search's history and knob importances from its MLflow runs."""
+"""platform.report.search: a search's history and knob importances from its MLflow runs."""
 
 from __future__ import annotations
 
 import math
 
-from platform.search_report import samples_of, search_figures, study_importances
+from platform.report.search import samples_of, search_figures, study_importances
 from platform.tracking import TrialResult
 
 SEARCH = {"metric": "val_dice", "mode": "max",

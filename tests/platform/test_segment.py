@@ -1,4 +1,4 @@
-"""platform.segment: what a new scan must be before the trial's pipeline runs on it."""
+"""platform.inference.segment: what a new scan must be before the trial's pipeline runs on it."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from platform.config import load_sweep
-from platform.expand import expand
-from platform.parts import network
-from platform.ray_env import REPO_ROOT
-from platform.segment import segment_volume
+from platform.inference.segment import segment_volume
+from platform.sweep.expand import expand
+from platform.trial.parts import network
+from platform.tune.env import REPO_ROOT
 
 CONFIG = expand(load_sweep(REPO_ROOT / "sweeps" / "tiny.yaml"))[1].config
 

@@ -18,7 +18,7 @@ import pytest
 
 import platform
 from platform._stdlib import load_stdlib_platform, stdlib_fingerprint
-from platform.ray_env import REPO_ROOT, ray_process_env, worker_runtime_env
+from platform.tune.env import REPO_ROOT, ray_process_env, worker_runtime_env
 
 STANDARD = load_stdlib_platform()
 CALLS = [
@@ -87,7 +87,7 @@ def test_launcher_reaches_the_package_from_another_folder(tmp_path):
         "import platform as std, sys; assert not hasattr(std, '__path__');"
         f"sys.path.append({str(REPO_ROOT)!r});"  # like an installed project: after the stdlib
         "import stroke_cli; stroke_cli.import_project_platform();"
-        "import platform, platform.ray_env, json;"
+        "import platform, platform.tune.env, json;"
         "print(json.dumps([hasattr(platform, '__path__'), platform.python_version()]))"
     )
     env = {"PATH": "/usr/bin:/bin"}
@@ -122,7 +122,7 @@ def test_ray_worker_on_second_node_finds_the_package(ray_two_nodes):
     code = f"""
 import json, ray
 from platform._stdlib import stdlib_fingerprint
-from platform.ray_env import worker_runtime_env
+from platform.tune.env import worker_runtime_env
 ray.init(address={ray_two_nodes!r}, _node_ip_address="127.0.0.2",
          runtime_env=worker_runtime_env(), log_to_driver=False)
 deadline = __import__("time").monotonic() + 60

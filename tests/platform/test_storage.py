@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from platform.config.runtime import RayConfig
-from platform.ray_env import REPO_ROOT, ray_process_env
-from platform.storage import RayStorage, cluster_problems
+from platform.tune.env import REPO_ROOT, ray_process_env
+from platform.tune.storage import RayStorage, cluster_problems
 from tests.conftest import S3Server
 
 TINY = REPO_ROOT / "sweeps" / "tiny.yaml"
@@ -82,7 +82,7 @@ def test_a_cluster_needs_shared_storage_and_a_remote_mlflow(
     assert [key for key, _ in cluster_problems(RayConfig(**ray), uri)] == keys
 
 
-_MAIN = ("import sys; from platform.sweep import main; code = main(sys.argv[1:]); "
+_MAIN = ("import sys; from platform.sweep.run import main; code = main(sys.argv[1:]); "
          "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
 
 

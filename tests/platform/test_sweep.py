@@ -28,14 +28,14 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from data_pipeline.cohort import load_case, load_cohort
-from data_pipeline.splits import make_folds
+from data_pipeline.cohort.cohort import load_case, load_cohort
+from data_pipeline.cohort.splits import make_folds
 from platform.config import load_sweep
-from platform.expand import expand
-from platform.ray_env import ray_process_env
-from platform.reporting import build_table1
-from platform.sweep import main
+from platform.report.table1 import build_table1
+from platform.sweep.expand import expand
+from platform.sweep.run import main
 from platform.tracking import fetch_trial_results
+from platform.tune.env import ray_process_env
 from tests.platform.sweep_harness import (
     SWEEP_TIMEOUT_S,
     TINY_SWEEP,
@@ -161,8 +161,8 @@ def test_trial_runs_carry_system_metrics_git_commit_and_the_cohort(
         finished_tiny_sweep: Any) -> None:
     """Issue 13: MLflow system metrics (on the trainings, where the time goes), the standard
     git tag and the cohort as a dataset input (digest: the work keys' data fingerprint)."""
+    from platform.sweep.keys import data_fingerprint
     from platform.tracking.provenance import git_state
-    from platform.work_keys import data_fingerprint
 
     evaluations = child_runs(finished_tiny_sweep.uri, "tiny")
     trainings = child_runs(finished_tiny_sweep.uri, "tiny", "training")
@@ -318,7 +318,7 @@ def test_invalid_sweep_file_exits_2_naming_the_yaml_path(
     assert not (tmp_path / "runs").exists()
 
 
-_DRY_RUN = ("import sys; from platform.sweep import main; code = main(sys.argv[1:]); "
+_DRY_RUN = ("import sys; from platform.sweep.run import main; code = main(sys.argv[1:]); "
             "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from platform import training
-from platform.training import (
+from platform.trial import training
+from platform.trial.training import (
     CHECKPOINT_FILE,
     NonFiniteLossError,
     load_checkpoint,

@@ -27,24 +27,24 @@ from mlflow import MlflowClient
 from setuptools.config.pyprojecttoml import read_configuration
 
 import models
-from data_pipeline.cohort import load_case, load_cohort
-from data_pipeline.dicom import read_series
+from data_pipeline.cohort.cohort import load_case, load_cohort
+from data_pipeline.io.dicom import read_series
+from data_pipeline.parts.registry import NoParams
 from data_pipeline.preprocess.remove_skull import brain_mask
-from data_pipeline.registry import NoParams
-from data_pipeline.synthetic import phi_values
+from data_pipeline.synthetic.generator import phi_values
 from models.registry import LOSSES
 from platform.config import load_sweep
-from platform.context import build_context, materialize_cohort
-from platform.expand import expand
-from platform.fold_trial import load_data
-from platform.metrics import segmentation_metrics
-from platform.predict import main as predict_main
-from platform.request import TrialRequest
+from platform.config.request import TrialRequest
+from platform.evaluation.metrics import segmentation_metrics
+from platform.postprocessing.predict import main as predict_main
+from platform.sweep.context import build_context, materialize_cohort
+from platform.sweep.expand import expand
+from platform.sweep.keys import keyed
 from platform.tracking import load_trial_model
 from platform.tracking.payloads import config_params
-from platform.training import CHECKPOINT_FILE, NonFiniteLossError
-from platform.trial import ConsoleReporter, run_trial
-from platform.work_keys import keyed
+from platform.trial.fold import load_data
+from platform.trial.run import ConsoleReporter, run_trial
+from platform.trial.training import CHECKPOINT_FILE, NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -232,7 +232,7 @@ torch.set_num_threads(1)  # the trial's train.threads: the same sums, the same m
 mlflow.set_tracking_uri(sys.argv[2])
 model = mlflow.pyfunc.load_model(sys.argv[3])
 np.save(sys.argv[5], model.predict(np.load(sys.argv[4])))
-names = ("stroke_cli", "platform.tracking.model_flavor", "platform.segment", "models",
+names = ("stroke_cli", "platform.tracking.model_flavor", "platform.inference.segment", "models",
          "data_pipeline")
 print(json.dumps({"files": [sys.modules[n].__file__ for n in names],
                   "platform": list(sys.modules["platform"].__path__),

@@ -1,4 +1,4 @@
-"""platform.tuner: what the Tuner receives for the console (issue 13); storage is tested in
+"""platform.tune.tuner: what the Tuner receives for the console (issue 13); storage is tested in
 test_storage.py."""
 
 from __future__ import annotations
@@ -7,17 +7,17 @@ import logging
 from typing import Any
 
 from platform.config.runtime import RayConfig
-from platform.console import SweepProgress
-from platform.progress import TuneProgress
-from platform.ray_env import REPO_ROOT
-from platform.storage import RayStorage
-from platform.tuner import grid_settings, ray_init_arguments
+from platform.sweep.console import SweepProgress
+from platform.tune.env import REPO_ROOT
+from platform.tune.progress import TuneProgress
+from platform.tune.storage import RayStorage
+from platform.tune.tuner import grid_settings, ray_init_arguments
 
 
 def _grid(callbacks: list) -> Any:
     from platform.config import load_sweep
-    from platform.expand import expand
-    from platform.request import FoldKeys, SweepContext, TrialRequest
+    from platform.config.request import FoldKeys, SweepContext, TrialRequest
+    from platform.sweep.expand import expand
 
     sweep = load_sweep(REPO_ROOT / "sweeps" / "tiny.yaml", [])
     context = SweepContext(cohort="/c", cache_root="/c", folds=(FoldKeys(

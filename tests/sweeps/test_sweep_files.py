@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from platform.config import SweepConfig, load_sweep
-from platform.expand import expand
+from platform.sweep.expand import expand
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 TABLE1 = ["no_preprocessing", "preprocessing", "weighted_sampler", "residual", "se", "final"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.synthetic import generate_cohort
+from data_pipeline.synthetic.generator import generate_cohort
 from platform.config import ConfigError, load_sweep
-from platform.config.inputs import check_inputs
+from platform.sweep.inputs import check_inputs
 
 TINY = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
 

@@ -118,7 +118,7 @@ def test_dump_validates_again_to_an_equal_sweep(tmp_path: Path) -> None:
 
 
 def test_import_is_cheap_and_pulls_in_no_heavy_library() -> None:
-    code = ("import sys, platform.config, platform.expand; "
+    code = ("import sys, platform.config, platform.sweep.expand; "
             "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'optuna', 'torchio', "
             "'models', 'pydicom', 'SimpleITK', 'data_pipeline.preprocess') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,11 +1,11 @@
-"""platform.figures.canvas: PNG, SVG and the drawn numbers as strict JSON (issue 13)."""
+"""platform.report.figures.canvas: PNG, SVG and the drawn numbers as strict JSON (issue 13)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from platform.figures.canvas import new_figure, plain_json, save_figure
+from platform.report.figures.canvas import new_figure, plain_json, save_figure
 from tests.platform.test_report import assert_valid_figure_files
 
 

@@ -1,11 +1,11 @@
-"""platform.figures.curves: learning curves, search history and importances (issue 13)."""
+"""platform.report.figures.curves: learning curves, search history and importances (issue 13)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from platform.figures.curves import (
+from platform.report.figures.curves import (
     SearchSample,
     learning_curves_figure,
     parameter_importance_figure,

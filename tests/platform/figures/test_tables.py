@@ -1,4 +1,4 @@
-"""platform.figures.tables: every bar and point drawn is the table's number (issue 13)."""
+"""platform.report.figures.tables: every bar and point drawn is the table's number (issue 13)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 
-from platform.figures import save_figure
-from platform.figures.tables import per_patient_figure, table1_figure
-from platform.reporting import build_table1
+from platform.report.figures import save_figure
+from platform.report.figures.tables import per_patient_figure, table1_figure
+from platform.report.table1 import build_table1
 from tests.platform.test_report import assert_valid_figure_files
 from tests.platform.test_reporting import FOLDS, METRICS, REFERENCE, VARIANTS, _results
 

@@ -1,4 +1,4 @@
-"""platform.tracking.figures: the Fig. 4-style contour picture a trial logs per held-out patient."""
+"""platform.report.figures.contours: the Fig. 4-style contour picture a trial logs per held-out patient."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from platform.tracking.figures import (
+from platform.report.figures.contours import (
     PREDICTION_COLOUR,
     TRUTH_COLOUR,
     contour_figure,

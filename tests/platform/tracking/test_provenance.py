@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from platform.ray_env import REPO_ROOT
 from platform.tracking.provenance import environment_tags, git_state
+from platform.tune.env import REPO_ROOT
 
 
 def test_git_state_of_this_checkout() -> None:

@@ -19,9 +19,7 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
 from platform.config import load_sweep
-from platform.expand import expand
-from platform.parts import network
-from platform.ray_env import REPO_ROOT
+from platform.sweep.expand import expand
 from platform.tracking import (
     TrialRun,
     end_run,
@@ -37,6 +35,8 @@ from platform.tracking import (
 from platform.tracking.payloads import PARAM_VALUE_LIMIT
 from platform.tracking.provenance import GIT_COMMIT_TAG, environment_tags, git_state
 from platform.tracking.results import find_sweep_parent, model_uri_of
+from platform.trial.parts import network
+from platform.tune.env import REPO_ROOT
 
 EXPERIMENT = "ablation-test"
 SWEEP_YAML = "name: ablation-test\nfolds: 2\nvariants: [{name: base}, {name: se}]\n"

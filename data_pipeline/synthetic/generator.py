@@ -1,0 +1,453 @@
+"""Write a synthetic cohort: DICOM CT series, lesion masks and ``cohort.yaml``.
+
+Why: every test, demo and benchmark of the platform runs on data shaped like the
+paper's (Dobshik et al. 2023, arXiv:2301.06793: 512 x 512 slices, 0.5 mm between
+slices, pixel spacing 0.38-0.5 mm) without any patient data in the repository. Each
+case is a real CT Image Storage series as a scanner exports it: one file per slice
+under shuffled names, stored values ``HU + 1024`` with ``RescaleIntercept -1024``, and
+fake but realistic identifiers (name, MRN, birth date, institution, accession number,
+dates, UIDs) that exist only inside the DICOM headers, so later stages can prove that
+none of them leaks. The lesion mask is written by SimpleITK on the exact CT grid.
+
+Every head has an open skull base (the foramen magnum opens the bone ring of the lowest
+brain slices); a share of the patients has had a decompressive hemicraniectomy, with the
+lesion beneath the bone defect (``data_pipeline.synthetic.phantom_skull``). ``cohort.yaml`` records
+each case's anatomy under ``generator.anatomy`` (feature names only, nothing about the
+fake patient).
+
+Output is a pure function of the arguments: two runs with the same seed give
+byte-identical files (UIDs come from ``generate_uid`` with entropy from the seed).
+
+Layout (``docs/ARCHITECTURE.md``)::
+
+    OUT/cohort.yaml            version 1, generator info (anatomy per case), cases
+                               [{key, dicom, mask}]
+    OUT/case-000/dicom/*.dcm   one slice per file, random hexadecimal names
+    OUT/case-000/lesion.nii.gz (or lesion.nrrd)
+
+Command line::
+
+    python -m data_pipeline.synthetic OUT --patients 3 --shape 48,48,48 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+import yaml
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from data_pipeline.io.geometry import Geometry
+from data_pipeline.synthetic.phantom import Anatomy, HeadPhantom, make_head_phantom
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "PHI_KEYWORDS",
+    "case_phantom",
+    "generate_cohort",
+    "main",
+    "phi_values",
+]
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 2  # 2: open skull base for every head, craniectomy cases
+SLICE_STEP_MM = 0.5  # the paper's spacing between slices
+SLICE_THICKNESS_MM = 1.0
+PIXEL_SPACING_MM = (0.38, 0.5)
+# Header elements that identify a patient or study; phi_values collects their values.
+PHI_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StationName",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "SOPInstanceUID",
+)
+_MASK_FILES = {"nifti": "lesion.nii.gz", "nrrd": "lesion.nrrd"}
+_FAMILY = ("DOE", "SMITH", "IVANOVA", "GARCIA", "NGUYEN", "MUELLER", "KOWALSKI", "OKAFOR")
+_GIVEN = ("JANE", "JOHN", "MARIA", "OLEG", "AIKO", "CHIDI", "ANNA", "LUIS", "PETRA", "YUSUF")
+_INSTITUTIONS = (
+    ("ST ELSEWHERE GENERAL HOSPITAL", "12 Harbour Road, Springfield"),
+    ("NORTHGATE STROKE CENTRE", "4 Mill Lane, Riverton"),
+    ("LAKESIDE REGIONAL CLINIC", "88 Station Street, Lakeside"),
+)
+_MIN_SIDE = 32  # make_head_phantom's smallest side
+
+
+def generate_cohort(
+    out_dir: Path,
+    patients: int,
+    shape: Sequence[int],
+    seed: int,
+    *,
+    mask_format: Literal["nifti", "nrrd"] = "nifti",
+    small_lesion_fraction: float = 0.3,
+    craniectomy_fraction: float = 0.2,
+    progress: bool = True,
+) -> Path:
+    """Write ``patients`` synthetic cases and their manifest under ``out_dir``.
+
+    Cost: the phantom dominates; a 405 x 512 x 512 case takes seconds to generate and
+    about 0.2 GB on disk.
+
+    Args:
+        out_dir: a new or empty folder (created with its parents); refusing a non-empty
+            one keeps stale slices from mixing into a new series.
+        patients: number of cases, at least 1.
+        shape: ``(Z, Y, X)`` voxels per case, each at least 32.
+        seed: fixes every random draw, hence every output byte.
+        mask_format: ``"nifti"`` (``lesion.nii.gz``) or ``"nrrd"`` (``lesion.nrrd``).
+        small_lesion_fraction: share of cases with small lesions (0.05-0.3 % of the
+            volume instead of 0.3-1.5 %).
+        craniectomy_fraction: share of cases with a decompressive hemicraniectomy over
+            the lesion side, rounded to whole cases. The default 0.2 puts one in most
+            small test cohorts; clinically the share is lower (large MCA infarcts).
+        progress: show progress bars on stderr.
+
+    Returns:
+        The path of ``cohort.yaml``.
+
+    Raises:
+        ValueError: a bad count, shape, format or fraction, or a non-empty ``out_dir``.
+        OSError: ``out_dir`` cannot be created or written.
+    """
+    shape = _checked_shape(shape)
+    _check_arguments(patients, mask_format, small_lesion_fraction, craniectomy_fraction)
+    out_dir = _prepared_dir(Path(out_dir))
+    small = _small_cases(seed, patients, small_lesion_fraction)
+    anatomies = _anatomies(seed, patients, craniectomy_fraction)
+    cases = []
+    for index in tqdm(range(patients), desc="patients", unit="case", disable=not progress):
+        case = _draw_case(seed, index, shape, index in small, anatomies[index])
+        _write_case(out_dir, case, seed, mask_format, progress)
+        mask = f"{case.key}/{_MASK_FILES[mask_format]}"
+        cases.append({"key": case.key, "dicom": f"{case.key}/dicom", "mask": mask})
+    manifest = {
+        "version": 1,
+        "generator": {
+            "name": "data_pipeline.synthetic",
+            "version": GENERATOR_VERSION,
+            "seed": seed,
+            "shape": list(shape),
+            "mask_format": mask_format,
+            "small_lesion_fraction": small_lesion_fraction,
+            "craniectomy_fraction": craniectomy_fraction,
+            "anatomy": {c["key"]: a.names() for c, a in zip(cases, anatomies, strict=True)},
+        },
+        "cases": cases,
+    }
+    path = out_dir / "cohort.yaml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    logger.info("wrote %d synthetic cases to %s", patients, out_dir)
+    return path
+
+
+def case_phantom(manifest: Path, key: str) -> HeadPhantom:
+    """Regenerate the in-memory phantom of one written case, tissue map included.
+
+    Why: the files hold HU and the lesion only; tests of skull removal or of the
+    readers need the ground truth behind them. Costs one phantom draw.
+
+    Raises:
+        KeyError: ``key`` is not a case of the manifest.
+        ValueError: the cohort was written by another generator version.
+    """
+    info = yaml.safe_load(Path(manifest).read_text())
+    generator = info["generator"]
+    if generator["version"] != GENERATOR_VERSION:
+        raise ValueError(
+            f"{manifest} was written by generator version {generator['version']}, this is "
+            f"version {GENERATOR_VERSION}; regenerate the cohort"
+        )
+    keys = [case["key"] for case in info["cases"]]
+    if key not in keys:
+        raise KeyError(f"case {key!r} is not in {manifest}; its cases are {keys}")
+    index, seed = keys.index(key), generator["seed"]
+    small = _small_cases(seed, len(keys), generator["small_lesion_fraction"])
+    anatomy = _anatomies(seed, len(keys), generator["craniectomy_fraction"])[index]
+    return _draw_case(seed, index, tuple(generator["shape"]), index in small, anatomy).phantom
+
+
+def phi_values(path: Path) -> set[str]:
+    """Every identifier written into the DICOM headers under ``path`` (a cohort or series).
+
+    Use it to prove that no identifier reaches a log, an exception or an artifact.
+    Reads headers only.
+    """
+    values: set[str] = set()
+    for file in sorted(Path(path).rglob("*.dcm")):
+        ds = pydicom.dcmread(file, stop_before_pixels=True)
+        values.update(str(ds[k].value) for k in PHI_KEYWORDS if k in ds and ds[k].value)
+    return values
+
+
+def _checked_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """Validate ``shape`` where it enters, naming what was expected."""
+    values = tuple(shape)
+    if len(values) != 3 or not all(isinstance(n, (int, np.integer)) for n in values):
+        raise ValueError(f"shape must be three integers Z,Y,X, got {values!r}")
+    if any(n < _MIN_SIDE for n in values):
+        raise ValueError(
+            f"shape must be at least {_MIN_SIDE} voxels per axis (a smaller head has no "
+            f"room for every tissue), got {values}"
+        )
+    return int(values[0]), int(values[1]), int(values[2])
+
+
+def _check_arguments(
+    patients: int, mask_format: str, small_lesion_fraction: float, craniectomy_fraction: float
+) -> None:
+    """Validate the scalar arguments of :func:`generate_cohort`."""
+    if isinstance(patients, bool) or not isinstance(patients, int) or patients < 1:
+        raise ValueError(f"patients must be an integer >= 1, got {patients!r}")
+    if mask_format not in _MASK_FILES:
+        raise ValueError(f"mask_format must be one of {sorted(_MASK_FILES)}, got {mask_format!r}")
+    if not 0.0 <= small_lesion_fraction <= 1.0:
+        raise ValueError(f"small_lesion_fraction must be in [0, 1], got {small_lesion_fraction}")
+    if not 0.0 <= craniectomy_fraction <= 1.0:
+        raise ValueError(f"craniectomy_fraction must be in [0, 1], got {craniectomy_fraction}")
+
+
+def _prepared_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` and prove it is writable and empty."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if any(out_dir.iterdir()):
+            raise ValueError(f"output folder {out_dir} is not empty; pass a new or empty folder")
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(f"cannot write the output folder {out_dir}: {err.strerror}") from err
+    return out_dir
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One drawn case, before anything is written."""
+
+    key: str
+    phantom: HeadPhantom
+    geometry: Geometry
+    identity: dict[str, str]
+    names: list[str]  # shuffled file names, one per slice in position order
+
+
+def _small_cases(seed: int, patients: int, fraction: float) -> set[int]:
+    """Indices of the cases that get small lesions."""
+    order = np.random.default_rng([seed, patients]).permutation(patients)
+    return {int(i) for i in order[: round(fraction * patients)]}
+
+
+def _anatomies(seed: int, patients: int, craniectomy_fraction: float) -> list[Anatomy]:
+    """Each case's anatomy: ``round(fraction * patients)`` cases get a craniectomy."""
+    order = np.random.default_rng([seed, patients, 2]).permutation(patients)
+    chosen = {int(i) for i in order[: round(craniectomy_fraction * patients)]}
+    return [Anatomy(craniectomy=i in chosen) for i in range(patients)]
+
+
+def _draw_case(
+    seed: int, index: int, shape: tuple[int, int, int], small_lesions: bool, anatomy: Anatomy
+) -> _Case:
+    """Draw case ``index``: its phantom, grid, identifiers and file names."""
+    key = f"case-{index:03d}"
+    rng = np.random.default_rng([seed, index, 1])  # headers, spacing and file names
+    pixel = round(float(rng.uniform(*PIXEL_SPACING_MM)), 4)
+    spacing = (SLICE_STEP_MM, pixel, pixel)
+    phantom = make_head_phantom(
+        shape,
+        spacing,
+        np.random.default_rng([seed, index, 0]),
+        small_lesions=small_lesions,
+        anatomy=anatomy,
+    )
+    # Centre the grid on the scanner axis, like a reconstructed field of view.
+    origin = (
+        round(-pixel * (shape[2] - 1) / 2, 4),
+        round(-pixel * (shape[1] - 1) / 2 + float(rng.uniform(-20.0, 20.0)), 4),
+        round(float(rng.uniform(-150.0, -50.0)), 4),
+    )
+    identity = _draw_identity(rng, seed, key)
+    names = [f"{n:012x}.dcm" for n in rng.choice(16**12, size=shape[0], replace=False)]
+    return _Case(key, phantom, Geometry(spacing=spacing, origin=origin), identity, names)
+
+
+def _write_case(out_dir: Path, case: _Case, seed: int, mask_format: str, progress: bool) -> None:
+    """Write one case's series and mask."""
+    dicom_dir = out_dir / case.key / "dicom"
+    dicom_dir.mkdir(parents=True)
+    template = _series_template(case.identity, case.phantom, case.geometry.spacing)
+    _write_slices(dicom_dir, case, template, f"{seed}/{case.key}", progress)
+    _write_mask(out_dir / case.key / _MASK_FILES[mask_format], case.phantom.lesion, case.geometry)
+    lesion = 100 * case.phantom.lesion.mean()
+    logger.info("%s: %d slices, lesion %.3f %% of voxels", case.key, len(case.names), lesion)
+
+
+def _draw_identity(rng: np.random.Generator, seed: int, key: str) -> dict[str, str]:
+    """Fake identifiers of one patient and study, and the series UIDs.
+
+    Every value named in ``PHI_KEYWORDS`` is at least 8 characters long and distinctive,
+    so a search for it in a log or artifact cannot match an unrelated number by chance.
+    """
+    institution, address = _INSTITUTIONS[int(rng.integers(len(_INSTITUTIONS)))]
+    birth_year, study_year = int(rng.integers(1930, 1991)), int(rng.integers(2019, 2025))
+    birth, study = (f"{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}" for _ in "ab")
+    entropy = [f"synthetic-cohort-v{GENERATOR_VERSION}", str(seed), key]
+    return {
+        "PatientName": f"{rng.choice(_FAMILY)}^{rng.choice(_GIVEN)}",
+        "PatientID": f"MRN{int(rng.integers(10**7, 10**8))}",
+        "PatientBirthDate": f"{birth_year}{birth}",
+        "PatientSex": str(rng.choice(["F", "M"])),
+        "PatientAge": f"{study_year - birth_year:03d}Y",
+        "InstitutionName": institution,
+        "InstitutionAddress": address,
+        "ReferringPhysicianName": f"{rng.choice(_FAMILY)}^{rng.choice(_GIVEN)}^^DR",
+        "AccessionNumber": f"ACC{int(rng.integers(10**6, 10**7))}",
+        "StudyID": f"ST{int(rng.integers(10**5, 10**6))}",
+        "StudyDate": f"{study_year}{study}",
+        "StudyTime": f"{int(rng.integers(0, 24)):02d}{int(rng.integers(0, 60)):02d}00",
+        "StationName": f"CTROOM{int(rng.integers(10, 100))}",
+        "StudyInstanceUID": generate_uid(entropy_srcs=[*entropy, "study"]),
+        "SeriesInstanceUID": generate_uid(entropy_srcs=[*entropy, "series"]),
+        "FrameOfReferenceUID": generate_uid(entropy_srcs=[*entropy, "frame"]),
+    }
+
+
+def _series_template(
+    identity: dict[str, str], phantom: HeadPhantom, spacing: tuple[float, float, float]
+) -> Dataset:
+    """The header shared by every slice of a series; per-slice elements come later."""
+    ds = Dataset()
+    for keyword, value in identity.items():
+        setattr(ds, keyword, value)
+    for keyword in ("SeriesDate", "AcquisitionDate", "ContentDate"):
+        setattr(ds, keyword, identity["StudyDate"])
+    for keyword in ("SeriesTime", "AcquisitionTime", "ContentTime"):
+        setattr(ds, keyword, identity["StudyTime"])
+    ds.SOPClassUID = CTImageStorage
+    ds.Modality = "CT"
+    ds.Manufacturer = "SYNTHETIC"
+    ds.ManufacturerModelName = "data_pipeline.synthetic"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SeriesNumber = 2
+    ds.AcquisitionNumber = 1
+    ds.SeriesDescription = "HEAD NCCT"
+    ds.BodyPartExamined = "HEAD"
+    ds.PatientPosition = "HFS"
+    ds.KVP = "120"
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [spacing[1], spacing[2]]
+    ds.SliceThickness = SLICE_THICKNESS_MM
+    ds.SpacingBetweenSlices = SLICE_STEP_MM
+    ds.Rows, ds.Columns = phantom.hu.shape[1], phantom.hu.shape[2]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024, 1, "HU"
+    ds.WindowCenter, ds.WindowWidth = 40, 80
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def _write_slices(dicom_dir: Path, case: _Case, ds: Dataset, entropy: str, progress: bool) -> None:
+    """Write one file per slice; stored values are ``HU + 1024`` in 12 bits."""
+    stored = np.clip(case.phantom.hu.astype(np.int32) + 1024, 0, 4095).astype("<u2")
+    x, y, z0 = case.geometry.origin
+    bar = progress and len(case.names) >= 128
+    for k in tqdm(range(len(case.names)), desc="slices", leave=False, disable=not bar):
+        z = round(z0 + k * SLICE_STEP_MM, 4)
+        uid = generate_uid(entropy_srcs=[f"synthetic-cohort-v{GENERATOR_VERSION}", entropy, str(k)])
+        ds.SOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [x, y, z]
+        ds.SliceLocation = z
+        ds.PixelData = stored[k].tobytes()
+        ds.save_as(dicom_dir / case.names[k], enforce_file_format=True)
+
+
+def _write_mask(path: Path, lesion: np.ndarray, geometry: Geometry) -> None:
+    """Write the 0/1 mask with the CT grid's spacing, origin and direction."""
+    image = geometry.to_sitk(sitk.GetImageFromArray(lesion.astype(np.uint8)))
+    sitk.WriteImage(image, str(path), useCompression=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but every usage error is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override] # exits, never returns
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _shape_arg(text: str) -> tuple[int, int, int]:
+    """Parse ``Z,Y,X`` for argparse."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+        return _checked_shape(values)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"expected Z,Y,X with three integers >= {_MIN_SIDE}, e.g. 48,48,48; got {text!r}"
+        ) from err
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="python -m data_pipeline.synthetic",
+        description="Write a synthetic head-CT cohort (DICOM series, lesion masks, cohort.yaml).",
+    )
+    parser.add_argument("out_dir", type=Path, help="new or empty output folder")
+    parser.add_argument("--patients", type=int, required=True, help="number of cases (>= 1)")
+    parser.add_argument("--shape", type=_shape_arg, required=True, help="Z,Y,X voxels")
+    parser.add_argument("--seed", type=int, required=True, help="fixes every output byte")
+    parser.add_argument("--mask-format", choices=sorted(_MASK_FILES), default="nifti")
+    parser.add_argument("--small-lesion-fraction", type=float, default=0.3)
+    parser.add_argument("--craniectomy-fraction", type=float, default=0.2)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: returns 0, or 2 after a one-line error on stderr."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        with logging_redirect_tqdm():
+            manifest = generate_cohort(
+                args.out_dir,
+                args.patients,
+                args.shape,
+                args.seed,
+                mask_format=args.mask_format,
+                small_lesion_fraction=args.small_lesion_fraction,
+                craniectomy_fraction=args.craniectomy_fraction,
+                progress=not args.no_progress,
+            )
+    except (ValueError, OSError) as err:
+        parser.error(str(err))  # exits with status 2
+    print(manifest)
+    return 0
+

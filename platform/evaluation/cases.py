@@ -1,0 +1,120 @@
+"""Evaluate a trained network on held-out patients, scored on each scan's original grid.
+
+Why the original grid: variants crop differently (no crop without skull removal, the
+brain's box with it), so metrics on each variant's own crop count different voxels, and
+lesion voxels cut by the crop would vanish from the ground truth instead of counting as
+missed. Here every prediction is pasted back onto the scan's full grid and compared with
+the untouched mask read from the cohort, the same way for every variant: specificity over
+the whole scan (the paper's likely definition) and over one brain region per patient
+(the default skull removal of the original scan, whatever the variant's preprocessing).
+Seconds per patient (Table 2) cover tiled inference only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from data_pipeline.cohort.cohort import CaseRef, load_case
+from data_pipeline.preprocess import PreprocessedCase
+from data_pipeline.preprocess.remove_skull import brain_mask
+from platform.evaluation.lesion_metrics import LESION_METRIC_NAMES
+from platform.evaluation.metrics import (
+    METRIC_NAMES,
+    PATCHES_PER_PATIENT,
+    SECONDS_PER_PATIENT,
+    segmentation_metrics,
+    summarize,
+)
+from platform.inference.sliding_window import SlidingWindow, binarize
+
+__all__ = ["PER_PATIENT_MEANS", "SCORING_VERSION", "CaseEvaluation", "CaseScores", "PostProcess",
+           "evaluate_cases", "fold_means"]
+
+SCORING_VERSION = 2
+"""Part of every evaluation key (:mod:`platform.sweep.keys`): bump it when a metric, a
+column of the per-patient rows or the grid they are taken on changes, so finished
+evaluations are not reused with other numbers (2: voxel counts, lesion-wise metrics and
+post-processing candidates in the rows)."""
+
+CaseScores = Callable[[np.ndarray, np.ndarray, tuple[float, float, float]], dict[str, float]]
+"""More scores of one case: ``(prediction, truth, spacing mm) -> {name: value}`` on the full
+grid (``platform.trial.parts.case_scores``: voxel counts, lesion-wise metrics, post-processing
+candidates)."""
+PostProcess = Callable[[np.ndarray, Sequence[float]], np.ndarray]
+"""A post-processing applied to the full-grid prediction before it is scored."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaseEvaluation:
+    """One held-out patient: its metrics row and its thresholded prediction on the crop
+    (what the network saw; the metrics were taken on the full grid)."""
+
+    row: dict[str, float | str]
+    prediction: np.ndarray
+
+
+def evaluate_cases(
+    model: torch.nn.Module,
+    cases: Sequence[PreprocessedCase],
+    refs: Sequence[CaseRef],
+    *,
+    inference: SlidingWindow,
+    patch_size: tuple[int, int, int],
+    threshold: float,
+    device: torch.device,
+    amp: bool,
+    extra_scores: CaseScores | None = None,
+    postprocess: PostProcess | None = None,
+) -> Iterable[CaseEvaluation]:
+    """Yield one :class:`CaseEvaluation` per case, in order; rows are keyed by case key.
+
+    Each row holds ``case`` (the pseudonymous key), every metric of
+    :data:`platform.evaluation.metrics.METRIC_NAMES` on the full grid, ``seconds`` of inference,
+    ``patches`` run, ``voxels`` scored and ``lesion_lost`` (the share of the lesion
+    preprocessing took, counted as missed in the metrics), and what ``extra_scores``
+    adds. ``postprocess`` (an external test's chosen post-processing) changes the
+    full-grid prediction before scoring; the crop prediction returned is the raw one.
+    """
+    for ref, case in zip(refs, cases, strict=True):
+        started = time.perf_counter()
+        probability = inference(model, case.image, patch_size=patch_size, device=device,
+                                amp=amp, brain=case.brain.astype(bool))
+        seconds = time.perf_counter() - started
+        prediction = binarize(probability, threshold)
+        original = load_case(ref)
+        spacing = original.geometry.spacing
+        full = case.paste(prediction)
+        full = full if postprocess is None else postprocess(full, spacing)
+        metrics = segmentation_metrics(full, original.lesion, spacing, brain_mask(original.hu))
+        row: dict[str, float | str] = {"case": ref.key, **metrics, "seconds": seconds}
+        if extra_scores is not None:
+            row.update(extra_scores(full, original.lesion, spacing))
+        row["patches"] = float(inference.count(case.image.shape, patch_size,
+                                               case.brain.astype(bool)))
+        row["voxels"] = float(original.lesion.size)
+        row["lesion_lost"] = case.lesion_loss.fraction
+        logger.info("evaluated %s: dice %.3f in %.1f s", ref.key, metrics["dice"], seconds)
+        yield CaseEvaluation(row=row, prediction=prediction)
+
+
+PER_PATIENT_MEANS = {SECONDS_PER_PATIENT: "seconds", PATCHES_PER_PATIENT: "patches"}
+"""Fold means of the per-patient costs (Table 2): mean name -> row column."""
+
+
+def fold_means(rows: Sequence[dict[str, float | str]]) -> dict[str, float]:
+    """Mean of each metric over a fold's patients (NaN-aware), of the inference seconds
+    and patches per patient, and of the lesion-wise metrics when the rows hold them."""
+    lesion = [name for name in LESION_METRIC_NAMES if rows and name in rows[0]]
+    means = {name: summarize([float(row[name]) for row in rows])[0]
+             for name in (*METRIC_NAMES, *lesion)}
+    for name, column in PER_PATIENT_MEANS.items():
+        means[name] = summarize([float(row[column]) for row in rows])[0]
+    return means

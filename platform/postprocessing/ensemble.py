@@ -1,0 +1,114 @@
+"""Fold ensembles: a finished variant's fold models as one network that averages probabilities.
+
+Why: cross-validation leaves one model per fold; nnU-Net predicts new cases with all of
+them and averages their probabilities, which is steadier than any single fold's model.
+Here the ensemble is an ``nn.Module`` whose output is the logit of the mean of its
+members' sigmoid probabilities::
+
+    x --member 1--> sigmoid --\\
+    x --member 2--> sigmoid ----> mean p --> logit(p)   (sigmoid(logit(p)) = p)
+    x --member k--> sigmoid --/
+
+so every consumer of a network (tiled inference with its mirroring and blending,
+evaluation on the original grid, ``platform.postprocessing.predict``) uses an ensemble unchanged, and
+the probabilities it sees are exactly the mean of the members' (to float32 rounding):
+tiled inference averages linearly, so averaging per patch equals averaging the volumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from data_pipeline.parts.registry import PartSpec
+from platform.tracking import fetch_trial_results, load_trial_model, read_json
+
+__all__ = ["EnsembleNetwork", "load_predictor", "load_variant_ensemble"]
+
+logger = logging.getLogger(__name__)
+
+_SHARED_SECTIONS = ("preprocessing", "sampler", "eval")
+"""Config sections every member must share: the input they see and how it is tiled."""
+
+
+class EnsembleNetwork(torch.nn.Module):
+    """Members' mean probability, returned as a logit (see the module docstring).
+
+    Args:
+        members: networks mapping ``(B, 1, D, H, W)`` to one channel of logits.
+    """
+
+    def __init__(self, members: Sequence[torch.nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member network")
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, D, H, W)`` -> ``(B, 1, D, H, W)`` logits of the mean probability."""
+        total = torch.sigmoid(self.members[0](x).float())
+        for member in self.members[1:]:
+            total = total + torch.sigmoid(member(x).float())
+        return torch.logit(total / len(self.members))
+
+
+def load_variant_ensemble(uri: str, parent_run_id: str,
+                          variant: str) -> tuple[EnsembleNetwork, dict[str, Any], list[int]]:
+    """The finished fold models of ``variant`` under a sweep's parent run, as one ensemble.
+
+    Args:
+        uri: the MLflow tracking URI.
+        parent_run_id: the sweep's parent run.
+        variant: the variant's name.
+
+    Returns:
+        ``(ensemble, config, folds)``: the members' shared resolved config (the first
+        fold's, for preprocessing and inference) and the folds the members come from.
+
+    Raises:
+        KeyError: no finished trial of ``variant`` with a model under that run.
+        ValueError: members whose preprocessing or inference settings differ.
+    """
+    results = [r for r in fetch_trial_results(uri, parent_run_id)
+               if r.variant == variant and r.status == "FINISHED"]
+    by_fold = {r.fold: r for r in sorted(results, key=lambda r: r.trial_id)}
+    if not by_fold:
+        raise KeyError(f"no finished trial of variant {variant!r} under sweep run "
+                       f"{parent_run_id}; run the sweep to the end, or check the variant name")
+    members, configs = [], []
+    for fold in sorted(by_fold):
+        model, config = load_trial_model(uri, by_fold[fold].run_id)
+        members.append(model)
+        configs.append(config)
+    for fold, config in zip(sorted(by_fold), configs, strict=True):
+        differ = [s for s in _SHARED_SECTIONS if config.get(s) != configs[0].get(s)]
+        if differ:
+            raise ValueError(f"variant {variant!r}: fold {fold}'s model was trained with other "
+                             f"{', '.join(differ)} settings than fold {min(by_fold)}'s; an "
+                             "ensemble needs one preprocessing and inference")
+    logger.info("ensemble of variant %s: folds %s", variant, sorted(by_fold))
+    return EnsembleNetwork(members), configs[0], sorted(by_fold)
+
+
+def load_predictor(uri: str, model: str, variant: str | None
+                   ) -> tuple[torch.nn.Module, dict[str, Any], PartSpec | None]:
+    """What ``platform.postprocessing.predict`` runs: one trial's model, or a variant's fold ensemble.
+
+    Args:
+        model: a trial's run id (or URI); with ``variant``, the sweep's parent run id.
+        variant: predict with this variant's fold ensemble and apply the post-processing
+            chosen for it on the cross-validation predictions (if any was).
+
+    Returns:
+        ``(network, resolved config, post-processing or None)``.
+    """
+    from platform.postprocessing.choice import CHOICE_FILE, chosen_spec
+
+    if variant is None:
+        network, config = load_trial_model(uri, model)
+        return network, config, None
+    ensemble, config, _ = load_variant_ensemble(uri, model, variant)
+    return ensemble, config, chosen_spec(read_json(uri, model, CHOICE_FILE) or {}, variant)

@@ -1,0 +1,126 @@
+"""After cross-validation: choose post-processing, score fold ensembles on an external test cohort.
+
+Why after the sweep, in the driver: both steps need every fold of a variant finished.
+:func:`after_cross_validation` is the sweep's one call:
+
+1. post-processing is chosen per variant on its cross-validation predictions
+   (:mod:`platform.postprocessing.choice`; ``postprocessing.json`` on the parent run);
+2. with ``data.test_cohort`` set, each variant's finished fold models are loaded as one
+   ensemble (:mod:`platform.postprocessing.ensemble`) and the test cohort is predicted, post-processed
+   with the variant's choice and scored exactly as cross-validation scores (original
+   grid, untouched mask, lesion-wise metrics). The rows, their means and an nnU-Net
+   ``summary.json`` are logged on the parent run under ``external_test/<variant>/``, and
+   one line per variant goes under Table 1.
+
+The test cohort never enters cross-validation: folds are planned from ``data.cohort``
+alone, and a test case whose key or CT file is also in the cohort is refused before
+anything runs (:func:`load_test_refs`, called by ``platform.sweep.inputs`` too).
+Preprocessing goes through the same cache as the trials; a test case's lesion loss is
+logged and counted as missed, never refused. Inference runs in the driver, on a GPU
+when the sweep's trials get one and CUDA is there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
+from data_pipeline.cohort.cohort import CaseRef, load_cohort
+from platform.config.request import SweepContext
+from platform.config.sweep import SweepConfig
+from platform.config.trial import TrialConfig
+from platform.evaluation.cases import evaluate_cases, fold_means
+from platform.evaluation.nnunet import nnunet_summary
+from platform.postprocessing.choice import PostprocessingChoice, choose_for_sweep
+from platform.postprocessing.rules import POSTPROCESSING
+from platform.trial import parts
+
+__all__ = ["after_cross_validation", "load_test_refs", "score_external_test"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_test_refs(test_cohort: str | Path | None, cv_refs: Sequence[CaseRef]) -> list[CaseRef]:
+    """The external test cases, refused if any is also a cross-validation case.
+
+    Raises:
+        CohortError: an unreadable test cohort.
+        ValueError: a case key or CT file in both cohorts (names them).
+    """
+    if test_cohort is None:
+        return []
+    refs = load_cohort(Path(test_cohort))
+    keys = sorted({r.key for r in refs} & {r.key for r in cv_refs})
+    files = {r.image.resolve() for r in cv_refs}
+    shared = sorted(r.key for r in refs if r.image.resolve() in files)
+    if keys or shared:
+        raise ValueError(f"data.test_cohort {test_cohort} repeats cross-validation cases "
+                         f"(same keys: {keys[:5]}, same CT files: {shared[:5]}); an external "
+                         "test case must never enter cross-validation")
+    return refs
+
+
+def score_external_test(sweep: SweepConfig, context: SweepContext, variant: str,
+                        refs: Sequence[CaseRef],
+                        choice: PostprocessingChoice | None) -> dict[str, Any]:
+    """Score ``variant``'s fold ensemble on ``refs``; log and return rows and means."""
+    from platform.postprocessing.ensemble import load_variant_ensemble
+    from platform.tracking import log_json
+
+    assert context.parent_run_id is not None  # the models are the parent run's children
+    ensemble, resolved, folds = load_variant_ensemble(context.tracking_uri,
+                                                      context.parent_run_id, variant)
+    config = TrialConfig.model_validate(resolved)
+    cache = PreprocessedCache(Path(context.cache_root) / PREPROCESSED_DIR)
+    cases = (cache.get(ref, config.preprocessing.steps) for ref in refs)
+    chosen = None if choice is None else choice.chosen
+    device = torch.device("cuda" if context.gpus_per_trial > 0 and torch.cuda.is_available()
+                          else "cpu")
+    evaluations = evaluate_cases(
+        ensemble, cases, refs, inference=parts.inference(config),
+        patch_size=parts.patch_size(config), threshold=config.eval.threshold, device=device,
+        amp=config.train.amp is not False, extra_scores=parts.case_scores(config),
+        postprocess=None if chosen is None else POSTPROCESSING.create(chosen))
+    rows = [evaluation.row for evaluation in evaluations]
+    means = fold_means(rows)
+    report = {"variant": variant, "folds": folds, "cases": len(rows),
+              "postprocessing": None if chosen is None else chosen.dump(), "means": means,
+              "rows": rows}
+    log_json(context.tracking_uri, context.parent_run_id, f"external_test/{variant}/scores.json",
+             report)
+    log_json(context.tracking_uri, context.parent_run_id,
+             f"external_test/{variant}/summary.json", nnunet_summary(rows))
+    return report
+
+
+def after_cross_validation(sweep: SweepConfig, context: SweepContext,
+                           variants: Sequence[str]) -> list[str]:
+    """Choose post-processing, then score ensembles on ``data.test_cohort``; Table 1 notes."""
+    assert context.parent_run_id is not None
+    candidates = {v: sweep.resolve_variant(v).eval.postprocessing for v in variants}
+    choices = choose_for_sweep(context.tracking_uri, context.parent_run_id, candidates)
+    notes = [choice.note() for choice in choices.values()]
+    if sweep.data.test_cohort is None:
+        return notes
+    refs = load_test_refs(sweep.data.test_cohort, load_cohort(Path(context.cohort)))
+    for variant in variants:
+        try:
+            report = score_external_test(sweep, context, variant, refs, choices.get(variant))
+        except KeyError as err:  # no finished fold model: the table says which folds failed
+            logger.error("external test of %s skipped: %s", variant, err)
+            notes.append(f"external test cohort: {variant} not scored ({err})")
+            continue
+        means = report["means"]
+        notes.append(
+            f"external test cohort ({report['cases']} patients, never in cross-validation), "
+            f"{variant}: ensemble of folds {report['folds']}"
+            f"{'' if report['postprocessing'] is None else ' + its post-processing'}: "
+            f"Dice {means['dice']:.4f}, lesion F1 {means['lesion_f1']:.4f}, surface Dice "
+            f"{means['surface_dice']:.4f}, |volume difference| {means['abs_volume_diff_ml']:.3f} "
+            "mL (means over patients)")
+    return notes

@@ -1,0 +1,411 @@
+"""Table 1 from finished trials: mean +- sd over folds per variant, with paired tests.
+
+Reproduces the layout of Dobshik et al. (2023), Table 1 (arXiv:2301.06793, Computer
+Optics): for every variant of an ablation, Dice, sensitivity, specificity and
+precision as mean +- standard deviation over the cross-validation folds. Two additions
+make the reproduction auditable:
+
+- missing folds are listed with their reason (``failed: <reason>``, ``not run``) and are
+  excluded from the mean, never averaged away unseen;
+- a Wilcoxon signed-rank test, paired by case key over every patient both variants
+  evaluated, says whether each step of the ablation changed the per-patient Dice.
+
+The fold value of a metric is the child run's metric of that name (the mean over the
+fold's held-out patients); the table's sd is the sample sd (``ddof=1``) over folds, the
+usual choice for k-fold results, and "n/a" when fewer than two folds finished.
+
+This module reads :class:`platform.tracking.TrialResult` only; it never imports training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Real
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import wilcoxon
+
+from platform.evaluation.metrics import (
+    DICE,
+    METRIC_LABELS,
+    PATCHES_PER_PATIENT,
+    SECONDS_PER_PATIENT,
+    TABLE1_METRICS,
+    summarize,
+)
+from platform.tracking import TrialResult
+
+__all__ = ["TIMING_METRICS", "MetricSummary", "PairedTest", "Table1", "VariantRow",
+           "build_table1", "fold_summary", "render_table1"]
+
+logger = logging.getLogger(__name__)
+
+_NOT_AVAILABLE = "n/a"
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric of one variant over its finished folds (``nan`` where undefined)."""
+
+    mean: float
+    sd: float
+    n: int
+
+    def cell(self) -> str:
+        """``"0.508 +- 0.037"``, ``"0.9975 +- 0.0014"``: like the paper, mean and sd share
+        the decimals that show the sd to two significant digits (at least 3)."""
+        if self.n == 0:
+            return _NOT_AVAILABLE
+        if math.isnan(self.mean):
+            return "nan (undefined in a fold)"
+        if math.isnan(self.sd):
+            return f"{self.mean:.3f} +- {_NOT_AVAILABLE}"
+        decimals = 3 if self.sd == 0 else min(6, max(3, 1 - math.floor(math.log10(self.sd))))
+        return f"{self.mean:.{decimals}f} +- {self.sd:.{decimals}f}"
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Wilcoxon signed-rank test of ``metric`` per patient against the variant ``versus``.
+
+    ``p_value`` is ``None`` when the test cannot be computed; ``note`` then says why.
+    """
+
+    metric: str
+    versus: str
+    n_pairs: int
+    p_value: float | None
+    note: str
+
+    def cell(self) -> str:
+        """``"0.0312 (n=24)"``, or ``"n/a: <why>"``."""
+        if self.p_value is None:
+            return f"{_NOT_AVAILABLE}: {self.note}"
+        return f"{self.p_value:.3g} (n={self.n_pairs})"
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One row of Table 1. ``test`` is ``None`` for the first variant (nothing before it)."""
+
+    variant: str
+    summaries: Mapping[str, MetricSummary]
+    folds_done: tuple[int, ...]
+    missing: Mapping[int, str]
+    test: PairedTest | None
+    reference: Mapping[str, str]
+
+    def missing_text(self) -> str:
+        """``"fold 2: failed: <reason>; fold 3: not run"`` (empty when none is missing)."""
+        return "; ".join(f"fold {fold}: {why}" for fold, why in self.missing.items())
+
+
+@dataclass(frozen=True)
+class Table1:
+    """The finished table; render with :func:`render_table1` or the ``to_*`` methods."""
+
+    rows: tuple[VariantRow, ...]
+    folds: tuple[int, ...]
+    metrics: tuple[str, ...]
+    has_reference: bool
+    notes: tuple[str, ...] = ()
+    """Lines printed under the table: what each metric counts, and every patient whose
+    lesion preprocessing cut (counted as missed, never dropped)."""
+    title: str = "Table 1: mean +- sd over folds"
+    devices: tuple[str, ...] = ()
+    """What ran the inference whose seconds the table shows (Table 2 only)."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every variant finished every expected fold."""
+        return all(not row.missing for row in self.rows)
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured markdown table (cells as :meth:`MetricSummary.cell`)."""
+        lines = ["| " + " | ".join(self.header()) + " |",
+                 "|" + "---|" * len(self.header())]
+        for row in self.rows:
+            cells = [c.replace("|", "\\|") for c in self.row_cells(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", *(f"- {note}" for note in self.notes)] if self.notes else []
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        """One line per variant with full-precision numbers (empty where undefined)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        header = ["variant", "n_folds", "n_expected"]
+        header += [f"{m}_{s}" for m in self.metrics for s in ("mean", "sd")]
+        if self.has_reference:
+            header += [f"paper_{m}" for m in self.metrics]
+        header += ["test_metric", "test_versus", "test_n", "test_p", "test_note", "missing"]
+        writer.writerow(header)
+        for row in self.rows:
+            line: list[object] = [row.variant, len(row.folds_done), len(self.folds)]
+            for metric in self.metrics:
+                summary = row.summaries[metric]
+                line += [_number(summary.mean), _number(summary.sd)]
+            if self.has_reference:
+                line += [row.reference.get(m, "") for m in self.metrics]
+            test = row.test
+            line += ([test.metric, test.versus, test.n_pairs, _number(test.p_value), test.note]
+                     if test else ["", "", "", "", ""])
+            writer.writerow([*line, row.missing_text()])
+        return buffer.getvalue()
+
+    def to_metrics(self) -> dict[str, float]:
+        """MLflow metrics ``t1.<variant>.<metric>_mean`` / ``_sd``, ``t1.<variant>.n_folds``
+        and ``t1.<variant>.wilcoxon_p_<metric>``.
+
+        Undefined values (nan, no test) are left out; characters MLflow refuses in a key
+        (anything but letters, digits, ``_ - . / space``) become ``_``.
+        """
+        out: dict[str, float] = {}
+        for row in self.rows:
+            prefix = "t1." + re.sub(r"[^A-Za-z0-9_\-./ ]", "_", row.variant)
+            out[f"{prefix}.n_folds"] = float(len(row.folds_done))
+            for metric, summary in row.summaries.items():
+                out[f"{prefix}.{metric}_mean"] = summary.mean
+                out[f"{prefix}.{metric}_sd"] = summary.sd
+            if row.test is not None and row.test.p_value is not None:
+                out[f"{prefix}.wilcoxon_p_{row.test.metric}"] = row.test.p_value
+        return {k: v for k, v in out.items() if math.isfinite(v)}
+
+    def header(self) -> list[str]:
+        """Column titles shared by the markdown and the terminal table."""
+        header = ["Variant", "Folds"]
+        for metric in self.metrics:
+            label = METRIC_LABELS.get(metric, metric)
+            if metric == SECONDS_PER_PATIENT and self.devices:
+                label = f"{label} ({'; '.join(self.devices)})"
+            header.append(label)
+            if self.has_reference:
+                header.append(f"{metric} (paper)")
+        return [*header, f"Wilcoxon p ({DICE} vs previous)", "Missing folds"]
+
+    def row_cells(self, row: VariantRow) -> list[str]:
+        """The text cells of ``row`` under :meth:`header`."""
+        cells = [row.variant, f"{len(row.folds_done)}/{len(self.folds)}"]
+        for metric in self.metrics:
+            cells.append(row.summaries[metric].cell())
+            if self.has_reference:
+                cells.append(row.reference.get(metric, "-"))
+        test = row.test.cell() if row.test is not None else "-"
+        return [*cells, test, row.missing_text() or "-"]
+
+
+def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
+                 folds: Sequence[int],
+                 reference: Mapping[str, Mapping[str, str]] | None = None,
+                 notes: Sequence[str] = (), timing: bool = False) -> Table1:
+    """Summarise the trials of an ablation as Table 1.
+
+    Args:
+        results: child runs, e.g. from :func:`platform.tracking.fetch_trial_results`.
+        variants: row order; each row is tested against the row before it.
+        folds: the folds expected for every variant (absent ones are "not run").
+        reference: the paper's values, ``{variant: {metric: "0.508 +- 0.037"}}``, shown
+            beside ours.
+        timing: Table 2's layout: seconds and patches per patient beside the metrics,
+            with the device that ran the inference.
+
+    Raises:
+        ValueError: a variant is listed twice, two finished runs claim the same
+            (variant, fold), or one variant evaluated a case key in two folds.
+    """
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"variants must be unique, got {list(variants)}")
+    grouped = _group(results, variants, folds)
+    metrics = (*TABLE1_METRICS, *TIMING_METRICS) if timing else TABLE1_METRICS
+    rows: list[VariantRow] = []
+    previous: dict[str, float] | None = None
+    for index, variant in enumerate(variants):
+        done: dict[int, TrialResult] = {}
+        missing: dict[int, str] = {}
+        for fold in folds:
+            run, reason = _fold_outcome(variant, fold, grouped.get((variant, fold), []))
+            if run is None:
+                missing[fold] = reason
+            else:
+                done[fold] = run
+        patients = _per_patient(variant, done.values(), DICE)
+        test = None if previous is None else _paired_test(patients, previous, variants[index - 1])
+        rows.append(VariantRow(
+            variant=variant,
+            summaries={m: fold_summary([r.metrics.get(m, math.nan) for r in done.values()])
+                       for m in metrics},
+            folds_done=tuple(done), missing=missing, test=test,
+            reference=dict((reference or {}).get(variant, {})),
+        ))
+        previous = patients
+    devices = sorted({r.device or "unknown" for runs in grouped.values() for r in runs
+                      if r.status == "FINISHED"}) if timing else []
+    standing = (*_STANDING_NOTES, *(_TIMING_NOTES if timing else ()))
+    return Table1(rows=tuple(rows), folds=tuple(folds), metrics=tuple(metrics),
+                  has_reference=reference is not None,
+                  notes=(*standing, *notes, *_lesion_loss_notes(variants, grouped)),
+                  title=("Table 2" if timing else "Table 1") + ": mean +- sd over folds",
+                  devices=tuple(devices))
+
+
+TIMING_METRICS = (SECONDS_PER_PATIENT, PATCHES_PER_PATIENT)
+"""Table 2's columns beside the metrics: the cost of one patient's tiled inference."""
+
+_TIMING_NOTES = (
+    "seconds per patient: tiled inference of one scan (loading, preprocessing and scoring "
+    "excluded), on the device named in the header; every evaluation of a fold used the "
+    "same trained network.",
+)
+
+_STANDING_NOTES = (
+    "Every metric is taken per patient on the scan's original grid against its untouched "
+    "mask; lesion voxels that preprocessing removed count as missed.",
+    "specificity (whole scan): over every voxel of the scan (the paper's likely definition); "
+    "specificity (brain): over the brain of the default skull removal, the same region for "
+    "every variant.",
+)
+
+
+def _lesion_loss_notes(variants: Sequence[str],
+                       grouped: Mapping[tuple[str, int], Sequence[TrialResult]]) -> list[str]:
+    """One note per (case, fold, share cut), naming every variant that cut that share.
+
+    Variants with the same preprocessing cut the same voxels, so one line per case
+    (not per case and variant) keeps the notes short without hiding a case.
+    """
+    cut: dict[tuple[int, str, str], list[str]] = {}
+    for variant in variants:
+        for (name, fold), runs in sorted(grouped.items()):
+            if name != variant:
+                continue
+            for run in runs:
+                for row in run.per_patient:
+                    lost = row.get("lesion_lost")
+                    if isinstance(lost, Real) and lost > 0:
+                        share = f"{100 * float(lost):.2f}"
+                        cut.setdefault((fold, str(row["case"]), share), []).append(variant)
+    return [f"{case} (fold {fold}): preprocessing took {share} % of the lesion in "
+            f"{', '.join(dict.fromkeys(names))}"
+            for (fold, case, share), names in sorted(cut.items())]
+
+
+_LOG_WIDTH = 160
+"""Columns of Table 1 when the terminal output goes to a file or a pipe."""
+_ONE_LINE_WIDTH = 120
+"""Narrower terminals show a cell's mean and sd on two lines."""
+
+
+def render_table1(table: Table1, console: Console | None = None) -> Table:
+    """Print ``table`` in the terminal with rich; return the rich ``Table`` printed.
+
+    Compact, so that an 80-column terminal shows it in few lines: no vertical rules,
+    ``±`` for ``+-`` (below :data:`_ONE_LINE_WIDTH` columns the sd goes on a second line
+    of its cell, so that a row takes two lines, not three), and no "Missing folds"
+    column when every fold finished (the Markdown, CSV and LaTeX keep everything).
+    """
+    if console is None:
+        # Piped to a log file rich assumes 80 columns and folds every "mean +- sd" cell.
+        console = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
+    plus_minus = " ± " if console.width >= _ONE_LINE_WIDTH else "\n± "
+    header = table.header()
+    keep = [i for i, _ in enumerate(header)
+            if not (i == len(header) - 1 and table.complete)]
+    rich_table = Table(title=table.title.replace("+-", "±"), box=box.SIMPLE_HEAD,
+                       row_styles=["", "dim"], pad_edge=False)
+    for index in keep:
+        rich_table.add_column(header[index], overflow="fold")
+    for row in table.rows:
+        cells = table.row_cells(row)
+        rich_table.add_row(*(cells[i].replace(" +- ", plus_minus) for i in keep),
+                           style="red" if row.missing else None)
+    console.print(rich_table)
+    for note in table.notes:
+        console.print(f"- {note}", highlight=False, markup=False)
+    return rich_table
+
+
+def _group(results: Sequence[TrialResult], variants: Sequence[str],
+           folds: Sequence[int]) -> dict[tuple[str, int], list[TrialResult]]:
+    grouped: dict[tuple[str, int], list[TrialResult]] = defaultdict(list)
+    for result in results:
+        if result.variant in variants and result.fold in folds:
+            grouped[(result.variant, result.fold)].append(result)
+        else:
+            logger.warning("run %s (variant %r, fold %d) is not in the table's variants %s "
+                           "and folds %s; left out", result.run_id, result.variant,
+                           result.fold, list(variants), list(folds))
+    return grouped
+
+
+def _fold_outcome(variant: str, fold: int,
+                  runs: Sequence[TrialResult]) -> tuple[TrialResult | None, str]:
+    """The finished run of a (variant, fold), or ``None`` and why it is missing."""
+    finished = [r for r in runs if r.status == "FINISHED"]
+    if len(finished) > 1:
+        raise ValueError(
+            f"variant {variant!r} fold {fold} has {len(finished)} finished runs "
+            f"({', '.join(r.run_id for r in finished)}); delete the extra runs in MLflow so "
+            "that the fold is counted once"
+        )
+    if finished:
+        lacking = [m for m in TABLE1_METRICS if m not in finished[0].metrics]
+        if lacking:
+            return None, f"finished without metrics {lacking}"
+        return finished[0], ""
+    if not runs:
+        return None, "not run"
+    last = runs[-1]
+    reason = last.failure_reason or "no reason recorded"
+    if last.status == "RUNNING":
+        return None, "still running (or its process died before ending the run)"
+    return None, f"{last.status.lower()}: {reason}"
+
+
+def fold_summary(values: Sequence[float]) -> MetricSummary:
+    """Mean and sample sd over folds; a fold whose value is undefined makes both nan."""
+    if any(math.isnan(v) for v in values):
+        return MetricSummary(math.nan, math.nan, len(values))
+    mean, sd = summarize(values)
+    return MetricSummary(mean, sd, len(values))
+
+
+def _per_patient(variant: str, runs: Iterable[TrialResult], metric: str) -> dict[str, float]:
+    """``case key -> metric`` over a variant's finished folds (nan values left out)."""
+    values: dict[str, float] = {}
+    seen: set[str] = set()
+    for run in runs:
+        for row in run.per_patient:
+            case, value = str(row["case"]), row.get(metric)
+            if case in seen:
+                raise ValueError(f"variant {variant!r}: case {case} was evaluated in two folds; "
+                                 "the folds' test sets must be disjoint")
+            seen.add(case)
+            if isinstance(value, Real) and not math.isnan(value):
+                values[case] = float(value)
+    return values
+
+
+def _paired_test(current: Mapping[str, float], previous: Mapping[str, float],
+                 versus: str) -> PairedTest:
+    common = sorted(set(current) & set(previous))
+    if len(common) < 2:
+        return PairedTest(DICE, versus, len(common), None,
+                          f"{len(common)} common patient(s) with {DICE}, need >= 2")
+    x = [current[c] for c in common]
+    y = [previous[c] for c in common]
+    if all(a == b for a, b in zip(x, y, strict=True)):
+        return PairedTest(DICE, versus, len(common), None, "all paired differences are zero")
+    return PairedTest(DICE, versus, len(common), float(wilcoxon(x, y).pvalue), "")
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None or math.isnan(value) else repr(value)

@@ -1,0 +1,323 @@
+"""One fold trial: a training on a fold's training patients, evaluations of its test patients.
+
+Kept apart from :mod:`platform.trial.run` (which only knows where progress goes: Ray Tune or
+the console) so each step reads top to bottom and can be tested alone. Every part is
+built through :mod:`platform.trial.parts` from the validated config; the loss-weight
+statistics N0/N1 come from the fold's training patients only.
+
+Work is found by its key (:mod:`platform.sweep.keys`): :func:`trained_model` takes a
+finished training of the same key from the store, or trains under a claim on the key
+(:mod:`platform.tracking.claims`) so that no two sweeps train it at once; each
+evaluation of the request is likewise reused when finished, else run and logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from data_pipeline.cohort.cohort import load_cohort
+from platform.config.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
+from platform.config.trial import TrialConfig
+from platform.evaluation.cases import CaseEvaluation, evaluate_cases, fold_means
+from platform.evaluation.nnunet import nnunet_summary
+from platform.report.figures.contours import contour_figure
+from platform.sweep.context import cohort_dataset
+from platform.tracking import TrialRun, find_trial_run, load_trial_model, run_tags
+from platform.tracking.claims import TrainingClaim
+from platform.tracking.store import ensure_experiment, mlflow_client
+from platform.tracking.work import (
+    FinishedRun,
+    find_finished,
+    link_evaluation,
+)
+from platform.trial.data import FoldCases, load_fold_cases
+from platform.trial import parts
+from platform.trial.training import (
+    CHECKPOINT_FILE,
+    NonFiniteLossError,
+    Progress,
+    grad_scaler,
+    load_checkpoint,
+    seed_everything,
+    train,
+)
+
+__all__ = [
+    "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate", "evaluate_and_log", "evaluate_fold",
+    "fit",
+    "lesion_loss_rows", "load_data", "open_run", "open_training_run", "train_on",
+    "trained_model", "training_claim",
+]
+
+logger = logging.getLogger(__name__)
+
+FAILURE_FILE = "failure.json"
+"""Written beside the checkpoint when a trial stopped for good (a NaN loss): not retried."""
+
+
+class Reporter(Protocol):
+    """Where a trial's progress and checkpoints go (Ray Tune, or the console), and where
+    this attempt runs."""
+
+    def restore_dir(self) -> Path | None: ...
+
+    def report(self, metrics: Mapping[str, float], checkpoint_dir: Path | None) -> None: ...
+
+    def placement(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class FoldOutcome:
+    """What a finished evaluation reports: fold means, per-patient rows, its training."""
+
+    run_id: str
+    fold_means: dict[str, float]
+    rows: list[dict[str, float | str]]
+    training_run_id: str
+    reused: bool = False
+    """Taken from the store (``run_id`` is then the link run; ``rows`` are empty)."""
+
+
+def _child_run(request: TrialRequest, *, trial_id: str, variant: str, run_name: str,
+               tags: dict[str, str], kind: str) -> TrialRun:
+    context = request.context
+    run_id = None
+    if context.parent_run_id:
+        run_id = find_trial_run(context.tracking_uri, context.parent_run_id, trial_id)
+    all_tags = {**run_tags(variant=variant, fold=request.spec.fold, sweep_id=context.sweep_id,
+                           trial_id=trial_id), **tags}
+    return TrialRun(context.tracking_uri, context.experiment, parent_run_id=context.parent_run_id,
+                    run_name=run_name, tags=all_tags, run_id=run_id, kind=kind)
+
+
+def open_training_run(request: TrialRequest) -> TrialRun:
+    """The training's MLflow child run (``run_kind=training``); a retry reopens it."""
+    spec = request.spec
+    return _child_run(request, trial_id=request.training_id, variant=spec.variant,
+                      run_name=f"{spec.variant}/fold{spec.fold}/training",
+                      tags={"training_key": spec.training_key}, kind="training")
+
+
+def open_run(request: TrialRequest, spec: TrialSpec | None = None,
+             *, training: FinishedRun | str | None = None) -> TrialRun:
+    """The evaluation's MLflow child run (``run_kind=trial``); a retry reopens it."""
+    spec = spec or request.spec
+    tags = {"evaluation_key": spec.evaluation_key, "training_key": spec.training_key}
+    if training is not None:
+        run_id = training.run_id if isinstance(training, FinishedRun) else training
+        tags["training_run"] = run_id
+        model_uri = _model_uri(request.context.tracking_uri, run_id)
+        if model_uri:
+            tags["model_uri"] = model_uri
+    return _child_run(request, trial_id=spec.trial_id, variant=spec.variant,
+                      run_name=f"{spec.variant}/fold{spec.fold}", tags=tags, kind="trial")
+
+
+def _model_uri(uri: str, training_run_id: str) -> str:
+    return str(mlflow_client(uri).get_run(training_run_id).data.tags.get("model_uri", ""))
+
+
+def load_data(config: TrialConfig, context: SweepContext, keys: FoldKeys, *,
+              train: bool = True) -> FoldCases:
+    """The preprocessed cases of ``keys``: train on ``keys.train``, evaluate ``keys.test``
+    (``train=False``: the test cases only, for a training taken from the store)."""
+    refs = {ref.key: ref for ref in load_cohort(Path(context.cohort))}
+    return load_fold_cases(refs, keys.train if train else (), keys.test,
+                           steps=config.preprocessing.steps,
+                           cache_root=Path(context.cache_root),
+                           max_lesion_loss=config.preprocessing.max_lesion_loss)
+
+
+def lesion_loss_rows(data: FoldCases) -> list[dict[str, float | str]]:
+    """What preprocessing took of each case's lesion, for every case of the fold."""
+    rows: list[dict[str, float | str]] = []
+    for role, keys, cases in (("train", data.train_keys, data.train),
+                              ("test", data.eval_keys, data.eval)):
+        for key, case in zip(keys, cases, strict=True):
+            loss = case.lesion_loss
+            rows.append({"case": key, "role": role, "lesion_voxels": loss.lesion_voxels,
+                         "outside_brain": loss.outside_brain, "outside_crop": loss.outside_crop,
+                         "lost_fraction": loss.fraction})
+    return rows
+
+
+def train_on(
+    config: TrialConfig,
+    data: FoldCases,
+    *,
+    device: torch.device,
+    checkpoint_dir: Path,
+    on_progress: Callable[[Progress], None],
+) -> torch.nn.Module:
+    """Build the parts, resume from ``checkpoint_dir`` if it holds one, and train."""
+    seed_everything(config.train.seed)
+    built = parts.training_parts(config, data.class_counts)
+    scaler = grad_scaler(device, config.train.amp)
+    start = 0
+    if (checkpoint_dir / CHECKPOINT_FILE).exists():
+        start = load_checkpoint(checkpoint_dir, model=built.model, optimizer=built.optimizer,
+                                schedule=built.schedule, scaler=scaler)
+        logger.info("resuming from iteration %d", start)
+    train(built.model, built.loss, built.optimizer, built.schedule,
+          parts.patch_batches(config, data.train), device=device,
+          checkpoint_dir=checkpoint_dir, on_progress=on_progress, start_iteration=start,
+          scaler=scaler, **parts.train_arguments(config))
+    return built.model
+
+
+def fit(
+    request: TrialRequest,
+    run: TrialRun,
+    *,
+    device: torch.device,
+    checkpoint_dir: Path,
+    report: Callable[[Mapping[str, float], Path | None], None],
+) -> tuple[torch.nn.Module, FoldCases]:
+    """Train the request's network, logging curves, weights and model to the training
+    ``run``; a NaN loss marks it FAILED."""
+    config = request.spec.config
+    data = load_data(config, request.context, request.fold(request.spec.fold))
+    run.log_config(config.model_dump(mode="json"))
+    run.log_dataset(**cohort_dataset(request.context, request.fold(request.spec.fold)))
+    n0, n1 = data.class_counts
+    run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
+                    step=0)
+    run.log_per_patient(lesion_loss_rows(data), "lesion_loss.csv")
+
+    def on_progress(progress: Progress) -> None:
+        curves = {"train_loss": progress.loss, "lr": progress.lr,
+                  "iterations_per_s": progress.iterations_per_s}
+        run.log_metrics(curves, step=progress.iteration)
+        report({**curves, "iteration": float(progress.iteration)}, progress.checkpoint_dir)
+
+    started = time.perf_counter()
+    try:
+        model = train_on(config, data, device=device, checkpoint_dir=checkpoint_dir,
+                         on_progress=on_progress)
+    except NonFiniteLossError as err:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        (checkpoint_dir / FAILURE_FILE).write_text(json.dumps({"reason": str(err)}))
+        run.set_failed(str(err))
+        raise
+    run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
+    run.log_learning_curves()
+    run.log_model(model.cpu(), config.model_dump(mode="json"))
+    return model.to(device), data
+
+
+def training_claim(request: TrialRequest) -> TrainingClaim:
+    """The claim on the request's training key; its owner is this sweep's training, so a
+    retried trial owns its earlier claim."""
+    context = request.context
+    return TrainingClaim(context.tracking_uri, context.experiment, request.spec.training_key,
+                         owner=f"{context.parent_run_id}:{request.training_id}",
+                         stale_after_s=context.claim_stale_after_s, poll_s=context.claim_poll_s)
+
+
+def trained_model(
+    request: TrialRequest,
+    *,
+    device: torch.device,
+    checkpoint_dir: Path,
+    report: Callable[[Mapping[str, float], Path | None], None],
+    placement: Mapping[str, str] | None = None,
+) -> tuple[torch.nn.Module, FoldCases, str]:
+    """The request's trained network, its fold's cases and its training run id.
+
+    A finished training of the same key (ended after ``request.fresh_after_ms``) is
+    loaded from the store; otherwise this process claims the key, waiting while another
+    one trains it, and trains it here; the training run is tagged with the device and
+    ``placement`` (node, GPUs) of the attempt that trained it.
+
+    Raises:
+        ValueError: the request's trial has no keys (:func:`platform.sweep.keys.keyed`).
+        platform.trial.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
+    """
+    spec, context = request.spec, request.context
+    if not spec.training_key:
+        raise ValueError(f"trial {spec.trial_id} has no training key: key it with "
+                         "platform.sweep.keys.keyed before running it")
+    uri = context.tracking_uri
+    experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
+
+    def finished() -> FinishedRun | None:
+        return find_finished(uri, experiment_id, kind="training", key=spec.training_key,
+                             since_ms=request.fresh_after_ms)
+
+    claim = training_claim(request)
+    done = claim.wait_or_claim(finished)
+    if done is not None:
+        logger.info("training %s: reusing run %s", spec.training_key, done.run_id)
+        data = load_data(spec.config, context, request.fold(spec.fold), train=False)
+        model, _ = load_trial_model(uri, done.run_id)
+        return model.to(device), data, done.run_id
+    with claim, open_training_run(request) as run:
+        # Overwritten by each attempt: a retried trial shows where it finished.
+        run.set_tags({"device": parts.device_name(device), **(placement or {})})
+        model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,
+                          report=report)
+        return model, data, run.run_id
+
+
+def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
+             data: FoldCases, training_run_id: str, *, device: torch.device) -> FoldOutcome:
+    """Evaluate ``spec`` (one of the request's evaluations) with the trained ``model``,
+    or take a finished evaluation of the same key (linked into the sweep, if any)."""
+    context = request.context
+    uri = context.tracking_uri
+    experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
+    done = find_finished(uri, experiment_id, kind="trial", key=spec.evaluation_key,
+                         since_ms=request.fresh_after_ms)
+    if done is not None:
+        link = done.run_id if context.parent_run_id is None else link_evaluation(
+            uri, parent_run_id=context.parent_run_id, source=done, variant=spec.variant,
+            fold=spec.fold, sweep_id=context.sweep_id, trial_id=spec.trial_id)
+        metrics = mlflow_client(uri).get_run(link).data.metrics
+        return FoldOutcome(run_id=link, fold_means=dict(metrics), rows=[],
+                           training_run_id=training_run_id, reused=True)
+    with open_run(request, spec, training=training_run_id) as run:
+        run.log_config(spec.config.model_dump(mode="json"))
+        run.log_dataset(**cohort_dataset(context, request.fold(spec.fold)))
+        return evaluate_and_log(model, data, spec.config, run, device=device)
+
+
+def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, *,
+                  device: torch.device) -> Iterator[CaseEvaluation]:
+    """Evaluate ``data.eval`` with the trial's inference settings, case by case."""
+    return iter(evaluate_cases(
+        model, data.eval, data.eval_refs, inference=parts.inference(config),
+        patch_size=parts.patch_size(config), threshold=config.eval.threshold, device=device,
+        amp=config.train.amp is not False, extra_scores=parts.case_scores(config)))
+
+
+def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfig,
+                     run: TrialRun, *, device: torch.device) -> FoldOutcome:
+    """Evaluate the held-out patients; log per-patient rows, fold means and figures."""
+    rows = []
+    started = time.perf_counter()
+    figures_left = config.eval.figure_patients
+    evaluations = evaluate_fold(model, data, config, device=device)
+    for case, evaluation in zip(data.eval, evaluations, strict=True):
+        rows.append(evaluation.row)
+        if figures_left > 0 and case.lesion.any():
+            figure = contour_figure(case.image, case.lesion, evaluation.prediction,
+                                    case_key=str(evaluation.row["case"]))
+            run.log_figure(figure, f"figures/{evaluation.row['case']}.png")
+            figures_left -= 1
+    means = fold_means(rows)
+    means["eval_seconds"] = time.perf_counter() - started
+    run.log_per_patient(rows)
+    run.log_json(nnunet_summary(rows), "summary.json")  # nnU-Net v2's schema, this fold
+    run.log_metrics(means, step=None)
+    run.set_tags({"device": parts.device_name(device)})
+    training_run = run.tags.get("training_run", "")
+    return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows,
+                       training_run_id=training_run)

@@ -1,0 +1,173 @@
+"""Where a trial's config meets the code it configures: every part built from one place.
+
+Why one module: a setting that is validated and logged but never applied is the worst
+bug this platform can have. Every consumer of a :class:`TrialConfig` section is reached
+through the functions here (the knob-reach test in ``tests/platform/test_parts.py``
+changes each setting and checks what these return), so a new setting has one place to
+be wired and one table row to prove it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from data_pipeline.preprocess import PreprocessedCase
+from data_pipeline.samplers import make_patch_loader
+from models import build_loss, build_model, build_optimizer, build_schedule
+from platform.config.request import SweepContext
+from platform.config.trial import TrialConfig
+from platform.evaluation.cases import CaseScores
+from platform.evaluation.lesion_metrics import lesion_metrics
+from platform.evaluation.metrics import confusion_counts
+from platform.inference.sliding_window import INFERENCE, SlidingWindow
+from platform.postprocessing.choice import candidate_dice
+
+__all__ = ["TrainingParts", "assigned_gpu_index", "case_scores", "configure_threads",
+           "device_name", "inference", "network", "patch_batches", "patch_size",
+           "train_arguments", "trial_device", "training_parts"]
+
+Batches = Callable[[int], Iterator[dict[str, torch.Tensor]]]
+
+
+@dataclass
+class TrainingParts:
+    """The network and what trains it, built fresh for one training run."""
+
+    model: torch.nn.Module
+    loss: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+
+
+def network(config: TrialConfig) -> torch.nn.Module:
+    """The network of ``config.model`` (initialised from torch's current seed)."""
+    return build_model(config.model)
+
+
+def training_parts(config: TrialConfig, class_counts: tuple[int, int] | None) -> TrainingParts:
+    """Network, loss, optimizer and per-iteration schedule of ``config``.
+
+    Args:
+        class_counts: ``(N0, N1)`` over the fold's training cases only (the weighted loss).
+    """
+    model = network(config)
+    optimizer = build_optimizer(config.optimizer, model.parameters())
+    return TrainingParts(model=model,
+                         loss=build_loss(config.loss, class_counts=class_counts),
+                         optimizer=optimizer,
+                         schedule=build_schedule(config.schedule, optimizer))
+
+
+def patch_batches(config: TrialConfig, cases: Sequence[PreprocessedCase]) -> Batches:
+    """``make_batches(seed)`` for the training loop: the configured sampler over ``cases``."""
+
+    def make_batches(seed: int) -> Iterator[dict[str, torch.Tensor]]:
+        return make_patch_loader(cases, config.sampler, batch_size=config.train.batch_size,
+                                 seed=seed)
+
+    return make_batches
+
+
+def inference(config: TrialConfig) -> SlidingWindow:
+    """The configured whole-volume inference (``eval.inference``)."""
+    built: SlidingWindow = INFERENCE.create(config.eval.inference)
+    return built
+
+
+def case_scores(config: TrialConfig) -> CaseScores:
+    """The scores beside the voxel metrics of each held-out case: voxel counts (for
+    ``summary.json``), lesion-wise metrics at ``eval.surface_tolerance_mm`` and the Dice
+    after each ``eval.postprocessing`` candidate."""
+    tolerance, candidates = config.eval.surface_tolerance_mm, config.eval.postprocessing
+
+    def scores(pred: Any, truth: Any, spacing: tuple[float, float, float]) -> dict[str, float]:
+        return {**confusion_counts(pred, truth),
+                **lesion_metrics(pred, truth, spacing, tolerance_mm=tolerance),
+                **candidate_dice(pred, truth, spacing, candidates)}
+
+    return scores
+
+
+def patch_size(config: TrialConfig) -> tuple[int, int, int]:
+    """The training patch size, also the inference patch size."""
+    size: tuple[int, int, int] = config.sampler.params.patch_size  # type: ignore[attr-defined]
+    return size
+
+
+def device_name(device: torch.device) -> str:
+    """What ran a computation, for Table 2's seconds per patient: the GPU's name, or the
+    CPU with the threads torch used."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
+def trial_device(context: SweepContext,
+                 assigned_gpus: Sequence[int | str] | None = None) -> torch.device:
+    """The device a trial trains on: the GPU Ray assigned it, else the CPU.
+
+    Args:
+        assigned_gpus: ``ray.get_gpu_ids()`` inside a Ray trial; None outside Ray, where
+            ``resources.gpus_per_trial`` (null or > 0) picks the first CUDA device.
+
+    Raises:
+        RuntimeError: Ray assigned a GPU but torch sees no CUDA device (a CPU build of
+            torch on a GPU node): training on the CPU would take days longer, silently.
+    """
+    if assigned_gpus is None:
+        wanted = context.gpus_per_trial is None or context.gpus_per_trial > 0
+        return torch.device("cuda" if wanted and torch.cuda.is_available() else "cpu")
+    if not assigned_gpus:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"Ray assigned GPU {list(assigned_gpus)} to this trial, but torch "
+            f"{torch.__version__} sees no CUDA device on this node: install torch's CUDA "
+            "build on every GPU node (infra/Dockerfile), or set resources.gpus_per_trial=0")
+    index = assigned_gpu_index(assigned_gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return torch.device("cuda", index)
+
+
+def assigned_gpu_index(assigned_gpus: Sequence[int | str], visible: str | None) -> int:
+    """The CUDA index, in this process, of the first GPU Ray assigned.
+
+    Ray sets ``CUDA_VISIBLE_DEVICES`` to the trial's GPUs, so the first visible device is
+    the assigned one (index 0), also for a fractional GPU. Where Ray leaves the variable
+    alone (``RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES``), the id is looked up in the
+    visible list, or is itself the index when every GPU is visible.
+
+    Args:
+        assigned_gpus: ``ray.get_gpu_ids()`` (ids as the node numbers them).
+        visible: ``CUDA_VISIBLE_DEVICES`` of this process (None: unset).
+    """
+    first = str(assigned_gpus[0])
+    if visible is None or not visible.strip():
+        return int(first)
+    ids = [item.strip() for item in visible.split(",")]
+    if first not in ids:
+        raise RuntimeError(f"Ray assigned GPU {first}, which CUDA_VISIBLE_DEVICES={visible!r} "
+                           "hides from this process: leave CUDA_VISIBLE_DEVICES to Ray")
+    return ids.index(first)
+
+
+def configure_threads(config: TrialConfig, context: SweepContext) -> int:
+    """Set torch's CPU threads: ``train.threads``, else the trial's Ray CPU share.
+
+    Ray sets ``OMP_NUM_THREADS=1`` in workers, so this is the trial's only thread setting.
+    """
+    threads = max(1, int(config.train.threads or context.cpus_per_trial or 1))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def train_arguments(config: TrialConfig) -> dict[str, Any]:
+    """The training loop's settings from ``config.train`` (``platform.trial.training.train``)."""
+    train = config.train
+    return {"iterations": train.iterations, "seed": train.seed, "amp": train.amp,
+            "channels_last": train.channels_last, "checkpoint_every": train.checkpoint_every,
+            "log_every": train.log_every, "compile_model": train.compile}
