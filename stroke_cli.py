@@ -76,6 +76,6 @@ def _entry(command: str, module: str) -> Callable[[], int]:
 
 
 sweep = _entry("platform.sweep", "platform.sweep.run")
-trial = _entry("platform.trial", "platform.trial.run")
+trial = _entry("platform.trial", "platform.trial.__main__")
 predict = _entry("platform.predict", "platform.postprocessing.predict")
 report = _entry("platform.report", "platform.report.rebuild")

@@ -24,7 +24,7 @@ from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig, T
 from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SweepConfig, SyntheticCohortConfig
 from platform.config.trial import EvalConfig, PreprocessingConfig, TrainConfig, TrialConfig
-from platform.tune.env import REPO_ROOT
+from platform.tracking.provenance import REPO_ROOT
 
 __all__ = ["DOC_PATH", "main", "render"]
 

@@ -23,6 +23,7 @@ import torch
 from data_pipeline.cohort.cohort import CaseRef, load_case
 from data_pipeline.preprocess import PreprocessedCase
 from data_pipeline.preprocess.remove_skull import brain_mask
+from platform.config.trial import TrialConfig
 from platform.evaluation.lesion_metrics import LESION_METRIC_NAMES
 from platform.evaluation.metrics import (
     METRIC_NAMES,
@@ -31,9 +32,11 @@ from platform.evaluation.metrics import (
     segmentation_metrics,
     summarize,
 )
+from platform.inference import from_config
 from platform.inference.sliding_window import SlidingWindow, binarize
 
 __all__ = ["PER_PATIENT_MEANS", "SCORING_VERSION", "CaseEvaluation", "CaseScores", "PostProcess",
+           "Scoring",
            "evaluate_cases", "fold_means"]
 
 SCORING_VERSION = 2
@@ -44,7 +47,7 @@ post-processing candidates in the rows)."""
 
 CaseScores = Callable[[np.ndarray, np.ndarray, tuple[float, float, float]], dict[str, float]]
 """More scores of one case: ``(prediction, truth, spacing mm) -> {name: value}`` on the full
-grid (``platform.trial.parts.case_scores``: voxel counts, lesion-wise metrics, post-processing
+grid (``platform.postprocessing.choice.case_scores``: voxel counts, lesion-wise metrics, post-processing
 candidates)."""
 PostProcess = Callable[[np.ndarray, Sequence[float]], np.ndarray]
 """A post-processing applied to the full-grid prediction before it is scored."""
@@ -61,16 +64,31 @@ class CaseEvaluation:
     prediction: np.ndarray
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How a held-out case is predicted and scored: the trial's ``eval`` settings, its
+    patch size and its precision (:meth:`of` reads them from a trial config)."""
+
+    inference: SlidingWindow
+    patch_size: tuple[int, int, int]
+    threshold: float
+    amp: bool
+
+    @classmethod
+    def of(cls, config: TrialConfig) -> Scoring:
+        """The scoring a trial config asks for (``eval``, the patch size, ``train.amp``)."""
+        return cls(inference=from_config.inference(config),
+                   patch_size=from_config.patch_size(config),
+                   threshold=config.eval.threshold, amp=config.train.amp is not False)
+
+
 def evaluate_cases(
     model: torch.nn.Module,
     cases: Sequence[PreprocessedCase],
     refs: Sequence[CaseRef],
+    scoring: Scoring,
     *,
-    inference: SlidingWindow,
-    patch_size: tuple[int, int, int],
-    threshold: float,
     device: torch.device,
-    amp: bool,
     extra_scores: CaseScores | None = None,
     postprocess: PostProcess | None = None,
 ) -> Iterable[CaseEvaluation]:
@@ -85,10 +103,11 @@ def evaluate_cases(
     """
     for ref, case in zip(refs, cases, strict=True):
         started = time.perf_counter()
-        probability = inference(model, case.image, patch_size=patch_size, device=device,
-                                amp=amp, brain=case.brain.astype(bool))
+        probability = scoring.inference(model, case.image, patch_size=scoring.patch_size,
+                                        device=device, amp=scoring.amp,
+                                        brain=case.brain.astype(bool))
         seconds = time.perf_counter() - started
-        prediction = binarize(probability, threshold)
+        prediction = binarize(probability, scoring.threshold)
         original = load_case(ref)
         spacing = original.geometry.spacing
         full = case.paste(prediction)
@@ -97,8 +116,8 @@ def evaluate_cases(
         row: dict[str, float | str] = {"case": ref.key, **metrics, "seconds": seconds}
         if extra_scores is not None:
             row.update(extra_scores(full, original.lesion, spacing))
-        row["patches"] = float(inference.count(case.image.shape, patch_size,
-                                               case.brain.astype(bool)))
+        row["patches"] = float(scoring.inference.count(case.image.shape, scoring.patch_size,
+                                                       case.brain.astype(bool)))
         row["voxels"] = float(original.lesion.size)
         row["lesion_lost"] = case.lesion_loss.fraction
         logger.info("evaluated %s: dice %.3f in %.1f s", ref.key, metrics["dice"], seconds)

@@ -13,20 +13,16 @@ folds and results in the files those tools write and read.
   ``<case key><ending>``, never the source paths (which may name the patient).
 - ``splits_final.json`` (nnU-Net's fold file, ``data_pipeline.cohort.splits``) and a MONAI
   Auto3DSeg datalist (``{"training": [{"image", "label", "fold"}], "testing": [{"image"}]}``,
-  paths relative to the cohort folder) for a sweep's cohort and folds::
-
-      python -m platform.interchange sweeps/ablation.yaml data.cohort=/data/cohort --out DIR
-
-  The datalist holds file paths, so it is written to ``DIR`` only and never logged.
+  paths relative to the cohort folder) for a sweep's cohort and folds, written by
+  ``python -m platform.interchange`` (:mod:`platform.interchange`); the datalist holds
+  file paths, so it is written to a folder only and never logged.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +31,7 @@ import numpy as np
 
 from data_pipeline.cohort.cohort import CaseRef
 
-__all__ = ["NNUNET_CASE_METRICS", "auto3dseg_datalist", "check_summary", "main",
+__all__ = ["NNUNET_CASE_METRICS", "auto3dseg_datalist", "check_summary",
            "nnunet_summary", "read_summary"]
 
 NNUNET_CASE_METRICS = ("Dice", "IoU", "FP", "TP", "FN", "TN", "n_pred", "n_ref")
@@ -122,38 +118,3 @@ def auto3dseg_datalist(refs: Sequence[CaseRef], folds: Mapping[str, int], *, roo
     training = [{"image": path(ref.image), "label": path(ref.mask_path), "fold": folds[ref.key]}
                 for ref in refs if ref.key in folds]
     return {"training": training, "testing": [{"image": path(ref.image)} for ref in test_refs]}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write ``splits_final.json`` and ``datalist.json`` of a sweep; exit 2 on a bad input."""
-    from data_pipeline.cohort.cohort import load_cohort
-    from data_pipeline.cohort.splits import Fold, save_nnunet_splits
-    from platform.config import ConfigError, load_sweep
-    from platform.sweep.context import build_context, materialize_cohort
-
-    parser = argparse.ArgumentParser(prog="python -m platform.interchange", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sweep", type=Path, help="sweep YAML file")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the two files")
-    args = parser.parse_intermixed_args(argv)
-    try:
-        sweep = load_sweep(args.sweep, args.overrides)
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    cohort = materialize_cohort(sweep.data)
-    context = build_context(sweep, cohort, parent_run_id=None)
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_nnunet_splits(args.out / "splits_final.json",
-                       [Fold(f.index, f.train, f.test) for f in context.folds])
-    test = load_cohort(Path(sweep.data.test_cohort)) if sweep.data.test_cohort else []
-    root = cohort if cohort.is_dir() else cohort.parent
-    datalist = auto3dseg_datalist(load_cohort(cohort), {k: f.index for f in context.folds
-                                                        for k in f.test}, root=root,
-                                  test_refs=test)
-    (args.out / "datalist.json").write_text(json.dumps(datalist, indent=2))
-    print(f"wrote {args.out / 'splits_final.json'} and {args.out / 'datalist.json'} "
-          f"(dataroot {root})")
-    return 0
-

@@ -1,7 +1,7 @@
 """One CT volume in Hounsfield units -> a lesion mask on the same grid, as a trial evaluates.
 
 Why one function: ``python -m platform.predict`` (a DICOM series from disk) and the
-portable MLflow model (:mod:`platform.tracking.model_flavor`, a volume handed over by
+portable MLflow model (:mod:`platform.tracking.portable_model`, a volume handed over by
 ``mlflow.pyfunc``) must give the mask the trial's evaluation scored, so both run the
 trial's preprocessing steps, its tiled inference and threshold, and paste the cropped
 mask back onto the input grid, through this one path. The preprocessed image is
@@ -21,8 +21,8 @@ import torch
 from data_pipeline.cache import stored_image
 from data_pipeline.preprocess import preprocess
 from platform.config.trial import TrialConfig
+from platform.inference import from_config
 from platform.inference.sliding_window import binarize
-from platform.trial import parts
 
 __all__ = ["segment_volume"]
 
@@ -51,8 +51,8 @@ def segment_volume(network: torch.nn.Module, config: TrialConfig, hu: np.ndarray
     case = preprocess(volume, np.zeros(volume.shape, dtype=np.uint8),
                       config.preprocessing.steps)
     case = replace(case, image=stored_image(case.image))
-    probability = parts.inference(config)(
-        network, case.image, patch_size=parts.patch_size(config), device=device,
+    probability = from_config.inference(config)(
+        network, case.image, patch_size=from_config.patch_size(config), device=device,
         amp=config.train.amp is not False, brain=case.brain.astype(bool))
     mask: np.ndarray = case.paste(binarize(probability, config.eval.threshold))
     return mask.astype(np.uint8, copy=False)

@@ -5,7 +5,8 @@ fold model that never trained on it, so the mean Dice over them is an honest bas
 a choice that must not see any test cohort. Each fold trial scores every candidate of
 ``eval.postprocessing`` on each of its test cases (a column
 ``dice_postprocessed_<i>`` beside ``dice`` in ``per_patient.csv``, on the original
-grid against the untouched mask); after the sweep :func:`choose_for_sweep` averages
+grid against the untouched mask); after the sweep
+:func:`platform.postprocessing.external_test.choose_for_sweep` averages
 them over all folds and keeps the best candidate **only if it raises the mean Dice**
 over no post-processing (nnU-Net's ``determine_postprocessing`` rule). The choice and
 every number are logged as ``postprocessing.json`` on the sweep's parent run and
@@ -23,11 +24,15 @@ from typing import Any
 import numpy as np
 
 from data_pipeline.parts.registry import PartSpec
+from platform.config.trial import TrialConfig
+from platform.evaluation.cases import CaseScores
+from platform.evaluation.lesion_metrics import lesion_metrics
 from platform.evaluation.metrics import confusion_counts, summarize
 from platform.postprocessing.rules import POSTPROCESSING, apply_postprocessing
 
 __all__ = ["CHOICE_FILE", "PostprocessingChoice", "candidate_column", "candidate_dice",
-           "choose", "choose_for_sweep", "chosen_spec"]
+           "case_scores",
+           "choose", "chosen_spec"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,20 @@ def candidate_dice(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]
         denominator = 2 * counts["tp"] + counts["fp"] + counts["fn"]
         scores[candidate_column(index)] = (2 * counts["tp"] / denominator if denominator
                                            else 1.0)
+    return scores
+
+
+def case_scores(config: TrialConfig) -> CaseScores:
+    """The scores beside the voxel metrics of each held-out case: voxel counts (for
+    ``summary.json``), lesion-wise metrics at ``eval.surface_tolerance_mm`` and the Dice
+    after each ``eval.postprocessing`` candidate."""
+    tolerance, candidates = config.eval.surface_tolerance_mm, config.eval.postprocessing
+
+    def scores(pred: Any, truth: Any, spacing: tuple[float, float, float]) -> dict[str, float]:
+        return {**confusion_counts(pred, truth),
+                **lesion_metrics(pred, truth, spacing, tolerance_mm=tolerance),
+                **candidate_dice(pred, truth, spacing, candidates)}
+
     return scores
 
 
@@ -120,36 +139,3 @@ def chosen_spec(document: Mapping[str, Any], variant: str) -> PartSpec | None:
         return None
     params = {k: v for k, v in chosen.items() if k != "name"}
     return POSTPROCESSING.spec(chosen["name"], params)
-
-
-def choose_for_sweep(
-    uri: str, parent_run_id: str, candidates: Mapping[str, Sequence[PartSpec]]
-) -> dict[str, PostprocessingChoice]:
-    """Choose per variant on its finished CV trials and log ``postprocessing.json``.
-
-    Args:
-        candidates: each variant's ``eval.postprocessing``; variants without candidates
-            are left out.
-    """
-    from platform.tracking import fetch_trial_results, log_json
-
-    results = fetch_trial_results(uri, parent_run_id)
-    choices = {}
-    for variant, specs in candidates.items():
-        if not specs:
-            continue
-        rows = [row for r in results if r.variant == variant and r.status == "FINISHED"
-                for row in r.per_patient]
-        if not rows:
-            logger.warning("variant %s: no finished trial, no post-processing chosen", variant)
-            continue
-        try:
-            choices[variant] = choice = choose(variant, rows, specs)
-        except ValueError as err:  # trials run before these candidates: nothing to choose on
-            logger.error("no post-processing chosen: %s", err)
-            continue
-        logger.info("%s", choice.note())
-    if choices:
-        log_json(uri, parent_run_id, CHOICE_FILE,
-                 {variant: choice.to_json() for variant, choice in choices.items()})
-    return choices

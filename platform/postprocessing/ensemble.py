@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from data_pipeline.parts.registry import PartSpec
+from platform.postprocessing.choice import CHOICE_FILE, chosen_spec
 from platform.tracking import fetch_trial_results, load_trial_model, read_json
 
 __all__ = ["EnsembleNetwork", "load_predictor", "load_variant_ensemble"]
@@ -105,8 +106,6 @@ def load_predictor(uri: str, model: str, variant: str | None
     Returns:
         ``(network, resolved config, post-processing or None)``.
     """
-    from platform.postprocessing.choice import CHOICE_FILE, chosen_spec
-
     if variant is None:
         network, config = load_trial_model(uri, model)
         return network, config, None

@@ -23,7 +23,7 @@ when the sweep's trials get one and CUDA is there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +31,23 @@ import torch
 
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort.cohort import CaseRef, load_cohort
+from data_pipeline.parts.registry import PartSpec
 from platform.config.request import SweepContext
 from platform.config.sweep import SweepConfig
 from platform.config.trial import TrialConfig
-from platform.evaluation.cases import evaluate_cases, fold_means
+from platform.evaluation.cases import Scoring, evaluate_cases, fold_means
 from platform.evaluation.nnunet import nnunet_summary
-from platform.postprocessing.choice import PostprocessingChoice, choose_for_sweep
+from platform.postprocessing.choice import (
+    CHOICE_FILE,
+    PostprocessingChoice,
+    case_scores,
+    choose,
+)
+from platform.postprocessing.ensemble import load_variant_ensemble
 from platform.postprocessing.rules import POSTPROCESSING
-from platform.trial import parts
+from platform.tracking import fetch_trial_results, log_json
 
-__all__ = ["after_cross_validation", "load_test_refs", "score_external_test"]
+__all__ = ["after_cross_validation", "choose_for_sweep", "load_test_refs", "score_external_test"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +76,6 @@ def score_external_test(sweep: SweepConfig, context: SweepContext, variant: str,
                         refs: Sequence[CaseRef],
                         choice: PostprocessingChoice | None) -> dict[str, Any]:
     """Score ``variant``'s fold ensemble on ``refs``; log and return rows and means."""
-    from platform.postprocessing.ensemble import load_variant_ensemble
-    from platform.tracking import log_json
-
     assert context.parent_run_id is not None  # the models are the parent run's children
     ensemble, resolved, folds = load_variant_ensemble(context.tracking_uri,
                                                       context.parent_run_id, variant)
@@ -82,9 +86,8 @@ def score_external_test(sweep: SweepConfig, context: SweepContext, variant: str,
     device = torch.device("cuda" if context.gpus_per_trial > 0 and torch.cuda.is_available()
                           else "cpu")
     evaluations = evaluate_cases(
-        ensemble, cases, refs, inference=parts.inference(config),
-        patch_size=parts.patch_size(config), threshold=config.eval.threshold, device=device,
-        amp=config.train.amp is not False, extra_scores=parts.case_scores(config),
+        ensemble, cases, refs, Scoring.of(config), device=device,
+        extra_scores=case_scores(config),
         postprocess=None if chosen is None else POSTPROCESSING.create(chosen))
     rows = [evaluation.row for evaluation in evaluations]
     means = fold_means(rows)
@@ -124,3 +127,34 @@ def after_cross_validation(sweep: SweepConfig, context: SweepContext,
             f"{means['surface_dice']:.4f}, |volume difference| {means['abs_volume_diff_ml']:.3f} "
             "mL (means over patients)")
     return notes
+
+
+def choose_for_sweep(
+    uri: str, parent_run_id: str, candidates: Mapping[str, Sequence[PartSpec]]
+) -> dict[str, PostprocessingChoice]:
+    """Choose per variant on its finished CV trials and log ``postprocessing.json``.
+
+    Args:
+        candidates: each variant's ``eval.postprocessing``; variants without candidates
+            are left out.
+    """
+    results = fetch_trial_results(uri, parent_run_id)
+    choices = {}
+    for variant, specs in candidates.items():
+        if not specs:
+            continue
+        rows = [row for r in results if r.variant == variant and r.status == "FINISHED"
+                for row in r.per_patient]
+        if not rows:
+            logger.warning("variant %s: no finished trial, no post-processing chosen", variant)
+            continue
+        try:
+            choices[variant] = choice = choose(variant, rows, specs)
+        except ValueError as err:  # trials run before these candidates: nothing to choose on
+            logger.error("no post-processing chosen: %s", err)
+            continue
+        logger.info("%s", choice.note())
+    if choices:
+        log_json(uri, parent_run_id, CHOICE_FILE,
+                 {variant: choice.to_json() for variant, choice in choices.items()})
+    return choices

@@ -5,7 +5,7 @@
     python -m platform.predict --model RUN_ID --dicom DIR --out mask.nii.gz
     python -m platform.predict --model models:/stroke-final@champion --dicom DIR --out m.dcm
 
-The model is a trial's portable MLflow model (``platform.tracking.model_flavor``): a
+The model is a trial's portable MLflow model (``platform.tracking.portable_model``): a
 trial's run id, ``runs:/<run id>[/model]``, ``models:/<model id>``, or a registered model
 ``models:/<name>@<alias>`` / ``models:/<name>/<version>`` (``--tracking-uri`` or
 ``MLFLOW_TRACKING_URI`` says which store). With ``--variant NAME`` and a sweep's parent

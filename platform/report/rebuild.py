@@ -38,7 +38,11 @@ from typing import Any
 import yaml
 
 from platform.evaluation.metrics import DICE
+from platform.report.figures import save_figure
+from platform.report.figures.curves import run_learning_curves
+from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
 from platform.report.latex import booktabs
+from platform.report.search import search_figures
 from platform.report.table1 import Table1, build_table1
 from platform.report.table2 import Table2, build_table2
 from platform.tracking import (
@@ -50,7 +54,6 @@ from platform.tracking import (
     read_run_text,
     resolve_tracking_uri,
 )
-from platform.tracking.results import learning_curves
 
 __all__ = ["TableLayout", "build_report", "main", "publish_sweep_tables", "write_tables"]
 
@@ -144,9 +147,6 @@ def _per_patient(table: Table1, results: Sequence[TrialResult]) -> tuple[dict, d
 def write_figures(table1: Table1, table2: Table2 | None, results: Sequence[TrialResult],
                   sweep: Mapping[str, Any], out: Path) -> list[Path]:
     """The sweep's figures into ``out`` (PNG, SVG and JSON each); return the paths."""
-    from platform.report.figures import save_figure
-    from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
-    from platform.report.search import search_figures
 
     written = save_figure(*table1_figure(table1), out, "table1")
     values, folds = _per_patient(table1, results)
@@ -177,7 +177,6 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
     Raises:
         KeyError: the run is not a sweep's parent run, or it has no child runs.
     """
-    from platform.report.figures import save_figure
 
     sweep = _sweep_doc(uri, parent_run_id)
     results = fetch_trial_results(uri, parent_run_id)
@@ -197,7 +196,7 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
                 folder = out / "trials" / f"{result.variant}-fold{result.fold}"
                 title = f"{result.variant}/fold{result.fold}"
                 training = result.tags.get("training_run", result.run_id)
-                written += save_figure(*learning_curves(uri, training, title), folder,
+                written += save_figure(*run_learning_curves(uri, training, title), folder,
                                        "learning_curves")
     return written
 

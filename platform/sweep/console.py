@@ -27,8 +27,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console, Group
@@ -38,9 +38,10 @@ from rich.table import Table
 from rich.text import Text
 
 from platform.tracking.store import sqlite_file
+from platform.tune.display import TrialView
 
-__all__ = ["DETAILED", "PIPE_LINE_EVERY_S", "ConsoleMode", "SweepProgress", "TrialView",
-           "configure_console", "mlflow_ui_command", "sweep_epilogue"]
+__all__ = ["DETAILED", "PIPE_LINE_EVERY_S", "ConsoleMode", "SweepProgress",
+           "configure_console", "mlflow_ui_command", "progress_display", "sweep_epilogue"]
 
 PIPE_LINE_EVERY_S = 60.0
 """Least seconds between two status lines when the output is not a terminal."""
@@ -142,17 +143,6 @@ def sweep_epilogue(uri: str, sweep_name: str, parent_run_id: str,
                  f"  {mlflow_ui_command(uri)}",
                  f"Tables and figures into a folder: python -m platform.report {sweep_name}"):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
-
-
-@dataclass(frozen=True)
-class TrialView:
-    """One trial as the display needs it (built from a Ray Tune trial by the callback)."""
-
-    name: str
-    status: str
-    """Ray Tune's: PENDING, RUNNING, PAUSED, TERMINATED or ERROR."""
-    result: Mapping[str, Any] = field(default_factory=dict)
-    """Its last reported result (``done`` trials: the fold means)."""
 
 
 def _clock(seconds: float) -> str:
@@ -318,3 +308,10 @@ class SweepProgress:
         if now - self._last_line >= PIPE_LINE_EVERY_S:
             self._last_line = now
             self.console.print(self.line(), highlight=False, markup=False, soft_wrap=True)
+
+
+def progress_display(console: ConsoleMode, title: str, *, metric: str,
+                     mode: str) -> SweepProgress | None:
+    """The live display of one Ray Tune run when the console is quiet, else None (Ray Tune
+    then prints its own trial tables, as with ``-v``)."""
+    return SweepProgress(title, metric=metric, mode=mode) if console.quiet else None

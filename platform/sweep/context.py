@@ -16,7 +16,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.synthetic.generator import GENERATOR_VERSION, generate_cohort
@@ -24,11 +23,11 @@ from platform.config.request import FoldKeys, SweepContext
 from platform.config.runtime import RUNS_ROOT
 from platform.config.sweep import DataConfig, SweepConfig
 from platform.sweep.expand import sweep_id
+from platform.sweep.folds import lesion_volumes, plan_folds
 from platform.sweep.keys import data_fingerprint
 from platform.tracking.store import resolve_tracking_uri
-from platform.trial.data import lesion_volumes, plan_folds
 
-__all__ = ["RUNS_ROOT", "build_context", "cohort_dataset", "materialize_cohort",
+__all__ = ["RUNS_ROOT", "build_context", "materialize_cohort",
            "synthetic_cohort_path"]
 
 logger = logging.getLogger(__name__)
@@ -103,16 +102,3 @@ def _code_version() -> str:
 
     commit, dirty = git_state()
     return f"{commit}+dirty" if dirty else commit
-
-
-def cohort_dataset(context: SweepContext, fold: FoldKeys) -> dict[str, Any]:
-    """The cohort as an MLflow dataset input of a trial on ``fold`` (``TrialRun.log_dataset``).
-
-    Name: the cohort folder's name; digest: the data fingerprint of the work keys
-    (:func:`platform.sweep.keys.data_fingerprint`); profile: case counts only (no keys).
-    """
-    return {"name": Path(context.cohort).name, "digest": context.data_fingerprint,
-            "source": context.cohort,
-            "profile": {"cases": sum(1 for _ in (*fold.train, *fold.test)),
-                        "train_cases": len(fold.train), "test_cases": len(fold.test)},
-            "context": f"fold {fold.index}"}

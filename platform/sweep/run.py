@@ -29,7 +29,13 @@ import yaml
 
 from platform.config import ConfigError, SweepConfig, load_sweep
 from platform.config.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
-from platform.sweep.console import DETAILED, ConsoleMode, configure_console, sweep_epilogue
+from platform.sweep.console import (
+    DETAILED,
+    ConsoleMode,
+    configure_console,
+    progress_display,
+    sweep_epilogue,
+)
 from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import (
     best_trials,
@@ -128,7 +134,7 @@ def _search_folds(sweep: SweepConfig, context: SweepContext) -> list[tuple[int |
                                                                           list[FoldKeys]]]:
     """``(outer fold, inner folds)`` per search: one per outer fold (nested), or one over
     every fold's validation split (once, the optimistic scheme)."""
-    from platform.trial.data import inner_folds
+    from platform.sweep.folds import inner_folds
 
     search = sweep.search
     assert search is not None
@@ -169,8 +175,9 @@ def _run_search(sweep: SweepConfig, context: SweepContext, specs: Sequence[Trial
                           n_folds=len(inner), storage=RayStorage.of(sweep.ray),
                           name=f"{name}-search{suffix}", resources=sweep.resources,
                           failure=sweep.failure, resume=resume,
-                          callbacks=tune_callbacks(console, f"search {study}{suffix}",
-                                                   metric=search.metric, mode=search.mode))
+                          callbacks=tune_callbacks(progress_display(
+                              console, f"search {study}{suffix}", metric=search.metric,
+                              mode=search.mode)))
         best = grid.get_best_result(metric=search.metric, mode=search.mode)
         folds = context.run_folds if outer is None else (outer,)
         seen = sorted({key for fold in inner for key in (*fold.train, *fold.test)})
@@ -320,8 +327,8 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
 
             run_grid(requests, storage=RayStorage.of(sweep.ray), name=name,
                      resources=sweep.resources, failure=sweep.failure, resume=resume,
-                     callbacks=tune_callbacks(console, f"{sweep.name}: trials", metric=DICE,
-                                              mode="max"))
+                     callbacks=tune_callbacks(progress_display(
+                         console, f"{sweep.name}: trials", metric=DICE, mode="max")))
         variants = list(dict.fromkeys(spec.variant for spec in specs))
         from platform.postprocessing.external_test import after_cross_validation  # issue 14
 

@@ -13,7 +13,7 @@ Modules, one concern each:
 - :mod:`.work`: finished trainings and evaluations found by key, link runs of reused
   evaluations;
 - :mod:`.claims`: a claim on a training key, so two sweeps never train it at once;
-- :mod:`.model_flavor` (+ ``model_code.py``): the portable pyfunc model of a trial.
+- :mod:`.portable_model`: the portable pyfunc model of a trial.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from platform.tune.env import REPO_ROOT
-
-__all__ = ["GIT_COMMIT_TAG", "environment_tags", "git_state"]
+__all__ = ["GIT_COMMIT_TAG", "REPO_ROOT", "environment_tags", "git_state"]
 
 logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout (or installed tree) these packages were imported from."""
 
 def git_state(repo: Path = REPO_ROOT) -> tuple[str, bool | None]:
     """``(commit, dirty)`` of ``repo`` (default: this checkout); ``("unknown", None)``

@@ -27,10 +27,9 @@ from platform.tracking.work import REUSED_FROM
 
 if TYPE_CHECKING:
     import torch
-    from matplotlib.figure import Figure
     from mlflow import MlflowClient
 
-__all__ = ["TrialResult", "fetch_trial_results", "find_sweep_parent", "learning_curves",
+__all__ = ["TrialResult", "fetch_trial_results", "find_sweep_parent",
            "load_trial_model", "log_table", "metric_history", "model_uri_of", "read_json",
            "read_run_text"]
 
@@ -101,15 +100,6 @@ def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
     history = mlflow_client(uri).get_metric_history(run_id, key)
     by_step = {m.step: m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp))}
     return sorted(by_step.items())
-
-
-def learning_curves(uri: str, run_id: str, title: str) -> tuple[Figure, dict[str, Any]]:
-    """A trial's learning curves (``train_loss``, ``lr``) from its MLflow metric history,
-    a resumed trial's whole history included; ``title`` is the run's name."""
-    from platform.report.figures.curves import learning_curves_figure
-
-    return learning_curves_figure(metric_history(uri, run_id, "train_loss"),
-                                  metric_history(uri, run_id, "lr"), title=title)
 
 
 def find_sweep_parent(uri: str, reference: str) -> str:
@@ -186,7 +176,7 @@ def model_uri_of(client: MlflowClient, reference: str) -> str:
 
 
 def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Load a trial's portable model (:mod:`platform.tracking.model_flavor`) on CPU.
+    """Load a trial's portable model (:mod:`platform.tracking.portable_model`) on CPU.
 
     Args:
         uri: the tracking URI (registered models are looked up in the same store).
@@ -204,7 +194,8 @@ def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, A
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    from platform.tracking.model_flavor import LesionSegmentationModel
+    # mlflow.pyfunc and torch: loaded only by the callers that load a model.
+    from platform.tracking.portable_model import PortableSegmentationModel
 
     client = mlflow_client(uri)
     try:
@@ -214,7 +205,7 @@ def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, A
     except MlflowException as err:
         raise KeyError(f"no trial model {model!r} in the MLflow store {uri}: "
                        f"{err.message}") from err
-    if not isinstance(loaded, LesionSegmentationModel) or loaded.network is None:
+    if not isinstance(loaded, PortableSegmentationModel) or loaded.network is None:
         raise KeyError(f"{model!r} is not a portable trial model (logged by an older version "
                        "as a pickled mlflow.pytorch model?); run the trial again")
     assert loaded.config is not None  # set together with the network by load_context

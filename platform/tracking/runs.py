@@ -310,25 +310,10 @@ class TrialRun:
         """Log ``data`` as the JSON artifact ``name`` (checked for PHI, like :func:`log_json`)."""
         log_json(self.uri, self.run_id, name, data)
 
-    def log_figure_files(self, figure: Figure, data: Mapping[str, Any], name: str,
-                         artifact_path: str = "figures") -> None:
-        """Log ``figure`` as ``<name>.png`` and ``.svg`` with the numbers it drew
-        (``<name>.json``) under ``artifact_path`` (see :mod:`platform.report.figures`)."""
-        from platform.report.figures.canvas import save_figure
-
-        with tempfile.TemporaryDirectory() as tmp:
-            save_figure(figure, dict(data), Path(tmp), name)
-            check_no_identifiers({"data": json.loads((Path(tmp) / f"{name}.json").read_text())},
-                                 what=f"{name}.json")
-            self._client_or_raise().log_artifacts(self.run_id, tmp, artifact_path)
-
-    def log_learning_curves(self) -> None:
-        """Log this run's learning curves (loss, learning rate) as ``figures/
-        learning_curves.png/.svg/.json``, drawn from its metric history."""
-        from platform.tracking.results import learning_curves
-
-        figure, data = learning_curves(self.uri, self.run_id, self.run_name)
-        self.log_figure_files(figure, data, "learning_curves")
+    def log_files(self, folder: Path, artifact_path: str | None = "figures") -> None:
+        """Log every file under ``folder`` (a figure's PNG, SVG and JSON, say) under
+        ``artifact_path``, checked for DICOM identifiers first (see :func:`log_files`)."""
+        log_files(self.uri, self.run_id, folder, artifact_path)
 
     def log_figure(self, fig_or_png_path: Figure | str | Path, name: str) -> None:
         """Log a matplotlib figure or an existing PNG as artifact ``name`` (``.png`` added)."""
@@ -343,22 +328,25 @@ class TrialRun:
             shutil.copyfile(fig_or_png_path, target)
             client.log_artifact(self.run_id, str(target), None if folder == "." else folder)
 
-    def log_model(self, model: torch.nn.Module, config: Mapping[str, Any],
+    def log_model(self, model: torch.nn.Module, config: Mapping[str, Any], *, code: Path,
                   name: str = "model") -> str:
         """Log ``model`` as a portable MLflow pyfunc; return its ``models:/`` URI.
 
         The model directory holds the ``state_dict``, the resolved ``config`` (a trial
         config, as :meth:`log_config` received it), a signature and pip requirements,
         and loads with ``mlflow.pyfunc.load_model`` wherever this package is installed,
-        without unpickling anything (:mod:`platform.tracking.model_flavor`). MLflow 3
+        without unpickling anything (:mod:`platform.tracking.portable_model`; ``code`` is
+        the models-from-code entry file that wires it). MLflow 3
         stores it as a ``LoggedModel`` linked to this run (shown in the UI). The URI is
         also tagged ``model_uri``.
         """
-        from platform.tracking.model_flavor import log_segmentation_model
+        # mlflow.pyfunc and torch: imported only where a model is logged.
+        from platform.tracking.portable_model import log_segmentation_model
 
         client = self._client_or_raise()
         with global_tracking_uri(self.uri):
-            model_uri = log_segmentation_model(client, self.run_id, model, config, name=name)
+            model_uri = log_segmentation_model(client, self.run_id, model, config, name=name,
+                                               code=code)
         client.set_tag(self.run_id, "model_uri", model_uri)
         return model_uri
 

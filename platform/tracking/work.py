@@ -6,7 +6,7 @@ one was added, a sweep on another node) is found by its key (:mod:`platform.swee
 with one search, and a cluster needs no other shared state.
 
 Layout: a training run (``run_kind=training``, tag ``training_key``) holds the learning
-curves and the portable model (:mod:`platform.tracking.model_flavor`: a state dict and the
+curves and the portable model (:mod:`platform.tracking.portable_model`: a state dict and the
 config, nothing pickled), which a reused training is loaded from; an evaluation run
 (``run_kind=trial``, tags ``evaluation_key``, ``training_key``, ``training_run``) holds
 the metrics and per-patient rows of one (variant, fold). A reused evaluation appears in

@@ -19,17 +19,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
 from data_pipeline.cohort.cohort import load_cohort
 from platform.config.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
 from platform.config.trial import TrialConfig
-from platform.evaluation.cases import CaseEvaluation, evaluate_cases, fold_means
+from platform.evaluation.cases import CaseEvaluation, Scoring, evaluate_cases, fold_means
 from platform.evaluation.nnunet import nnunet_summary
+from platform.postprocessing.choice import case_scores
 from platform.report.figures.contours import contour_figure
-from platform.sweep.context import cohort_dataset
+from platform.report.figures.curves import log_learning_curves
 from platform.tracking import TrialRun, find_trial_run, load_trial_model, run_tags
 from platform.tracking.claims import TrainingClaim
 from platform.tracking.store import ensure_experiment, mlflow_client
@@ -38,8 +39,9 @@ from platform.tracking.work import (
     find_finished,
     link_evaluation,
 )
-from platform.trial.data import FoldCases, load_fold_cases
 from platform.trial import parts
+from platform.trial.data import FoldCases, load_fold_cases
+from platform.trial.portable_model import MODEL_CODE
 from platform.trial.training import (
     CHECKPOINT_FILE,
     NonFiniteLossError,
@@ -186,7 +188,7 @@ def fit(
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
-    run.log_dataset(**cohort_dataset(request.context, request.fold(request.spec.fold)))
+    run.log_dataset(**_cohort_dataset(request.context, request.fold(request.spec.fold)))
     n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
                     step=0)
@@ -208,8 +210,8 @@ def fit(
         run.set_failed(str(err))
         raise
     run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
-    run.log_learning_curves()
-    run.log_model(model.cpu(), config.model_dump(mode="json"))
+    log_learning_curves(run)
+    run.log_model(model.cpu(), config.model_dump(mode="json"), code=MODEL_CODE)
     return model.to(device), data
 
 
@@ -285,7 +287,7 @@ def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
                            training_run_id=training_run_id, reused=True)
     with open_run(request, spec, training=training_run_id) as run:
         run.log_config(spec.config.model_dump(mode="json"))
-        run.log_dataset(**cohort_dataset(context, request.fold(spec.fold)))
+        run.log_dataset(**_cohort_dataset(context, request.fold(spec.fold)))
         return evaluate_and_log(model, data, spec.config, run, device=device)
 
 
@@ -293,9 +295,8 @@ def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, 
                   device: torch.device) -> Iterator[CaseEvaluation]:
     """Evaluate ``data.eval`` with the trial's inference settings, case by case."""
     return iter(evaluate_cases(
-        model, data.eval, data.eval_refs, inference=parts.inference(config),
-        patch_size=parts.patch_size(config), threshold=config.eval.threshold, device=device,
-        amp=config.train.amp is not False, extra_scores=parts.case_scores(config)))
+        model, data.eval, data.eval_refs, Scoring.of(config), device=device,
+        extra_scores=case_scores(config)))
 
 
 def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfig,
@@ -321,3 +322,17 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     training_run = run.tags.get("training_run", "")
     return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows,
                        training_run_id=training_run)
+
+
+def _cohort_dataset(context: SweepContext, fold: FoldKeys) -> dict[str, Any]:
+    """The cohort as an MLflow dataset input of a trial on ``fold`` (``TrialRun.log_dataset``).
+
+    Name: the cohort folder's name; digest: the data fingerprint of the work keys
+    (:func:`platform.sweep.keys.data_fingerprint`); profile: case counts only (no keys).
+    """
+    return {"name": Path(context.cohort).name, "digest": context.data_fingerprint,
+            "source": context.cohort,
+            "profile": {"cases": sum(1 for _ in (*fold.train, *fold.test)),
+                        "train_cases": len(fold.train), "test_cases": len(fold.test)},
+            "context": f"fold {fold.index}"}
+

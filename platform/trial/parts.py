@@ -21,15 +21,9 @@ from data_pipeline.samplers import make_patch_loader
 from models import build_loss, build_model, build_optimizer, build_schedule
 from platform.config.request import SweepContext
 from platform.config.trial import TrialConfig
-from platform.evaluation.cases import CaseScores
-from platform.evaluation.lesion_metrics import lesion_metrics
-from platform.evaluation.metrics import confusion_counts
-from platform.inference.sliding_window import INFERENCE, SlidingWindow
-from platform.postprocessing.choice import candidate_dice
 
-__all__ = ["TrainingParts", "assigned_gpu_index", "case_scores", "configure_threads",
-           "device_name", "inference", "network", "patch_batches", "patch_size",
-           "train_arguments", "trial_device", "training_parts"]
+__all__ = ["TrainingParts", "assigned_gpu_index", "configure_threads", "device_name",
+           "network", "patch_batches", "train_arguments", "trial_device", "training_parts"]
 
 Batches = Callable[[int], Iterator[dict[str, torch.Tensor]]]
 
@@ -71,32 +65,6 @@ def patch_batches(config: TrialConfig, cases: Sequence[PreprocessedCase]) -> Bat
                                  seed=seed)
 
     return make_batches
-
-
-def inference(config: TrialConfig) -> SlidingWindow:
-    """The configured whole-volume inference (``eval.inference``)."""
-    built: SlidingWindow = INFERENCE.create(config.eval.inference)
-    return built
-
-
-def case_scores(config: TrialConfig) -> CaseScores:
-    """The scores beside the voxel metrics of each held-out case: voxel counts (for
-    ``summary.json``), lesion-wise metrics at ``eval.surface_tolerance_mm`` and the Dice
-    after each ``eval.postprocessing`` candidate."""
-    tolerance, candidates = config.eval.surface_tolerance_mm, config.eval.postprocessing
-
-    def scores(pred: Any, truth: Any, spacing: tuple[float, float, float]) -> dict[str, float]:
-        return {**confusion_counts(pred, truth),
-                **lesion_metrics(pred, truth, spacing, tolerance_mm=tolerance),
-                **candidate_dice(pred, truth, spacing, candidates)}
-
-    return scores
-
-
-def patch_size(config: TrialConfig) -> tuple[int, int, int]:
-    """The training patch size, also the inference patch size."""
-    size: tuple[int, int, int] = config.sampler.params.patch_size  # type: ignore[attr-defined]
-    return size
 
 
 def device_name(device: torch.device) -> str:

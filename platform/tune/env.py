@@ -36,10 +36,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from platform.tracking.provenance import REPO_ROOT
+
 __all__ = ["CREDENTIALS", "FORWARDED", "REPO_ROOT", "SHIP_EXCLUDES", "ray_process_env",
            "s3_keys_kept_from_ray", "worker_credentials", "worker_runtime_env"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Applied to every Ray process we start; a user may set RAY_AUTH_MODE to "token" for a
 # real cluster, and then it is passed on unchanged.

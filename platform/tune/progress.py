@@ -18,30 +18,27 @@ from typing import Any
 
 from ray.tune import Callback
 
-from platform.sweep.console import ConsoleMode, SweepProgress, TrialView
+from platform.tune.display import ProgressDisplay, TrialView
 
 __all__ = ["TuneProgress", "tune_callbacks"]
 
 
-def tune_callbacks(console: ConsoleMode, title: str, *, metric: str,
-                   mode: str) -> list[Callback]:
-    """The callbacks of one Ray Tune run: the progress display when quiet, else none
-    (Ray Tune then prints its own trial tables, as with ``-v``)."""
-    if not console.quiet:
-        return []
-    return [TuneProgress(SweepProgress(title, metric=metric, mode=mode))]
+def tune_callbacks(display: ProgressDisplay | None) -> list[Callback]:
+    """The callbacks of one Ray Tune run: ``display`` fed with its trials, or none without
+    one (Ray Tune then prints its own trial tables, as with ``-v``)."""
+    return [] if display is None else [TuneProgress(display)]
 
 
 class TuneProgress(Callback):
-    """Forward Ray Tune's trial states to a :class:`SweepProgress` display.
+    """Forward Ray Tune's trial states to a :class:`~platform.tune.display.ProgressDisplay`.
 
     The display starts with the experiment (``setup``) and draws its final state at
     ``on_experiment_end``; a trial that fails for good has its full error text printed,
     a trial that is retried one line.
     """
 
-    def __init__(self, progress: SweepProgress) -> None:
-        self.progress: SweepProgress | None = progress
+    def __init__(self, progress: ProgressDisplay) -> None:
+        self.progress: ProgressDisplay | None = progress
 
     def __getstate__(self) -> dict[str, Any]:
         return {"progress": None}  # a terminal does not pickle; see the module docstring

@@ -27,9 +27,9 @@ from platform.config.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
 from platform.config.search import SearchConfig
 from platform.tracking.store import sqlite_file
-from platform.trial.run import trainable
 from platform.tune.env import ray_process_env, s3_keys_kept_from_ray, worker_runtime_env
 from platform.tune.storage import RayStorage
+from platform.tune.trainable import trainable
 
 __all__ = [
     "TunerSettings", "grid_settings", "gpus_per_trial", "ray_init_arguments", "run_grid",

@@ -13,7 +13,7 @@ from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.preprocess import FINAL_STEPS, NO_PREPROCESSING_STEPS
 from data_pipeline.preprocess.remove_skull import brain_mask
 from data_pipeline.synthetic.generator import generate_cohort
-from platform.evaluation.cases import evaluate_cases, fold_means
+from platform.evaluation.cases import Scoring, evaluate_cases, fold_means
 from platform.evaluation.metrics import METRIC_NAMES
 from platform.inference.sliding_window import INFERENCE
 
@@ -40,8 +40,9 @@ def _rows(cohort: Path, steps, tmp_path: Path) -> list[dict]:
     cases = [cache.get(ref, steps) for ref in refs]
     sliding = INFERENCE.create(INFERENCE.spec("sliding_window", {"skip_outside_brain": False}))
     return [e.row for e in evaluate_cases(
-        _everywhere_lesion(), cases, refs, inference=sliding, patch_size=(16, 16, 16),
-        threshold=0.5, device=torch.device("cpu"), amp=False)]
+        _everywhere_lesion(), cases, refs,
+        Scoring(inference=sliding, patch_size=(16, 16, 16), threshold=0.5, amp=False),
+        device=torch.device("cpu"))]
 
 
 def test_cropped_and_uncropped_variants_are_scored_over_the_same_voxels(

@@ -12,7 +12,8 @@ from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.errors import DataError
 from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, step
 from data_pipeline.synthetic.generator import generate_cohort
-from platform.trial.data import inner_folds, lesion_volumes, load_fold_cases, plan_folds
+from platform.sweep.folds import inner_folds, lesion_volumes, plan_folds
+from platform.trial.data import load_fold_cases
 
 
 @pytest.fixture(scope="module")

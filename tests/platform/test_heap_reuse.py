@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from platform.inference.heap_reuse import reuse_freed_memory
 from platform.inference import heap_reuse
+from platform.inference.heap_reuse import reuse_freed_memory
 from platform.tune.env import REPO_ROOT
 
 PAGES = 64 * 2**20 // 4096  # one (1, 8, 128, 128, 128) float32 activation in 4 KiB pages

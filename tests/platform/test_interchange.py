@@ -13,10 +13,10 @@ from platform.evaluation.nnunet import (
     NNUNET_CASE_METRICS,
     auto3dseg_datalist,
     check_summary,
-    main,
     nnunet_summary,
     read_summary,
 )
+from platform.interchange import main
 
 ROWS = [{"case": "case-000", "tp": 30, "fp": 10, "fn": 20, "tn": 940, "dice": 0.6},
         {"case": "case-001", "tp": 0, "fp": 0, "fn": 0, "tn": 1000, "dice": 1.0},

@@ -45,7 +45,9 @@ from platform.config.runtime import (
 from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SyntheticCohortConfig, VariantConfig
 from platform.config.trial import EvalConfig, PreprocessingConfig, TrainConfig, TrialConfig
+from platform.inference import from_config
 from platform.parameters import KINDS
+from platform.postprocessing.choice import case_scores
 from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand, format_trials
 from platform.trial import parts
@@ -439,10 +441,7 @@ def _evaluation(sweep: SweepConfig) -> Any:
         def log_metrics(self, metrics: Any, step: Any = None) -> None:
             pass
 
-        def log_model(self, model: Any, config: Any) -> None:
-            pass
-
-        def log_learning_curves(self) -> None:
+        def log_model(self, model: Any, config: Any, *, code: Any) -> None:
             pass
 
     config, context = _final(sweep), _context(sweep)
@@ -507,7 +506,7 @@ def _case_scores(sweep: SweepConfig) -> Any:
     truth[1:5, 2:7, 2:7] = 1
     pred = np.roll(truth, 2, axis=2)  # surfaces 2 voxels (1 mm) apart in x
     pred[5, 11, 11] = 1  # a speck that post-processing can remove
-    return sorted(parts.case_scores(_final(sweep))(pred, truth, (1.0, 0.5, 0.5)).items())
+    return sorted(case_scores(_final(sweep))(pred, truth, (1.0, 0.5, 0.5)).items())
 
 
 def _test_cohort(sweep: SweepConfig) -> Any:
@@ -522,7 +521,7 @@ def _test_cohort(sweep: SweepConfig) -> Any:
 
 def _inference(sweep: SweepConfig) -> Any:
     brain = np.ones((40, 40, 40), bool)
-    return parts.inference(_final(sweep)).count((40, 40, 40), (16, 16, 16), brain)
+    return from_config.inference(_final(sweep)).count((40, 40, 40), (16, 16, 16), brain)
 
 
 def _search_folds(sweep: SweepConfig) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from platform.sweep.console import DETAILED, ConsoleMode, SweepProgress
+from platform.sweep.console import DETAILED, ConsoleMode, SweepProgress, progress_display
 from platform.tune.progress import TuneProgress, tune_callbacks
 
 
@@ -53,6 +53,7 @@ def test_pickled_callback_drops_its_display() -> None:
 
 
 def test_callbacks_only_when_quiet() -> None:
-    assert tune_callbacks(DETAILED, "t", metric="dice", mode="max") == []
-    (callback,) = tune_callbacks(ConsoleMode(0), "t", metric="dice", mode="max")
+    assert tune_callbacks(progress_display(DETAILED, "t", metric="dice", mode="max")) == []
+    (callback,) = tune_callbacks(progress_display(ConsoleMode(0), "t", metric="dice",
+                                                  mode="max"))
     assert isinstance(callback, TuneProgress) and callback.progress is not None

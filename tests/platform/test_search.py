@@ -29,7 +29,7 @@ from platform.config.request import FoldKeys, TrialRequest
 from platform.config.search import SEARCH_METRICS
 from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand
-from platform.trial.data import inner_folds
+from platform.sweep.folds import inner_folds
 from platform.trial.search_sample import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
 from platform.tune.pruning import OptunaPrunerScheduler
 from platform.tune.tuner import study_generation

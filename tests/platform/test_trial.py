@@ -232,7 +232,7 @@ torch.set_num_threads(1)  # the trial's train.threads: the same sums, the same m
 mlflow.set_tracking_uri(sys.argv[2])
 model = mlflow.pyfunc.load_model(sys.argv[3])
 np.save(sys.argv[5], model.predict(np.load(sys.argv[4])))
-names = ("stroke_cli", "platform.tracking.model_flavor", "platform.inference.segment", "models",
+names = ("stroke_cli", "platform.trial.portable_model", "platform.inference.segment", "models",
          "data_pipeline")
 print(json.dumps({"files": [sys.modules[n].__file__ for n in names],
                   "platform": list(sys.modules["platform"].__path__),

@@ -8,16 +8,20 @@ importances from its samples' runs (the objective each reported, the knobs each 
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from platform.report.figures.canvas import FigureData, new_figure
+from platform.report.figures.canvas import FigureData, new_figure, save_figure
+from platform.tracking import TrialRun
+from platform.tracking.results import metric_history
 
-__all__ = ["SearchSample", "learning_curves_figure", "parameter_importance_figure",
-           "search_history_figure"]
+__all__ = ["SearchSample", "learning_curves_figure", "log_learning_curves",
+           "parameter_importance_figure", "run_learning_curves", "search_history_figure"]
 
 
 def learning_curves_figure(loss: Sequence[tuple[int, float]], lr: Sequence[tuple[int, float]],
@@ -123,3 +127,18 @@ def parameter_importance_figure(importances: Mapping[str, Mapping[str, float]], 
     figure.suptitle(f"Parameter importance for {metric} ({method})", fontsize=10)
     return figure, {"metric": metric, "method": method,
                     "studies": {s: dict(v) for s, v in importances.items()}}
+
+
+def run_learning_curves(uri: str, run_id: str, title: str) -> tuple[Figure, FigureData]:
+    """A training run's learning curves (``train_loss``, ``lr``) from its MLflow metric
+    history, a resumed run's whole history included; ``title`` is the run's name."""
+    return learning_curves_figure(metric_history(uri, run_id, "train_loss"),
+                                  metric_history(uri, run_id, "lr"), title=title)
+
+
+def log_learning_curves(run: TrialRun) -> None:
+    """Log ``run``'s learning curves as ``figures/learning_curves.png/.svg/.json``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        save_figure(*run_learning_curves(run.uri, run.run_id, run.run_name), Path(tmp),
+                    "learning_curves")
+        run.log_files(Path(tmp), "figures")

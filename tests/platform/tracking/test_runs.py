@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
 from platform.config import load_sweep
+from platform.report.figures.canvas import save_figure
 from platform.sweep.expand import expand
 from platform.tracking import (
     TrialRun,
@@ -36,6 +37,7 @@ from platform.tracking.payloads import PARAM_VALUE_LIMIT
 from platform.tracking.provenance import GIT_COMMIT_TAG, environment_tags, git_state
 from platform.tracking.results import find_sweep_parent, model_uri_of
 from platform.trial.parts import network
+from platform.trial.portable_model import MODEL_CODE
 from platform.tune.env import REPO_ROOT
 
 EXPERIMENT = "ablation-test"
@@ -94,7 +96,7 @@ def _log_full_trial(uri: str, tmp_path: Path) -> tuple[str, str, torch.nn.Module
         run.log_metrics({"dice": 0.625})
         run.log_figure(figure, "figures/case-001")
         run.log_figure(png, "curve.png")
-        run.log_model(model, TRIAL_CONFIG.model_dump(mode="json"))
+        run.log_model(model, TRIAL_CONFIG.model_dump(mode="json"), code=MODEL_CODE)
         child = run.run_id
     return parent, child, model
 
@@ -186,7 +188,7 @@ def test_load_trial_model_by_run_id_and_uris(mlflow_sqlite_uri: str, tmp_path: P
 def test_log_model_refuses_a_config_it_could_not_rebuild(mlflow_sqlite_uri: str) -> None:
     with _trial(mlflow_sqlite_uri, _parent(mlflow_sqlite_uri)) as run, pytest.raises(
             ValueError, match="model"):
-        run.log_model(_tiny_model(), {"model": {"name": "no_such_network"}})
+        run.log_model(_tiny_model(), {"model": {"name": "no_such_network"}}, code=MODEL_CODE)
 
 
 def test_exception_in_block_marks_run_failed_with_reason(mlflow_sqlite_uri: str) -> None:
@@ -341,9 +343,11 @@ def test_log_files_and_figure_files_refuse_identifiers(mlflow_sqlite_uri: str,
     figure = Figure()
     figure.add_subplot().plot([0, 1], [1, 0])
     with _trial(mlflow_sqlite_uri, parent) as run:
-        run.log_figure_files(figure, {"values": [1.0, 0.0]}, "curve")
+        save_figure(figure, {"values": [1.0, 0.0]}, tmp_path / "ok", "curve")
+        run.log_files(tmp_path / "ok", "figures")
+        save_figure(figure, {"patient_id": [1]}, tmp_path / "bad", "leak")
         with pytest.raises(ValueError, match="DICOM identifier"):
-            run.log_figure_files(figure, {"patient_id": [1]}, "leak")
+            run.log_files(tmp_path / "bad", "figures")
     paths = sorted(f.path for f in client.list_artifacts(run.run_id, "figures"))
     assert paths == ["figures/curve.json", "figures/curve.png", "figures/curve.svg"]
 
