@@ -75,7 +75,7 @@ def _entry(command: str, module: str) -> Callable[[], int]:
     return run
 
 
-sweep = _entry("platform.sweep", "platform.sweep.run")
+sweep = _entry("platform.sweep", "platform.sweep.__main__")
 trial = _entry("platform.trial", "platform.trial.__main__")
 predict = _entry("platform.predict", "platform.postprocessing.predict")
 report = _entry("platform.report", "platform.report.rebuild")

@@ -121,6 +121,7 @@ def _measure_steps(
     compile_backend: str,
 ) -> dict[str, Any]:
     import models
+    from platform.trial.training import training_step
 
     torch.manual_seed(0)
     net = build_network(name, width).to(device)
@@ -140,15 +141,9 @@ def _measure_steps(
     optimizer = models.build_optimizer("adam", net.parameters())
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    def step() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = forward(images)
-        loss = loss_fn(logits.float(), target)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return loss.detach()
+    def step() -> torch.Tensor:  # the trial's own step (platform.trial.training)
+        return training_step(forward, loss_fn, optimizer, scaler, images, target,
+                             dtype).detach()
 
     started = time.perf_counter()
     for _ in range(warmup):
@@ -236,7 +231,8 @@ def _train_final(
     compile_model: bool,
 ) -> dict[str, Any]:
     import models
-    from platform.trial.training import train
+    from platform.config.trial import TrainConfig
+    from platform.trial.training import TrainingParts, train
 
     torch.manual_seed(0)
     model = models.build_model(FINAL, base_width=width)
@@ -247,12 +243,13 @@ def _train_final(
     schedule = models.build_schedule("step_halving", optimizer)
     events: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="gpu-check-train-") as tmp:
+        settings = TrainConfig(iterations=iterations, seed=0, amp="auto", channels_last=True,
+                               checkpoint_every=iterations, log_every=log_every,
+                               compile=compile_model)
         result = train(
-            model, loss, optimizer, schedule,
-            lambda seed: _loader(cases, patch, batch, workers, seed),
-            iterations=iterations, seed=0, device=device, amp="auto", channels_last=True,
-            checkpoint_dir=Path(tmp), checkpoint_every=iterations, log_every=log_every,
-            on_progress=events.append, compile_model=compile_model,
+            TrainingParts(model, loss, optimizer, schedule),
+            lambda seed: _loader(cases, patch, batch, workers, seed), settings,
+            device=device, checkpoint_dir=Path(tmp), on_progress=events.append,
         )  # fmt: skip
     steady = [event.iterations_per_s for event in events[1:]] or [events[-1].iterations_per_s]
     return {

@@ -25,6 +25,7 @@ from platform.config.sweep import DataConfig, SweepConfig
 from platform.sweep.expand import sweep_id
 from platform.sweep.folds import lesion_volumes, plan_folds
 from platform.sweep.keys import data_fingerprint
+from platform.tracking.provenance import git_state
 from platform.tracking.store import resolve_tracking_uri
 
 __all__ = ["RUNS_ROOT", "build_context", "materialize_cohort",
@@ -98,7 +99,5 @@ def build_context(sweep: SweepConfig, cohort: Path, *,
 
 def _code_version() -> str:
     """The checkout's commit for work keys; ``+dirty`` when tracked files differ from it."""
-    from platform.tracking.provenance import git_state
-
     commit, dirty = git_state()
     return f"{commit}+dirty" if dirty else commit

@@ -88,6 +88,8 @@ def _cohort(sweep: SweepConfig, source: str,
 
 def _test_cohort(sweep: SweepConfig, source: str, problems: list[Problem]) -> None:
     """The external test cohort can be read and shares no case with the CV cohort."""
+    # torch, through the module that scores ensembles: loaded only when a sweep names a
+    # test cohort, so validating other sweeps stays light.
     from platform.postprocessing.external_test import load_test_refs
 
     try:

@@ -168,10 +168,9 @@ def train_on(
         start = load_checkpoint(checkpoint_dir, model=built.model, optimizer=built.optimizer,
                                 schedule=built.schedule, scaler=scaler)
         logger.info("resuming from iteration %d", start)
-    train(built.model, built.loss, built.optimizer, built.schedule,
-          parts.patch_batches(config, data.train), device=device,
+    train(built, parts.patch_batches(config, data.train), config.train, device=device,
           checkpoint_dir=checkpoint_dir, on_progress=on_progress, start_iteration=start,
-          scaler=scaler, **parts.train_arguments(config))
+          scaler=scaler)
     return built.model
 
 

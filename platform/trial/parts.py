@@ -10,9 +10,7 @@ be wired and one table row to prove it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 
@@ -21,22 +19,10 @@ from data_pipeline.samplers import make_patch_loader
 from models import build_loss, build_model, build_optimizer, build_schedule
 from platform.config.request import SweepContext
 from platform.config.trial import TrialConfig
+from platform.trial.training import Batches, MakeBatches, TrainingParts
 
 __all__ = ["TrainingParts", "assigned_gpu_index", "configure_threads", "device_name",
-           "network", "patch_batches", "train_arguments", "trial_device", "training_parts"]
-
-Batches = Callable[[int], Iterator[dict[str, torch.Tensor]]]
-
-
-@dataclass
-class TrainingParts:
-    """The network and what trains it, built fresh for one training run."""
-
-    model: torch.nn.Module
-    loss: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-
+           "network", "patch_batches", "trial_device", "training_parts"]
 
 def network(config: TrialConfig) -> torch.nn.Module:
     """The network of ``config.model`` (initialised from torch's current seed)."""
@@ -57,10 +43,10 @@ def training_parts(config: TrialConfig, class_counts: tuple[int, int] | None) ->
                          schedule=build_schedule(config.schedule, optimizer))
 
 
-def patch_batches(config: TrialConfig, cases: Sequence[PreprocessedCase]) -> Batches:
+def patch_batches(config: TrialConfig, cases: Sequence[PreprocessedCase]) -> MakeBatches:
     """``make_batches(seed)`` for the training loop: the configured sampler over ``cases``."""
 
-    def make_batches(seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    def make_batches(seed: int) -> Batches:
         return make_patch_loader(cases, config.sampler, batch_size=config.train.batch_size,
                                  seed=seed)
 
@@ -131,11 +117,3 @@ def configure_threads(config: TrialConfig, context: SweepContext) -> int:
     threads = max(1, int(config.train.threads or context.cpus_per_trial or 1))
     torch.set_num_threads(threads)
     return threads
-
-
-def train_arguments(config: TrialConfig) -> dict[str, Any]:
-    """The training loop's settings from ``config.train`` (``platform.trial.training.train``)."""
-    train = config.train
-    return {"iterations": train.iterations, "seed": train.seed, "amp": train.amp,
-            "channels_last": train.channels_last, "checkpoint_every": train.checkpoint_every,
-            "log_every": train.log_every, "compile_model": train.compile}

@@ -23,8 +23,8 @@ pinned memory without blocking. (With fp16, PyTorch's ``GradScaler`` still synch
 once per step to skip overflowed steps; bf16 needs no scaler.) Patches have one fixed
 shape, so training on CUDA turns on ``torch.backends.cudnn.benchmark`` (process-wide):
 cuDNN times its 3D convolution algorithms once and keeps the fastest.
-``compile_model=True`` runs the forward pass through ``torch.compile``; checkpoints keep
-the plain model's keys.
+``train.compile`` runs the forward pass through ``torch.compile``; checkpoints keep the
+plain model's keys.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from models.precision import autocast_dtype
+from platform.config.trial import TrainConfig
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -50,15 +51,24 @@ __all__ = [
     "NonFiniteLossError",
     "Progress",
     "TrainResult",
+    "TrainingParts",
     "grad_scaler",
     "load_checkpoint",
     "save_checkpoint",
     "seed_everything",
     "segment_seed",
     "train",
+    "training_step",
 ]
 
 logger = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``loss(logits, target)`` in float32 (a loss part of :mod:`models.losses`)."""
+Batches = Iterator[Mapping[str, torch.Tensor]]
+"""An endless stream of ``{"image", "lesion"}`` batches ``(B, 1, D, H, W)``."""
+MakeBatches = Callable[[int], Batches]
+"""``make_batches(segment_seed)``: the training patches from one checkpoint on."""
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_CHECK_EVERY = 50
@@ -212,127 +222,135 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.pin_memory().to(device, non_blocking=True)
 
 
+@dataclass
+class TrainingParts:
+    """The network and what trains it, built fresh for one training run
+    (:func:`platform.trial.parts.training_parts`)."""
+
+    model: torch.nn.Module
+    loss: LossFn
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+
+
+def training_step(forward: Callable[[torch.Tensor], torch.Tensor], loss_fn: LossFn,
+                  optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                  image: torch.Tensor, target: torch.Tensor,
+                  dtype: torch.dtype | None) -> torch.Tensor:
+    """One optimisation step: forward under autocast (``dtype``; None: float32), the loss in
+    float32, the scaled backward pass and the optimizer step. Returns the loss on its device
+    (no host synchronisation). The training loop and ``benchmarks/gpu_check_train.py`` share
+    it, so the benchmark times exactly the step a trial runs."""
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(image.device.type, dtype=dtype or torch.float32,
+                        enabled=dtype is not None):
+        logits = forward(image)
+    loss = loss_fn(logits.float(), target)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
 def train(
-    model: torch.nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    make_batches: Callable[[int], Iterator[Mapping[str, torch.Tensor]]],
+    parts: TrainingParts,
+    make_batches: MakeBatches,
+    settings: TrainConfig,
     *,
-    iterations: int,
-    seed: int,
     device: torch.device,
-    amp: bool | str = "auto",
-    channels_last: bool = True,
     checkpoint_dir: Path,
-    checkpoint_every: int,
-    log_every: int,
     on_progress: Callable[[Progress], None],
     start_iteration: int = 0,
-    compile_model: bool = False,
     scaler: torch.amp.GradScaler | None = None,
 ) -> TrainResult:
-    """Train ``model`` from ``start_iteration`` to ``iterations``.
+    """Train ``parts.model`` from ``start_iteration`` to ``settings.iterations``.
 
     Args:
         make_batches: called with a segment seed at the start and after every checkpoint;
             returns an endless iterator of ``{"image", "lesion"}`` tensors ``(B, 1, D, H, W)``.
-        checkpoint_every: iterations between checkpoints (also the data-segment length).
+        settings: the trial's ``train`` section: iterations, seed, ``amp``,
+            ``channels_last``, ``checkpoint_every`` (also the data-segment length),
+            ``log_every`` and ``compile`` (run the forward pass through ``torch.compile``;
+            the weights and checkpoints stay the plain model's. Compiling takes tens of
+            seconds up front, so it pays only for long runs; ``benchmarks/gpu_check.py``
+            measures whether it speeds a step up on a given GPU).
         on_progress: receives a :class:`Progress` every ``log_every`` iterations and after
             each checkpoint (then with ``checkpoint_dir`` set).
         start_iteration: where a restored checkpoint left off.
         scaler: the float16 loss scaler, restored with the checkpoint by the caller
             (:func:`grad_scaler` makes one when None).
-        compile_model: run the forward pass through ``torch.compile`` (the weights and
-            checkpoints stay those of ``model``). Compiling takes tens of seconds up
-            front, so it pays only for long runs; ``benchmarks/gpu_check.py`` measures
-            whether it speeds a step up on a given GPU.
 
     Raises:
         NonFiniteLossError: the loss became NaN or Inf (found at the next check, at most
             ``min(log_every, checkpoint_every, LOSS_CHECK_EVERY)`` iterations later).
     """
-    dtype = autocast_dtype(device, amp is not False)
-    use_channels_last = channels_last and device.type == "cuda"
-    scaler = scaler if scaler is not None else grad_scaler(device, amp)
+    model = parts.model
+    dtype = autocast_dtype(device, settings.amp is not False)
+    use_channels_last = settings.channels_last and device.type == "cuda"
+    scaler = scaler if scaler is not None else grad_scaler(device, settings.amp)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one patch shape: autotune once (see above)
     if use_channels_last:
         model.to(memory_format=torch.channels_last_3d)
     model.train()
-    forward = torch.compile(model) if compile_model else model
+    forward = torch.compile(model) if settings.compile else model
+    run = _Checkpoints(parts, make_batches, settings, checkpoint_dir, on_progress, scaler)
     state = _Loop(iteration=start_iteration, window_start=time.perf_counter())
     started = time.perf_counter()
-    batches = make_batches(segment_seed(seed, start_iteration))
-    while state.iteration < iterations:
+    batches = make_batches(segment_seed(settings.seed, start_iteration))
+    while state.iteration < settings.iterations:
         batch = next(batches)
         image = _to_device(batch["image"], device)
         target = _to_device(batch["lesion"], device)
         if use_channels_last:
             image = image.contiguous(memory_format=torch.channels_last_3d)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = forward(image)
-        loss = loss_fn(logits.float(), target)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
+        loss = training_step(forward, parts.loss, parts.optimizer, scaler, image, target, dtype)
+        parts.schedule.step()
         state.record(loss)
-        batches = _after_step(
-            state, model, optimizer, schedule, scaler, make_batches, seed=seed,
-            iterations=iterations,
-            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-            log_every=log_every, on_progress=on_progress, batches=batches,
-        )
+        batches = run.after_step(state, batches)
     state.check_losses()
     final = state.last_finite if state.last_finite is not None else float("nan")
     return TrainResult(state.iteration, final, time.perf_counter() - started)
 
 
-def _after_step(
-    state: _Loop,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    make_batches: Callable[[int], Iterator[Mapping[str, torch.Tensor]]],
-    *,
-    seed: int,
-    iterations: int,
-    checkpoint_dir: Path,
-    checkpoint_every: int,
-    log_every: int,
-    on_progress: Callable[[Progress], None],
-    batches: Iterator[Mapping[str, torch.Tensor]],
-) -> Iterator[Mapping[str, torch.Tensor]]:
-    """Check the losses, checkpoint, restart the data segment and report progress where due."""
-    checkpoint_due = state.iteration % checkpoint_every == 0 or state.iteration == iterations
-    log_due = state.iteration % log_every == 0
-    if checkpoint_due or log_due or state.iteration % LOSS_CHECK_EVERY == 0:
-        state.check_losses()  # the one host-device synchronisation between log points
-    if not (checkpoint_due or log_due):
+@dataclass(frozen=True)
+class _Checkpoints:
+    """What happens between steps: loss checks, checkpoints, data segments, progress."""
+
+    parts: TrainingParts
+    make_batches: MakeBatches
+    settings: TrainConfig
+    directory: Path
+    on_progress: Callable[[Progress], None]
+    scaler: torch.amp.GradScaler
+
+    def after_step(self, state: _Loop, batches: Batches) -> Batches:
+        """Check the losses, checkpoint, restart the data segment and report progress
+        where due; return the batches to continue with."""
+        settings = self.settings
+        checkpoint_due = (state.iteration % settings.checkpoint_every == 0
+                          or state.iteration == settings.iterations)
+        log_due = state.iteration % settings.log_every == 0
+        if checkpoint_due or log_due or state.iteration % LOSS_CHECK_EVERY == 0:
+            state.check_losses()  # the one host-device synchronisation between log points
+        if not (checkpoint_due or log_due):
+            return batches
+        assert state.last_finite is not None  # the steps just checked were finite
+        saved = None
+        if checkpoint_due:
+            save_checkpoint(
+                self.directory, model=self.parts.model, optimizer=self.parts.optimizer,
+                schedule=self.parts.schedule, iteration=state.iteration,
+                last_loss=state.last_finite, scaler=self.scaler,
+            )
+            saved = self.directory
+            batches = self.make_batches(segment_seed(settings.seed, state.iteration))
+        elapsed = max(time.perf_counter() - state.window_start, 1e-9)
+        self.on_progress(Progress(
+            iteration=state.iteration, loss=state.last_finite,
+            lr=float(self.parts.optimizer.param_groups[0]["lr"]),
+            iterations_per_s=state.window_iterations / elapsed, checkpoint_dir=saved))
+        state.window_start = time.perf_counter()
+        state.window_iterations = 0
         return batches
-    assert state.last_finite is not None  # the steps just checked were finite
-    saved = None
-    if checkpoint_due:
-        save_checkpoint(
-            checkpoint_dir, model=model, optimizer=optimizer, schedule=schedule,
-            iteration=state.iteration, last_loss=state.last_finite, scaler=scaler,
-        )
-        saved = checkpoint_dir
-        batches = make_batches(segment_seed(seed, state.iteration))
-    elapsed = max(time.perf_counter() - state.window_start, 1e-9)
-    on_progress(
-        Progress(
-            iteration=state.iteration,
-            loss=state.last_finite,
-            lr=float(optimizer.param_groups[0]["lr"]),
-            iterations_per_s=state.window_iterations / elapsed,
-            checkpoint_dir=saved,
-        )
-    )
-    state.window_start = time.perf_counter()
-    state.window_iterations = 0
-    return batches

@@ -20,14 +20,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
 import ray
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
 
 from platform.config.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
 from platform.config.search import SearchConfig
 from platform.tracking.store import sqlite_file
 from platform.tune.env import ray_process_env, s3_keys_kept_from_ray, worker_runtime_env
+from platform.tune.pruning import OptunaPrunerScheduler
 from platform.tune.storage import RayStorage
 from platform.tune.trainable import trainable
 
@@ -236,17 +241,11 @@ def _search_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
     """Early stopping over folds: ASHA, the median rule, Optuna's Wilcoxon pruner or none."""
-    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
-
     if pruner == "asha":
         return ASHAScheduler(time_attr="folds_done", max_t=max_t, grace_period=1)
     if pruner == "median":
         return MedianStoppingRule(time_attr="folds_done", grace_period=1, min_samples_required=2)
     if pruner == "wilcoxon":
-        import optuna
-
-        from platform.tune.pruning import OptunaPrunerScheduler
-
         return OptunaPrunerScheduler(optuna.pruners.WilcoxonPruner(), score=fold_score,
                                      step="folds_done", mode=mode)
     return None
@@ -263,10 +262,6 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
     after every fold (``folds_done`` counts them) so ASHA, the median rule or a pruner
     can stop it early.
     """
-    import optuna
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
-
     database = sqlite_file(search.storage)
     if database is not None:  # SQLite creates the file, not its folder
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -289,8 +284,6 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
 def study_generation(storage: str, name: str, *, restart: bool) -> str:
     """The study a search uses: ``name``, or its latest ``name-r<n>`` after restarts; with
     ``restart`` the next generation (the earlier studies are kept)."""
-    import optuna
-
     database = sqlite_file(storage)
     existing = set() if database is not None and not database.exists() else \
         set(optuna.get_all_study_names(storage))

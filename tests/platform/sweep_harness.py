@@ -55,7 +55,7 @@ def warm_cache(cache_root: Path) -> Path:
     """
     from platform.config import load_sweep
     from platform.sweep.context import materialize_cohort
-    from platform.sweep.run import prepare_cache
+    from platform.sweep.prepare import prepare_cache
 
     sweep = load_sweep(TINY_SWEEP, [f"data.cache_root={cache_root}"])
     cohort = materialize_cohort(sweep.data, progress=False)

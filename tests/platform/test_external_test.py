@@ -1,7 +1,7 @@
 """End to end (issue 14): a sweep on an nnU-Net dataset, post-processing chosen on CV, fold
 ensembles scored on an external test cohort (``platform/external_test.py``).
 
-One tiny sweep (two folds at once, two iterations each) runs ``platform.sweep.run.main`` on
+One tiny sweep (two folds at once, two iterations each) runs ``platform.sweep.__main__.main`` on
 the session's local Ray (shared with other tests: no second start) and a real MLflow
 store, on an nnU-Net v2 folder of NIfTI files exported from the synthetic DICOM cohort,
 whose ``imagesTs`` is the external test cohort. The checks read what a
@@ -30,7 +30,7 @@ from platform.evaluation.nnunet import check_summary
 from platform.postprocessing.choice import candidate_column
 from platform.postprocessing.ensemble import load_variant_ensemble
 from platform.postprocessing.predict import main as predict_main
-from platform.sweep.run import main as sweep_main
+from platform.sweep.__main__ import main as sweep_main
 from platform.tracking import fetch_trial_results, load_trial_model
 from tests.platform.sweep_harness import TWO_AT_A_TIME, write_sweep
 

@@ -525,7 +525,7 @@ def _inference(sweep: SweepConfig) -> Any:
 
 
 def _search_folds(sweep: SweepConfig) -> Any:
-    from platform.sweep.run import _search_folds as planned  # noqa: PLC2701 -- the consumer
+    from platform.sweep.search import _search_folds as planned  # noqa: PLC2701 -- the consumer
 
     return [(outer, [(f.train, f.test) for f in inner])
             for outer, inner in planned(sweep, _context(sweep))]

@@ -82,7 +82,7 @@ def test_a_cluster_needs_shared_storage_and_a_remote_mlflow(
     assert [key for key, _ in cluster_problems(RayConfig(**ray), uri)] == keys
 
 
-_MAIN = ("import sys; from platform.sweep.run import main; code = main(sys.argv[1:]); "
+_MAIN = ("import sys; from platform.sweep.__main__ import main; code = main(sys.argv[1:]); "
          "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
 
 

@@ -33,7 +33,7 @@ from data_pipeline.cohort.splits import make_folds
 from platform.config import load_sweep
 from platform.report.table1 import build_table1
 from platform.sweep.expand import expand
-from platform.sweep.run import main
+from platform.sweep.__main__ import main
 from platform.tracking import fetch_trial_results
 from platform.tune.env import ray_process_env
 from tests.platform.sweep_harness import (
@@ -318,7 +318,7 @@ def test_invalid_sweep_file_exits_2_naming_the_yaml_path(
     assert not (tmp_path / "runs").exists()
 
 
-_DRY_RUN = ("import sys; from platform.sweep.run import main; code = main(sys.argv[1:]); "
+_DRY_RUN = ("import sys; from platform.sweep.__main__ import main; code = main(sys.argv[1:]); "
             "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from platform.config.trial import TrainConfig
 from platform.trial import training
 from platform.trial.training import (
     CHECKPOINT_FILE,
     NonFiniteLossError,
+    TrainingParts,
     load_checkpoint,
     segment_seed,
     train,
@@ -38,10 +40,18 @@ def _parts(seed: int = 0):
     return model, optimizer, schedule
 
 
+def _train(model, loss_fn, optimizer, schedule, *, device: torch.device, checkpoint_dir: Path,
+           on_progress, start_iteration: int = 0, **settings):
+    """``train`` with the loop's settings given as ``TrainConfig`` fields."""
+    return train(TrainingParts(model, loss_fn, optimizer, schedule), _batches,
+                 TrainConfig(**settings), device=device, checkpoint_dir=checkpoint_dir,
+                 on_progress=on_progress, start_iteration=start_iteration)
+
+
 def _run(tmp: Path, iterations: int, *, start: int = 0, parts=None, events=None):
     model, optimizer, schedule = parts or _parts()
-    train(
-        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches,
+    _train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule,
         iterations=iterations, seed=7, device=torch.device("cpu"), amp="auto",
         checkpoint_dir=tmp, checkpoint_every=5, log_every=2,
         on_progress=(events.append if events is not None else lambda p: None),
@@ -120,8 +130,8 @@ def test_nan_loss_stops_with_reason_and_keeps_last_good_checkpoint(tmp_path):
         return loss * float("nan") if calls["n"] == 7 else loss
 
     with pytest.raises(NonFiniteLossError, match=r"iteration 7 \(last finite loss: [0-9.]+\)"):
-        train(
-            model, loss_fn, optimizer, schedule, _batches, iterations=20, seed=7,
+        _train(
+            model, loss_fn, optimizer, schedule, iterations=20, seed=7,
             device=torch.device("cpu"), checkpoint_dir=tmp_path, checkpoint_every=5,
             log_every=100, on_progress=lambda p: None,
         )
@@ -147,8 +157,8 @@ def test_losses_reach_the_host_once_per_log_interval(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training._Loop, "check_losses", counting)
     model, optimizer, schedule = _parts()
-    result = train(
-        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches, iterations=12,
+    result = _train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, iterations=12,
         seed=7, device=torch.device("cpu"), checkpoint_dir=tmp_path, checkpoint_every=12,
         log_every=4, on_progress=lambda p: None,
     )
@@ -166,8 +176,8 @@ def test_nan_between_log_points_names_its_own_iteration(tmp_path):
         return loss * float("inf") if calls["n"] == 6 else loss
 
     with pytest.raises(NonFiniteLossError, match=r"became inf at iteration 6 "):
-        train(
-            model, loss_fn, optimizer, schedule, _batches, iterations=20, seed=7,
+        _train(
+            model, loss_fn, optimizer, schedule, iterations=20, seed=7,
             device=torch.device("cpu"), checkpoint_dir=tmp_path, checkpoint_every=4,
             log_every=4, on_progress=lambda p: None,
         )
@@ -186,10 +196,10 @@ def test_compiled_forward_trains_the_same_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "compile", eager_compile)
     plain, _, _ = _run(tmp_path / "plain", 5)
     model, optimizer, schedule = _parts()
-    train(
-        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches, iterations=5, seed=7,
+    _train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, iterations=5, seed=7,
         device=torch.device("cpu"), amp="auto", checkpoint_dir=tmp_path / "compiled",
-        checkpoint_every=5, log_every=2, on_progress=lambda p: None, compile_model=True,
+        checkpoint_every=5, log_every=2, on_progress=lambda p: None, compile=True,
     )
     assert compiled == [model]
     for a, b in zip(plain.state_dict().values(), model.state_dict().values(), strict=True):
@@ -203,8 +213,8 @@ def test_compiled_forward_trains_the_same_weights(tmp_path, monkeypatch):
 def test_cuda_training_with_amp_checkpoints_and_reports(tmp_path):
     events = []
     model, optimizer, schedule = _parts()
-    result = train(
-        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, _batches, iterations=6,
+    result = _train(
+        model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, iterations=6,
         seed=7, device=torch.device("cuda"), amp="auto", checkpoint_dir=tmp_path,
         checkpoint_every=3, log_every=2, on_progress=events.append,
     )
