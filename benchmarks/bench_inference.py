@@ -91,17 +91,12 @@ def build_model() -> torch.nn.Module:
 
 
 def run_ours(model: torch.nn.Module, image: np.ndarray, brain: np.ndarray, args: Any) -> np.ndarray:
-    from platform.inference.sliding_window import predict_volume
+    from platform.inference.sliding_window import Tiling, predict_volume
 
     patch = (args.patch,) * 3
-    return predict_volume(
-        model,
-        image,
-        patch_size=patch,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        brain=brain,
-    )
+    return predict_volume(model, image,
+                          Tiling(patch_size=patch, overlap=args.overlap, batch_size=args.batch_size),
+                          brain=brain)
 
 
 def run_monai(
@@ -126,7 +121,7 @@ def run_torchio(
 ) -> np.ndarray:
     import torchio as tio
 
-    from platform.inference.sliding_window import patch_overlap_voxels
+    from platform.inference.tiles import patch_overlap_voxels
 
     patch = (args.patch,) * 3
     subject = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(image)[None]))
@@ -176,7 +171,7 @@ def _spawn(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, floa
 
 def compare(args: argparse.Namespace) -> None:
     """Run every contender in rounds and print times, ratios, memory and differences."""
-    from platform.inference.sliding_window import count_patches
+    from platform.inference.tiles import count_patches
 
     image, brain = make_case(args.shape)
     patch = (args.patch,) * 3

@@ -162,7 +162,7 @@ def section_inference(report: Report, settings: Settings, device: torch.device,
     import gpu_check_infer as infer
 
     import models
-    from platform.inference.sliding_window import count_patches
+    from platform.inference.tiles import count_patches
 
     image, brain = infer.full_size_patient(case)
     torch.manual_seed(0)

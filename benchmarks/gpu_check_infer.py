@@ -37,13 +37,12 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abs
 
 
 def _ours(model: nn.Module, image: np.ndarray, brain: np.ndarray, opts: dict[str, Any]) -> Any:
-    from platform.inference.sliding_window import predict_volume
+    from platform.inference.sliding_window import Tiling, predict_volume
 
-    return predict_volume(
-        model, image, patch_size=(opts["patch"],) * 3, overlap=opts["overlap"],
-        batch_size=opts["batch"], device=opts["device"], amp=opts["dtype"] is not None,
-        brain=brain,
-    )  # fmt: skip
+    return predict_volume(model, image,
+                          Tiling(patch_size=(opts["patch"],) * 3, overlap=opts["overlap"], batch_size=opts["batch"]),
+                          device=opts["device"], amp=opts["dtype"] is not None,
+                          brain=brain)  # fmt: skip
 
 
 def _monai(model: nn.Module, image: np.ndarray, brain: np.ndarray, opts: dict[str, Any]) -> Any:
@@ -62,7 +61,7 @@ def _monai(model: nn.Module, image: np.ndarray, brain: np.ndarray, opts: dict[st
 def _torchio(model: nn.Module, image: np.ndarray, brain: np.ndarray, opts: dict[str, Any]) -> Any:
     import torchio as tio
 
-    from platform.inference.sliding_window import patch_overlap_voxels
+    from platform.inference.tiles import patch_overlap_voxels
 
     patch = (opts["patch"],) * 3
     subject = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(image)[None]))

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
@@ -49,18 +49,17 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from data_pipeline.parts.registry import Params, Registry, as_tuple
 from models.precision import autocast_dtype, channels_last_copy
+from platform.inference import tiles
 from platform.inference.blending import MIN_WEIGHT, gaussian_weights, mirrored_probabilities
 from platform.inference.heap_reuse import reuse_freed_memory
+from platform.inference.tiles import Triplet
 
 __all__ = [
     "INFERENCE",
     "SlidingWindow",
     "SlidingWindowParams",
     "binarize",
-    "count_patches",
-    "grid_starts",
-    "patch_locations",
-    "patch_overlap_voxels",
+    "Tiling",
     "predict_volume",
 ]
 
@@ -69,182 +68,120 @@ logger = logging.getLogger(__name__)
 INFERENCE: Registry[SlidingWindow] = Registry(
     "inference", "builder(params) -> callable(model, image, *, patch_size, device, amp, brain) "
     "-> probabilities")
-Triplet = tuple[int, int, int]
 
 
-def patch_overlap_voxels(patch_size: Sequence[int], overlap: float) -> Triplet:
-    """Return the overlap in voxels per axis: ``round(patch * overlap)``, made even.
-
-    TorchIO's ``GridSampler`` needs an even overlap (half of it is cropped on each side in
-    its ``crop`` mode); an odd value is lowered by one, which also keeps it below the patch.
+@dataclass(frozen=True)
+class Tiling:
+    """How a volume is cut into patches and their predictions combined.
 
     Args:
-        patch_size: patch edge lengths in voxels ``(D, H, W)``.
-        overlap: fraction of a patch shared with its neighbour, in ``[0, 1)``.
-    """
-    size = _check_patch_size(patch_size)
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be a fraction in [0, 1), got {overlap}; use 0.25 for 25 %")
-    voxels = [int(round(edge * overlap)) for edge in size]
-    even = [value - value % 2 for value in voxels]
-    return even[0], even[1], even[2]
-
-
-def grid_starts(size: int, patch: int, overlap_voxels: int) -> list[int]:
-    """Return patch start indices along one axis, exactly as TorchIO's ``GridSampler``.
-
-    Starts step by ``patch - overlap_voxels`` from 0; a last patch is added flush with the
-    end of the axis when the steps do not land there (so it overlaps its neighbour more).
-
-    Args:
-        size: axis length in voxels, at least ``patch``.
-        patch: patch length in voxels.
-        overlap_voxels: overlap in voxels, smaller than ``patch``.
-    """
-    if size < patch:
-        raise ValueError(f"axis of {size} voxels is shorter than the patch ({patch}); pad it first")
-    starts = list(range(0, size - patch + 1, patch - overlap_voxels))
-    if starts[-1] != size - patch:
-        starts.append(size - patch)
-    return starts
-
-
-def patch_locations(
-    shape: Sequence[int],
-    patch_size: Sequence[int],
-    overlap: float,
-    brain: np.ndarray | None = None,
-) -> list[Triplet]:
-    """Return the start corners ``(z, y, x)`` of the patches that are sent to the network.
-
-    Args:
-        shape: volume shape ``(Z, Y, X)``; axes shorter than the patch are treated as padded
-            to the patch length, as :func:`predict_volume` does.
-        patch_size: patch shape ``(D, H, W)`` in voxels.
-        overlap: fraction of overlap in ``[0, 1)``.
-        brain: optional mask of ``shape``; patches without any non-zero voxel are dropped.
-    """
-    size = _check_patch_size(patch_size)
-    overlap_vox = patch_overlap_voxels(size, overlap)
-    pads = _padding(shape, size)
-    padded = [n + before + after for n, (before, after) in zip(shape, pads, strict=True)]
-    axes = [grid_starts(n, p, o) for n, p, o in zip(padded, size, overlap_vox, strict=True)]
-    corners = [(z, y, x) for z in axes[0] for y in axes[1] for x in axes[2]]
-    if brain is None:
-        return corners
-    if tuple(brain.shape) != tuple(shape):
-        raise ValueError(
-            f"brain mask shape {brain.shape} differs from the image shape {tuple(shape)}"
-        )
-    mask = np.pad(brain, pads) if any(b or a for b, a in pads) else brain
-    return [c for c in corners if mask[_window(c, size)].any()]
-
-
-def count_patches(
-    shape: Sequence[int],
-    patch_size: Sequence[int],
-    overlap: float,
-    brain: np.ndarray | None = None,
-) -> int:
-    """Return how many patches :func:`predict_volume` sends to the network (for reports)."""
-    return len(patch_locations(shape, patch_size, overlap, brain))
-
-
-def predict_volume(
-    model: torch.nn.Module,
-    image: np.ndarray,
-    *,
-    patch_size: tuple[int, int, int],
-    overlap: float,
-    batch_size: int = 1,
-    device: torch.device | str = "cpu",
-    amp: bool = False,
-    brain: np.ndarray | None = None,
-    mirror_axes: Sequence[int] = (),
-    blending: Literal["average", "gaussian"] = "average",
-    sigma_scale: float = 0.125,
-) -> np.ndarray:
-    """Predict lesion probabilities over a whole volume from overlapping patches.
-
-    Patch corners follow TorchIO's ``GridSampler`` (``patch_overlap`` =
-    :func:`patch_overlap_voxels`, no padding mode) and overlapping patch probabilities are
-    averaged like ``GridAggregator(overlap_mode="average")``: the sigmoid is applied per
-    patch, then averaged. A volume smaller than the patch along an axis is padded with 0
-    (the background value of the preprocessed images) on both sides and cropped back.
-
-    When ``brain`` is given, patches holding no brain voxel are not run and voxels covered
-    only by such patches get probability 0. Every patch covering a brain voxel contains
-    that voxel, so inside the brain the result equals TorchIO's exactly; outside it, a voxel
-    shared with a skipped patch is averaged over the patches that ran.
-
-    The model is switched to ``eval()`` for the call (its training flag is restored) and
-    moved to ``device`` in place. On CUDA, the model (in place) and batches use
-    ``channels_last_3d`` and, with ``amp``, autocast in bfloat16 where supported, else
-    float16. On CPU ``amp`` is ignored (float32 keeps the equality with TorchIO); with
-    ``batch_size >= 2`` a channels-last copy of the model runs, its ``nn.InstanceNorm3d``
-    layers replaced by the equivalent :class:`ChannelsLastInstanceNorm3d` (measured with a
-    width-16 BasicUNet on 64^3 patches: 1.3x faster per patch than the model as given at
-    the same batch size).
-    The caller times the call (Table 2's seconds per patient).
-
-    Args:
-        model: network mapping ``(B, 1, D, H, W)`` float32 to one channel of logits of the
-            same spatial shape.
-        image: volume ``(Z, Y, X)``, float (cast to float32).
-        patch_size: patch shape ``(D, H, W)`` in voxels.
+        patch_size: patch shape ``(D, H, W)`` in voxels (the training patch size).
         overlap: fraction of overlap between neighbouring patches, in ``[0, 1)``.
         batch_size: patches per forward pass; on CPU use 2 (1.6x faster per patch than 1
-            in the measurement above, for the memory of a second patch's activations).
-        device: where the network runs.
-        amp: autocast on CUDA.
-        brain: optional brain mask ``(Z, Y, X)``; patches without brain are skipped.
+            in the measurement of :func:`predict_volume`, for the memory of a second
+            patch's activations).
         mirror_axes: axes (0 = Z, 1 = Y, 2 = X) whose flips are averaged in (none: the
             paper's plain prediction).
         blending: ``average`` (the paper's, TorchIO's) or ``gaussian`` (MONAI's weights).
         sigma_scale: the Gaussian's sigma as a fraction of the patch edge.
 
+    Raises:
+        ValueError: a patch size that is not three positive integers, an overlap outside
+            ``[0, 1)`` or a batch size below 1.
+    """
+
+    patch_size: Triplet
+    overlap: float
+    batch_size: int = 1
+    mirror_axes: Sequence[int] = ()
+    blending: Literal["average", "gaussian"] = "average"
+    sigma_scale: float = 0.125
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "patch_size", tiles.check_patch_size(self.patch_size))
+        tiles.patch_overlap_voxels(self.patch_size, self.overlap)  # checks the overlap
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def predict_volume(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    tiling: Tiling,
+    *,
+    device: torch.device | str = "cpu",
+    amp: bool = False,
+    brain: np.ndarray | None = None,
+) -> np.ndarray:
+    """Predict lesion probabilities over a whole volume from overlapping patches.
+
+    Patch corners follow TorchIO's ``GridSampler`` (:mod:`platform.inference.tiles`) and
+    overlapping patch probabilities are averaged like ``GridAggregator(overlap_mode=
+    "average")``: the sigmoid per patch, then the mean. A volume smaller than the patch
+    along an axis is padded with 0 (the preprocessed background) and cropped back. With
+    ``brain``, patches holding no brain voxel are not run and voxels covered only by them
+    get probability 0: inside the brain the result equals TorchIO's exactly. The model runs
+    in ``eval()`` (its training flag is restored), moved to ``device`` in place; the
+    layouts and precisions per device are the module docstring's. The caller times the
+    call (Table 2's seconds per patient).
+
+    Args:
+        model: network mapping ``(B, 1, D, H, W)`` float32 to one channel of logits of the
+            same spatial shape.
+        image: volume ``(Z, Y, X)``, float (cast to float32).
+        tiling: patch size, overlap, batch size, mirroring and blending.
+        device: where the network runs.
+        amp: autocast on CUDA.
+        brain: optional brain mask ``(Z, Y, X)``; patches without brain are skipped.
+
     Returns:
         float32 probabilities ``(Z, Y, X)`` in ``[0, 1]``.
     """
     volume = _check_image(image)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    size = _check_patch_size(patch_size)
-    corners = patch_locations(volume.shape, size, overlap, brain)
-    pads = _padding(volume.shape, size)
+    size, overlap, batch_size = tiling.patch_size, tiling.overlap, tiling.batch_size
+    corners = tiles.patch_locations(volume.shape, size, overlap, brain)
+    pads = tiles.padding(volume.shape, size)
     padded = np.pad(volume, pads) if any(b or a for b, a in pads) else volume
     logger.debug(
         "tiled inference: %d patches (brain mask given: %s)", len(corners), brain is not None
     )
     run_device = torch.device(device)
-    on_gpu = run_device.type == "cuda"
     if not padded.flags.writeable:  # torch.from_numpy warns on read-only arrays
         padded = padded.copy()
     source = torch.from_numpy(padded).to(run_device)  # no copy on CPU, one upload on CUDA
-    summed = torch.zeros(padded.shape, dtype=torch.float32, device=run_device)
-    weights = (gaussian_weights(size, sigma_scale, device=run_device)
-               if blending == "gaussian" else None)
-    counts = torch.zeros(padded.shape, device=run_device, dtype=torch.float32
-                         if weights is not None else _count_dtype(padded.shape, size, overlap))
+    weights = (gaussian_weights(size, tiling.sigma_scale, device=run_device)
+               if tiling.blending == "gaussian" else None)
     was_training = model.training
     network = _inference_network(model.eval().to(run_device), run_device, batch_size)
-    heap = contextlib.nullcontext() if on_gpu else reuse_freed_memory()
     try:
-        with heap:
-            for chunk, probs in _run_batches(
-                network, source, corners, size, batch_size, run_device, amp, mirror_axes
-            ):
-                for corner, prob in zip(chunk, probs, strict=True):
-                    window = _window(corner, size)
-                    summed[window] += prob if weights is None else prob * weights
-                    counts[window] += 1 if weights is None else weights
+        summed, counts = _accumulate(network, source, corners, tiling, weights, amp)
     finally:
         model.train(was_training)
     floor = 1 if weights is None else MIN_WEIGHT  # the least weight of a voxel a patch covers
     result = summed.div_(counts.clamp_(min=floor)).cpu().numpy()  # 0 where no patch ran
     if padded is volume:
         return result
-    return np.ascontiguousarray(result[_window(tuple(b for b, _ in pads), volume.shape)])
+    return np.ascontiguousarray(result[tiles.window(tuple(b for b, _ in pads), volume.shape)])
+
+
+def _accumulate(network: torch.nn.Module, source: torch.Tensor, corners: list[Triplet],
+                tiling: Tiling, weights: torch.Tensor | None,
+                amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the patches at ``corners`` of ``source`` (on its device) and return the summed
+    probabilities and the count (or Gaussian weight sum) of patches per voxel."""
+    device, size = source.device, tiling.patch_size
+    summed = torch.zeros(source.shape, dtype=torch.float32, device=device)
+    count_dtype = (torch.float32 if weights is not None
+                   else tiles.count_dtype(source.shape, size, tiling.overlap))
+    counts = torch.zeros(source.shape, device=device, dtype=count_dtype)
+    heap = contextlib.nullcontext() if device.type == "cuda" else reuse_freed_memory()
+    with heap:
+        for chunk, probs in _run_batches(network, source, corners, tiling, device, amp):
+            for corner, prob in zip(chunk, probs, strict=True):
+                window = tiles.window(corner, size)
+                summed[window] += prob if weights is None else prob * weights
+                counts[window] += 1 if weights is None else weights
+    return summed, counts
 
 
 def binarize(probabilities: np.ndarray, threshold: float) -> np.ndarray:
@@ -273,17 +210,16 @@ def _run_batches(
     model: torch.nn.Module,
     volume: torch.Tensor,
     corners: list[Triplet],
-    size: Triplet,
-    batch_size: int,
+    tiling: Tiling,
     device: torch.device,
     amp: bool,
-    mirror_axes: Sequence[int],
 ) -> Iterator[tuple[list[Triplet], torch.Tensor]]:
     """Yield ``(patch corners, probabilities (n, D, H, W) float32 on device)`` per batch.
 
     ``volume`` lies on ``device``; patches are copied into one reused batch buffer there,
     so no batch waits for a host-device transfer or synchronisation.
     """
+    size, batch_size = tiling.patch_size, tiling.batch_size
     buffer = torch.empty((min(batch_size, max(len(corners), 1)), 1, *size), device=device)
     channels_last = _channels_last(device, batch_size)
     memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
@@ -291,9 +227,9 @@ def _run_batches(
         for start in range(0, len(corners), batch_size):
             chunk = corners[start : start + batch_size]
             for slot, corner in enumerate(chunk):
-                buffer[slot, 0].copy_(volume[_window(corner, size)])
+                buffer[slot, 0].copy_(volume[tiles.window(corner, size)])
             batch = buffer[: len(chunk)].contiguous(memory_format=memory_format)
-            yield chunk, mirrored_probabilities(model, batch, mirror_axes)
+            yield chunk, mirrored_probabilities(model, batch, tiling.mirror_axes)
 
 
 def _channels_last(device: torch.device, batch_size: int) -> bool:
@@ -307,45 +243,6 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type="cuda", dtype=dtype)
-
-
-def _count_dtype(shape: Sequence[int], size: Triplet, overlap: float) -> torch.dtype:
-    """Smallest integer dtype that holds the most patches covering one voxel."""
-    overlap_vox = patch_overlap_voxels(size, overlap)
-    per_axis = [
-        math.ceil(p / (p - o)) + 1 if n > p else 1
-        for n, p, o in zip(shape, size, overlap_vox, strict=True)
-    ]
-    most = math.prod(per_axis)
-    for dtype in (torch.uint8, torch.int16, torch.int32):
-        if most <= torch.iinfo(dtype).max:
-            return dtype
-    return torch.int64
-
-
-def _padding(shape: Sequence[int], size: Triplet) -> list[tuple[int, int]]:
-    """Per-axis ``(before, after)`` zero padding that makes each axis at least the patch."""
-    if len(shape) != 3:
-        raise ValueError(f"expected a 3D shape (Z, Y, X), got {tuple(shape)}")
-    missing = [max(0, p - n) for n, p in zip(shape, size, strict=True)]
-    return [(m // 2, m - m // 2) for m in missing]
-
-
-def _window(corner: Sequence[int], size: Sequence[int]) -> tuple[slice, slice, slice]:
-    """Index of the box that starts at ``corner`` and has shape ``size``."""
-    z, y, x = corner
-    d, h, w = size
-    return slice(z, z + d), slice(y, y + h), slice(x, x + w)
-
-
-def _check_patch_size(patch_size: Sequence[int]) -> Triplet:
-    """Validate a patch shape of three positive integers."""
-    values = tuple(int(v) for v in patch_size)
-    if len(values) != 3 or min(values) < 1:
-        raise ValueError(
-            f"patch_size must be three positive voxel counts (D, H, W), got {patch_size}"
-        )
-    return values[0], values[1], values[2]
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -401,17 +298,17 @@ class SlidingWindow:
                  patch_size: tuple[int, int, int], device: torch.device, amp: bool,
                  brain: np.ndarray | None) -> np.ndarray:
         """Probabilities ``(Z, Y, X)`` for ``image``; ``brain`` is used only to skip patches."""
-        return predict_volume(
-            model, image, patch_size=patch_size, overlap=self.params.overlap,
-            batch_size=self.params.batch_size, device=device, amp=amp,
-            brain=brain if self.params.skip_outside_brain else None,
-            mirror_axes=self.params.mirror_axes, blending=self.params.blending,
-            sigma_scale=self.params.sigma_scale)
+        tiling = Tiling(patch_size=patch_size, overlap=self.params.overlap,
+                        batch_size=self.params.batch_size,
+                        mirror_axes=self.params.mirror_axes, blending=self.params.blending,
+                        sigma_scale=self.params.sigma_scale)
+        return predict_volume(model, image, tiling, device=device, amp=amp,
+                              brain=brain if self.params.skip_outside_brain else None)
 
     def count(self, shape: Sequence[int], patch_size: Sequence[int],
               brain: np.ndarray | None) -> int:
         """How many patches a call on a volume of ``shape`` runs (for reports)."""
-        return count_patches(shape, patch_size, self.params.overlap,
+        return tiles.count_patches(shape, patch_size, self.params.overlap,
                              brain if self.params.skip_outside_brain else None)
 
 

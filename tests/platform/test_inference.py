@@ -12,14 +12,12 @@ import torch
 import torchio as tio
 from torch import nn
 
-from platform.inference.sliding_window import (
-    INFERENCE,
-    binarize,
+from platform.inference.sliding_window import INFERENCE, Tiling, binarize, predict_volume
+from platform.inference.tiles import (
     count_patches,
     grid_starts,
     patch_locations,
     patch_overlap_voxels,
-    predict_volume,
 )
 
 
@@ -101,7 +99,8 @@ RNG = np.random.default_rng(0)
 )
 def test_identity_network_reproduces_its_input(shape, patch, overlap) -> None:
     image = RNG.uniform(0.01, 0.99, size=shape).astype(np.float32)
-    prob = predict_volume(LogitIdentity(), image, patch_size=patch, overlap=overlap, batch_size=4)
+    prob = predict_volume(LogitIdentity(), image,
+                          Tiling(patch_size=patch, overlap=overlap, batch_size=4))
     assert prob.dtype == np.float32 and prob.shape == shape
     np.testing.assert_allclose(prob, image, atol=1e-5)
 
@@ -117,7 +116,8 @@ def test_identity_network_reproduces_its_input(shape, patch, overlap) -> None:
 def test_equals_torchio_grid_aggregator(shape, patch, overlap, batch_size) -> None:
     image = RNG.uniform(0, 1, size=shape).astype(np.float32)
     model = context_net()
-    ours = predict_volume(model, image, patch_size=patch, overlap=overlap, batch_size=batch_size)
+    ours = predict_volume(model, image,
+                          Tiling(patch_size=patch, overlap=overlap, batch_size=batch_size))
     reference = torchio_reference(model, image, patch, overlap)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
     # The context matters: a single whole-volume pass differs, so the tiling is really tested.
@@ -131,15 +131,14 @@ def test_batched_cpu_path_equals_torchio_for_other_norms(norm) -> None:
     shape, patch, overlap = (20, 17, 22), (8, 8, 10), 0.5
     image = RNG.uniform(0, 1, size=shape).astype(np.float32)
     model = context_net(norm())
-    ours = predict_volume(model, image, patch_size=patch, overlap=overlap, batch_size=2)
+    ours = predict_volume(model, image, Tiling(patch_size=patch, overlap=overlap, batch_size=2))
     np.testing.assert_allclose(ours, torchio_reference(model, image, patch, overlap), atol=1e-5)
 
 
 def test_caller_model_keeps_its_layers_and_layout_on_cpu() -> None:
     model = context_net()
-    predict_volume(
-        model, np.zeros((8, 8, 8), np.float32), patch_size=(8, 8, 8), overlap=0.0, batch_size=2
-    )
+    predict_volume(model, np.zeros((8, 8, 8), np.float32),
+                   Tiling(patch_size=(8, 8, 8), overlap=0.0, batch_size=2))
     assert type(model[1]) is nn.InstanceNorm3d
     assert model[0].weight.is_contiguous()
 
@@ -158,7 +157,7 @@ def test_brain_skipping_zero_outside_equal_inside() -> None:
     image = RNG.uniform(0, 1, size=shape).astype(np.float32)
     brain = ellipsoid(shape, (6, 7, 6), (7, 8, 8))
     model = context_net()
-    ours = predict_volume(model, image, patch_size=patch, overlap=overlap, brain=brain)
+    ours = predict_volume(model, image, Tiling(patch_size=patch, overlap=overlap), brain=brain)
     reference = torchio_reference(model, image, patch, overlap)
     ran = patch_locations(shape, patch, overlap, brain)
     all_corners = patch_locations(shape, patch, overlap)
@@ -180,22 +179,21 @@ def test_brain_everywhere_equals_no_brain() -> None:
     shape, patch = (14, 16, 12), (8, 8, 8)
     image = RNG.uniform(0, 1, size=shape).astype(np.float32)
     model = context_net()
-    full = predict_volume(model, image, patch_size=patch, overlap=0.5)
-    masked = predict_volume(
-        model, image, patch_size=patch, overlap=0.5, brain=np.ones(shape, dtype=bool)
-    )
+    full = predict_volume(model, image, Tiling(patch_size=patch, overlap=0.5))
+    masked = predict_volume(model, image, Tiling(patch_size=patch, overlap=0.5),
+                            brain=np.ones(shape, dtype=bool))
     np.testing.assert_array_equal(full, masked)
 
 
 def test_volume_smaller_than_patch_is_padded_and_cropped_back() -> None:
     shape, patch, overlap = (9, 20, 7), (12, 12, 12), 0.25
     image = RNG.uniform(0.01, 0.99, size=shape).astype(np.float32)
-    prob = predict_volume(LogitIdentity(), image, patch_size=patch, overlap=overlap)
+    prob = predict_volume(LogitIdentity(), image, Tiling(patch_size=patch, overlap=overlap))
     assert prob.shape == shape and prob.flags.c_contiguous
     np.testing.assert_allclose(prob, image, atol=1e-5)
     # Against TorchIO on the same volume zero-padded symmetrically (z by 1 + 2, x by 2 + 3).
     model = context_net()
-    ours = predict_volume(model, image, patch_size=patch, overlap=overlap)
+    ours = predict_volume(model, image, Tiling(patch_size=patch, overlap=overlap))
     pads = [(1, 2), (0, 0), (2, 3)]
     reference = torchio_reference(model, np.pad(image, pads), patch, overlap)
     np.testing.assert_allclose(ours, reference[1:-2, :, 2:-3], atol=1e-5)
@@ -203,7 +201,8 @@ def test_volume_smaller_than_patch_is_padded_and_cropped_back() -> None:
 
 def test_model_training_flag_is_restored() -> None:
     model = context_net().train()
-    predict_volume(model, np.zeros((8, 8, 8), np.float32), patch_size=(8, 8, 8), overlap=0.25)
+    predict_volume(model, np.zeros((8, 8, 8), np.float32),
+                   Tiling(patch_size=(8, 8, 8), overlap=0.25))
     assert model.training
 
 
@@ -236,14 +235,17 @@ def test_grid_starts_add_a_last_patch_flush_with_the_end() -> None:
 )
 def test_bad_arguments_raise_clear_errors(kwargs, error, match) -> None:
     arguments = {"patch_size": (8, 8, 8), "overlap": 0.25, **kwargs}
+    brain = arguments.pop("brain", None)
     with pytest.raises(error, match=match):
-        predict_volume(LogitIdentity(), np.zeros((10, 10, 10), np.float32), **arguments)
+        predict_volume(LogitIdentity(), np.zeros((10, 10, 10), np.float32), Tiling(**arguments),
+                       brain=brain)
 
 
 def test_model_with_wrong_output_shape_is_rejected() -> None:
     model = nn.Conv3d(1, 2, 1)
     with pytest.raises(ValueError, match="one channel of logits"):
-        predict_volume(model, np.zeros((8, 8, 8), np.float32), patch_size=(8, 8, 8), overlap=0.0)
+        predict_volume(model, np.zeros((8, 8, 8), np.float32),
+                       Tiling(patch_size=(8, 8, 8), overlap=0.0))
 
 
 def test_binarize_thresholds_at_the_given_value() -> None:
@@ -277,11 +279,11 @@ def test_every_sliding_window_parameter_reaches_predict_volume(
 
     defaults = {"mirror_axes": (), "blending": "average", "sigma_scale": 0.125}
 
-    def spy(model, image, *, patch_size, overlap, batch_size, device, amp, brain,  # noqa: ANN001
-            mirror_axes, blending, sigma_scale):  # noqa: ANN001
-        seen.update(overlap=overlap, batch_size=batch_size,
+    def spy(model, image, tiling, *, device, amp, brain):  # noqa: ANN001
+        seen.update(overlap=tiling.overlap, batch_size=tiling.batch_size,
                     brain=None if brain is None else "mask")
-        options = {"mirror_axes": mirror_axes, "blending": blending, "sigma_scale": sigma_scale}
+        options = {"mirror_axes": tiling.mirror_axes, "blending": tiling.blending,
+                   "sigma_scale": tiling.sigma_scale}
         seen.update({k: v for k, v in options.items() if v != defaults[k]})
         return np.zeros(image.shape, np.float32)
 
@@ -301,7 +303,7 @@ def test_read_only_image_is_accepted_without_a_warning() -> None:
     image.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        prob = predict_volume(LogitIdentity(), image, patch_size=(8, 8, 8), overlap=0.25)
+        prob = predict_volume(LogitIdentity(), image, Tiling(patch_size=(8, 8, 8), overlap=0.25))
     np.testing.assert_allclose(prob, image, atol=1e-5)
 
 
@@ -313,13 +315,11 @@ def test_cuda_path_equals_the_cpu_path(amp: bool) -> None:
     image = RNG.uniform(0, 1, size=shape).astype(np.float32)
     brain = ellipsoid(shape, (15, 14, 18), (20, 18, 22))
     model = context_net(affine_norm())
-    on_cpu = predict_volume(
-        copy.deepcopy(model), image, patch_size=patch, overlap=overlap, batch_size=3, brain=brain
-    )
-    on_gpu = predict_volume(
-        model, image, patch_size=patch, overlap=overlap, batch_size=3, device="cuda", amp=amp,
-        brain=brain,
-    )
+    on_cpu = predict_volume(copy.deepcopy(model), image,
+                            Tiling(patch_size=patch, overlap=overlap, batch_size=3),
+                            brain=brain)
+    on_gpu = predict_volume(model, image, Tiling(patch_size=patch, overlap=overlap, batch_size=3),
+                            device="cuda", amp=amp, brain=brain)
     assert on_gpu.dtype == np.float32 and on_gpu.shape == shape
     # float32 convolutions may use TF32 on the GPU; amp runs them in bf16 or fp16
     np.testing.assert_allclose(on_gpu, on_cpu, atol=5e-2 if amp else 5e-3)

@@ -180,10 +180,10 @@ def _probe_inference(spec: PartSpec, phantom: Any, cases: Any) -> Any:
     seen: dict[str, Any] = {}
     original = inference_module.predict_volume
 
-    def spy(model: Any, image: Any, **kwargs: Any) -> Any:
+    def spy(model: Any, image: Any, tiling: Any, **kwargs: Any) -> Any:
         seen.update({k: (None if v is None else repr(v)) if k == "brain" else repr(v)
-                     for k, v in kwargs.items() if k not in ("device",)})
-        return original(model, image, **kwargs)
+                     for k, v in {**vars(tiling), **kwargs}.items() if k not in ("device",)})
+        return original(model, image, tiling, **kwargs)
 
     inference_module.predict_volume = spy  # type: ignore[assignment] # restored below
     try:

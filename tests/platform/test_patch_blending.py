@@ -13,7 +13,7 @@ import torch
 
 from data_pipeline.parts.registry import registry
 from platform.inference.blending import gaussian_weights, mirror_combinations
-from platform.inference.sliding_window import predict_volume
+from platform.inference.sliding_window import Tiling, predict_volume
 
 PATCH = (16, 16, 16)
 
@@ -39,15 +39,15 @@ def _image(shape: tuple[int, int, int] = (28, 40, 36)) -> np.ndarray:
 def test_gaussian_blending_equals_monai() -> None:
     inferers = pytest.importorskip("monai.inferers")
     model, image = _network(symmetric=False), _image()
-    ours = predict_volume(model, image, patch_size=PATCH, overlap=0.25, blending="gaussian",
-                          sigma_scale=0.125)
+    ours = predict_volume(model, image,
+                          Tiling(patch_size=PATCH, overlap=0.25, blending="gaussian", sigma_scale=0.125))
     with torch.no_grad():
         theirs = inferers.sliding_window_inference(
             torch.from_numpy(image)[None, None], PATCH, 1,
             lambda x: torch.sigmoid(model(x)), overlap=0.25, mode="gaussian",
             sigma_scale=0.125)[0, 0].numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
-    plain = predict_volume(model, image, patch_size=PATCH, overlap=0.25)
+    plain = predict_volume(model, image, Tiling(patch_size=PATCH, overlap=0.25))
     assert np.abs(plain - ours).max() > 1e-3  # the weights do change overlapping voxels
 
 
@@ -59,23 +59,24 @@ def test_gaussian_weights_peak_in_the_centre_and_keep_a_floor() -> None:
 
 def test_mirroring_a_mirror_symmetric_network_changes_nothing() -> None:
     model, image = _network(symmetric=True), _image()
-    plain = predict_volume(model, image, patch_size=PATCH, overlap=0.25)
-    mirrored = predict_volume(model, image, patch_size=PATCH, overlap=0.25,
-                              mirror_axes=(0, 1, 2))
+    plain = predict_volume(model, image, Tiling(patch_size=PATCH, overlap=0.25))
+    mirrored = predict_volume(model, image,
+                              Tiling(patch_size=PATCH, overlap=0.25, mirror_axes=(0, 1, 2)))
     np.testing.assert_allclose(mirrored, plain, atol=1e-6)
 
 
 def test_mirroring_averages_the_flipped_predictions() -> None:
     model, image = _network(symmetric=False), _image((16, 16, 16))
-    mirrored = predict_volume(model, image, patch_size=PATCH, overlap=0.25, mirror_axes=(0, 2))
+    mirrored = predict_volume(model, image,
+                              Tiling(patch_size=PATCH, overlap=0.25, mirror_axes=(0, 2)))
     expected = np.zeros_like(image)
     for axes in ((), (0,), (2,), (0, 2)):
         flipped = np.flip(image, axes).copy() if axes else image
-        expected += np.flip(predict_volume(model, flipped, patch_size=PATCH, overlap=0.25),
-                            axes) if axes else predict_volume(model, image, patch_size=PATCH,
-                                                              overlap=0.25)
+        expected += np.flip(predict_volume(model, flipped, Tiling(patch_size=PATCH, overlap=0.25)),
+                            axes) if axes else predict_volume(model, image,
+                                                              Tiling(patch_size=PATCH, overlap=0.25))
     np.testing.assert_allclose(mirrored, expected / 4, atol=1e-6)
-    plain = predict_volume(model, image, patch_size=PATCH, overlap=0.25)
+    plain = predict_volume(model, image, Tiling(patch_size=PATCH, overlap=0.25))
     assert np.abs(plain - mirrored).max() > 1e-3  # this network is not symmetric
 
 

@@ -32,8 +32,8 @@ from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.cohort.splits import make_folds
 from platform.config import load_sweep
 from platform.report.table1 import build_table1
-from platform.sweep.expand import expand
 from platform.sweep.__main__ import main
+from platform.sweep.expand import expand
 from platform.tracking import fetch_trial_results
 from platform.tune.env import ray_process_env
 from tests.platform.sweep_harness import (
