@@ -40,7 +40,7 @@ from platform.tracking.provenance import git_state
 from platform.tracking.work import FinishedWork, finished_work, link_evaluation
 from platform.tune.progress import tune_callbacks
 from platform.tune.storage import RayStorage
-from platform.tune.tuner import run_grid, shutdown_ray, start_ray
+from platform.tune.tuner import TuneRun, run_grid, shutdown_ray, start_ray
 
 __all__ = ["run"]
 
@@ -150,10 +150,11 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
         _link_reused(plan, context)
         requests = _requests(plan, context, fresh_after_ms=fresh_after_ms, retrain=retrain)
         if requests:
-            run_grid(requests, storage=RayStorage.of(sweep.ray), name=name,
-                     resources=sweep.resources, failure=sweep.failure, resume=resume,
-                     callbacks=tune_callbacks(progress_display(
-                         console, f"{sweep.name}: trials", metric=DICE, mode="max")))
+            display = progress_display(console, f"{sweep.name}: trials", metric=DICE,
+                                       mode="max")
+            run_grid(requests, TuneRun(storage=RayStorage.of(sweep.ray), name=name,
+                                       resources=sweep.resources, failure=sweep.failure,
+                                       resume=resume, callbacks=tune_callbacks(display)))
         variants = list(dict.fromkeys(spec.variant for spec in specs))
         notes += after_cross_validation(sweep, context, variants)
         complete = _table(sweep, context, plan, variants, notes)

@@ -20,7 +20,7 @@ from platform.sweep.folds import inner_folds
 from platform.tracking import log_json
 from platform.tune.progress import tune_callbacks
 from platform.tune.storage import RayStorage
-from platform.tune.tuner import run_search, study_generation
+from platform.tune.tuner import TuneRun, run_search, study_generation
 
 __all__ = ["SearchChoice", "report_choices", "run_searches"]
 
@@ -76,13 +76,13 @@ def run_searches(sweep: SweepConfig, context: SweepContext, specs: Sequence[Tria
         study = study_generation(search.storage, f"{prefix}{suffix}", restart=not resume)
         base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,
                             inner_folds=tuple(inner), outer_fold=outer)
-        grid = run_search(base, search, study_name=study,
-                          n_folds=len(inner), storage=RayStorage.of(sweep.ray),
-                          name=f"{name}-search{suffix}", resources=sweep.resources,
-                          failure=sweep.failure, resume=resume,
-                          callbacks=tune_callbacks(progress_display(
-                              console, f"search {study}{suffix}", metric=search.metric,
-                              mode=search.mode)))
+        display = progress_display(console, f"search {study}{suffix}", metric=search.metric,
+                                   mode=search.mode)
+        grid = run_search(base, search, study_name=study, n_folds=len(inner),
+                          run=TuneRun(storage=RayStorage.of(sweep.ray),
+                                      name=f"{name}-search{suffix}", resources=sweep.resources,
+                                      failure=sweep.failure, resume=resume,
+                                      callbacks=tune_callbacks(display)))
         best = grid.get_best_result(metric=search.metric, mode=search.mode)
         folds = context.run_folds if outer is None else (outer,)
         seen = sorted({key for fold in inner for key in (*fold.train, *fold.test)})

@@ -37,7 +37,7 @@ from platform.tune.storage import RayStorage
 from platform.tune.trainable import trainable
 
 __all__ = [
-    "TunerSettings", "grid_settings", "gpus_per_trial", "ray_init_arguments", "run_grid",
+    "TuneRun", "TunerSettings", "grid_settings", "gpus_per_trial", "ray_init_arguments", "run_grid",
     "run_search", "search_settings", "shutdown_ray", "start_ray", "study_generation",
 ]
 
@@ -124,17 +124,37 @@ def _trial_name(trial: Any) -> str:
     return TrialRequest.model_validate(request).training_id
 
 
-def _run_config(storage: RayStorage, name: str, failure: FailureConfig,
-                callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
+@dataclass(frozen=True)
+class TuneRun:
+    """Where and how one Ray Tune experiment runs.
+
+    Args:
+        storage: Ray Tune's storage (a local folder, a shared one or S3).
+        name: the experiment's name under ``storage`` (one per sweep and kind of run).
+        resources: each trial's CPUs and GPUs, and how many run at once.
+        failure: how often a failed trial is retried.
+        resume: continue the experiment stored under ``name`` if there is one.
+        callbacks: the progress display; they replace Ray Tune's own console output.
+    """
+
+    storage: RayStorage
+    name: str
+    resources: ResourcesConfig
+    failure: FailureConfig
+    resume: bool = True
+    callbacks: Sequence[tune.Callback] = ()
+
+
+def _run_config(run: TuneRun) -> tune.RunConfig:
     """Ray Tune's own trial tables (``verbose=1``) unless a progress callback draws."""
     return tune.RunConfig(
-        name=name,
-        storage_path=storage.tune_path(),
-        storage_filesystem=storage.filesystem(),
-        failure_config=tune.FailureConfig(max_failures=failure.max_failures),
+        name=run.name,
+        storage_path=run.storage.tune_path(),
+        storage_filesystem=run.storage.filesystem(),
+        failure_config=tune.FailureConfig(max_failures=run.failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=list(callbacks) or None,
-        verbose=0 if callbacks else 1,
+        callbacks=list(run.callbacks) or None,
+        verbose=0 if run.callbacks else 1,
     )
 
 
@@ -188,37 +208,31 @@ def _resources(resources: ResourcesConfig) -> dict[str, float]:
     return {"cpu": resources.cpus_per_trial, "gpu": gpus_per_trial(resources)}
 
 
-def grid_settings(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str,
-                  resources: ResourcesConfig, failure: FailureConfig,
-                  callbacks: Sequence[tune.Callback] = ()) -> TunerSettings:
+def grid_settings(requests: Sequence[TrialRequest], run: TuneRun) -> TunerSettings:
     """One Ray Tune trial per request (one per ``(variant, fold)``)."""
     return TunerSettings(
         param_space={REQUEST_KEY: tune.grid_search([r.to_ray() for r in requests])},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=resources.max_concurrent_trials,
+            max_concurrent_trials=run.resources.max_concurrent_trials,
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
             # One worker process serves trial after trial: torch, MLflow and the
             # network's first kernels load once per worker, not once per trial.
             reuse_actors=True,
         ),
-        run_config=_run_config(storage, name, failure, callbacks),
-        resources=_resources(resources),
+        run_config=_run_config(run),
+        resources=_resources(run.resources),
     )
 
 
-def run_grid(requests: Sequence[TrialRequest], *, storage: RayStorage, name: str,
-             resources: ResourcesConfig, failure: FailureConfig,
-             resume: bool = True, callbacks: Sequence[tune.Callback] = ()) -> tune.ResultGrid:
-    """Run the grid; with ``resume``, continue the experiment stored under ``name``:
-    finished trials are kept, errored ones resume from their last checkpoint.
-    ``callbacks`` (the progress display) replace Ray Tune's own console output."""
+def run_grid(requests: Sequence[TrialRequest], run: TuneRun) -> tune.ResultGrid:
+    """Run the grid; with ``run.resume``, continue the experiment stored under its name:
+    finished trials are kept, errored ones resume from their last checkpoint."""
     with s3_keys_kept_from_ray():  # the S3 client is built inside: keys from the file
-        settings = grid_settings(requests, storage=storage, name=name,
-                                 resources=resources, failure=failure, callbacks=callbacks)
-        path, filesystem = storage.experiment(name), storage.filesystem()
-        if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
-            logger.info("resuming the sweep stored in %s", storage.describe(name))
+        settings = grid_settings(requests, run)
+        path, filesystem = run.storage.experiment(run.name), run.storage.filesystem()
+        if run.resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            logger.info("resuming the sweep stored in %s", run.storage.describe(run.name))
             return _fit(_restore(path, settings, param_space=settings.param_space,
                                  storage_filesystem=filesystem), settings)
         return _fit(settings.tuner(), settings)
@@ -252,9 +266,7 @@ def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
 
 
 def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str,
-                    n_folds: int, storage: RayStorage, name: str, resources: ResourcesConfig,
-                    failure: FailureConfig,
-                    callbacks: Sequence[tune.Callback] = ()) -> TunerSettings:
+                    n_folds: int, run: TuneRun) -> TunerSettings:
     """An Optuna search through Ray Tune; each sample loops the folds internally.
 
     The study lives in ``search.storage`` (an Optuna RDB URL) under ``study_name`` so it can
@@ -276,8 +288,8 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=_scheduler(search.pruner, n_folds, search.mode, f"fold_{search.metric}"),
             num_samples=search.num_samples),
-        run_config=_run_config(storage, name, failure, callbacks),
-        resources=_resources(resources),
+        run_config=_run_config(run),
+        resources=_resources(run.resources),
     )
 
 
@@ -298,17 +310,14 @@ def study_generation(storage: str, name: str, *, restart: bool) -> str:
 
 
 def run_search(base: TrialRequest, search: SearchConfig, *, study_name: str, n_folds: int,
-               storage: RayStorage, name: str, resources: ResourcesConfig,
-               failure: FailureConfig, resume: bool = True,
-               callbacks: Sequence[tune.Callback] = ()) -> tune.ResultGrid:
-    """Run the search; with ``resume`` an interrupted one is continued (Ray Tune restores
-    the searcher's state, so it does not add ``num_samples`` new samples)."""
+               run: TuneRun) -> tune.ResultGrid:
+    """Run the search; with ``run.resume`` an interrupted one is continued (Ray Tune
+    restores the searcher's state, so it does not add ``num_samples`` new samples)."""
     with s3_keys_kept_from_ray():  # the S3 client is built inside: keys from the file
         settings = search_settings(base, search, study_name=study_name, n_folds=n_folds,
-                                   storage=storage, name=name, resources=resources,
-                                   failure=failure, callbacks=callbacks)
-        path, filesystem = storage.experiment(name), storage.filesystem()
-        if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
-            logger.info("resuming the search stored in %s", storage.describe(name))
+                                   run=run)
+        path, filesystem = run.storage.experiment(run.name), run.storage.filesystem()
+        if run.resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            logger.info("resuming the search stored in %s", run.storage.describe(run.name))
             return _fit(_restore(path, settings, storage_filesystem=filesystem), settings)
         return _fit(settings.tuner(), settings)

@@ -61,7 +61,7 @@ def test_kuberay_workers_ask_for_gpus_and_take_credentials_from_a_secret() -> No
 
 def _overrides(command: str) -> list[str]:
     words = shlex.split(command)
-    return [w for w in words[words.index("platform.sweep.run") + 2:] if "=" in w]
+    return [w for w in words[words.index("platform.sweep") + 2:] if "=" in w]
 
 
 def test_the_rayjob_runs_a_valid_sweep_on_shared_storage() -> None:

@@ -330,24 +330,26 @@ def _cohort(sweep: SweepConfig) -> Any:
 
 
 def _grid(sweep: SweepConfig) -> Any:
-    from platform.tune.tuner import grid_settings
+    from platform.tune.tuner import TuneRun, grid_settings
 
     requests = [TrialRequest(spec=s, context=_context(sweep)) for s in expand(sweep)]
-    settings = grid_settings(requests, storage=RayStorage.of(sweep.ray), name="n",
-                             resources=sweep.resources, failure=sweep.failure)
+    settings = grid_settings(requests,
+                             TuneRun(storage=RayStorage.of(sweep.ray), name="n",
+                                     resources=sweep.resources, failure=sweep.failure))
     return (settings.resources, settings.tune_config.max_concurrent_trials,
             settings.run_config.storage_path, settings.run_config.failure_config.max_failures)
 
 
 def _search(sweep: SweepConfig) -> Any:
-    from platform.tune.tuner import search_settings
+    from platform.tune.tuner import TuneRun, search_settings
 
     assert sweep.search is not None
     spec = expand(sweep)[0]
     base = TrialRequest(spec=spec, context=_context(sweep), search_metric=sweep.search.metric)
     settings = search_settings(base, sweep.search, study_name=sweep.search.study_name or "s",
-                               n_folds=2, storage=RayStorage.of(sweep.ray), name="n",
-                               resources=sweep.resources, failure=sweep.failure)
+                               n_folds=2,
+                               run=TuneRun(storage=RayStorage.of(sweep.ray), name="n",
+                                     resources=sweep.resources, failure=sweep.failure))
     limiter = settings.tune_config.search_alg
     searcher = limiter.searcher
     return (repr(settings.param_space["sample"]), settings.tune_config.metric,
@@ -372,11 +374,12 @@ def _runtime_env(sweep: SweepConfig) -> Any:
 
 
 def _storage_filesystem(sweep: SweepConfig) -> Any:
-    from platform.tune.tuner import grid_settings
+    from platform.tune.tuner import TuneRun, grid_settings
 
     requests = [TrialRequest(spec=s, context=_context(sweep)) for s in expand(sweep)]
-    run_config = grid_settings(requests, storage=RayStorage.of(sweep.ray), name="n",
-                               resources=sweep.resources, failure=sweep.failure).run_config
+    run_config = grid_settings(requests,
+                               TuneRun(storage=RayStorage.of(sweep.ray), name="n",
+                                     resources=sweep.resources, failure=sweep.failure)).run_config
     filesystem = run_config.storage_filesystem
     return run_config.storage_path, filesystem and filesystem.__reduce__()[1]
 

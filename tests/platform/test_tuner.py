@@ -11,7 +11,7 @@ from platform.sweep.console import SweepProgress
 from platform.tune.env import REPO_ROOT
 from platform.tune.progress import TuneProgress
 from platform.tune.storage import RayStorage
-from platform.tune.tuner import grid_settings, ray_init_arguments
+from platform.tune.tuner import TuneRun, grid_settings, ray_init_arguments
 
 
 def _grid(callbacks: list) -> Any:
@@ -25,8 +25,10 @@ def _grid(callbacks: list) -> Any:
         tracking_uri="sqlite:////c/m.db", experiment="tiny", sweep_id="s", cpus_per_trial=1,
         gpus_per_trial=0, data_fingerprint="d")
     requests = [TrialRequest(spec=spec, context=context) for spec in expand(sweep)]
-    return grid_settings(requests, storage=RayStorage.of(sweep.ray), name="t",
-                         resources=sweep.resources, failure=sweep.failure, callbacks=callbacks)
+    return grid_settings(requests,
+                         TuneRun(storage=RayStorage.of(sweep.ray), name="t",
+                                 resources=sweep.resources, failure=sweep.failure,
+                                 callbacks=callbacks))
 
 
 def test_a_progress_callback_silences_ray_tunes_own_output() -> None:
