@@ -80,3 +80,28 @@ def test_a_model_logged_before_the_move_loads_and_predicts_the_same_mask() -> No
     mask = model.predict(expected["volume"])
     assert expected["mask"].sum() > 0
     np.testing.assert_array_equal(mask, expected["mask"])
+
+
+def test_evaluation_runs_written_as_trial_runs_are_still_read(tmp_path) -> None:
+    """Before issue 26 an evaluation run was ``run_kind=trial``: Table 1, reports and
+    reuse still find such runs next to new ``run_kind=evaluation`` ones."""
+    from mlflow import MlflowClient
+
+    from platform.tracking import fetch_trial_results
+    from platform.tracking.tags import PARENT_TAG
+    from platform.tracking.work import finished_work
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("old-sweep", artifact_location=str(tmp_path / "a"))
+    parent = client.create_run(experiment, tags={"run_kind": "sweep"}).info.run_id
+    for fold, kind in ((0, "trial"), (1, "evaluation")):
+        run = client.create_run(experiment, tags={
+            "run_kind": kind, PARENT_TAG: parent, "variant": "final", "fold": str(fold),
+            "trial_id": f"final-f{fold}", "evaluation_key": f"e{fold}",
+            "training_key": f"t{fold}"}).info.run_id
+        client.log_text(run, f"case,dice\ncase-00{fold},0.5\n", "per_patient.csv")
+        client.set_terminated(run, "FINISHED")
+    results = fetch_trial_results(uri, parent)
+    assert [(r.fold, r.per_patient[0]["dice"]) for r in results] == [(0, 0.5), (1, 0.5)]
+    assert set(finished_work(uri, "old-sweep").evaluations) == {"e0", "e1"}

@@ -19,20 +19,17 @@ This module reads :class:`platform.tracking.TrialResult` only; it never imports 
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from scipy.stats import wilcoxon
 
 from platform.evaluation.metrics import (
     DICE,
@@ -40,8 +37,15 @@ from platform.evaluation.metrics import (
     PATCHES_PER_PATIENT,
     SECONDS_PER_PATIENT,
     TABLE1_METRICS,
-    summarize,
 )
+from platform.report.statistics import (
+    MetricSummary,
+    PairedTest,
+    fold_summary,
+    paired_test,
+    per_patient,
+)
+from platform.report.tables import csv_text, markdown_table, number
 from platform.tracking import TrialResult
 
 __all__ = ["TIMING_METRICS", "MetricSummary", "PairedTest", "Table1", "VariantRow",
@@ -49,48 +53,6 @@ __all__ = ["TIMING_METRICS", "MetricSummary", "PairedTest", "Table1", "VariantRo
 
 logger = logging.getLogger(__name__)
 
-_NOT_AVAILABLE = "n/a"
-
-
-@dataclass(frozen=True)
-class MetricSummary:
-    """One metric of one variant over its finished folds (``nan`` where undefined)."""
-
-    mean: float
-    sd: float
-    n: int
-
-    def cell(self) -> str:
-        """``"0.508 +- 0.037"``, ``"0.9975 +- 0.0014"``: like the paper, mean and sd share
-        the decimals that show the sd to two significant digits (at least 3)."""
-        if self.n == 0:
-            return _NOT_AVAILABLE
-        if math.isnan(self.mean):
-            return "nan (undefined in a fold)"
-        if math.isnan(self.sd):
-            return f"{self.mean:.3f} +- {_NOT_AVAILABLE}"
-        decimals = 3 if self.sd == 0 else min(6, max(3, 1 - math.floor(math.log10(self.sd))))
-        return f"{self.mean:.{decimals}f} +- {self.sd:.{decimals}f}"
-
-
-@dataclass(frozen=True)
-class PairedTest:
-    """Wilcoxon signed-rank test of ``metric`` per patient against the variant ``versus``.
-
-    ``p_value`` is ``None`` when the test cannot be computed; ``note`` then says why.
-    """
-
-    metric: str
-    versus: str
-    n_pairs: int
-    p_value: float | None
-    note: str
-
-    def cell(self) -> str:
-        """``"0.0312 (n=24)"``, or ``"n/a: <why>"``."""
-        if self.p_value is None:
-            return f"{_NOT_AVAILABLE}: {self.note}"
-        return f"{self.p_value:.3g} (n={self.n_pairs})"
 
 
 @dataclass(frozen=True)
@@ -131,36 +93,29 @@ class Table1:
 
     def to_markdown(self) -> str:
         """A GitHub-flavoured markdown table (cells as :meth:`MetricSummary.cell`)."""
-        lines = ["| " + " | ".join(self.header()) + " |",
-                 "|" + "---|" * len(self.header())]
-        for row in self.rows:
-            cells = [c.replace("|", "\\|") for c in self.row_cells(row)]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", *(f"- {note}" for note in self.notes)] if self.notes else []
-        return "\n".join(lines) + "\n"
+        return markdown_table(self.header(), [self.row_cells(row) for row in self.rows],
+                              self.notes)
 
     def to_csv(self) -> str:
         """One line per variant with full-precision numbers (empty where undefined)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
         header = ["variant", "n_folds", "n_expected"]
         header += [f"{m}_{s}" for m in self.metrics for s in ("mean", "sd")]
         if self.has_reference:
             header += [f"paper_{m}" for m in self.metrics]
         header += ["test_metric", "test_versus", "test_n", "test_p", "test_note", "missing"]
-        writer.writerow(header)
+        lines = []
         for row in self.rows:
             line: list[object] = [row.variant, len(row.folds_done), len(self.folds)]
             for metric in self.metrics:
                 summary = row.summaries[metric]
-                line += [_number(summary.mean), _number(summary.sd)]
+                line += [number(summary.mean), number(summary.sd)]
             if self.has_reference:
                 line += [row.reference.get(m, "") for m in self.metrics]
             test = row.test
-            line += ([test.metric, test.versus, test.n_pairs, _number(test.p_value), test.note]
+            line += ([test.metric, test.versus, test.n_pairs, number(test.p_value), test.note]
                      if test else ["", "", "", "", ""])
-            writer.writerow([*line, row.missing_text()])
-        return buffer.getvalue()
+            lines.append([*line, row.missing_text()])
+        return csv_text(header, lines)
 
     def to_metrics(self) -> dict[str, float]:
         """MLflow metrics ``t1.<variant>.<metric>_mean`` / ``_sd``, ``t1.<variant>.n_folds``
@@ -237,8 +192,8 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                 missing[fold] = reason
             else:
                 done[fold] = run
-        patients = _per_patient(variant, done.values(), DICE)
-        test = None if previous is None else _paired_test(patients, previous, variants[index - 1])
+        patients = per_patient(variant, done.values(), DICE)
+        test = None if previous is None else paired_test(patients, previous, variants[index - 1])
         rows.append(VariantRow(
             variant=variant,
             summaries={m: fold_summary([r.metrics.get(m, math.nan) for r in done.values()])
@@ -370,42 +325,3 @@ def _fold_outcome(variant: str, fold: int,
     return None, f"{last.status.lower()}: {reason}"
 
 
-def fold_summary(values: Sequence[float]) -> MetricSummary:
-    """Mean and sample sd over folds; a fold whose value is undefined makes both nan."""
-    if any(math.isnan(v) for v in values):
-        return MetricSummary(math.nan, math.nan, len(values))
-    mean, sd = summarize(values)
-    return MetricSummary(mean, sd, len(values))
-
-
-def _per_patient(variant: str, runs: Iterable[TrialResult], metric: str) -> dict[str, float]:
-    """``case key -> metric`` over a variant's finished folds (nan values left out)."""
-    values: dict[str, float] = {}
-    seen: set[str] = set()
-    for run in runs:
-        for row in run.per_patient:
-            case, value = str(row["case"]), row.get(metric)
-            if case in seen:
-                raise ValueError(f"variant {variant!r}: case {case} was evaluated in two folds; "
-                                 "the folds' test sets must be disjoint")
-            seen.add(case)
-            if isinstance(value, Real) and not math.isnan(value):
-                values[case] = float(value)
-    return values
-
-
-def _paired_test(current: Mapping[str, float], previous: Mapping[str, float],
-                 versus: str) -> PairedTest:
-    common = sorted(set(current) & set(previous))
-    if len(common) < 2:
-        return PairedTest(DICE, versus, len(common), None,
-                          f"{len(common)} common patient(s) with {DICE}, need >= 2")
-    x = [current[c] for c in common]
-    y = [previous[c] for c in common]
-    if all(a == b for a, b in zip(x, y, strict=True)):
-        return PairedTest(DICE, versus, len(common), None, "all paired differences are zero")
-    return PairedTest(DICE, versus, len(common), float(wilcoxon(x, y).pvalue), "")
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None or math.isnan(value) else repr(value)

@@ -18,8 +18,6 @@ sd over folds of the per-fold values.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,7 @@ from platform.config.sweep import parse_reference
 from platform.evaluation.metrics import DICE, METRIC_LABELS, TABLE1_METRICS
 from platform.report.figures.tables import OverlapPoint
 from platform.report.table1 import MetricSummary, fold_summary
+from platform.report.tables import csv_text, markdown_table, number
 from platform.tracking import TrialResult
 
 __all__ = ["OVERLAP_PARAMS", "SECONDS_METRICS", "OverlapRow", "Table2", "build_table2",
@@ -99,32 +98,27 @@ class Table2:
 
     def to_markdown(self) -> str:
         """A GitHub-flavoured Markdown table."""
-        header = self.header()
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(self.row_cells(row)) + " |" for row in self.rows]
-        return "\n".join(lines) + "\n"
+        return markdown_table(self.header(), [self.row_cells(row) for row in self.rows])
 
     def to_csv(self) -> str:
         """One line per overlap with full-precision numbers (empty where undefined)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
         header = ["overlap", "variants", "n_folds", "n_expected", "device",
                   f"{SECONDS}_mean", f"{SECONDS}_sd"]
         header += [f"{m}_{s}" for m in self.metrics for s in ("mean", "sd")]
         if self.has_reference:
             header += [f"paper_{SECONDS}", *(f"paper_{m}" for m in self.metrics)]
-        writer.writerow(header)
+        lines = []
         for row in self.rows:
             line: list[object] = [repr(row.overlap), " ".join(row.variants),
                                   len(row.folds_done), len(self.folds), self.device or "",
-                                  _number(row.seconds.mean), _number(row.seconds.sd)]
+                                  number(row.seconds.mean), number(row.seconds.sd)]
             for metric in self.metrics:
-                line += [_number(row.summaries[metric].mean), _number(row.summaries[metric].sd)]
+                line += [number(row.summaries[metric].mean), number(row.summaries[metric].sd)]
             if self.has_reference:
                 line += [row.reference.get(SECONDS, ""),
                          *(row.reference.get(m, "") for m in self.metrics)]
-            writer.writerow(line)
-        return buffer.getvalue()
+            lines.append(line)
+        return csv_text(header, lines)
 
 
 def overlap_of(result: TrialResult) -> float | None:
@@ -177,6 +171,3 @@ def build_table2(results: Sequence[TrialResult], *, variants: Sequence[str],
     return Table2(rows=tuple(rows), folds=tuple(folds), metrics=tuple(TABLE1_METRICS),
                   has_reference=any(row.reference for row in rows), device=device)
 
-
-def _number(value: float) -> str:
-    return "" if math.isnan(value) else repr(value)

@@ -1,19 +1,26 @@
-"""MLflow tracking: the only package that imports mlflow (inside its functions).
+"""MLflow tracking: the only package that imports mlflow.
 
-Modules, one concern each:
+It never imports the trial layer and never draws (figures come in as files from
+:mod:`platform.report.figures`). Modules, one concern each:
 
 - :mod:`.store`: which store (tracking URI precedence, SQLite layout) and the client calls
   every module shares;
+- :mod:`.tags`: every tag name and run kind (a leaf module);
 - :mod:`.runs`: the sweep's parent run and each trial's child run (create, resume, log, end);
+- :mod:`.artifacts`: JSON documents and folders of files logged on a run, checked for PHI;
 - :mod:`.results`: reading finished runs back (Table 1, reports, ``predict``);
 - :mod:`.payloads`: what is logged, as MLflow wants it (flattened params, per-patient CSV);
 - :mod:`.phi_guard`: no DICOM identifier reaches the store;
 - :mod:`.provenance`: git commit, host and library versions as tags;
-- :mod:`.figures`: the Fig. 4-style contour picture logged per trial;
 - :mod:`.work`: finished trainings and evaluations found by key, link runs of reused
   evaluations;
 - :mod:`.claims`: a claim on a training key, so two sweeps never train it at once;
-- :mod:`.portable_model`: the portable pyfunc model of a trial.
+- :mod:`.portable_model`: the portable pyfunc model of a trial (MLflow's side of it;
+  :mod:`platform.trial.portable_model` wires the network and the segmentation in);
+- :mod:`.model_flavor`: the path models logged before issue 26 import their class from.
+
+mlflow itself is imported inside the functions that call it, so a CLI that only
+validates a sweep (``--help``, an invalid file) does not pay its import time.
 """
 
 from __future__ import annotations
@@ -28,13 +35,12 @@ from platform.tracking.results import (
     read_json,
     read_run_text,
 )
+from platform.tracking.artifacts import log_files, log_json
 from platform.tracking.runs import (
     TrialRun,
     end_run,
     find_sweep_run,
     find_trial_run,
-    log_files,
-    log_json,
     run_tags,
     start_sweep_run,
 )

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from platform.tracking.payloads import parse_per_patient_csv
 from platform.tracking.phi_guard import check_no_identifiers
-from platform.tracking.runs import PARENT_TAG
 from platform.tracking.store import (
     global_tracking_uri,
     log_metric_batch,
@@ -23,7 +22,14 @@ from platform.tracking.store import (
     read_text_artifact,
     search_all,
 )
-from platform.tracking.work import REUSED_FROM
+from platform.tracking.tags import (
+    EVALUATION,
+    PARENT_TAG,
+    REUSED_FROM,
+    RUN_KIND,
+    SWEEP,
+    kind_filters,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -66,13 +72,15 @@ class TrialResult:
 
 
 def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
-    """Read every evaluation run (``run_kind=trial``) of a sweep's parent run, sorted by
+    """Read every evaluation run (``run_kind=evaluation``, or ``trial`` as written before
+    issue 26) of a sweep's parent run, sorted by
     (variant, fold, trial id); a link run's per-patient rows are its source run's."""
     client = mlflow_client(uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     results = []
-    runs = search_all(client, experiment_id,
-                      f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.run_kind = 'trial'")
+    runs = [run for clause in kind_filters(EVALUATION)
+            for run in search_all(client, experiment_id,
+                                  f"tags.`{PARENT_TAG}` = '{parent_run_id}' and {clause}")]
     for run in runs:
         tags = run.data.tags
         reused_from = tags.get(REUSED_FROM)
@@ -123,11 +131,11 @@ def find_sweep_parent(uri: str, reference: str) -> str:
             run = None
         if run is not None:
             parent = run.data.tags.get(PARENT_TAG)
-            return parent if run.data.tags.get("run_kind") != "sweep" and parent else reference
+            return parent if run.data.tags.get(RUN_KIND) != SWEEP and parent else reference
     name, _, sweep_id = reference.partition("/")
     if "'" in reference:
         raise KeyError(f"{reference!r}: a sweep reference must not contain a quote")
-    query = "tags.run_kind = 'sweep'" + (f" and tags.sweep_id = '{sweep_id}'" if sweep_id else "")
+    query = kind_filters(SWEEP)[0] + (f" and tags.sweep_id = '{sweep_id}'" if sweep_id else "")
     experiments = client.search_experiments()
     for experiment in experiments:
         if experiment.name != name:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from platform.tracking.artifacts import log_files, log_json
 from platform.tracking.payloads import config_params, per_patient_csv, plain_data
 from platform.tracking.phi_guard import check_no_identifiers
 from platform.tracking.provenance import environment_tags
@@ -40,14 +41,15 @@ from platform.tracking.store import (
     log_metric_batch,
     mlflow_client,
 )
+from platform.tracking.tags import EVALUATION, PARENT_TAG, RUN_KIND, SWEEP, kind_filters
 
 if TYPE_CHECKING:
     import torch
     from matplotlib.figure import Figure
     from mlflow import MlflowClient
 
-__all__ = ["PARENT_TAG", "TrialRun", "end_run", "find_sweep_run", "find_trial_run", "log_files",
-           "log_json", "run_tags", "start_sweep_run"]
+__all__ = ["TrialRun", "end_run", "find_sweep_run", "find_trial_run", "run_tags",
+           "start_sweep_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,6 @@ _TAG_VALUE_LIMIT = 5000
 SYSTEM_METRICS_INTERVAL_S = 10.0
 """Seconds between two samples of MLflow's system metrics (CPU, memory, disk, network,
 GPU with ``nvidia-ml-py``); MLflow's ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` wins."""
-PARENT_TAG = "mlflow.parentRunId"
 _REQUIRED_TRIAL_TAGS = ("variant", "fold", "sweep_id", "trial_id")
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 
@@ -92,7 +93,7 @@ def start_sweep_run(uri: str, experiment: str, *, sweep_name: str, sweep_id: str
             raise ValueError(f"sweep {sweep_name!r}: {what} is not valid YAML ({err})") from err
         if isinstance(parsed, Mapping):
             check_no_identifiers(parsed, what=what)
-    all_tags = {**environment_tags(), "run_kind": "sweep", "sweep_name": sweep_name,
+    all_tags = {**environment_tags(), RUN_KIND: SWEEP, "sweep_name": sweep_name,
                 "sweep_id": sweep_id, **tags}
     check_no_identifiers(all_tags, what="sweep tags")
     client = mlflow_client(uri)
@@ -103,34 +104,6 @@ def start_sweep_run(uri: str, experiment: str, *, sweep_name: str, sweep_id: str
     logger.info("sweep %s: parent run %s in experiment %r", sweep_id, run.info.run_id,
                 experiment)
     return run.info.run_id
-
-
-def log_json(uri: str, run_id: str, name: str, data: Any) -> None:
-    """Log ``data`` as the JSON artifact ``name`` of run ``run_id`` (checked for PHI).
-
-    Raises:
-        ValueError: a key names a DICOM identifier or a value is a DICOM UID.
-    """
-    check_no_identifiers({"data": data}, what=name)
-    mlflow_client(uri).log_text(run_id, json.dumps(data, indent=2, sort_keys=True), name)
-
-
-def log_files(uri: str, run_id: str, folder: str | Path, artifact_path: str | None) -> None:
-    """Log every file under the local ``folder`` as artifacts of run ``run_id``.
-
-    Figures and tables are drawn from pseudonymous data only; their file names and any
-    JSON beside them are checked for DICOM identifiers before anything is sent.
-
-    Raises:
-        ValueError: a file name, or a key of a ``.json`` file, names a DICOM identifier.
-    """
-    root = Path(folder)
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            check_no_identifiers({path.relative_to(root).as_posix(): ""}, what="artifact name")
-            if path.suffix == ".json":
-                check_no_identifiers({"data": json.loads(path.read_text())}, what=path.name)
-    mlflow_client(uri).log_artifacts(run_id, str(root), artifact_path)
 
 
 def end_run(uri: str, run_id: str, status: RunStatus) -> None:
@@ -175,7 +148,7 @@ def find_sweep_run(uri: str, experiment: str, sweep_id: str) -> str | None:
         return None
     runs = client.search_runs(
         [found.experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
-        filter_string=f"tags.run_kind = 'sweep' and tags.sweep_id = '{sweep_id}'")
+        filter_string=f"{kind_filters(SWEEP)[0]} and tags.sweep_id = '{sweep_id}'")
     return runs[0].info.run_id if runs else None
 
 
@@ -204,8 +177,8 @@ def _log_inputs_once_stored(client: MlflowClient, run_id: str, given: Any) -> No
 class TrialRun:
     """Context manager for one trial's child run: create or resume, log, end.
 
-    ``kind`` is its ``run_kind`` tag: ``trial`` for an evaluation (what Table 1 reads),
-    ``training`` for a training. Entering creates the run (or reopens ``run_id``, setting
+    ``kind`` is its ``run_kind`` tag (:mod:`platform.tracking.tags`): ``evaluation`` (what
+    Table 1 reads) or ``training``. Entering creates the run (or reopens ``run_id``, setting
     it back to RUNNING); leaving
     ends it FINISHED, or FAILED with the exception's type and message as
     ``failure_reason`` when the block raised (KILLED on ``KeyboardInterrupt``). After
@@ -225,7 +198,7 @@ class TrialRun:
 
     def __init__(self, uri: str, experiment: str, *, parent_run_id: str | None, run_name: str,
                  tags: Mapping[str, str], run_id: str | None = None,
-                 kind: str = "trial",
+                 kind: str = EVALUATION,
                  system_metrics_interval_s: float | None = SYSTEM_METRICS_INTERVAL_S) -> None:
         self.uri = uri
         self.kind = kind
@@ -257,7 +230,7 @@ class TrialRun:
             self._reopen(client)
         else:
             experiment_id = ensure_experiment(client, self.uri, self.experiment)
-            tags = {**self.tags, "run_kind": self.kind}
+            tags = {**self.tags, RUN_KIND: self.kind}
             if self.parent_run_id:
                 tags[PARENT_TAG] = self.parent_run_id
             run = client.create_run(experiment_id, tags=tags, run_name=self.run_name)

@@ -5,10 +5,11 @@ evaluation that another sweep finished (an earlier batch of folds, the variants 
 one was added, a sweep on another node) is found by its key (:mod:`platform.sweep.keys`)
 with one search, and a cluster needs no other shared state.
 
-Layout: a training run (``run_kind=training``, tag ``training_key``) holds the learning
+Layout (tag names: :mod:`platform.tracking.tags`): a training run (``run_kind=training``,
+tag ``training_key``) holds the learning
 curves and the portable model (:mod:`platform.tracking.portable_model`: a state dict and the
 config, nothing pickled), which a reused training is loaded from; an evaluation run
-(``run_kind=trial``, tags ``evaluation_key``, ``training_key``, ``training_run``) holds
+(``run_kind=evaluation``; ``trial`` before issue 26; tags ``evaluation_key``, ``training_key``, ``training_run``) holds
 the metrics and per-patient rows of one (variant, fold). A reused evaluation appears in
 the new sweep as a link run: the same tags, params and metrics, tag ``reused_from``
 naming the run that did the work (whose artifacts readers follow).
@@ -22,15 +23,24 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from platform.tracking.phi_guard import check_no_identifiers
-from platform.tracking.runs import PARENT_TAG, run_tags
+from platform.tracking.runs import run_tags
 from platform.tracking.store import mlflow_client, search_all, sqlite_file
+from platform.tracking.tags import (
+    EVALUATION,
+    EVALUATION_KEY,
+    PARENT_TAG,
+    REUSED_FROM,
+    RUN_KIND,
+    TRAINING,
+    TRAINING_KEY,
+    kind_filters,
+)
 
-__all__ = ["REUSED_FROM", "FinishedRun", "FinishedWork", "find_finished", "finished_work",
+__all__ = ["FinishedRun", "FinishedWork", "find_finished", "finished_work",
            "link_evaluation"]
 
 logger = logging.getLogger(__name__)
 
-REUSED_FROM = "reused_from"
 """Tag of a link run: the run whose work it stands for."""
 _BATCH = 100  # MLflow's log_batch takes at most 100 params per call
 
@@ -95,7 +105,7 @@ def _newest(runs: Iterable[Any], key_tag: str) -> dict[str, FinishedRun]:
     return found
 
 
-_KINDS = {"training": "training_key", "trial": "evaluation_key"}
+_KEY_TAGS = {TRAINING: TRAINING_KEY, EVALUATION: EVALUATION_KEY}
 
 
 def finished_work(uri: str, experiment: str) -> FinishedWork:
@@ -107,21 +117,25 @@ def finished_work(uri: str, experiment: str) -> FinishedWork:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return FinishedWork()
-    by_kind = {kind: _newest(search_all(client, found.experiment_id,
-                                        f"tags.run_kind = '{kind}' and "
-                                        "attributes.status = 'FINISHED'"), tag)
-               for kind, tag in _KINDS.items()}
-    return FinishedWork(by_kind["training"], by_kind["trial"])
+    by_kind = {kind: _newest(_search_kind(client, found.experiment_id, kind,
+                                          "attributes.status = 'FINISHED'"), tag)
+               for kind, tag in _KEY_TAGS.items()}
+    return FinishedWork(by_kind[TRAINING], by_kind[EVALUATION])
+
+
+def _search_kind(client: Any, experiment_id: str, kind: str, condition: str) -> list[Any]:
+    """Every run of ``kind`` (old ``run_kind`` values included) meeting ``condition``."""
+    return [run for clause in kind_filters(kind)
+            for run in search_all(client, experiment_id, f"{clause} and {condition}")]
 
 
 def find_finished(uri: str, experiment_id: str, *, kind: str, key: str,
                   since_ms: int | None) -> FinishedRun | None:
-    """The newest finished training (``kind="training"``) or evaluation (``"trial"``)
-    with ``key`` that ended at or after ``since_ms``, or None."""
-    tag = _KINDS[kind]
-    runs = search_all(mlflow_client(uri), experiment_id,
-                      f"tags.run_kind = '{kind}' and tags.{tag} = '{key}' and "
-                      "attributes.status = 'FINISHED'")
+    """The newest finished training (``kind="training"``) or evaluation
+    (``"evaluation"``) with ``key`` that ended at or after ``since_ms``, or None."""
+    tag = _KEY_TAGS[kind]
+    runs = _search_kind(mlflow_client(uri), experiment_id, kind,
+                        f"tags.{tag} = '{key}' and attributes.status = 'FINISHED'")
     newest = _newest(runs, tag).get(key)
     if newest is None or (since_ms is not None and newest.end_time < since_ms):
         return None
@@ -148,7 +162,7 @@ def link_evaluation(uri: str, *, parent_run_id: str, source: FinishedRun, varian
     copied = {k: v for k, v in done.data.tags.items()
               if k in ("evaluation_key", "training_key", "training_run", "model_uri", "device")}
     tags = {**run_tags(variant=variant, fold=fold, sweep_id=sweep_id, trial_id=trial_id),
-            **copied, "run_kind": "trial", PARENT_TAG: parent_run_id,
+            **copied, RUN_KIND: EVALUATION, PARENT_TAG: parent_run_id,
             REUSED_FROM: source.run_id, "source_git_commit": source.git_commit}
     check_no_identifiers(tags, what="link run tags")
     run = client.create_run(experiment_id, tags=tags, run_name=f"{variant}/fold{fold} (reused)")

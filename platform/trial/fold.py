@@ -34,6 +34,7 @@ from platform.report.figures.curves import log_learning_curves
 from platform.tracking import TrialRun, find_trial_run, load_trial_model, run_tags
 from platform.tracking.claims import TrainingClaim
 from platform.tracking.store import ensure_experiment, mlflow_client
+from platform.tracking.tags import EVALUATION, TRAINING
 from platform.tracking.work import (
     FinishedRun,
     find_finished,
@@ -105,12 +106,12 @@ def open_training_run(request: TrialRequest) -> TrialRun:
     spec = request.spec
     return _child_run(request, trial_id=request.training_id, variant=spec.variant,
                       run_name=f"{spec.variant}/fold{spec.fold}/training",
-                      tags={"training_key": spec.training_key}, kind="training")
+                      tags={"training_key": spec.training_key}, kind=TRAINING)
 
 
 def open_run(request: TrialRequest, spec: TrialSpec | None = None,
              *, training: FinishedRun | str | None = None) -> TrialRun:
-    """The evaluation's MLflow child run (``run_kind=trial``); a retry reopens it."""
+    """The evaluation's MLflow child run (``run_kind=evaluation``); a retry reopens it."""
     spec = spec or request.spec
     tags = {"evaluation_key": spec.evaluation_key, "training_key": spec.training_key}
     if training is not None:
@@ -120,7 +121,7 @@ def open_run(request: TrialRequest, spec: TrialSpec | None = None,
         if model_uri:
             tags["model_uri"] = model_uri
     return _child_run(request, trial_id=spec.trial_id, variant=spec.variant,
-                      run_name=f"{spec.variant}/fold{spec.fold}", tags=tags, kind="trial")
+                      run_name=f"{spec.variant}/fold{spec.fold}", tags=tags, kind=EVALUATION)
 
 
 def _model_uri(uri: str, training_run_id: str) -> str:
@@ -250,7 +251,7 @@ def trained_model(
     experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
 
     def finished() -> FinishedRun | None:
-        return find_finished(uri, experiment_id, kind="training", key=spec.training_key,
+        return find_finished(uri, experiment_id, kind=TRAINING, key=spec.training_key,
                              since_ms=request.fresh_after_ms)
 
     claim = training_claim(request)
@@ -275,7 +276,7 @@ def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
     context = request.context
     uri = context.tracking_uri
     experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
-    done = find_finished(uri, experiment_id, kind="trial", key=spec.evaluation_key,
+    done = find_finished(uri, experiment_id, kind=EVALUATION, key=spec.evaluation_key,
                          since_ms=request.fresh_after_ms)
     if done is not None:
         link = done.run_id if context.parent_run_id is None else link_evaluation(

@@ -189,8 +189,8 @@ def run_to_completion(args: Sequence[object], cwd: Path, log: Path,
         assert code == 0, f"the sweep exited {code}:\n{sweep.log_tail()}"
 
 
-def child_runs(uri: str, experiment: str, kind: str = "trial") -> list[Any]:
-    """Every evaluation run (``run_kind=trial``; ``kind="training"``: every training run) of
+def child_runs(uri: str, experiment: str, kind: str = "evaluation") -> list[Any]:
+    """Every evaluation run (``run_kind=evaluation``; ``kind="training"``: every training run) of
     ``experiment`` in the MLflow store at ``uri``."""
     from mlflow import MlflowClient
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -391,7 +392,25 @@ def _cluster_refusal(sweep: SweepConfig) -> Any:
 
 
 def _train(sweep: SweepConfig) -> Any:
-    return parts.train_arguments(_final(sweep))
+    """What the training loop receives from the fold trial (the ``train`` section)."""
+    from platform.trial import fold
+    from platform.trial.fold import load_data
+
+    seen: dict[str, Any] = {}
+
+    def spy(built: Any, make_batches: Any, settings: Any, **kwargs: Any) -> None:
+        seen.update(settings.model_dump(mode="json"))
+
+    config, context = _final(sweep), _context(sweep)
+    original, fold.train = fold.train, spy  # type: ignore[assignment] # restored below
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            fold.train_on(config, load_data(config, context, context.folds[0]),
+                          device=torch.device("cpu"), checkpoint_dir=Path(tmp),
+                          on_progress=lambda progress: None)
+    finally:
+        fold.train = original  # type: ignore[assignment]
+    return sorted(seen.items())
 
 
 def _threads(sweep: SweepConfig) -> Any:

@@ -62,7 +62,7 @@ def test_report_reproduces_the_table_the_sweep_logged(finished_tiny_sweep: Any, 
         (report / "table1.csv").read_text()))}
     children = client.search_runs(
         [client.get_run(parent).info.experiment_id],
-        f"tags.`mlflow.parentRunId` = '{parent}' and tags.run_kind = 'trial'")
+        f"tags.`mlflow.parentRunId` = '{parent}' and tags.run_kind = 'evaluation'")
     for variant, row in rows.items():
         values = [r.data.metrics["dice"] for r in children if r.data.tags["variant"] == variant]
         assert float(row["dice_mean"]) == pytest.approx(statistics.fmean(values), rel=1e-12)

@@ -85,7 +85,7 @@ def test_sweep_table_is_mean_and_sd_of_its_child_runs(finished_tiny_sweep: Any) 
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
     children = client.search_runs(
         [parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = "
-        f"'{parent.info.run_id}' and tags.run_kind = 'trial'")
+        f"'{parent.info.run_id}' and tags.run_kind = 'evaluation'")
     specs = {spec.trial_id: spec for spec in expand(load_sweep(TINY_SWEEP, overrides))}
     assert sorted(run.data.tags["trial_id"] for run in children) == sorted(specs)
     assert [run.info.status for run in children] == ["FINISHED"] * 4
@@ -395,14 +395,14 @@ def test_an_added_variant_and_a_later_fold_train_only_what_is_new(
                      key=lambda run: run.info.start_time)
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
     linked = client.search_runs([parents[-1].info.experiment_id], filter_string=(
-        f"tags.`mlflow.parentRunId` = '{parents[-1].info.run_id}' and tags.run_kind = 'trial'"))
+        f"tags.`mlflow.parentRunId` = '{parents[-1].info.run_id}' and tags.run_kind = 'evaluation'"))
     reused = {run.data.tags["variant"]: run.data.tags.get("reused_from") for run in linked}
     assert sorted(reused) == ["final", "plain", "seed1"]
     assert reused["seed1"] is None and reused["plain"] and reused["final"]
     first = {run.data.tags["variant"]: run.info.run_id for run in client.search_runs(
         [parents[0].info.experiment_id], filter_string=(
             f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}' and "
-            "tags.run_kind = 'trial'"))}
+            "tags.run_kind = 'evaluation'"))}
     assert reused["plain"] == first["plain"] and reused["final"] == first["final"]
 
     # Folds in batches: fold 1 now, fold 0 taken from the store; one complete table.
