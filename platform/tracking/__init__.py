@@ -6,7 +6,8 @@ It never imports the trial layer and never draws (figures come in as files from
 - :mod:`.store`: which store (tracking URI precedence, SQLite layout) and the client calls
   every module shares;
 - :mod:`.tags`: every tag name and run kind (a leaf module);
-- :mod:`.runs`: the sweep's parent run and each trial's child run (create, resume, log, end);
+- :mod:`.sweep_runs`: the parent run of a sweep invocation (create, find, end);
+- :mod:`.runs`: each training's and evaluation's child run (create, resume, log, end);
 - :mod:`.artifacts`: JSON documents and folders of files logged on a run, checked for PHI;
 - :mod:`.results`: reading finished runs back (Table 1, reports, ``predict``);
 - :mod:`.payloads`: what is logged, as MLflow wants it (flattened params, per-patient CSV);
@@ -25,6 +26,7 @@ validates a sweep (``--help``, an invalid file) does not pay its import time.
 
 from __future__ import annotations
 
+from platform.tracking.artifacts import log_files, log_json
 from platform.tracking.results import (
     TrialResult,
     fetch_trial_results,
@@ -35,16 +37,9 @@ from platform.tracking.results import (
     read_json,
     read_run_text,
 )
-from platform.tracking.artifacts import log_files, log_json
-from platform.tracking.runs import (
-    TrialRun,
-    end_run,
-    find_sweep_run,
-    find_trial_run,
-    run_tags,
-    start_sweep_run,
-)
+from platform.tracking.runs import TrialRun, find_trial_run, run_tags
 from platform.tracking.store import resolve_tracking_uri
+from platform.tracking.sweep_runs import end_run, find_sweep_run, start_sweep_run
 
 __all__ = [
     "TrialResult",

@@ -1,12 +1,9 @@
-"""One parent run per sweep, child runs for its trainings and evaluations: creating, resuming
-and ending them.
+"""The child runs of a sweep: one per training and one per evaluation, created or resumed,
+logged and ended.
 
-Why explicit runs: MLflow's fluent API keeps one global active run, and Ray's
-``MLflowLoggerCallback`` ignores a tracking URI inside trials
-(https://github.com/ray-project/ray/issues/36257). So the driver creates the parent run
-with :func:`start_sweep_run` and hands its id to the trials, and each trial logs its own
-child run through :class:`TrialRun`, always through an explicit client bound to one URI,
-so several trials in one process cannot log into each other's runs.
+Each trial logs its own child run through :class:`TrialRun`, always through an explicit
+client bound to one URI, so several trials in one process cannot log into each other's
+runs; the driver made the parent run (:mod:`platform.tracking.sweep_runs`).
 
 Layout that the MLflow UI's compare view shows side by side: child runs are named
 ``<variant>/fold<k>`` and tagged ``variant``, ``fold``, ``sweep_id``, ``trial_id``; their
@@ -27,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -41,15 +38,15 @@ from platform.tracking.store import (
     log_metric_batch,
     mlflow_client,
 )
-from platform.tracking.tags import EVALUATION, PARENT_TAG, RUN_KIND, SWEEP, kind_filters
+from platform.tracking.sweep_runs import RunStatus
+from platform.tracking.tags import EVALUATION, PARENT_TAG, RUN_KIND
 
 if TYPE_CHECKING:
     import torch
     from matplotlib.figure import Figure
     from mlflow import MlflowClient
 
-__all__ = ["TrialRun", "end_run", "find_sweep_run", "find_trial_run", "run_tags",
-           "start_sweep_run"]
+__all__ = ["TrialRun", "find_trial_run", "run_tags"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +55,6 @@ SYSTEM_METRICS_INTERVAL_S = 10.0
 """Seconds between two samples of MLflow's system metrics (CPU, memory, disk, network,
 GPU with ``nvidia-ml-py``); MLflow's ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` wins."""
 _REQUIRED_TRIAL_TAGS = ("variant", "fold", "sweep_id", "trial_id")
-RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 
 
 def run_tags(*, variant: str, fold: int, sweep_id: str, trial_id: str) -> dict[str, str]:
@@ -71,46 +67,6 @@ def run_tags(*, variant: str, fold: int, sweep_id: str, trial_id: str) -> dict[s
     identity = {"variant": variant, "fold": str(int(fold)), "sweep_id": sweep_id,
                 "trial_id": trial_id}
     return {**identity, **environment_tags()}
-
-
-def start_sweep_run(uri: str, experiment: str, *, sweep_name: str, sweep_id: str,
-                    config_yaml: str, source_yaml: str, tags: Mapping[str, str]) -> str:
-    """Create the parent run of one sweep invocation and return its run id.
-
-    The experiment (one per sweep name) is created if needed. The run is named
-    ``<sweep_name>/<sweep_id>``, tagged with provenance (git commit, host, versions) and
-    ``tags``, and holds the resolved sweep (overrides applied, every default filled in)
-    as ``sweep.yaml`` and the file as written as ``sweep_file.yaml``.
-
-    Raises:
-        ValueError: ``tags`` or the YAML's keys name a DICOM identifier, or the YAML
-            does not parse.
-    """
-    for text, what in ((config_yaml, "sweep.yaml"), (source_yaml, "sweep_file.yaml")):
-        try:
-            parsed = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ValueError(f"sweep {sweep_name!r}: {what} is not valid YAML ({err})") from err
-        if isinstance(parsed, Mapping):
-            check_no_identifiers(parsed, what=what)
-    all_tags = {**environment_tags(), RUN_KIND: SWEEP, "sweep_name": sweep_name,
-                "sweep_id": sweep_id, **tags}
-    check_no_identifiers(all_tags, what="sweep tags")
-    client = mlflow_client(uri)
-    experiment_id = ensure_experiment(client, uri, experiment)
-    run = client.create_run(experiment_id, tags=all_tags, run_name=f"{sweep_name}/{sweep_id}")
-    client.log_text(run.info.run_id, config_yaml, "sweep.yaml")
-    client.log_text(run.info.run_id, source_yaml, "sweep_file.yaml")
-    logger.info("sweep %s: parent run %s in experiment %r", sweep_id, run.info.run_id,
-                experiment)
-    return run.info.run_id
-
-
-def end_run(uri: str, run_id: str, status: RunStatus) -> None:
-    """Mark a run ended with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
-    if status not in ("FINISHED", "FAILED", "KILLED"):
-        raise ValueError(f"status must be FINISHED, FAILED or KILLED, got {status!r}")
-    mlflow_client(uri).set_terminated(run_id, status=status)
 
 
 def find_trial_run(uri: str, parent_run_id: str, trial_id: str) -> str | None:
@@ -131,24 +87,6 @@ def find_trial_run(uri: str, parent_run_id: str, trial_id: str) -> str | None:
     )
     if len(runs) > 1:
         logger.warning("trial %s has %d child runs; resuming the newest", trial_id, len(runs))
-    return runs[0].info.run_id if runs else None
-
-
-def find_sweep_run(uri: str, experiment: str, sweep_id: str) -> str | None:
-    """The parent run of sweep ``sweep_id`` in ``experiment`` (newest), or ``None``.
-
-    Used by ``--resume`` to log into the same parent run; :func:`end_run` then sets its
-    final status again.
-    """
-    if "'" in sweep_id:
-        raise ValueError(f"sweep id {sweep_id!r} must not contain a quote (MLflow filter syntax)")
-    client = mlflow_client(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
-        filter_string=f"{kind_filters(SWEEP)[0]} and tags.sweep_id = '{sweep_id}'")
     return runs[0].info.run_id if runs else None
 
 
