@@ -29,6 +29,7 @@ only what its sections need, never Ray or MLflow. Without ``--part`` both run in
 It prints one table and writes everything to JSON (``--out``). A row that fails
 (out of memory, a compiler error) is recorded with its error and the others still run, so
 one slot always gives numbers; the exit code is then 1, as it is when a CUDA test fails.
+The JSON is rewritten after every row, so a call stopped at its time limit keeps its rows.
 Optional rows that would overrun the budget are skipped with that reason.
 
 ``--small`` runs every section at toy sizes, on CPU when there is no GPU, in well under a
@@ -307,7 +308,7 @@ def run(args: argparse.Namespace) -> Report:
     elif args.small:
         torch.set_num_threads(1)  # toy sizes gain nothing from threads; a shared machine loses
     budget = Budget(args.budget_s)
-    report = Report(describe_device(device, small=args.small, argv=sys.argv[1:]))
+    report = Report(describe_device(device, small=args.small, argv=sys.argv[1:]), args.out)
     report.data["meta"]["parts"] = list(parts)
     merge_earlier(report, args.merge)
     section_cuda_tests(report, parts, budget, args.skip_tests)

@@ -107,8 +107,11 @@ def run_cuda_tests(root: Path, seconds_left: float, *, torchio: bool) -> dict[st
 class Report:
     """Rows of every section and the helpers that read them back."""
 
-    def __init__(self, meta: dict[str, Any]) -> None:
+    def __init__(self, meta: dict[str, Any], autosave: Path | None = None) -> None:
         self.data: dict[str, Any] = {"meta": meta, **{section: [] for section in SECTIONS}}
+        self.autosave = autosave
+        """Where the JSON is rewritten after every row, so that a call stopped at its time
+        limit still brings back the rows measured before it."""
 
     def attempt(self, section: str, key: dict[str, Any], measure: Callable[[], dict]) -> None:
         """Run one measurement; a failure is recorded in its row and the run goes on.
@@ -126,11 +129,17 @@ class Report:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         self.data[section].append(row)
+        self._save()
 
     def skip(self, section: str, key: dict[str, Any], reason: str) -> None:
         logger.info("%s %s skipped: %s", section, key, reason)
         self._drop(section, key)
         self.data[section].append({**key, "skipped": reason})
+        self._save()
+
+    def _save(self) -> None:
+        if self.autosave is not None:
+            self.write(self.autosave)
 
     def _drop(self, section: str, key: dict[str, Any]) -> None:
         """Forget a merged row with this key: the row measured now replaces it."""

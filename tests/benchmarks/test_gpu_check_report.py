@@ -111,3 +111,11 @@ def test_rows_of_another_device_or_mode_are_not_merged() -> None:
     small["meta"]["mode"] = "small"
     assert not second.merge(small, "core.json")
     assert "NOT merged" in second.table()
+
+
+def test_the_json_is_rewritten_after_every_row(tmp_path) -> None:
+    report = Report({"mode": "full", "name": "test", "device": "cpu"}, tmp_path / "out.json")
+    _step(report, "basicunet", "float32", 0.1)
+    report.skip("loader", {"workers": 4}, "time budget")
+    data = json.loads((tmp_path / "out.json").read_text())  # no write() called: a killed run
+    assert data["train_step"][0]["seconds"] == 0.1 and data["loader"][0]["skipped"]

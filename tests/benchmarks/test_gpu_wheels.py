@@ -65,3 +65,42 @@ def test_the_working_tree_is_measured_from_git() -> None:
     tree = gpu_wheels.tree_bytes()
     readme = (gpu_wheels.ROOT / "README.md").stat().st_size
     assert readme < tree < 64 * MIB  # .whl/ and .venv/ are ignored, so not counted
+
+
+def _tiny_wheel(folder: Path) -> None:
+    """A valid wheel of one module, ``gpu_call_probe``, as pip installs it with --target."""
+    import zipfile
+
+    folder.mkdir(parents=True)
+    info = "gpu_call_probe-0.1.dist-info"
+    files = {"gpu_call_probe.py": "VALUE = 1\n",
+             f"{info}/METADATA": "Metadata-Version: 2.1\nName: gpu-call-probe\nVersion: 0.1\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
+    record = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(folder / "gpu_call_probe-0.1-py3-none-any.whl", "w") as whl:
+        for name, text in {**files, f"{info}/RECORD": record}.items():
+            whl.writestr(name, text)
+
+
+def test_the_device_call_script_installs_the_set_and_starts_the_check(tmp_path) -> None:
+    """``gpu_call.sh core --help``: the set installed with the documented line, gpu_check.py
+    started from the repository root with it on PYTHONPATH, the log written into OUT."""
+    import os
+    import subprocess
+    import sys
+
+    _tiny_wheel(tmp_path / "wheels" / "core")
+    env = {**os.environ, "WHEELS": str(tmp_path / "wheels"), "SITE": str(tmp_path / "site"),
+           "OUT": str(tmp_path / "out"),
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    done = subprocess.run(["bash", str(gpu_wheels.ROOT / "benchmarks" / "gpu_call.sh"), "core",
+                           "--help"], cwd=gpu_wheels.ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "site" / "gpu_call_probe.py").exists()
+    assert "--part" in (tmp_path / "out" / "gpu_check_core.log").read_text()
+    assert done.stdout.startswith("python ") and "torch" in done.stdout
+    wrong = subprocess.run(["bash", str(gpu_wheels.ROOT / "benchmarks" / "gpu_call.sh"), "all"],
+                           cwd=gpu_wheels.ROOT, env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "core or torchio" in wrong.stderr
