@@ -18,9 +18,18 @@ runs, within ``--budget-s`` seconds (default 420, under the 8 minutes of issue 1
 6. from these, the projected wall time of the paper's Table 1 (6 variants x 5 folds x
    40,000 iterations, 81 patients) on one and on eight such GPUs.
 
+The GPU machine lent to this project has no TorchIO, SimpleITK or MONAI and reaches no
+package registry, so the sections are split in two parts, each a device call with its own
+wheel set (``benchmarks/gpu_wheels.py``; the calls are in ``docs/performance.md``):
+``--part core`` (the CUDA tests that need no TorchIO, sections 2, and 4 against MONAI) and
+``--part torchio`` (the CUDA tests that need TorchIO, 3, 5, and 4 against TorchIO; its
+``--merge`` takes the core part's JSON so that 5 and 6 use its step rows). Each part imports
+only what its sections need, never Ray or MLflow. Without ``--part`` both run in one process.
+
 It prints one table and writes everything to JSON (``--out``). A row that fails
 (out of memory, a compiler error) is recorded with its error and the others still run, so
 one slot always gives numbers; the exit code is then 1, as it is when a CUDA test fails.
+The JSON is rewritten after every row, so a call stopped at its time limit keeps its rows.
 Optional rows that would overrun the budget are skipped with that reason.
 
 ``--small`` runs every section at toy sizes, on CPU when there is no GPU, in well under a
@@ -31,16 +40,22 @@ the code paths. Small-mode numbers are not measurements of anything.
 Usage::
 
     python benchmarks/gpu_check.py                      # on a GPU machine, ~7 minutes
+    python benchmarks/gpu_check.py --part core --out core.json            # first call
+    python benchmarks/gpu_check.py --part torchio --merge core.json       # second call
     python benchmarks/gpu_check.py --small --out /tmp/gpu_check.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +70,14 @@ import_project_platform()
 
 import numpy as np  # noqa: E402 -- after the project's platform package is importable
 import torch  # noqa: E402
-from gpu_check_report import Report, describe_device, evaluate_targets  # noqa: E402
-from gpu_check_train import (  # noqa: E402 -- beside this script
+from gpu_check_report import (  # noqa: E402 -- beside this script
+    CHANNELS_LAST,
+    Report,
+    describe_device,
+    evaluate_targets,
+    run_cuda_tests,
+)
+from gpu_check_train import (  # noqa: E402
     ANCHOR,
     FINAL,
     MODES,
@@ -72,6 +93,10 @@ TABLE1_TRIALS = 30  # 6 variants x 5 folds
 TABLE1_ITERATIONS = 40_000
 PAPER_PATIENTS, PAPER_FOLDS = 81, 5
 COMPILE_ESTIMATE_S = 90.0  # a compile row on a GPU: compile (tens of seconds) plus steps
+PARTS = ("core", "torchio")
+CONTENDERS = {"core": ("ours", "monai"), "torchio": ("ours", "torchio")}
+"""Tiled-inference contenders of each part ("ours" in both: each anchor's mask is compared
+with ours from the same process)."""
 
 
 @dataclass(frozen=True)
@@ -115,18 +140,53 @@ class Budget:
         return self.left() > estimate_s
 
 
-def make_cases(settings: Settings) -> list[Any]:
-    """Synthetic heads preprocessed with the paper's final steps (the loader's training set)."""
+def make_case(settings: Settings, seed: int) -> Any:
+    """One synthetic head preprocessed with the paper's final steps."""
     from data_pipeline.preprocess import PAPER_STEPS, preprocess
     from data_pipeline.synthetic.phantom import make_head_phantom
 
     shape = settings.case_shape
     spacing = (0.5 * 405 / shape[0], 0.45 * 512 / shape[1], 0.45 * 512 / shape[2])
-    cases = []
-    for seed in range(settings.cases):
-        phantom = make_head_phantom(shape, spacing, np.random.default_rng(seed))
-        cases.append(preprocess(phantom.hu, phantom.lesion, PAPER_STEPS))
-    return cases
+    phantom = make_head_phantom(shape, spacing, np.random.default_rng(seed))
+    return preprocess(phantom.hu, phantom.lesion, PAPER_STEPS)
+
+
+def make_cases(settings: Settings, count: int) -> list[Any]:
+    """The loader's training set; full-size cases are made in parallel processes.
+
+    A full-size case takes 10-20 s of one core (numpy, single-threaded), so the torchio
+    part's four would cost a minute of GPU time in a row; forked workers touch no CUDA.
+    """
+    if count == 1 or settings.compile_backend == "eager":  # small mode: serial, shared CPUs
+        return [make_case(settings, seed) for seed in range(count)]
+    workers = min(count, os.cpu_count() or 1)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(make_case, [settings] * count, range(count)))
+
+
+def section_cuda_tests(report: Report, parts: tuple[str, ...], budget: Budget,
+                       skip: bool) -> None:
+    """The ``pytest.mark.gpu`` tests of each part: files that import TorchIO run in its part."""
+    for part in parts:
+        key = {"suite": "gpu", "part": part}
+        if skip:
+            report.skip("cuda_tests", key, "--skip-tests")
+        else:
+            report.attempt("cuda_tests", key, lambda p=part: run_cuda_tests(
+                ROOT, budget.left(), torchio=p == "torchio"))
+
+
+def section_final_step(report: Report, settings: Settings, device: torch.device) -> None:
+    """The final network's ``autocast+channels_last`` step, the loader's yardstick, where no
+    core rows were merged (the torchio part run alone)."""
+    if report.step_seconds(FINAL, (CHANNELS_LAST,)) is not None:
+        return
+    report.attempt("train_step", {"network": FINAL, "mode": CHANNELS_LAST},
+                   lambda: time_train_step(
+                       FINAL, CHANNELS_LAST, device=device, patch=settings.patch,
+                       batch=settings.batch, width=settings.width, warmup=settings.warmup,
+                       steps=settings.steps, compile_backend=settings.compile_backend))
 
 
 def section_train_steps(report: Report, settings: Settings, device: torch.device,
@@ -157,8 +217,9 @@ def section_loader(report: Report, settings: Settings, cases: list[Any]) -> None
 
 
 def section_inference(report: Report, settings: Settings, device: torch.device,
-                      budget: Budget, case: Any, overlaps: tuple[float, ...]) -> None:
-    """Ours, MONAI and TorchIO per overlap; a row is skipped when its estimate overruns."""
+                      budget: Budget, case: Any, overlaps: tuple[float, ...],
+                      contenders: tuple[str, ...]) -> None:
+    """Ours and the anchors per overlap; a row is skipped when its estimate overruns."""
     import gpu_check_infer as infer
 
     import models
@@ -173,7 +234,7 @@ def section_inference(report: Report, settings: Settings, device: torch.device,
     for overlap in overlaps:
         opts = {"patch": settings.patch, "overlap": overlap, "batch": settings.infer_batch,
                 "device": device, "dtype": dtype}
-        for name in infer.CONTENDERS:
+        for name in contenders:
             patches = count_patches(image.shape, patch, overlap, brain if name == "ours" else None)
             key = {"overlap": overlap, "contender": name, "patches": patches}
             estimate = report.seconds_per_patch(name) * patches
@@ -189,7 +250,7 @@ def section_inference(report: Report, settings: Settings, device: torch.device,
 
             report.attempt("inference", key, run)
         ours = outputs.pop((overlap, "ours"), None)
-        for name in infer.CONTENDERS[1:]:
+        for name in contenders[1:]:
             other = outputs.pop((overlap, name), None)
             if ours is not None and other is not None:
                 report.annotate("inference", {"overlap": overlap, "contender": name},
@@ -226,29 +287,47 @@ def projection(report: Report) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def merge_earlier(report: Report, path: Path | None) -> None:
+    """Rows of an earlier part's JSON (same device and mode), before this run's own."""
+    if path is None:
+        return
+    if not path.exists():
+        report.data["meta"]["merge_refused"] = f"{path}: no such file"
+        logger.warning("--merge %s: no such file; this part runs alone", path)
+        return
+    report.merge(json.loads(path.read_text()), str(path))
+
+
 def run(args: argparse.Namespace) -> Report:
-    """All sections in order of importance; the budget guards the optional rows."""
+    """The parts' sections in order of importance; the budget guards the optional rows."""
     settings = SMALL if args.small else FULL
+    parts = PARTS if args.part == "all" else (args.part,)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as platform.trial.training.train sets it on CUDA
     elif args.small:
         torch.set_num_threads(1)  # toy sizes gain nothing from threads; a shared machine loses
     budget = Budget(args.budget_s)
-    report = Report(describe_device(device, small=args.small, argv=sys.argv[1:]))
-    if args.skip_tests:
-        report.skip("cuda_tests", {"suite": "gpu"}, "--skip-tests")
+    report = Report(describe_device(device, small=args.small, argv=sys.argv[1:]), args.out)
+    report.data["meta"]["parts"] = list(parts)
+    merge_earlier(report, args.merge)
+    section_cuda_tests(report, parts, budget, args.skip_tests)
+    count = settings.cases if "torchio" in parts else 1  # only the loader needs several
+    logger.info("making %d synthetic cases %s", count, settings.case_shape)
+    cases = make_cases(settings, count)
+    contenders = tuple(dict.fromkeys(c for part in parts for c in CONTENDERS[part]))
+    if "core" in parts:
+        section_train_steps(report, settings, device, budget, args.compile_all)
     else:
-        from gpu_check_report import run_cuda_tests
-
-        report.attempt("cuda_tests", {"suite": "gpu"}, lambda: run_cuda_tests(ROOT, budget.left()))
-    logger.info("making %d synthetic cases %s", settings.cases, settings.case_shape)
-    cases = make_cases(settings)
-    section_train_steps(report, settings, device, budget, args.compile_all)
-    section_loader(report, settings, cases)
-    section_inference(report, settings, device, budget, cases[0], settings.overlaps[:1])
-    section_training(report, settings, device, cases)
-    section_inference(report, settings, device, budget, cases[0], settings.overlaps[1:])
+        section_final_step(report, settings, device)
+    if "torchio" in parts:
+        section_loader(report, settings, cases)
+    section_inference(report, settings, device, budget, cases[0], settings.overlaps[:1],
+                      contenders)
+    if "torchio" in parts:
+        section_training(report, settings, device, cases)
+    section_inference(report, settings, device, budget, cases[0], settings.overlaps[1:],
+                      contenders)
     report.data["projection"] = projection(report)
     report.data["targets"] = evaluate_targets(report, device)
     return report
@@ -264,6 +343,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile-all", action="store_true",
                         help="also compile the two middle Table 1 networks")
     parser.add_argument("--skip-tests", action="store_true", help="do not run the CUDA tests")
+    parser.add_argument("--part", choices=("all", *PARTS), default="all",
+                        help="core: no TorchIO/SimpleITK (CUDA tests without TorchIO, step "
+                             "rows, inference vs MONAI); torchio: CUDA tests with TorchIO, "
+                             "loader, real training, inference vs TorchIO; all: both")
+    parser.add_argument("--merge", type=Path,
+                        help="JSON of an earlier part on the same device: its rows join this "
+                             "report (this run's rows replace any with the same key)")
     args = parser.parse_args(argv)
     if not args.small and not args.device.startswith("cuda"):
         parser.error("the full check needs a CUDA GPU; on CPU run it with --small")

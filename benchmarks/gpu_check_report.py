@@ -24,7 +24,8 @@ import torch
 
 import platform
 
-__all__ = ["Report", "describe_device", "evaluate_targets", "run_cuda_tests"]
+__all__ = ["Report", "cuda_test_files", "describe_device", "evaluate_targets",
+           "run_cuda_tests"]
 
 logger = logging.getLogger("gpu_check")
 
@@ -34,6 +35,9 @@ CHANNELS_LAST = "autocast+channels_last"
 COMPILED = CHANNELS_LAST + "+compile"
 AUTOCAST_MODES = ("autocast", CHANNELS_LAST, CHANNELS_LAST + "+cl_norm", COMPILED)
 BUSY_TARGET = 0.95
+TORCHIO_IMPORT = re.compile(r"^\s*(import|from)\s+torchio\b", re.MULTILINE)
+GPU_MARK = re.compile(r"^\s*(@pytest\.mark\.gpu\b|pytestmark\b.*\bpytest\.mark\.gpu\b)",
+                      re.MULTILINE)
 
 
 def cpu_model() -> str:
@@ -68,12 +72,24 @@ def describe_device(device: torch.device, *, small: bool, argv: list[str]) -> di
     return meta
 
 
-def run_cuda_tests(root: Path, seconds_left: float) -> dict[str, Any]:
-    """Run every test file that holds a ``pytest.mark.gpu`` test, ``-m gpu`` only."""
-    files = sorted(
-        str(path.relative_to(root)) for path in (root / "tests").rglob("test_*.py")
-        if "pytest.mark.gpu" in path.read_text()
-    )  # fmt: skip
+def cuda_test_files(root: Path, *, torchio: bool) -> list[str]:
+    """Test files with a ``@pytest.mark.gpu`` test (or ``pytestmark``), with or without TorchIO.
+
+    The GPU machine gets TorchIO only in the check's second call (its wheel set), so the
+    files that import it run there; ``tests/benchmarks/test_gpu_check.py`` collects each
+    part's files with every module outside the machine's packages and the part's set blocked.
+    """
+    files = []
+    for path in sorted((root / "tests").rglob("test_*.py")):
+        text = path.read_text()
+        if GPU_MARK.search(text) and bool(TORCHIO_IMPORT.search(text)) == torchio:
+            files.append(str(path.relative_to(root)))
+    return files
+
+
+def run_cuda_tests(root: Path, seconds_left: float, *, torchio: bool) -> dict[str, Any]:
+    """Run the GPU test files of one part (:func:`cuda_test_files`), ``-m gpu`` only."""
+    files = cuda_test_files(root, torchio=torchio)
     command = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", *files]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=root, capture_output=True, text=True,
@@ -91,8 +107,11 @@ def run_cuda_tests(root: Path, seconds_left: float) -> dict[str, Any]:
 class Report:
     """Rows of every section and the helpers that read them back."""
 
-    def __init__(self, meta: dict[str, Any]) -> None:
+    def __init__(self, meta: dict[str, Any], autosave: Path | None = None) -> None:
         self.data: dict[str, Any] = {"meta": meta, **{section: [] for section in SECTIONS}}
+        self.autosave = autosave
+        """Where the JSON is rewritten after every row, so that a call stopped at its time
+        limit still brings back the rows measured before it."""
 
     def attempt(self, section: str, key: dict[str, Any], measure: Callable[[], dict]) -> None:
         """Run one measurement; a failure is recorded in its row and the run goes on.
@@ -101,6 +120,7 @@ class Report:
         runs out of memory or fails to compile must not cost the other rows' numbers.
         """
         logger.info("%s %s", section, key)
+        self._drop(section, key)
         try:
             row = {**key, **measure()}
         except Exception as err:  # noqa: BLE001 -- recorded in the row; see the docstring
@@ -109,10 +129,43 @@ class Report:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         self.data[section].append(row)
+        self._save()
 
     def skip(self, section: str, key: dict[str, Any], reason: str) -> None:
         logger.info("%s %s skipped: %s", section, key, reason)
+        self._drop(section, key)
         self.data[section].append({**key, "skipped": reason})
+        self._save()
+
+    def _save(self) -> None:
+        if self.autosave is not None:
+            self.write(self.autosave)
+
+    def _drop(self, section: str, key: dict[str, Any]) -> None:
+        """Forget a merged row with this key: the row measured now replaces it."""
+        self.data[section] = [r for r in self.data[section]
+                              if any(r.get(k) != v for k, v in key.items())]
+
+    def merge(self, earlier: dict[str, Any], source: str) -> bool:
+        """Take the rows of an earlier run's JSON, if it ran on this device in this mode.
+
+        The check's two parts run as two device calls; the second merges the first's JSON
+        so that the loader, compile and projection decisions and the targets see every row.
+        A JSON from another device (a call that landed on another kind of GPU) or mode is
+        not merged: mixing them would compare numbers that are not comparable.
+        """
+        meta, theirs = self.data["meta"], earlier.get("meta", {})
+        same = all(theirs.get(k) == meta.get(k) for k in ("name", "mode", "device"))
+        if not same:
+            meta["merge_refused"] = (f"{source}: ran on {theirs.get('name')} "
+                                     f"({theirs.get('device')}, {theirs.get('mode')})")
+            logger.warning("not merging %s", meta["merge_refused"])
+            return False
+        for section in SECTIONS:
+            self.data[section].extend(earlier.get(section, []))
+        meta["merged"] = {"source": source, **{k: theirs.get(k) for k in (
+            "date", "command", "parts", "torch", "cuda")}}
+        return True
 
     def rows(self, section: str, **match: Any) -> list[dict[str, Any]]:
         return [r for r in self.data[section] if all(r.get(k) == v for k, v in match.items())]

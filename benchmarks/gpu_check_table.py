@@ -66,7 +66,8 @@ def _training(data: dict[str, Any], row: dict[str, Any]) -> list[str]:
 
 
 def _cuda_tests(data: dict[str, Any], row: dict[str, Any]) -> list[str]:
-    return ["cuda tests", "pytest -m gpu", f"{row['files']} files, exit {row['returncode']}",
+    return ["cuda tests", f"-m gpu, {row.get('part', 'all')}",
+            f"{row['files']} files, exit {row['returncode']}",
             f"{row['tests_passed']} passed, {row['tests_failed']} failed", "", "",
             f"{row['tests_skipped']} skipped, {row['tests_errors']} errors, "
             f"{row['seconds']:.0f} s"]
@@ -80,6 +81,10 @@ def _key_cells(section: str, row: dict[str, Any]) -> list[str]:
     return [section.replace("_", " "), str(what), str(setting)]
 
 
+CONTENDERS = ("ours", "monai", "torchio")
+ORDER = {"inference": lambda row: (row["overlap"], CONTENDERS.index(row["contender"]))}
+"""Rows of a merged report (two device calls) are shown in this order; sorting is stable."""
+
 FORMATTERS = {"cuda_tests": _cuda_tests, "train_step": _train_step, "loader": _loader,
               "inference": _inference, "training": _training}  # fmt: skip
 
@@ -90,8 +95,15 @@ def format_table(data: dict[str, Any]) -> str:
     lines = [f"gpu_check ({meta['mode']}) on {meta['name']} ({meta['device']}), torch "
              f"{meta['torch']}, CUDA {meta['cuda']}, {meta['date']}",
              _line([name for name, _ in COLUMNS]), _line(["-" * w for _, w in COLUMNS])]
+    if "merged" in meta:
+        merged = meta["merged"]
+        lines.insert(1, f"parts {', '.join(meta.get('parts', []))} here, rows of parts "
+                        f"{', '.join(merged.get('parts') or [])} merged from {merged['source']} "
+                        f"({merged['date']})")
+    if "merge_refused" in meta:
+        lines.insert(1, f"NOT merged: {meta['merge_refused']}")
     for section, formatter in FORMATTERS.items():
-        for row in data[section]:
+        for row in sorted(data[section], key=ORDER.get(section, lambda row: 0)):
             status = _status(row)
             cells = [*_key_cells(section, row), status, "", "", ""] if status else \
                 formatter(data, row)

@@ -1,14 +1,23 @@
-"""``benchmarks/gpu_check.py --small`` runs every section and writes a complete, finite JSON.
+"""``benchmarks/gpu_check.py --small`` runs every section and writes a complete, finite JSON,
+and each of its two parts starts with only the modules the GPU machine would have.
 
 The small mode exists so that the GPU check cannot rot between the rare GPU slots: it runs
 on CPU (or on a GPU where there is one) at toy sizes. Its numbers are not measurements, so
 only their presence, finiteness and internal consistency are checked here.
+
+The GPU machine has torch and a few packages, no registry and nothing else; the check goes
+there as two device calls, ``--part core`` and ``--part torchio --merge core.json``, each
+with its wheel set (``benchmarks/gpu_wheels.py``). The fixture runs exactly these two calls
+with every other installed module refused (``gpu_machine_imports.py``, in the script's
+process and in its CUDA-test pytest), so an import that the machine could not satisfy fails
+here; the merged JSON is then checked as the single run was before the split.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,23 +25,61 @@ from typing import Any
 
 import pytest
 import torch
+from gpu_check_report import cuda_test_files
+from gpu_wheels import allowed_modules
 
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 SECTIONS = ("cuda_tests", "train_step", "loader", "inference", "training")
 NETWORKS = ("basicunet", "unet3d", "unet3d_residual", "unet3d_residual_se")
 MODES = ("float32", "autocast", "autocast+channels_last", "autocast+channels_last+cl_norm",
          "autocast+channels_last+compile")
+RUN_AS_SCRIPT = """
+import sys, runpy
+import gpu_machine_imports  # first: refuse what the GPU machine lacks
+sys.path.insert(0, {benchmarks!r})  # as when python runs the script
+sys.argv = [{script!r}, *sys.argv[1:]]
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+def run_part(part: str, out: Path, log: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``gpu_check.py --small --part PART`` with only the machine's and the part's modules."""
+    env = {
+        **os.environ,
+        "GPU_MACHINE_MODULES": ",".join(sorted(allowed_modules(part))),
+        "GPU_MACHINE_BLOCKED_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "PYTEST_ADDOPTS": "-p gpu_machine_imports",  # the CUDA tests' pytest refuses alike
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # installed plugins are not on the machine
+    }  # fmt: skip
+    script = str(REPO / "benchmarks" / "gpu_check.py")
+    code = RUN_AS_SCRIPT.format(benchmarks=str(REPO / "benchmarks"), script=script)
+    return subprocess.run(
+        [sys.executable, "-c", code, "--small", "--part", part, "--out", str(out), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+
+
+def refused_by_the_repository(log: Path) -> list[str]:
+    """Refused imports that the repository's own files asked for (optional ones included)."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.split(" ", 1)[-1].startswith(str(REPO))]
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("gpu-check") / "gpu_check.json"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--small", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(out.read_text()), done.stdout
+    """The two device calls at toy size: core, then torchio merging core's JSON."""
+    work = tmp_path_factory.mktemp("gpu-check")
+    core = run_part("core", work / "core.json", work / "core-refused.log")
+    assert core.returncode == 0, core.stdout[-3000:] + core.stderr[-3000:]
+    second = run_part("torchio", work / "gpu_check.json", work / "torchio-refused.log",
+                      "--merge", str(work / "core.json"))
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    for part in ("core", "torchio"):
+        asked = refused_by_the_repository(work / f"{part}-refused.log")
+        assert not asked, f"{part}: the repository asked for modules the GPU machine lacks: {asked}"
+    return json.loads((work / "gpu_check.json").read_text()), core.stdout + second.stdout
 
 
 def _numbers(value: Any) -> list[float]:
@@ -54,8 +101,9 @@ def test_every_section_measured_without_errors(small_run) -> None:
         assert data[section], section
         errors = [row for row in data[section] if "error" in row]
         assert not errors, errors
-    tests = data["cuda_tests"][0]
-    assert tests["returncode"] == 0 and tests["files"] >= 1
+    assert data["meta"]["parts"] == ["torchio"] and data["meta"]["merged"]["parts"] == ["core"]
+    assert {row["part"] for row in data["cuda_tests"]} == {"core", "torchio"}
+    assert all(row["returncode"] == 0 and row["files"] >= 1 for row in data["cuda_tests"])
 
 
 @pytest.mark.slow
@@ -101,3 +149,30 @@ def test_projection_follows_from_the_measured_rows(small_run) -> None:
     assert data["targets"] and all(t["met"] is None for t in data["targets"])  # small: not judged
     for word in ("train step", "loader", "inference", "training", "Table 1", "target"):
         assert word in stdout
+
+
+def test_cuda_test_files_are_split_by_their_torchio_import() -> None:
+    core, with_torchio = (cuda_test_files(REPO, torchio=flag) for flag in (False, True))
+    marked = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
+                    if any(line.lstrip().startswith("@pytest.mark.gpu")
+                           for line in p.read_text().splitlines()))
+    assert core and with_torchio and sorted(core + with_torchio) == marked
+    assert "tests/platform/test_inference.py" in with_torchio
+    assert "tests/benchmarks/test_gpu_check.py" not in core  # names the mark, has no such test
+    assert not any("import torchio" in (REPO / f).read_text() for f in core)
+
+
+def test_the_refusing_finder_keeps_not_installed_semantics(tmp_path) -> None:
+    """Refused modules look uninstalled (torch's optional imports call find_spec)."""
+    code = ("import gpu_machine_imports, importlib.util\n"
+            "assert importlib.util.find_spec('torchio') is None\n"
+            "try:\n    import torchio\nexcept ModuleNotFoundError:\n    pass\n"
+            "else:\n    raise SystemExit('torchio imported')\n"
+            "import json, numpy, pydantic, stroke_cli\n")  # stdlib, machine, set, repository
+    env = {**os.environ, "GPU_MACHINE_MODULES": ",".join(sorted(allowed_modules("core"))),
+           "GPU_MACHINE_BLOCKED_LOG": str(tmp_path / "log"),
+           "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "log").read_text().split()[0] == "torchio"

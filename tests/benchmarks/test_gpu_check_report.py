@@ -80,3 +80,42 @@ def test_targets_are_judged_only_where_they_apply() -> None:
     assert targets["Table 1 on eight GPUs, hours"]["met"] is None
     small = {t["target"]: t["met"] for t in evaluate_targets(_report("small"), torch.device("cpu"))}
     assert set(small.values()) == {None}
+
+
+def test_a_second_call_merges_the_first_and_replaces_rows_it_measures_again() -> None:
+    first = _report()
+    _step(first, "unet3d_residual_se", "autocast+channels_last", 0.050)
+    first.attempt("inference", {"overlap": 0.25, "contender": "ours", "patches": 10},
+                  lambda: {"seconds": 1.0, "seconds_per_patch": 0.1})
+    first.data["meta"]["parts"] = ["core"]
+    second = _report()
+    assert second.merge(json.loads(json.dumps(first.data)), "core.json")
+    assert second.data["meta"]["merged"]["parts"] == ["core"]
+    assert second.step_seconds("unet3d_residual_se") == 0.050  # the loader's yardstick
+    second.attempt("inference", {"overlap": 0.25, "contender": "ours", "patches": 10},
+                   lambda: {"seconds": 0.8, "seconds_per_patch": 0.08})
+    ours = second.rows("inference", contender="ours")
+    assert [row["seconds"] for row in ours] == [0.8]  # replaced, not doubled
+    assert "merged from core.json" in second.table()
+
+
+def test_rows_of_another_device_or_mode_are_not_merged() -> None:
+    first = _report()
+    _step(first, "basicunet", "float32", 0.1)
+    other = json.loads(json.dumps(first.data))
+    other["meta"]["name"] = "NVIDIA H200"
+    second = _report()
+    assert not second.merge(other, "core.json")
+    assert second.data["train_step"] == [] and "H200" in second.data["meta"]["merge_refused"]
+    small = json.loads(json.dumps(first.data))
+    small["meta"]["mode"] = "small"
+    assert not second.merge(small, "core.json")
+    assert "NOT merged" in second.table()
+
+
+def test_the_json_is_rewritten_after_every_row(tmp_path) -> None:
+    report = Report({"mode": "full", "name": "test", "device": "cpu"}, tmp_path / "out.json")
+    _step(report, "basicunet", "float32", 0.1)
+    report.skip("loader", {"workers": 4}, "time budget")
+    data = json.loads((tmp_path / "out.json").read_text())  # no write() called: a killed run
+    assert data["train_step"][0]["seconds"] == 0.1 and data["loader"][0]["skipped"]
