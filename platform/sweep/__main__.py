@@ -67,16 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each mode imports only what it needs: MLflow for a dry run, torch for the cache,
     # Ray, MLflow and torch for a run; none of them for --help or an invalid sweep.
     if args.dry_run:
-        from platform.sweep.dry_run import dry_run
+        from platform.sweep.dry_run import dry_run  # MLflow
 
         dry_run(sweep, summary.line())
         return 0
     if args.prepare_only:
-        from platform.sweep.context import materialize_cohort
-        from platform.sweep.prepare import prepare_cache
+        from platform.sweep.context import materialize_cohort  # torch (the cohort)
+        from platform.sweep.prepare import prepare_cache  # torch (the cache)
 
         return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 1
-    from platform.sweep.run import run
+    from platform.sweep.run import run  # Ray, MLflow and torch
 
     return run(sweep, args.sweep, resume=not args.restart, retrain=args.retrain,
                console=console)

@@ -35,6 +35,7 @@ from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, prepro
 from data_pipeline.synthetic.phantom import make_head_phantom
 from data_pipeline.synthetic.phantom_skull import Anatomy
 from platform.config import SweepConfig, load_sweep
+from platform.config.reference import KINDS
 from platform.config.request import TrialRequest
 from platform.config.runtime import (
     FailureConfig,
@@ -47,7 +48,6 @@ from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SyntheticCohortConfig, VariantConfig
 from platform.config.trial import EvalConfig, PreprocessingConfig, TrainConfig, TrialConfig
 from platform.inference import from_config
-from platform.parameters import KINDS
 from platform.postprocessing.choice import case_scores
 from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand, format_trials

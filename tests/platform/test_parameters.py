@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from platform.parameters import DOC_PATH, main, render
+from platform.config.reference import render
+from platform.parameters import DOC_PATH, main
 
 
 def test_the_parameter_document_matches_the_code() -> None:
