@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from data_pipeline.cohort.cohort import Case, CaseRef, load_case
+from data_pipeline.content_hash import content_hash
 from data_pipeline.errors import DataError
 from data_pipeline.parts.registry import PartSpec
 from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preprocess
@@ -81,7 +82,7 @@ def cache_key(ref: CaseRef, steps: Sequence[PartSpec]) -> str:
         "steps": json.loads(canonical_steps(steps)),
         "code": CODE_VERSION,
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return content_hash(doc, compact=False)
 
 
 def cohort_fingerprint(refs: Sequence[CaseRef]) -> str:
@@ -95,7 +96,7 @@ def cohort_fingerprint(refs: Sequence[CaseRef]) -> str:
         DataError: a case's files cannot be read.
     """
     doc = sorted([ref.key, source_fingerprint(ref)] for ref in refs)
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return content_hash(doc, compact=False)
 
 
 def source_fingerprint(ref: CaseRef) -> dict[str, object]:

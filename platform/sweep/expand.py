@@ -17,11 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from data_pipeline.content_hash import content_hash
 from platform.config import SweepConfig, TrialConfig
 from platform.config.request import TrialSpec
 from platform.tracking.payloads import config_params
@@ -34,8 +33,7 @@ HASH_CHARS = 10
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_CHARS]
+    return content_hash(payload, chars=HASH_CHARS)
 
 
 def _split_identity(sweep: SweepConfig, fold: int) -> dict[str, Any]:

@@ -20,14 +20,13 @@ new keys, a miss and never a stale hit).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from data_pipeline.cache import CODE_VERSION as PREPROCESSING_CODE
 from data_pipeline.cache import cohort_fingerprint
 from data_pipeline.cohort.cohort import CaseRef
+from data_pipeline.content_hash import content_hash
 from data_pipeline.synthetic.generator import GENERATOR_VERSION
 from platform.config.request import FoldKeys, SweepContext, TrialSpec
 from platform.config.sweep import DataConfig
@@ -44,8 +43,7 @@ _NOT_SCORED = ("figure_patients", "validation_fraction")
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_CHARS]
+    return content_hash(payload, chars=KEY_CHARS)
 
 
 def data_fingerprint(data: DataConfig, refs: Sequence[CaseRef]) -> str:
