@@ -5,10 +5,15 @@ the console) so each step reads top to bottom and can be tested alone. Every par
 built through :mod:`platform.trial.parts` from the validated config; the loss-weight
 statistics N0/N1 come from the fold's training patients only.
 
-Work is found by its key (:mod:`platform.sweep.keys`): :func:`trained_model` takes a
+Work is found by its key (:mod:`platform.sweep.keys`): :func:`train_or_reuse` takes a
 finished training of the same key from the store, or trains under a claim on the key
 (:mod:`platform.tracking.claims`) so that no two sweeps train it at once; each
 evaluation of the request is likewise reused when finished, else run and logged.
+
+One name per step::
+
+    train_or_reuse -> train_and_log (under the claim) -> train_fold (the loop, no logging)
+    evaluate_or_reuse -> evaluate_and_log -> predict_fold (tiled inference + scores)
 """
 
 from __future__ import annotations
@@ -54,10 +59,9 @@ from platform.trial.training import (
 )
 
 __all__ = [
-    "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate", "evaluate_and_log", "evaluate_fold",
-    "fit",
-    "lesion_loss_rows", "load_data", "open_run", "open_training_run", "train_on",
-    "trained_model", "training_claim",
+    "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate_and_log", "evaluate_or_reuse",
+    "lesion_loss_rows", "load_data", "open_run", "open_training_run", "predict_fold",
+    "train_and_log", "train_fold", "train_or_reuse", "training_claim",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,7 +156,7 @@ def lesion_loss_rows(data: FoldCases) -> list[dict[str, float | str]]:
     return rows
 
 
-def train_on(
+def train_fold(
     config: TrialConfig,
     data: FoldCases,
     *,
@@ -175,7 +179,7 @@ def train_on(
     return built.model
 
 
-def fit(
+def train_and_log(
     request: TrialRequest,
     run: TrialRun,
     *,
@@ -202,7 +206,7 @@ def fit(
 
     started = time.perf_counter()
     try:
-        model = train_on(config, data, device=device, checkpoint_dir=checkpoint_dir,
+        model = train_fold(config, data, device=device, checkpoint_dir=checkpoint_dir,
                          on_progress=on_progress)
     except NonFiniteLossError as err:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +228,7 @@ def training_claim(request: TrialRequest) -> TrainingClaim:
                          stale_after_s=context.claim_stale_after_s, poll_s=context.claim_poll_s)
 
 
-def trained_model(
+def train_or_reuse(
     request: TrialRequest,
     *,
     device: torch.device,
@@ -264,12 +268,12 @@ def trained_model(
     with claim, open_training_run(request) as run:
         # Overwritten by each attempt: a retried trial shows where it finished.
         run.set_tags({"device": parts.device_name(device), **(placement or {})})
-        model, data = fit(request, run, device=device, checkpoint_dir=checkpoint_dir,
+        model, data = train_and_log(request, run, device=device, checkpoint_dir=checkpoint_dir,
                           report=report)
         return model, data, run.run_id
 
 
-def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
+def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
              data: FoldCases, training_run_id: str, *, device: torch.device) -> FoldOutcome:
     """Evaluate ``spec`` (one of the request's evaluations) with the trained ``model``,
     or take a finished evaluation of the same key (linked into the sweep, if any)."""
@@ -291,7 +295,7 @@ def evaluate(request: TrialRequest, spec: TrialSpec, model: torch.nn.Module,
         return evaluate_and_log(model, data, spec.config, run, device=device)
 
 
-def evaluate_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, *,
+def predict_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, *,
                   device: torch.device) -> Iterator[CaseEvaluation]:
     """Evaluate ``data.eval`` with the trial's inference settings, case by case."""
     return iter(evaluate_cases(
@@ -305,7 +309,7 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     rows = []
     started = time.perf_counter()
     figures_left = config.eval.figure_patients
-    evaluations = evaluate_fold(model, data, config, device=device)
+    evaluations = predict_fold(model, data, config, device=device)
     for case, evaluation in zip(data.eval, evaluations, strict=True):
         rows.append(evaluation.row)
         if figures_left > 0 and case.lesion.any():

@@ -21,7 +21,13 @@ from pathlib import Path
 import torch
 
 from platform.config.request import TrialRequest
-from platform.trial.fold import FAILURE_FILE, FoldOutcome, Reporter, evaluate, trained_model
+from platform.trial.fold import (
+    FAILURE_FILE,
+    FoldOutcome,
+    Reporter,
+    evaluate_or_reuse,
+    train_or_reuse,
+)
 from platform.trial.parts import configure_threads, trial_device
 
 __all__ = ["ConsoleReporter", "run_trial"]
@@ -78,11 +84,11 @@ def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path,
         reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
         raise RuntimeError(f"trial {request.spec.trial_id} stopped earlier, not retried: {reason}")
     device = device or trial_device(request.context)
-    model, data, training_run = trained_model(request, device=device,
+    model, data, training_run = train_or_reuse(request, device=device,
                                               checkpoint_dir=checkpoint_dir,
                                               report=reporter.report,
                                               placement=reporter.placement())
-    outcomes = tuple(evaluate(request, spec, model, data, training_run, device=device)
+    outcomes = tuple(evaluate_or_reuse(request, spec, model, data, training_run, device=device)
                      for spec in request.evaluations)
     reporter.report({**outcomes[0].fold_means, "done": 1.0}, None)
     return outcomes

@@ -32,7 +32,7 @@ from platform.evaluation.metrics import (
     summarize,
 )
 from platform.tracking import TrialRun, run_tags
-from platform.trial.fold import Reporter, evaluate_fold, load_data, train_on
+from platform.trial.fold import Reporter, load_data, predict_fold, train_fold
 
 __all__ = ["PROGRESS_FILE", "VALIDATION_METRICS", "run_search_sample"]
 
@@ -99,10 +99,10 @@ def run_search_sample(
                                              "train": list(data.train_keys),
                                              "validation": list(data.eval_keys)}))
                 run.log_artifact(cases, "cases")
-                model = train_on(config, data, device=device, checkpoint_dir=Path(scratch),
+                model = train_fold(config, data, device=device, checkpoint_dir=Path(scratch),
                                  on_progress=lambda progress: None)
             values = [float(e.row[VALIDATION_METRICS[metric]])
-                      for e in evaluate_fold(model, data, config, device=device)]
+                      for e in predict_fold(model, data, config, device=device)]
             scores.append(summarize(values)[0])
             progress = {metric: summarize(scores)[0], f"fold_{metric}": scores[-1]}
             run.log_metrics(progress, step=done)

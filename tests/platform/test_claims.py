@@ -1,7 +1,7 @@
 """Issue 11: two sweeps sharing one MLflow store never train the same key twice.
 
 Real parts: an MLflow SQLite store, two processes running the trial's own
-:func:`platform.trial.fold.trained_model` on the same training key at the same moment,
+:func:`platform.trial.fold.train_or_reuse` on the same training key at the same moment,
 and claims left by a dead process.
 """
 
@@ -22,7 +22,7 @@ from platform.sweep.expand import expand
 from platform.sweep.keys import keyed
 from platform.tracking import start_sweep_run
 from platform.tracking.claims import TrainingClaim, claim_name
-from platform.trial.fold import trained_model
+from platform.trial.fold import train_or_reuse
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
 
@@ -31,7 +31,7 @@ def _train_when_both_are_ready(request_json: str, work_dir: str, ready, results)
     torch.set_num_threads(1)
     request = TrialRequest.model_validate_json(request_json)
     ready.wait()
-    _, _, run_id = trained_model(request, device=torch.device("cpu"),
+    _, _, run_id = train_or_reuse(request, device=torch.device("cpu"),
                                  checkpoint_dir=Path(work_dir), report=lambda *_: None)
     results.put(run_id)
 

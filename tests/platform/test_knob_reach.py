@@ -405,7 +405,7 @@ def _train(sweep: SweepConfig) -> Any:
     original, fold.train = fold.train, spy  # type: ignore[assignment] # restored below
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            fold.train_on(config, load_data(config, context, context.folds[0]),
+            fold.train_fold(config, load_data(config, context, context.folds[0]),
                           device=torch.device("cpu"), checkpoint_dir=Path(tmp),
                           on_progress=lambda progress: None)
     finally:

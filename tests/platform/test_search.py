@@ -236,13 +236,13 @@ def test_a_killed_search_sample_resumes_at_its_next_fold(
     request = TrialRequest(spec=expand(sweep)[1], context=context, search_metric="val_dice",
                            inner_folds=inner, outer_fold=0)
     trained: list[tuple[str, ...]] = []
-    real_train_on = search_trial.train_on
+    real_train_on = search_trial.train_fold
 
     def counting_train_on(config, data, **kwargs):  # noqa: ANN001, ANN003, ANN202
         trained.append(data.train_keys)
         return real_train_on(config, data, **kwargs)
 
-    monkeypatch.setattr(search_trial, "train_on", counting_train_on)
+    monkeypatch.setattr(search_trial, "train_fold", counting_train_on)
     keep = tmp_path / "checkpoint"
     with pytest.raises(_Crash):
         run_search_sample(request, search_trial_id="t1", device=torch.device("cpu"),
