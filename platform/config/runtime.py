@@ -136,7 +136,7 @@ class ReuseConfig(Section):
 
     A training is found by its key (everything that decides its weights), an evaluation
     by its key (the training's plus the evaluation settings and test patients); see
-    ``platform/work_keys.py`` and ``sweeps/README.md``.
+    ``platform/sweep/keys.py`` and ``sweeps/README.md``.
     """
 
     enabled: bool = True

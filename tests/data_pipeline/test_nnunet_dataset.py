@@ -1,6 +1,6 @@
 """nnU-Net v2 raw datasets as cohorts: exported from the synthetic DICOM cohort, read back.
 
-Covers ``data_pipeline/nnunet_dataset.py`` (reading) and ``data_pipeline/nnunet_export.py``
+Covers ``data_pipeline/io/nnunet_dataset.py`` (reading) and ``data_pipeline/io/nnunet_export.py``
 (writing); issue 14: ``inspect`` reads the NIfTI copy with the DICOM original's lesion
 voxel counts, and a non-HU NIfTI is refused with the case named.
 """

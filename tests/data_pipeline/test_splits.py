@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/splits.py: partition, determinism, stratification, file formats."""
+"""Tests for data_pipeline/cohort/splits.py: partition, determinism, stratification, file formats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/synthetic.py: DICOM series, masks, manifest, privacy, CLI."""
+"""Tests for data_pipeline/synthetic/generator.py: DICOM series, masks, manifest, privacy, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of platform/context.py: the cohort made explicitly, folds planned once, the context."""
+"""Tests of platform/sweep/context.py: the cohort made explicitly, folds planned once, the context."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """End to end (issue 14): a sweep on an nnU-Net dataset, post-processing chosen on CV, fold
-ensembles scored on an external test cohort (``platform/external_test.py``).
+ensembles scored on an external test cohort (``platform/postprocessing/external_test.py``).
 
 One tiny sweep (two folds at once, two iterations each) runs ``platform.sweep.__main__.main`` on
 the session's local Ray (shared with other tests: no second start) and a real MLflow

@@ -1,4 +1,4 @@
-"""Tests of platform/folds.py: lesion-volume strata, the fold plan and one fold's cases."""
+"""Tests of platform/trial/data.py: lesion-volume strata, the fold plan and one fold's cases."""
 
 from __future__ import annotations
 

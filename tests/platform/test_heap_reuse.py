@@ -1,4 +1,4 @@
-"""Tests for platform/heap_reuse.py: freed large blocks are reused inside the block, not after."""
+"""Tests for platform/inference/heap_reuse.py: freed large blocks are reused inside the block, not after."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for platform/inference.py: tiled prediction equals TorchIO's grid sampler/aggregator."""
+"""Tests for platform/inference/sliding_window.py: tiled prediction equals TorchIO's grid sampler/aggregator."""
 
 from __future__ import annotations
 

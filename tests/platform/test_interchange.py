@@ -1,4 +1,4 @@
-"""nnU-Net v2 ``summary.json`` and the MONAI Auto3DSeg datalist (``platform/interchange.py``)."""
+"""nnU-Net v2 ``summary.json`` and the MONAI Auto3DSeg datalist (``platform/evaluation/nnunet.py``)."""
 
 from __future__ import annotations
 

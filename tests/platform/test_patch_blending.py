@@ -1,4 +1,4 @@
-"""Test-time mirroring and Gaussian blending (``platform/patch_blending.py``, issue 14).
+"""Test-time mirroring and Gaussian blending (``platform/inference/blending.py``, issue 14).
 
 Gaussian blending is checked against MONAI's ``sliding_window_inference(mode="gaussian")``
 on the same patch grid; mirroring against a hand-made average of flipped predictions, and

@@ -1,4 +1,4 @@
-"""Tests of platform/request.py: the one typed object a Ray trial receives."""
+"""Tests of platform/config/request.py: the one typed object a Ray trial receives."""
 
 from __future__ import annotations
 

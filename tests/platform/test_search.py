@@ -1,8 +1,8 @@
 """The Optuna search of a sweep: end to end through the command line, and its pruning rule.
 
-Covers ``platform/search_trial.py`` (inner folds looped in a sample, scored on validation
-patients only), ``platform/pruning.py`` (an Optuna pruner as a Ray Tune scheduler) and the
-search half of ``platform/tuner.py``/``platform/sweep.py``. The end-to-end test runs a
+Covers ``platform/trial/search_sample.py`` (inner folds looped in a sample, scored on validation
+patients only), ``platform/tune/pruning.py`` (an Optuna pruner as a Ray Tune scheduler) and the
+search half of ``platform/tune/tuner.py``/``platform/sweep/__main__.py``. The end-to-end test runs a
 nested search (3 samples per outer fold) over the synthetic cohort with real Ray, MLflow
 and an Optuna SQLite study, then checks from what the trials logged that no test-fold
 patient took part in choosing the configuration tested on it.

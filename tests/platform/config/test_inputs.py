@@ -1,4 +1,4 @@
-"""Tests of platform/config/inputs.py: the files a sweep names are checked before Ray."""
+"""Tests of platform/sweep/inputs.py: the files a sweep names are checked before Ray."""
 
 from __future__ import annotations
 
