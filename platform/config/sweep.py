@@ -29,8 +29,8 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from data_pipeline.parts import as_tuple
 from data_pipeline.parts.fields import PartOf, part_mapping, switch_part
-from data_pipeline.parts.registry import as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.overrides import Origin, apply_overrides
 from platform.config.runtime import (

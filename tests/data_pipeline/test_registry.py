@@ -12,18 +12,21 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from data_pipeline.parts.docs import describe
-from data_pipeline.parts.fields import Part, PartOf
-from data_pipeline.parts.plugins import PLUGIN_GROUP, PluginError, load_plugins
-from data_pipeline.parts.registry import (
+from data_pipeline.parts import (
+    PLUGIN_GROUP,
     DuplicateNameError,
     NoParams,
     Params,
     ParamsError,
+    Part,
+    PartOf,
     PartSpec,
+    PluginError,
     Registry,
     UnknownNameError,
+    describe,
     did_you_mean,
+    load_plugins,
     registry,
 )
 
@@ -178,7 +181,7 @@ def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 def test_entry_point_plugin_registers_its_part(things, plugin_path: Path) -> None:
     source = """
-        from data_pipeline.parts.registry import NoParams, registry
+        from data_pipeline.parts import NoParams, registry
 
         def register() -> None:
             parts = registry("test_thing")
@@ -203,7 +206,7 @@ def test_broken_plugin_is_named(plugin_path: Path) -> None:
 def test_plugin_taking_a_project_name_fails_clearly(plugin_path: Path) -> None:
     source = """
         import models
-        from data_pipeline.parts.registry import NoParams, registry
+        from data_pipeline.parts import NoParams, registry
         registry("loss").register("dice", params=NoParams)(lambda params, **_: None)
     """
     _install_plugin(plugin_path, "labplugin_dup", source, "labplugin_dup")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import models
-from data_pipeline.parts.registry import NoParams, Params, ParamsError, UnknownNameError, registry
+from data_pipeline.parts import NoParams, Params, ParamsError, UnknownNameError, registry
 from models.registry import KINDS, LOSSES, MODELS
 
 
