@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/registry.py: parts, their params models, errors and plugins."""
+"""Tests for data_pipeline/parts/registry.py: parts, their params models, errors and plugins."""
 
 from __future__ import annotations
 

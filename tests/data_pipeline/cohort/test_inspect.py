@@ -15,7 +15,7 @@ from data_pipeline.cohort.inspect import main
 from data_pipeline.synthetic.generator import phi_values
 from tests.data_pipeline.conftest import BROKEN_CASES, FAKE_PHI
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_table_for_a_good_cohort_exits_zero(

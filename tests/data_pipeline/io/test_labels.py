@@ -1,4 +1,4 @@
-"""Tests of data_pipeline/labels.py: every mask format round-trips onto the CT grid."""
+"""Tests of data_pipeline/io/labels.py: every mask format round-trips onto the CT grid."""
 
 from __future__ import annotations
 

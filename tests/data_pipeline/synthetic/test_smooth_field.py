@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/smooth_field.py."""
+"""Tests for data_pipeline/synthetic/smooth_field.py."""
 
 from __future__ import annotations
 

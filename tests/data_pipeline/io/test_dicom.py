@@ -1,4 +1,4 @@
-"""Tests of data_pipeline/dicom.py on real DICOM files (pydicom, SimpleITK/GDCM, pydicom data)."""
+"""Tests of data_pipeline/io/dicom.py on real DICOM files (pydicom, SimpleITK/GDCM, test data)."""
 
 from __future__ import annotations
 

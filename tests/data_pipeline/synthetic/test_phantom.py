@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/phantom.py: the API, the lesions, determinism, validation."""
+"""Tests for data_pipeline/synthetic/phantom.py: the API, the lesions, determinism, validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of data_pipeline/cohort.py (and the keyed hash of data_pipeline/pseudonym.py)."""
+"""Tests of data_pipeline/cohort/cohort.py (and the keyed hash of cohort/pseudonym.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/synthetic.py: DICOM series, masks, manifest, privacy, CLI."""
+"""Tests for data_pipeline/synthetic/generator.py: DICOM series, masks, manifest, privacy, CLI."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from data_pipeline.synthetic.generator import case_phantom, generate_cohort, phi_values
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHAPE = (48, 48, 48)
 
 

@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/phantom_skull.py: open skull base, craniectomy, thin vertex
+"""Tests for data_pipeline/synthetic/phantom_skull.py: open skull base, craniectomy, thin vertex
 bone and holder contact, as the rendered head shows them."""
 
 from __future__ import annotations
