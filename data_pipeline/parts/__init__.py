@@ -11,6 +11,10 @@ Why in ``data_pipeline``: that package depends on no other package of the projec
 ``models`` (network parts, losses, optimizers) and ``platform`` (inference, config)
 import the kit from here without importing anything else of ``data_pipeline``. The kit
 needs only pydantic.
+
+``registry(kind)``, the lookup of a kind's registry, is imported from
+``data_pipeline.parts.registry``: re-exported here, the function would hide its module
+(``import data_pipeline.parts.registry`` and ``mock.patch`` targets would find it instead).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from data_pipeline.parts.registry import (
     Registry,
     has_registry,
     kinds,
-    registry,
     value_text,
 )
 
@@ -59,7 +62,6 @@ __all__ = [
     "kinds",
     "load_plugins",
     "part_mapping",
-    "registry",
     "render_markdown",
     "render_text",
     "switch_part",
