@@ -51,7 +51,8 @@ from tqdm import tqdm
 
 from data_pipeline.cohort.pseudonym import case_key_from_patient_id, load_salt
 from data_pipeline.errors import DataError
-from data_pipeline.io.dicom import CTVolume, key_names_patient, patient_key, read_series
+from data_pipeline.io.dicom import CTVolume, read_series
+from data_pipeline.io.dicom_patient import key_names_patient, patient_key
 from data_pipeline.io.geometry import Geometry
 from data_pipeline.io.labels import MASK_SUFFIXES, read_mask
 from data_pipeline.io.nnunet_dataset import (

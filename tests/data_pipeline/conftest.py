@@ -18,8 +18,10 @@ import pydicom
 import pytest
 import yaml
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_ROOT_UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from data_pipeline.errors import DataError
+from data_pipeline.io.dicom import read_series
 from data_pipeline.io.geometry import Geometry
 from data_pipeline.io.labels import write_mask
 
@@ -113,6 +115,24 @@ def _slice_header(modality: str, series: str, study: str, frame: str, number: in
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     return ds
+
+
+def assert_private(text: str) -> None:
+    """No fake identifier and no UID may appear in a message."""
+    for value in FAKE_PHI.values():
+        assert value not in text and value.split("^")[0] not in text
+    assert PYDICOM_ROOT_UID not in text and "1.2.826.0.1.3680043.2.1125" not in text
+
+
+def read_error(folder: Path, **kwargs: object) -> str:
+    """The message of the ``DataError`` that reading ``folder`` as case-x raises, checked
+    to name the case and to hold no identifier."""
+    with pytest.raises(DataError) as info:
+        read_series(folder, case_key="case-x", **kwargs)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith("case case-x: ")
+    assert_private(message)
+    return message
 
 
 def ramp_volume(shape: tuple[int, int, int] = (6, 12, 10), seed: int = 0) -> np.ndarray:
