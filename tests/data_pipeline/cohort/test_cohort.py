@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,13 @@ import yaml
 
 from data_pipeline.cohort.cohort import (
     Case,
-    CaseRef,
     CohortError,
     case_key_from_patient_id,
     load_case,
     load_cases,
     load_cohort,
 )
-from data_pipeline.cohort.pseudonym import SALT_ENV, SALT_FILE_ENV, SaltError, load_salt
-from data_pipeline.errors import DataError
+from data_pipeline.cohort.pseudonym import SALT_ENV, SALT_FILE_ENV
 from tests.data_pipeline.conftest import (
     BROKEN_CASES,
     FAKE_PHI,
@@ -30,72 +27,6 @@ from tests.data_pipeline.conftest import (
 )
 
 SALT = bytes.fromhex("00112233445566778899aabbccddeeff")
-
-
-def test_manifest_and_folder_forms_give_the_same_cases(tiny_cohort: Path) -> None:
-    refs = load_cohort(tiny_cohort)
-    assert [r.key for r in refs] == ["case-000", "case-001", "case-002"]
-    root = tiny_cohort.parent
-    assert refs[0] == CaseRef("case-000", root / "case-000/dicom", root / "case-000/lesion.nii.gz")
-    assert load_cohort(root) == refs  # folder holding cohort.yaml
-    assert all(r.dicom_dir.is_dir() and r.mask_path.is_file() for r in refs)  # type: ignore[union-attr]
-
-
-def test_folder_layout_without_manifest(tiny_cohort: Path, tmp_path: Path) -> None:
-    for key in ("case-000", "case-001"):
-        shutil.copytree(tiny_cohort.parent / key, tmp_path / key)
-    refs = load_cohort(tmp_path)
-    assert [(r.key, r.dicom_dir.name, r.mask_path.name) for r in refs] == [  # type: ignore[union-attr]
-        ("case-000", "dicom", "lesion.nii.gz"),
-        ("case-001", "dicom", "lesion.nii.gz"),
-    ]
-    shutil.copy(tmp_path / "case-001/lesion.nii.gz", tmp_path / "case-001/other.nrrd")
-    with pytest.raises(CohortError, match="case folder 2 of 2 .*: 2 mask files"):
-        load_cohort(tmp_path)
-
-
-def test_csv_manifest_with_label_and_series(tiny_cohort: Path, tmp_path: Path) -> None:
-    root = tiny_cohort.parent
-    (tmp_path / "cohort.csv").write_text(
-        "key,dicom,mask,series_uid,label\n"
-        f"a,{root}/case-000/dicom,{root}/case-000/lesion.nii.gz,,1\n"
-        f"b,{root}/case-001/dicom,,,\n"
-    )
-    a, b = load_cohort(tmp_path / "cohort.csv")
-    assert (a.key, a.label, a.series_uid, b.mask_path) == ("a", 1, None, None)
-    with pytest.raises(DataError, match="case b: no lesion mask"):
-        load_case(b)
-
-
-@pytest.mark.parametrize(
-    ("document", "expected"),
-    [
-        ({"version": 2, "cases": [{"key": "a", "dicom": "d"}]}, "version: Input should be 1"),
-        (
-            {"version": 1, "cases": [{"key": "a", "dicom": "d"}, {"key": "b"}]},
-            "cases[1] (row 2, key 'b'): give the CT as 'dicom' (a DICOM series folder) or as "
-            "'image'",
-        ),
-        (
-            {"version": 1, "cases": [{"key": "a b", "dicom": "d"}]},
-            "cases[0] (row 1, key 'a b').key: String should match pattern",
-        ),
-        (
-            {"version": 1, "cases": [{"key": "a", "dicom": "d", "maks": "m"}]},
-            "cases[0] (row 1, key 'a').maks: Extra inputs are not permitted",
-        ),
-        ({"version": 1, "cases": []}, "cases: List should have at least 1 item"),
-    ],
-    ids=["version", "missing-field", "bad-key", "typo", "no-cases"],
-)
-def test_invalid_manifest_names_row_and_field(
-    tmp_path: Path, document: dict, expected: str
-) -> None:
-    (tmp_path / "cohort.yaml").write_text(yaml.safe_dump(document))
-    with pytest.raises(CohortError) as info:
-        load_cohort(tmp_path)
-    assert "cohort.yaml: invalid manifest" in str(info.value)
-    assert expected in str(info.value)
 
 
 def test_duplicate_keys_are_refused(tiny_cohort: Path, tmp_path: Path) -> None:
@@ -127,26 +58,6 @@ def test_patient_id_keys_are_keyed_hashes(
     other = [r.key for r in load_cohort(tiny_cohort, keys="patient_id", salt=b"another salt 1234")]
     assert set(keys).isdisjoint(other)
     assert case_key_from_patient_id(" MRN1 ", SALT) == case_key_from_patient_id("MRN1", SALT)
-
-
-def test_salt_sources_and_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(SALT_ENV, raising=False)
-    monkeypatch.delenv(SALT_FILE_ENV, raising=False)
-    with pytest.raises(SaltError, match="no cohort salt: neither STROKE_COHORT_SALT_FILE"):
-        load_salt()
-    outside = tmp_path / "secrets" / "cohort.salt"
-    outside.parent.mkdir()
-    outside.write_text(SALT.hex() + "\n")
-    monkeypatch.setenv(SALT_FILE_ENV, str(outside))
-    assert load_salt() == SALT
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
-    inside = tmp_path / "repo" / "cohort.salt"
-    inside.write_text(SALT.hex())
-    with pytest.raises(SaltError, match="inside the git work tree"):
-        load_salt(inside)
-    outside.write_text("short")
-    with pytest.raises(SaltError, match="the salt has 5 bytes, expected at least 16"):
-        load_salt()
 
 
 def test_load_case_gives_hu_and_lesion_on_one_grid(tiny_cohort: Path) -> None:
