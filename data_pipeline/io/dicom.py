@@ -25,7 +25,7 @@ text is not chained into them, because it can quote file names or header values.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,9 @@ from data_pipeline.io.series_layout import (
     select_series,
 )
 
-__all__ = ["CTVolume", "is_dicom_file", "read_datasets", "read_series", "series_files"]
+__all__ = [
+    "CTVolume", "header_values", "is_dicom_file", "read_datasets", "read_series", "series_files",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,19 @@ def _ordered_series(
         case_key=case_key,
     )
     return [series[i] for i in layout.order], layout, tuple(notes)
+
+
+def header_values(files: Iterable[Path], keywords: Sequence[str]) -> set[str]:
+    """Every non-empty value of the elements ``keywords`` in the headers of ``files``, as text.
+
+    For privacy checks: the identifiers a series holds, to search an output for them.
+    Reads headers only.
+    """
+    values: set[str] = set()
+    for file in files:
+        ds = pydicom.dcmread(file, stop_before_pixels=True)
+        values.update(str(ds[k].value) for k in keywords if k in ds and ds[k].value)
+    return values
 
 
 def read_datasets(paths: Sequence[Path]) -> list[pydicom.Dataset]:

@@ -12,10 +12,10 @@ import SimpleITK as sitk
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from data_pipeline.io.dicom import CTVolume, read_series
+from data_pipeline.io.dicom import CTVolume, header_values, read_series
 from data_pipeline.io.geometry import Geometry
 from data_pipeline.synthetic.generator import case_phantom
-from tests.data_pipeline.conftest import assert_private, ramp_volume, write_series
+from tests.data_pipeline.conftest import FAKE_PHI, assert_private, ramp_volume, write_series
 
 # --- reading what different writers wrote -------------------------------------------------
 
@@ -128,3 +128,10 @@ def test_volume_and_summary_hold_no_identifiers(tmp_path: Path) -> None:
     assert_private(repr(volume.describe()) + repr(volume.geometry) + repr(volume.notes))
 
 
+
+
+def test_header_values_lists_what_the_headers_hold(tmp_path: Path) -> None:
+    files = write_series(tmp_path, ramp_volume((2, 8, 8)))
+    values = header_values(files, ["PatientID", "PatientName", "StudyDate", "OtherPatientIDs"])
+    assert values == {FAKE_PHI["PatientID"], FAKE_PHI["PatientName"], FAKE_PHI["StudyDate"]}
+    assert header_values([], ["PatientID"]) == set()
