@@ -19,7 +19,7 @@ from typing import Annotated
 import torchio as tio
 from pydantic import BeforeValidator, Field
 
-from data_pipeline.parts.registry import Params, PartSpec, Registry, as_tuple
+from data_pipeline.parts import Params, PartSpec, Registry, as_tuple
 
 __all__ = ["AUGMENTATIONS", "compose_augmentations"]
 

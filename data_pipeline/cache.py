@@ -49,7 +49,7 @@ import numpy as np
 from data_pipeline.cohort.cohort import Case, CaseRef, load_case
 from data_pipeline.content_hash import content_hash
 from data_pipeline.errors import DataError
-from data_pipeline.parts.registry import PartSpec
+from data_pipeline.parts import PartSpec
 from data_pipeline.preprocess import PreprocessedCase, canonical_steps, preprocess
 from data_pipeline.preprocess.volume import LesionLoss
 

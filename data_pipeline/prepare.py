@@ -20,7 +20,7 @@ from tqdm import tqdm
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort.cohort import CaseRef, load_case
 from data_pipeline.errors import DataError
-from data_pipeline.parts.registry import PartSpec
+from data_pipeline.parts import PartSpec
 from data_pipeline.preprocess import LesionLoss, canonical_steps
 
 __all__ = ["WarmResult", "distinct_step_lists", "warm_cache"]

@@ -33,8 +33,7 @@ import torchio as tio
 from pydantic import BeforeValidator, Field, field_validator
 
 from data_pipeline.augmentations import compose_augmentations
-from data_pipeline.parts.fields import PartOf
-from data_pipeline.parts.registry import Params, PartSpec, Registry, as_tuple, int_keys
+from data_pipeline.parts import Params, PartOf, PartSpec, Registry, as_tuple, int_keys
 from data_pipeline.preprocess import PreprocessedCase
 
 __all__ = [

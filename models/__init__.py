@@ -25,8 +25,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from data_pipeline.parts.plugins import load_plugins
-from data_pipeline.parts.registry import PartSpec, Registry
+from data_pipeline.parts import PartSpec, Registry, load_plugins
 from models import blocks, losses, optim, unet3d  # noqa: F401 -- imported to register parts
 from models.losses import SegmentationLoss
 from models.precision import autocast_dtype

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from data_pipeline.parts.docs import render_markdown, render_text
+from data_pipeline.parts import render_markdown, render_text
 from data_pipeline.parts.registry import registry
 from models.registry import KINDS
 

@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ConstantLR, LRScheduler
 
-from data_pipeline.parts.registry import NoParams, Params, as_tuple
+from data_pipeline.parts import NoParams, Params, as_tuple
 from models.registry import OPTIMIZERS, SCHEDULES
 
 __all__ = ["AdamParams", "StepHalvingLR", "StepHalvingParams"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from data_pipeline.parts.registry import Registry
+from data_pipeline.parts import Registry
 
 __all__ = [
     "ACTIVATIONS",

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 import models.blocks.upsample  # noqa: F401 -- registers the up-sampling named below
-from data_pipeline.parts.fields import Part
+from data_pipeline.parts import Part
 from models.blocks.conv_block import ConvBlockParams
 from models.registry import BLOCKS, MODELS, UPSAMPLES
 

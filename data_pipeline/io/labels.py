@@ -81,15 +81,7 @@ def read_mask(
             of another scan (both geometries printed), or an empty mask.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(case_key, f"mask {path.name} not found; check the cohort's mask path")
-    try:
-        kind = mask_format(path)
-    except ValueError as err:
-        raise DataError(case_key, str(err)) from None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"(pydicom|highdicom)(\.|$)")
-        image = _read_lesion_image(path, kind, label, case_key)
+    image, kind = _open_mask(path, label, case_key)
     mask = _onto_grid(
         image,
         reference,
@@ -115,15 +107,7 @@ def lesion_volume_ml(path: Path, *, case_key: str, label: int | str | None = Non
         DataError: a missing or unreadable file, or an unknown label or segment.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(case_key, f"mask {path.name} not found; check the cohort's mask path")
-    try:
-        kind = mask_format(path)
-    except ValueError as err:
-        raise DataError(case_key, str(err)) from None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"(pydicom|highdicom)(\.|$)")
-        image = _read_lesion_image(path, kind, label, case_key)
+    image, _ = _open_mask(path, label, case_key)
     voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(image)))
     return voxels * float(np.prod(image.GetSpacing())) / 1000.0
 
@@ -139,6 +123,26 @@ def write_mask(path: Path, mask: np.ndarray, geometry: Geometry) -> Path:
     image = geometry.to_sitk(sitk.GetImageFromArray(np.ascontiguousarray(mask, dtype=np.uint8)))
     sitk.WriteImage(image, str(path), useCompression=True)
     return path
+
+
+def _open_mask(path: Path, label: int | str | None, case_key: str) -> tuple[sitk.Image, str]:
+    """Open a mask file as a 0/1 image of the lesion label, on its own grid; and its format.
+
+    The one way in for every reader here, so that a missing file, an unknown format and
+    the libraries' warnings are handled alike.
+
+    Raises:
+        DataError: a missing, unknown or unreadable file, or an unknown label or segment.
+    """
+    if not path.exists():
+        raise DataError(case_key, f"mask {path.name} not found; check the cohort's mask path")
+    try:
+        kind = mask_format(path)
+    except ValueError as err:
+        raise DataError(case_key, str(err)) from None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(pydicom|highdicom)(\.|$)")
+        return _read_lesion_image(path, kind, label, case_key), kind
 
 
 def _read_lesion_image(path: Path, kind: str, label: int | str | None, case_key: str) -> sitk.Image:

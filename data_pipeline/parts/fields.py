@@ -17,14 +17,8 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
-from data_pipeline.parts.registry import (
-    ParamsError,
-    PartSpec,
-    Registry,
-    did_you_mean,
-    has_registry,
-    registry,
-)
+from data_pipeline.parts.errors import ParamsError, did_you_mean
+from data_pipeline.parts.registry import PartSpec, Registry, has_registry, registry
 
 __all__ = ["Part", "PartOf", "part_mapping", "switch_part"]
 

@@ -19,13 +19,11 @@ with close matches (MONAI ``look_up_option``). Each package registers its parts 
 explicit imports; labs add theirs from their own package, by decorating with
 :func:`registry` or through an entry point (:mod:`data_pipeline.parts.plugins`).
 
-This module lives in ``data_pipeline`` because that package depends on no other package
-of the project: ``models`` (network parts, losses, optimizers) and ``platform``
-(inference) import it without importing anything else of ``data_pipeline``. It needs
-only pydantic.
+A part's parameters derive from :class:`~data_pipeline.parts.params.Params`; a wrong
+name or parameter raises an error of :mod:`data_pipeline.parts.errors`.
 
 Example:
-    >>> from data_pipeline.parts.registry import Params, Registry
+    >>> from data_pipeline.parts import Params, Registry
     >>> class ScaleParams(Params):
     ...     factor: float = 1.0
     >>> things = Registry("thing", "builder(params) -> float")
@@ -39,168 +37,32 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import json
-import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
+
+from data_pipeline.parts.errors import (
+    DuplicateNameError,
+    ParamsError,
+    UnknownNameError,
+    did_you_mean,
+)
+from data_pipeline.parts.params import Params
 
 __all__ = [
-    "SYNONYMS",
-    "DuplicateNameError",
     "Entry",
-    "NoParams",
-    "Params",
-    "ParamsError",
     "PartSpec",
     "Registry",
-    "UnknownNameError",
-    "as_tuple",
-    "did_you_mean",
-    "int_keys",
     "has_registry",
     "kinds",
     "registry",
     "value_text",
 ]
 
-logger = logging.getLogger(__name__)
-
-SYNONYMS: Mapping[str, tuple[str, ...]] = {
-    "lr": ("learning_rate", "learningrate", "lrate"),
-    "weight_decay": ("l2", "wd", "decay"),
-    "se_ratio": ("reduction", "reduction_ratio", "ratio", "r", "se_reduction"),
-    "base_width": ("width", "channels", "base_channels", "features", "filters"),
-    "iterations": ("iters", "steps", "num_iterations", "max_iterations", "n_iterations"),
-    "folds": ("n_folds", "num_folds", "k", "n_splits"),
-    "batch_size": ("batch", "bs"),
-    "patch_size": ("patch", "patch_shape"),
-    "patches_per_patient": ("samples_per_volume", "patches"),
-    "num_samples": ("n_trials", "trials", "samples"),
-    "max_failures": ("retries", "max_retries"),
-    "cohort": ("dataset", "data_path", "path"),
-    "num_groups": ("groups", "n_groups"),
-    "overlap": ("patch_overlap",),
-}
-"""Other names people write for a setting; a typo of one of them still finds it."""
-
 BuiltT = TypeVar("BuiltT")
-
-
-def did_you_mean(word: object, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to ``word`` (typos, case, dashes and :data:`SYNONYMS`), or None."""
-    if not isinstance(word, str):
-        return None
-    pool: dict[str, str] = {}
-    for name in candidates:
-        pool.setdefault(name.lower(), name)
-        for other in SYNONYMS.get(name, ()):
-            pool.setdefault(other, name)
-    typed = word.lower().replace("-", "_").strip()
-    if typed in pool:
-        return pool[typed]
-    match = difflib.get_close_matches(typed, list(pool), n=1, cutoff=0.6)
-    return pool[match[0]] if match else None
-
-
-def as_tuple(value: Any) -> Any:
-    """Turn a YAML list into the tuple a strict, frozen field expects (a ``BeforeValidator``)."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def int_keys(value: Any) -> Any:
-    """Accept ``{"0": ...}`` as ``{0: ...}``: a JSON dump (Ray, MLflow) writes keys as text."""
-    if isinstance(value, dict):
-        return {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in value.items()}
-    return value
-
-
-class Params(BaseModel):
-    """Base of every part's parameters: strict types, unknown keys refused, frozen.
-
-    A field's docstring (the string literal under it) is its documentation: the
-    parameter tables of ``docs/parameters.md`` and ``python -m models list`` are made
-    from it, so they cannot drift from the code.
-    """
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True,
-                              use_attribute_docstrings=True)
-
-
-class NoParams(Params):
-    """A part without parameters."""
-
-
-class UnknownNameError(KeyError):
-    """A name that no part of a kind answers to; lists the known names and close matches.
-
-    ``__str__`` is overridden because ``KeyError`` would print the message in quotes.
-
-    Attributes:
-        kind: The kind searched (``"kind"`` when the kind itself was unknown).
-        name: The name asked for.
-        known: The names available, sorted.
-        suggestions: Close matches, best first (may be empty).
-    """
-
-    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
-        self.kind, self.name, self.known = kind, name, sorted(known)
-        self.suggestions = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
-        hint = (f" Did you mean {' or '.join(map(repr, self.suggestions))}?"
-                if self.suggestions else "")
-        message = (f"Unknown {kind} name {name!r}.{hint} Known {kind} names: "
-                   f"{', '.join(self.known) or '(none registered)'}.")
-        if kind != "kind":
-            message += (f" To add one, decorate a builder with "
-                        f"data_pipeline.parts.registry.registry({kind!r}).register('your_name', "
-                        "params=YourParams) or ship it as a 'stroke_platform.plugins' entry point.")
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class DuplicateNameError(ValueError):
-    """A second builder registered under a name that is already taken."""
-
-
-class ParamsError(ValueError):
-    """Parameters that the named part does not take, or values it refuses.
-
-    The message names the part, each bad parameter (with a did-you-mean for an unknown
-    one) and every parameter the part takes with its default, so a sweep file is fixed
-    from the message alone.
-
-    Attributes:
-        kind: The part's kind (``"loss"``).
-        name: The part's name (``"bce_dice"``).
-        problems: ``(location below the part, message, value, suggestion)`` per problem.
-        accepted: ``"param=default"`` for every parameter the part takes.
-    """
-
-    def __init__(self, kind: str, name: str,
-                 problems: list[tuple[tuple[str | int, ...], str, Any, str | None]],
-                 accepted: tuple[str, ...], causes: list[str] | None = None,
-                 nested: list[dict[str, Any] | None] | None = None) -> None:
-        self.kind, self.name, self.problems, self.accepted = kind, name, problems, accepted
-        self.causes = causes or ["invalid"] * len(problems)
-        self.nested = nested or [None] * len(problems)
-        lines = []
-        for loc, message, _value, suggestion in problems:
-            where = ".".join(map(str, loc)) or "params"
-            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-            lines.append(f"{where}: {message}{hint}")
-        super().__init__(f"{kind} {name!r}: {'; '.join(lines)} ({self.parameters_text()})")
-
-    def parameters_text(self) -> str:
-        """``"its parameters: eps=1e-05, batch_dice=true"`` (or that it takes none)."""
-        if not self.accepted:
-            return f"{self.kind} {self.name!r} takes no parameters"
-        return f"{self.kind} {self.name!r} parameters: {', '.join(self.accepted)}"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Without ``remove_skull`` the brain mask is the whole volume, so the weighted sam
 
 from __future__ import annotations
 
-from data_pipeline.parts.registry import PartSpec
+from data_pipeline.parts import PartSpec
 from data_pipeline.preprocess import (  # noqa: F401 - imported to register the steps
     crop_to_brain,
     hu_window,

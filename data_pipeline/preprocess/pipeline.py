@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from data_pipeline.parts.registry import PartSpec
+from data_pipeline.parts import PartSpec
 from data_pipeline.preprocess.registry import resolve_steps
 from data_pipeline.preprocess.volume import PreprocessedCase, Volume
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from data_pipeline.parts.registry import Params, PartSpec, Registry
+from data_pipeline.parts import Params, PartSpec, Registry
 
 if TYPE_CHECKING:
     from data_pipeline.preprocess.volume import Volume

@@ -7,7 +7,7 @@ case is a real CT Image Storage series as a scanner exports it: one file per sli
 under shuffled names, stored values ``HU + 1024`` with ``RescaleIntercept -1024``, and
 fake but realistic identifiers (name, MRN, birth date, institution, accession number,
 dates, UIDs) that exist only inside the DICOM headers, so later stages can prove that
-none of them leaks. The lesion mask is written by SimpleITK on the exact CT grid.
+none of them leaks. The lesion mask is written on the exact CT grid.
 
 Every head has an open skull base (the foramen magnum opens the bone ring of the lowest
 brain slices); a share of the patients has had a decompressive hemicraniectomy, with the
@@ -16,7 +16,11 @@ each case's anatomy under ``generator.anatomy`` (feature names only, nothing abo
 fake patient).
 
 Output is a pure function of the arguments: two runs with the same seed give
-byte-identical files (UIDs come from ``generate_uid`` with entropy from the seed).
+byte-identical files (UIDs are derived from the seed). Each case is drawn by
+:mod:`~data_pipeline.synthetic.case_draw`; this module runs the cohort loop, says what
+the headers hold and writes the manifest; the files are written by ``io``
+(:func:`~data_pipeline.io.dicom_writer.write_ct_series`,
+:func:`~data_pipeline.io.labels.write_mask`).
 
 Layout (``docs/ARCHITECTURE.md``)::
 
@@ -35,21 +39,25 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pydicom
-import SimpleITK as sitk
 import yaml
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from data_pipeline.io.geometry import Geometry
-from data_pipeline.synthetic.phantom import Anatomy, HeadPhantom, make_head_phantom
+from data_pipeline.io.dicom import header_values
+from data_pipeline.io.dicom_writer import write_ct_series
+from data_pipeline.io.labels import write_mask
+from data_pipeline.synthetic.case_draw import (
+    GENERATOR_VERSION,
+    DrawnCase,
+    anatomies,
+    draw_case,
+    small_cases,
+)
+from data_pipeline.synthetic.phantom import Anatomy, HeadPhantom
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -62,10 +70,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # 2: open skull base for every head, craniectomy cases
-SLICE_STEP_MM = 0.5  # the paper's spacing between slices
 SLICE_THICKNESS_MM = 1.0
-PIXEL_SPACING_MM = (0.38, 0.5)
 # Header elements that identify a patient or study; phi_values collects their values.
 PHI_KEYWORDS = (
     "PatientName",
@@ -84,13 +89,6 @@ PHI_KEYWORDS = (
     "SOPInstanceUID",
 )
 _MASK_FILES = {"nifti": "lesion.nii.gz", "nrrd": "lesion.nrrd"}
-_FAMILY = ("DOE", "SMITH", "IVANOVA", "GARCIA", "NGUYEN", "MUELLER", "KOWALSKI", "OKAFOR")
-_GIVEN = ("JANE", "JOHN", "MARIA", "OLEG", "AIKO", "CHIDI", "ANNA", "LUIS", "PETRA", "YUSUF")
-_INSTITUTIONS = (
-    ("ST ELSEWHERE GENERAL HOSPITAL", "12 Harbour Road, Springfield"),
-    ("NORTHGATE STROKE CENTRE", "4 Mill Lane, Riverton"),
-    ("LAKESIDE REGIONAL CLINIC", "88 Station Street, Lakeside"),
-)
 _MIN_SIDE = 32  # make_head_phantom's smallest side
 
 
@@ -134,32 +132,35 @@ def generate_cohort(
     shape = _checked_shape(shape)
     _check_arguments(patients, mask_format, small_lesion_fraction, craniectomy_fraction)
     out_dir = _prepared_dir(Path(out_dir))
-    small = _small_cases(seed, patients, small_lesion_fraction)
-    anatomies = _anatomies(seed, patients, craniectomy_fraction)
+    small = small_cases(seed, patients, small_lesion_fraction)
+    drawn_anatomies = anatomies(seed, patients, craniectomy_fraction)
     cases = []
     for index in tqdm(range(patients), desc="patients", unit="case", disable=not progress):
-        case = _draw_case(seed, index, shape, index in small, anatomies[index])
+        case = draw_case(seed, index, shape, index in small, drawn_anatomies[index])
         _write_case(out_dir, case, seed, mask_format, progress)
         mask = f"{case.key}/{_MASK_FILES[mask_format]}"
         cases.append({"key": case.key, "dicom": f"{case.key}/dicom", "mask": mask})
-    manifest = {
-        "version": 1,
-        "generator": {
-            "name": "data_pipeline.synthetic",
-            "version": GENERATOR_VERSION,
-            "seed": seed,
-            "shape": list(shape),
-            "mask_format": mask_format,
-            "small_lesion_fraction": small_lesion_fraction,
-            "craniectomy_fraction": craniectomy_fraction,
-            "anatomy": {c["key"]: a.names() for c, a in zip(cases, anatomies, strict=True)},
-        },
-        "cases": cases,
+    settings = {
+        "seed": seed,
+        "shape": list(shape),
+        "mask_format": mask_format,
+        "small_lesion_fraction": small_lesion_fraction,
+        "craniectomy_fraction": craniectomy_fraction,
     }
     path = out_dir / "cohort.yaml"
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    path.write_text(yaml.safe_dump(_manifest(settings, cases, drawn_anatomies), sort_keys=False))
     logger.info("wrote %d synthetic cases to %s", patients, out_dir)
     return path
+
+
+def _manifest(
+    settings: dict[str, object], cases: list[dict[str, str]], drawn: list[Anatomy]
+) -> dict[str, object]:
+    """``cohort.yaml``: version 1, how the generator was called, each case's anatomy, cases."""
+    anatomy = {c["key"]: a.names() for c, a in zip(cases, drawn, strict=True)}
+    generator = {"name": "data_pipeline.synthetic", "version": GENERATOR_VERSION, **settings,
+                 "anatomy": anatomy}
+    return {"version": 1, "generator": generator, "cases": cases}
 
 
 def case_phantom(manifest: Path, key: str) -> HeadPhantom:
@@ -183,9 +184,9 @@ def case_phantom(manifest: Path, key: str) -> HeadPhantom:
     if key not in keys:
         raise KeyError(f"case {key!r} is not in {manifest}; its cases are {keys}")
     index, seed = keys.index(key), generator["seed"]
-    small = _small_cases(seed, len(keys), generator["small_lesion_fraction"])
-    anatomy = _anatomies(seed, len(keys), generator["craniectomy_fraction"])[index]
-    return _draw_case(seed, index, tuple(generator["shape"]), index in small, anatomy).phantom
+    small = small_cases(seed, len(keys), generator["small_lesion_fraction"])
+    anatomy = anatomies(seed, len(keys), generator["craniectomy_fraction"])[index]
+    return draw_case(seed, index, tuple(generator["shape"]), index in small, anatomy).phantom
 
 
 def phi_values(path: Path) -> set[str]:
@@ -194,11 +195,7 @@ def phi_values(path: Path) -> set[str]:
     Use it to prove that no identifier reaches a log, an exception or an artifact.
     Reads headers only.
     """
-    values: set[str] = set()
-    for file in sorted(Path(path).rglob("*.dcm")):
-        ds = pydicom.dcmread(file, stop_before_pixels=True)
-        values.update(str(ds[k].value) for k in PHI_KEYWORDS if k in ds and ds[k].value)
-    return values
+    return header_values(sorted(Path(path).rglob("*.dcm")), PHI_KEYWORDS)
 
 
 def _checked_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -242,157 +239,52 @@ def _prepared_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-@dataclass(frozen=True)
-class _Case:
-    """One drawn case, before anything is written."""
-
-    key: str
-    phantom: HeadPhantom
-    geometry: Geometry
-    identity: dict[str, str]
-    names: list[str]  # shuffled file names, one per slice in position order
-
-
-def _small_cases(seed: int, patients: int, fraction: float) -> set[int]:
-    """Indices of the cases that get small lesions."""
-    order = np.random.default_rng([seed, patients]).permutation(patients)
-    return {int(i) for i in order[: round(fraction * patients)]}
-
-
-def _anatomies(seed: int, patients: int, craniectomy_fraction: float) -> list[Anatomy]:
-    """Each case's anatomy: ``round(fraction * patients)`` cases get a craniectomy."""
-    order = np.random.default_rng([seed, patients, 2]).permutation(patients)
-    chosen = {int(i) for i in order[: round(craniectomy_fraction * patients)]}
-    return [Anatomy(craniectomy=i in chosen) for i in range(patients)]
-
-
-def _draw_case(
-    seed: int, index: int, shape: tuple[int, int, int], small_lesions: bool, anatomy: Anatomy
-) -> _Case:
-    """Draw case ``index``: its phantom, grid, identifiers and file names."""
-    key = f"case-{index:03d}"
-    rng = np.random.default_rng([seed, index, 1])  # headers, spacing and file names
-    pixel = round(float(rng.uniform(*PIXEL_SPACING_MM)), 4)
-    spacing = (SLICE_STEP_MM, pixel, pixel)
-    phantom = make_head_phantom(
-        shape,
-        spacing,
-        np.random.default_rng([seed, index, 0]),
-        small_lesions=small_lesions,
-        anatomy=anatomy,
-    )
-    # Centre the grid on the scanner axis, like a reconstructed field of view.
-    origin = (
-        round(-pixel * (shape[2] - 1) / 2, 4),
-        round(-pixel * (shape[1] - 1) / 2 + float(rng.uniform(-20.0, 20.0)), 4),
-        round(float(rng.uniform(-150.0, -50.0)), 4),
-    )
-    identity = _draw_identity(rng, seed, key)
-    names = [f"{n:012x}.dcm" for n in rng.choice(16**12, size=shape[0], replace=False)]
-    return _Case(key, phantom, Geometry(spacing=spacing, origin=origin), identity, names)
-
-
-def _write_case(out_dir: Path, case: _Case, seed: int, mask_format: str, progress: bool) -> None:
+def _write_case(
+    out_dir: Path, case: DrawnCase, seed: int, mask_format: str, progress: bool
+) -> None:
     """Write one case's series and mask."""
     dicom_dir = out_dir / case.key / "dicom"
     dicom_dir.mkdir(parents=True)
-    template = _series_template(case.identity, case.phantom, case.geometry.spacing)
-    _write_slices(dicom_dir, case, template, f"{seed}/{case.key}", progress)
-    _write_mask(out_dir / case.key / _MASK_FILES[mask_format], case.phantom.lesion, case.geometry)
+    write_ct_series(
+        dicom_dir,
+        case.phantom.hu,
+        case.geometry,
+        _series_header(case.identity),
+        case.names,
+        uid_entropy=[f"synthetic-cohort-v{GENERATOR_VERSION}", f"{seed}/{case.key}"],
+        progress=progress,
+    )
+    write_mask(out_dir / case.key / _MASK_FILES[mask_format], case.phantom.lesion, case.geometry)
     lesion = 100 * case.phantom.lesion.mean()
     logger.info("%s: %d slices, lesion %.3f %% of voxels", case.key, len(case.names), lesion)
 
 
-def _draw_identity(rng: np.random.Generator, seed: int, key: str) -> dict[str, str]:
-    """Fake identifiers of one patient and study, and the series UIDs.
+def _series_header(identity: dict[str, str]) -> dict[str, object]:
+    """What every slice of a synthetic series says besides its pixels and grid.
 
-    Every value named in ``PHI_KEYWORDS`` is at least 8 characters long and distinctive,
-    so a search for it in a log or artifact cannot match an unrelated number by chance.
+    The fake identity, its dates repeated where a scanner repeats them, and the
+    description of a plain head CT from a synthetic scanner.
     """
-    institution, address = _INSTITUTIONS[int(rng.integers(len(_INSTITUTIONS)))]
-    birth_year, study_year = int(rng.integers(1930, 1991)), int(rng.integers(2019, 2025))
-    birth, study = (f"{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}" for _ in "ab")
-    entropy = [f"synthetic-cohort-v{GENERATOR_VERSION}", str(seed), key]
-    return {
-        "PatientName": f"{rng.choice(_FAMILY)}^{rng.choice(_GIVEN)}",
-        "PatientID": f"MRN{int(rng.integers(10**7, 10**8))}",
-        "PatientBirthDate": f"{birth_year}{birth}",
-        "PatientSex": str(rng.choice(["F", "M"])),
-        "PatientAge": f"{study_year - birth_year:03d}Y",
-        "InstitutionName": institution,
-        "InstitutionAddress": address,
-        "ReferringPhysicianName": f"{rng.choice(_FAMILY)}^{rng.choice(_GIVEN)}^^DR",
-        "AccessionNumber": f"ACC{int(rng.integers(10**6, 10**7))}",
-        "StudyID": f"ST{int(rng.integers(10**5, 10**6))}",
-        "StudyDate": f"{study_year}{study}",
-        "StudyTime": f"{int(rng.integers(0, 24)):02d}{int(rng.integers(0, 60)):02d}00",
-        "StationName": f"CTROOM{int(rng.integers(10, 100))}",
-        "StudyInstanceUID": generate_uid(entropy_srcs=[*entropy, "study"]),
-        "SeriesInstanceUID": generate_uid(entropy_srcs=[*entropy, "series"]),
-        "FrameOfReferenceUID": generate_uid(entropy_srcs=[*entropy, "frame"]),
-    }
-
-
-def _series_template(
-    identity: dict[str, str], phantom: HeadPhantom, spacing: tuple[float, float, float]
-) -> Dataset:
-    """The header shared by every slice of a series; per-slice elements come later."""
-    ds = Dataset()
-    for keyword, value in identity.items():
-        setattr(ds, keyword, value)
+    header: dict[str, object] = dict(identity)
     for keyword in ("SeriesDate", "AcquisitionDate", "ContentDate"):
-        setattr(ds, keyword, identity["StudyDate"])
+        header[keyword] = identity["StudyDate"]
     for keyword in ("SeriesTime", "AcquisitionTime", "ContentTime"):
-        setattr(ds, keyword, identity["StudyTime"])
-    ds.SOPClassUID = CTImageStorage
-    ds.Modality = "CT"
-    ds.Manufacturer = "SYNTHETIC"
-    ds.ManufacturerModelName = "data_pipeline.synthetic"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SeriesNumber = 2
-    ds.AcquisitionNumber = 1
-    ds.SeriesDescription = "HEAD NCCT"
-    ds.BodyPartExamined = "HEAD"
-    ds.PatientPosition = "HFS"
-    ds.KVP = "120"
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.PixelSpacing = [spacing[1], spacing[2]]
-    ds.SliceThickness = SLICE_THICKNESS_MM
-    ds.SpacingBetweenSlices = SLICE_STEP_MM
-    ds.Rows, ds.Columns = phantom.hu.shape[1], phantom.hu.shape[2]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-    ds.PixelRepresentation = 0
-    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024, 1, "HU"
-    ds.WindowCenter, ds.WindowWidth = 40, 80
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    return ds
-
-
-def _write_slices(dicom_dir: Path, case: _Case, ds: Dataset, entropy: str, progress: bool) -> None:
-    """Write one file per slice; stored values are ``HU + 1024`` in 12 bits."""
-    stored = np.clip(case.phantom.hu.astype(np.int32) + 1024, 0, 4095).astype("<u2")
-    x, y, z0 = case.geometry.origin
-    bar = progress and len(case.names) >= 128
-    for k in tqdm(range(len(case.names)), desc="slices", leave=False, disable=not bar):
-        z = round(z0 + k * SLICE_STEP_MM, 4)
-        uid = generate_uid(entropy_srcs=[f"synthetic-cohort-v{GENERATOR_VERSION}", entropy, str(k)])
-        ds.SOPInstanceUID = uid
-        ds.file_meta.MediaStorageSOPInstanceUID = uid
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [x, y, z]
-        ds.SliceLocation = z
-        ds.PixelData = stored[k].tobytes()
-        ds.save_as(dicom_dir / case.names[k], enforce_file_format=True)
-
-
-def _write_mask(path: Path, lesion: np.ndarray, geometry: Geometry) -> None:
-    """Write the 0/1 mask with the CT grid's spacing, origin and direction."""
-    image = geometry.to_sitk(sitk.GetImageFromArray(lesion.astype(np.uint8)))
-    sitk.WriteImage(image, str(path), useCompression=True)
+        header[keyword] = identity["StudyTime"]
+    header.update(
+        Manufacturer="SYNTHETIC",
+        ManufacturerModelName="data_pipeline.synthetic",
+        ImageType=["ORIGINAL", "PRIMARY", "AXIAL"],
+        SeriesNumber=2,
+        AcquisitionNumber=1,
+        SeriesDescription="HEAD NCCT",
+        BodyPartExamined="HEAD",
+        PatientPosition="HFS",
+        KVP="120",
+        SliceThickness=SLICE_THICKNESS_MM,
+        WindowCenter=40,
+        WindowWidth=80,
+    )
+    return header
 
 
 class _Parser(argparse.ArgumentParser):

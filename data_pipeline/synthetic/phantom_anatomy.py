@@ -10,8 +10,8 @@ skull base and the optional skull variants (craniectomy, thin vertex bone, holde
 
 Everything is laid out in millimetres around a reference head drawn for the paper's field
 of view (about 405 x 512 x 512 voxels of 0.5 x 0.45 x 0.45 mm), scaled isotropically so
-that any shape shows the whole head; thin layers keep a floor of one to two voxels so a
-32^3 volume still shows every tissue. Axis 0 runs from the feet side (skull base, index 0)
+that any shape shows the whole head; the per-patient sizes and intensities are drawn by
+``phantom_layout``, and rendered here. Axis 0 runs from the feet side (skull base, index 0)
 to the vertex; rows run anterior to posterior, so the holder lies at the high row indices.
 Slabs of 32 slices keep the peak memory of a full-size scan near the size of its outputs.
 """
@@ -19,40 +19,25 @@ Slabs of 32 slices keep the peak memory of a full-size scan near the size of its
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from enum import IntEnum
+from dataclasses import dataclass
 
 import numpy as np
 
-from data_pipeline.synthetic.phantom_skull import (
-    Anatomy,
-    Defect,
-    SkullLayout,
-    draw_skull_layout,
-    skull_base_window,
+from data_pipeline.synthetic.phantom_layout import (
+    HeadLayout,
+    Intensity,
+    Tissue,
+    draw_intensity,
+    draw_layout,
 )
+from data_pipeline.synthetic.phantom_skull import Anatomy, Defect, skull_base_window
 from data_pipeline.synthetic.smooth_field import SmoothField
 
 __all__ = ["MIN_SIDE", "Anatomy", "HeadFrame", "Tissue", "render_head"]
 
-_REF_FOV_MM = (210.0, 240.0, 240.0)  # (z, y, x) field of view the reference head fills
 MIN_SIDE = 32  # below this the floored layers leave no white matter
 _SLAB = 32  # slices rendered at once: bounds the float32 temporaries
 _FLOAT = np.float32
-
-
-class Tissue(IntEnum):
-    """Tissue labels of the phantom (``HeadPhantom.tissue``)."""
-
-    AIR = 0
-    SCALP = 1  # scalp and other soft tissue (also below the skull base)
-    SKULL = 2
-    GREY = 3
-    WHITE = 4
-    VENTRICLE = 5
-    LESION = 6
-    HOLDER = 7  # head holder and couch
-    CSF = 8  # thin subarachnoid layer between skull and cortex
 
 
 @dataclass(frozen=True)
@@ -105,117 +90,11 @@ def render_head(
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """Per-patient anatomy in mm: array coordinates ``k * spacing`` of axis ``(z, y, x)``."""
-
-    centre: tuple[float, float, float]
-    axes: tuple[float, float, float, float]  # outer semi-axes x, y, z above / below centre
-    scalp: float
-    skull: float
-    csf: float
-    cortex: float
-    base: float  # height of the skull-base plate top above the centre at y = centre
-    plate: float
-    ventricle: tuple[float, float, float, float, float, float]  # dz, dy, dx, ez, ey, ex
-    ventricle_tilt: float
-    holder_gap: float
-    holder: float
-    couch_gap: float
-    scale: float
-    fine: float  # floor for thin layers: one voxel of the coarsest axis
-    skull_var: SkullLayout
-
-
-@dataclass(frozen=True)
-class _Intensity:
-    """Per-patient HU of each tissue and the artefact amplitudes."""
-
-    lut: np.ndarray  # mean HU by Tissue value
-    diploe: float
-    table: float
-    noise_sd: float
-    cupping: float
-    base_shading: float
-
-
-def _draw_layout(
-    shape: tuple[int, int, int],
-    spacing: tuple[float, float, float],
-    rng: np.random.Generator,
-    anatomy: Anatomy,
-) -> _Layout:
-    """Size the reference head to the field of view and jitter it per patient."""
-    fov = [n * d for n, d in zip(shape, spacing, strict=True)]
-    s = min(f / r for f, r in zip(fov, _REF_FOV_MM, strict=True))
-    fine = max(spacing)
-
-    def mm(ref: float, floor_voxels: float) -> float:
-        return max(ref * s, floor_voxels * fine)
-
-    top = rng.uniform(0.95, 1.05) * 95.0 * s
-    air = mm(8.0, 2.0)
-    centre = (fov[0] - air - top, fov[1] / 2 - 10.0 * s, fov[2] / 2 + rng.uniform(-3, 3) * s)
-    width = rng.uniform(0.95, 1.03)
-    axes = (72.0 * s * width, 88.0 * s * width, top, 160.0 * s)
-    lay = _Layout(
-        centre=centre,
-        axes=axes,
-        scalp=mm(rng.uniform(4.0, 6.0), 1.5),
-        skull=mm(rng.uniform(5.5, 8.0), 2.0),
-        csf=mm(1.5, 1.5),
-        cortex=mm(rng.uniform(2.5, 3.5), 1.5),
-        base=-rng.uniform(50.0, 58.0) * s,
-        plate=mm(8.0, 2.0),
-        ventricle=(
-            -12.0 * s,
-            -4.0 * s,
-            mm(10.0, 3.0),
-            mm(14.0, 1.5),
-            mm(rng.uniform(24.0, 30.0), 2.5),
-            mm(rng.uniform(6.0, 8.0), 1.0),
-        ),
-        ventricle_tilt=math.radians(rng.uniform(12.0, 25.0)),
-        holder_gap=mm(rng.uniform(2.0, 4.0), 1.5),
-        holder=mm(rng.uniform(5.0, 8.0), 2.0),
-        couch_gap=mm(3.0, 1.0),
-        scale=s,
-        fine=fine,
-        skull_var=draw_skull_layout(rng, s, fine, axes[:3]),
-    )
-    if anatomy.holder_contact:  # pressed into the pad: the rest reaches the scalp
-        press = lay.skull_var.holder_press
-        return replace(lay, holder_gap=-press, holder=lay.holder + press)
-    return lay
-
-
-def _draw_intensity(rng: np.random.Generator) -> _Intensity:
-    """Draw the tissue HU and artefact amplitudes of one patient."""
-    grey = rng.uniform(33.0, 38.0)
-    fluid = rng.uniform(3.0, 8.0)
-    lut = np.zeros(len(Tissue), dtype=_FLOAT)
-    lut[Tissue.AIR] = -1000.0
-    lut[Tissue.SCALP] = rng.uniform(35.0, 50.0)
-    lut[Tissue.GREY] = grey
-    lut[Tissue.WHITE] = grey - rng.uniform(8.0, 11.0)
-    lut[Tissue.VENTRICLE] = fluid
-    lut[Tissue.CSF] = fluid
-    lut[Tissue.HOLDER] = rng.uniform(100.0, 600.0)
-    return _Intensity(
-        lut=lut,
-        diploe=rng.uniform(750.0, 1000.0),
-        table=rng.uniform(1400.0, 1750.0),
-        noise_sd=rng.uniform(4.0, 6.0),
-        cupping=rng.uniform(2.0, 4.0),
-        base_shading=rng.uniform(2.0, 4.0),
-    )
-
-
-@dataclass(frozen=True)
 class _Scene:
     """Everything a slab needs: anatomy, intensities, random fields and in-plane masks."""
 
-    lay: _Layout
-    inten: _Intensity
+    lay: HeadLayout
+    inten: Intensity
     anatomy: Anatomy
     spacing: tuple[float, float, float]
     axes: tuple[np.ndarray, ...]  # mm coordinates of slices, rows and columns
@@ -233,8 +112,8 @@ def _build_scene(
     anatomy: Anatomy,
 ) -> _Scene:
     """Draw one patient's anatomy, intensities and smooth fields."""
-    lay = _draw_layout(shape, spacing, rng, anatomy)
-    inten = _draw_intensity(rng)
+    lay = draw_layout(shape, spacing, rng, anatomy)
+    inten = draw_intensity(rng)
     axes = tuple(
         np.arange(n, dtype=_FLOAT) * _FLOAT(d) for n, d in zip(shape, spacing, strict=True)
     )
@@ -266,7 +145,7 @@ def _offsets(scene: _Scene, z0: int, z1: int) -> tuple[np.ndarray, np.ndarray, n
     )
 
 
-def _above_base(dz: np.ndarray, dy: np.ndarray, lay: _Layout) -> np.ndarray:
+def _above_base(dz: np.ndarray, dy: np.ndarray, lay: HeadLayout) -> np.ndarray:
     """Height in mm above the skull-base plate; the anterior fossa (low rows) sits higher."""
     return dz - (_FLOAT(lay.base) - _FLOAT(0.2) * dy)
 
@@ -380,7 +259,9 @@ def _plane_terms(
     return (dx / ax) ** 2 + (dy / ay) ** 2, (dx / ax**2) ** 2 + (dy / ay**2) ** 2
 
 
-def _ventricles(dz: np.ndarray, dy: np.ndarray, dx: np.ndarray, lay: _Layout) -> np.ndarray | None:
+def _ventricles(
+    dz: np.ndarray, dy: np.ndarray, dx: np.ndarray, lay: HeadLayout
+) -> np.ndarray | None:
     """Two tilted ellipsoids whose frontal horns diverge (the lateral ventricles), or
     ``None`` when the slab misses them."""
     vz, vy, vx, ez, ey, ex = lay.ventricle
@@ -398,7 +279,7 @@ def _ventricles(dz: np.ndarray, dy: np.ndarray, dx: np.ndarray, lay: _Layout) ->
 
 
 def _holder(
-    dy: np.ndarray, dx: np.ndarray, lay: _Layout, plane_depth: np.ndarray
+    dy: np.ndarray, dx: np.ndarray, lay: HeadLayout, plane_depth: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """In-plane masks of a curved head rest hugging the back of the head and of the couch.
 

@@ -24,8 +24,7 @@ from pydantic import Field
 from torch import nn
 
 import models.blocks.layers  # noqa: F401 -- registers the norms and activations named below
-from data_pipeline.parts.fields import Part
-from data_pipeline.parts.registry import Params
+from data_pipeline.parts import Params, Part
 from models.blocks.squeeze_excitation import SqueezeExcitation
 from models.registry import ACTIVATIONS, BLOCKS, NORMS
 

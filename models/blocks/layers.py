@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from data_pipeline.parts.registry import NoParams, Params
+from data_pipeline.parts import NoParams, Params
 from models.registry import ACTIVATIONS, NORMS
 
 __all__ = ["ChannelsLastInstanceNorm3d"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from data_pipeline.parts.registry import NoParams, Params
+from data_pipeline.parts import NoParams, Params
 from models.registry import UPSAMPLES
 
 __all__ = ["transposed", "trilinear"]

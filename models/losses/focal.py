@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from data_pipeline.parts.registry import Params
+from data_pipeline.parts import Params
 from models.losses.base import SegmentationLoss
 from models.registry import LOSSES
 

@@ -19,7 +19,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from data_pipeline.parts.registry import did_you_mean
+from data_pipeline.parts import did_you_mean
 
 __all__ = [
     "ConfigError",

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from data_pipeline.parts.registry import as_tuple
+from data_pipeline.parts import as_tuple
 from platform.config.errors import NO_VALUE, format_path
 from platform.config.trial import TrialConfig
 from platform.config.types import Failure, Name, Positive, Section, fail, one_of

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from data_pipeline.parts.registry import as_tuple
+from data_pipeline.parts import as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.overrides import Origin, apply_overrides
 from platform.config.runtime import (

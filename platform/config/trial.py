@@ -25,8 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from data_pipeline.parts import PartSpec, as_tuple
 from data_pipeline.parts.fields import Part, PartOf, part_mapping, switch_part
-from data_pipeline.parts.registry import PartSpec, as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.types import Fraction, NonNegative, Positive, Section, one_of
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from data_pipeline.parts.registry import as_tuple
+from data_pipeline.parts import as_tuple
 
 __all__ = [
     "AbsPath",

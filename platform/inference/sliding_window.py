@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from pydantic import BeforeValidator, Field, field_validator
 
-from data_pipeline.parts.registry import Params, Registry, as_tuple
+from data_pipeline.parts import Params, Registry, as_tuple
 from models.precision import autocast_dtype, channels_last_copy
 from platform.inference import tiles
 from platform.inference.blending import MIN_WEIGHT, gaussian_weights, mirrored_probabilities

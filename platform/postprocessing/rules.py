@@ -25,7 +25,7 @@ import cc3d
 import numpy as np
 from pydantic import Field
 
-from data_pipeline.parts.registry import Params, PartSpec, Registry
+from data_pipeline.parts import Params, PartSpec, Registry
 
 __all__ = ["POSTPROCESSING", "ComponentParams", "PostProcess", "SmallComponentParams",
            "apply_postprocessing"]

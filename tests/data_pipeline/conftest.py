@@ -1,10 +1,11 @@
-"""Fixtures for data_pipeline tests: a tiny synthetic cohort and a DICOM series writer.
+"""Fixtures for data_pipeline tests: tiny synthetic cohorts and a DICOM series writer.
 
-``tiny_cohort`` is written once per session by the project's own generator
-(``data_pipeline.synthetic.generator``); ``write_ct_series`` writes small hand-made series with
-pydicom, so that tests can break them on purpose (gaps, tilt, other modalities, ...).
-Both put fake identifiers (``FAKE_PHI``) in every header, so that privacy tests can look
-for them in whatever a run writes.
+``make_cohort`` writes small cohorts with the project's own generator
+(``data_pipeline.synthetic.generator``), ``tiny_cohort`` is one of them written once per
+session; ``write_series`` writes small hand-made series with pydicom, so that tests
+can break them on purpose (gaps, tilt, other modalities, ...).
+Both put fake identifiers in every header (``FAKE_PHI``; the generator's are listed by its
+``phi_values``), so that privacy tests can look for them in whatever a run writes.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pydicom
 import pytest
 import yaml
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_ROOT_UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from data_pipeline.errors import DataError
+from data_pipeline.io.dicom import read_series
 from data_pipeline.io.geometry import Geometry
 from data_pipeline.io.labels import write_mask
+from data_pipeline.synthetic.generator import generate_cohort
 
 #: Identifiers written into every hand-made header; none may appear in any output.
 FAKE_PHI = {
@@ -115,6 +120,24 @@ def _slice_header(modality: str, series: str, study: str, frame: str, number: in
     return ds
 
 
+def assert_private(text: str) -> None:
+    """No fake identifier and no UID may appear in a message."""
+    for value in FAKE_PHI.values():
+        assert value not in text and value.split("^")[0] not in text
+    assert PYDICOM_ROOT_UID not in text and "1.2.826.0.1.3680043.2.1125" not in text
+
+
+def read_error(folder: Path, **kwargs: object) -> str:
+    """The message of the ``DataError`` that reading ``folder`` as case-x raises, checked
+    to name the case and to hold no identifier."""
+    with pytest.raises(DataError) as info:
+        read_series(folder, case_key="case-x", **kwargs)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith("case case-x: ")
+    assert_private(message)
+    return message
+
+
 def ramp_volume(shape: tuple[int, int, int] = (6, 12, 10), seed: int = 0) -> np.ndarray:
     """HU volume whose slice z holds values around 100 * z: any misordering shows."""
     rng = np.random.default_rng(seed)
@@ -122,19 +145,37 @@ def ramp_volume(shape: tuple[int, int, int] = (6, 12, 10), seed: int = 0) -> np.
     return (np.arange(shape[0])[:, None, None] * 100 - 1000 + noise).astype(np.float32)
 
 
-@pytest.fixture
-def write_ct_series() -> Callable[..., list[Path]]:
-    """The ``write_series`` helper, as a fixture (see its docstring)."""
-    return write_series
+@pytest.fixture(scope="session")
+def make_cohort(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory of small synthetic cohorts, each in a new folder; returns the manifest path.
+
+    ``make_cohort(patients=2, shape=(32, 32, 32), seed=0, mask_format="nifti",
+    small_lesion_fraction=0.3, craniectomy_fraction=0.2)`` calls the project's generator
+    (``data_pipeline.synthetic.generator``) without progress bars. Session-wide, so that
+    module- and session-scoped fixtures can use it too.
+    """
+
+    def make(
+        patients: int = 2,
+        shape: tuple[int, int, int] = (32, 32, 32),
+        seed: int = 0,
+        *,
+        mask_format: Literal["nifti", "nrrd"] = "nifti",
+        small_lesion_fraction: float = 0.3,
+        craniectomy_fraction: float = 0.2,
+    ) -> Path:
+        out = tmp_path_factory.mktemp("cohort")
+        return generate_cohort(out, patients, shape, seed, mask_format=mask_format,
+                               small_lesion_fraction=small_lesion_fraction,
+                               craniectomy_fraction=craniectomy_fraction, progress=False)
+
+    return make
 
 
 @pytest.fixture(scope="session")
-def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_cohort(make_cohort: Callable[..., Path]) -> Path:
     """Manifest path of a 3-patient 48^3 synthetic cohort (pydicom series + NIfTI masks)."""
-    from data_pipeline.synthetic.generator import generate_cohort
-
-    out = tmp_path_factory.mktemp("tiny_cohort")
-    return generate_cohort(out, patients=3, shape=(48, 48, 48), seed=0, progress=False)
+    return make_cohort(patients=3, shape=(48, 48, 48), seed=0)
 
 
 #: Cases of ``broken_cohort`` and a phrase its problem must contain ("case-000" is fine).

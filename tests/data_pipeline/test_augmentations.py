@@ -7,7 +7,7 @@ import torch
 import torchio as tio
 
 from data_pipeline.augmentations import AUGMENTATIONS, compose_augmentations
-from data_pipeline.parts.registry import ParamsError
+from data_pipeline.parts import ParamsError
 
 
 def _built(name: str, params: dict) -> tio.Transform:

@@ -7,7 +7,6 @@ from pathlib import Path
 from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.prepare import distinct_step_lists, warm_cache
 from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, step
-from data_pipeline.synthetic.generator import generate_cohort
 
 SKULL = (step("hu_window"), step("remove_skull"), step("minmax"), step("crop_to_brain"))
 PAPER_SKULL = (step("hu_window"), step("remove_skull", {"method": "paper"}), step("minmax"),
@@ -20,10 +19,8 @@ def test_step_lists_are_distinct_up_to_defaults() -> None:
     assert lists == [SKULL, NO_PREPROCESSING_STEPS, PAPER_SKULL]
 
 
-def test_warms_the_cache_once_and_then_hits(tmp_path: Path) -> None:
-    cohort = tmp_path / "cohort"
-    generate_cohort(cohort, 2, (32, 32, 32), 0, progress=False)
-    refs = load_cohort(cohort)
+def test_warms_the_cache_once_and_then_hits(tmp_path: Path, make_cohort) -> None:
+    refs = load_cohort(make_cohort(patients=2, shape=(32, 32, 32), seed=0))
     lists = [SKULL, NO_PREPROCESSING_STEPS, PAPER_SKULL]
     first = warm_cache(refs, lists, tmp_path / "cache", progress=False)
     assert (first.cached, first.built, first.failed) == (0, 6, ())
@@ -32,11 +29,11 @@ def test_warms_the_cache_once_and_then_hits(tmp_path: Path) -> None:
     assert (again.cached, again.built) == (6, 2)
 
 
-def test_a_case_that_fails_is_reported_and_the_others_are_built(tmp_path: Path) -> None:
-    cohort = tmp_path / "cohort"
-    generate_cohort(cohort, 2, (32, 32, 32), 0, progress=False)
-    refs = load_cohort(cohort)
-    for dicom in sorted((cohort / refs[0].key / "dicom").iterdir())[:1]:
+def test_a_case_that_fails_is_reported_and_the_others_are_built(
+    tmp_path: Path, make_cohort
+) -> None:
+    refs = load_cohort(make_cohort(patients=2, shape=(32, 32, 32), seed=0))
+    for dicom in sorted(refs[0].image.iterdir())[:1]:
         dicom.write_bytes(b"not a dicom file")
     result = warm_cache(refs, [NO_PREPROCESSING_STEPS], tmp_path / "cache", progress=False)
     assert result.built == 1

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from data_pipeline.augmentations import AUGMENTATIONS
-from data_pipeline.parts.registry import ParamsError, UnknownNameError
+from data_pipeline.parts import ParamsError, UnknownNameError
 from data_pipeline.preprocess import (
     FINAL_STEPS,
     NO_PREPROCESSING_STEPS,

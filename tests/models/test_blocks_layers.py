@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from data_pipeline.parts.registry import ParamsError, UnknownNameError
+from data_pipeline.parts import ParamsError, UnknownNameError
 from models.blocks.layers import ChannelsLastInstanceNorm3d
 from models.registry import ACTIVATIONS, NORMS
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import models
-from data_pipeline.parts.registry import NoParams, Params, ParamsError, UnknownNameError, registry
+from data_pipeline.parts import NoParams, Params, ParamsError, UnknownNameError
+from data_pipeline.parts.registry import registry
 from models.registry import KINDS, LOSSES, MODELS
 
 

@@ -29,7 +29,7 @@ from setuptools.config.pyprojecttoml import read_configuration
 import models
 from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.io.dicom import read_series
-from data_pipeline.parts.registry import NoParams
+from data_pipeline.parts import NoParams
 from data_pipeline.preprocess.remove_skull import brain_mask
 from data_pipeline.synthetic.generator import phi_values
 from models.registry import LOSSES

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import ValidationError
 
-from data_pipeline.parts.registry import int_keys
+from data_pipeline.parts import int_keys
 from platform.config.types import Section, VolumeShape, fail, one_of
 
 

@@ -15,7 +15,7 @@ from pydicom.sr.codedict import codes
 from data_pipeline.errors import DataError
 from data_pipeline.io.dicom import read_series
 from data_pipeline.io.geometry import Geometry
-from data_pipeline.io.labels import mask_format, read_mask, write_mask
+from data_pipeline.io.labels import lesion_volume_ml, mask_format, read_mask, write_mask
 from tests.data_pipeline.conftest import ramp_volume, write_series
 
 SHAPE = (6, 12, 10)
@@ -228,3 +228,20 @@ def test_mask_format_by_suffix(tmp_path: Path) -> None:
     assert mask_format(tmp_path) == "dicom-seg"
     with pytest.raises(ValueError, match="write_mask writes"):
         write_mask(tmp_path / "m.dcm", lesion(), CT)
+
+
+def test_lesion_volume_without_the_ct_opens_masks_like_read_mask(tmp_path: Path) -> None:
+    labels = lesion() * 2
+    labels[0, 0, 0] = 5
+    write_mask(tmp_path / "v.nii.gz", labels, CT)
+    voxel_ml = 2.0 * 0.8 * 0.9 / 1000.0
+    assert lesion_volume_ml(tmp_path / "v.nii.gz", case_key="c") == pytest.approx(
+        int(lesion().sum() + 1) * voxel_ml)
+    assert lesion_volume_ml(tmp_path / "v.nii.gz", case_key="c", label=5) == pytest.approx(voxel_ml)
+    with pytest.raises(DataError, match="case c: mask gone.nii not found"):
+        lesion_volume_ml(tmp_path / "gone.nii", case_key="c")
+    (tmp_path / "m.mha").write_bytes(b"")
+    with pytest.raises(DataError, match="unknown mask format for 'm.mha'"):
+        lesion_volume_ml(tmp_path / "m.mha", case_key="c")
+    with pytest.raises(DataError, match="label 'lesion' is a name, but nifti files hold no label"):
+        lesion_volume_ml(tmp_path / "v.nii.gz", case_key="c", label="lesion")

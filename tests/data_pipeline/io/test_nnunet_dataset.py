@@ -1,7 +1,7 @@
 """nnU-Net v2 raw datasets as cohorts: exported from the synthetic DICOM cohort, read back.
 
-Covers ``data_pipeline/io/nnunet_dataset.py`` (reading) and ``data_pipeline/io/nnunet_export.py``
-(writing); issue 14: ``inspect`` reads the NIfTI copy with the DICOM original's lesion
+Covers ``data_pipeline/io/nnunet_dataset.py`` (reading; writing is ``test_nnunet_export.py``);
+issue 14: ``inspect`` reads the NIfTI copy with the DICOM original's lesion
 voxel counts, and a non-HU NIfTI is refused with the case named.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +17,7 @@ import pytest
 from data_pipeline.cohort.cohort import CohortError, load_case, load_cohort
 from data_pipeline.cohort.inspect import main as inspect_main
 from data_pipeline.errors import DataError
-from data_pipeline.io.nnunet_export import main as export_main
-from data_pipeline.io.nnunet_export import write_nnunet_dataset
 from data_pipeline.io.volume_io import read_volume, write_volume
-
-
-@pytest.fixture(scope="module")
-def dataset(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny_cohort exported as an nnU-Net dataset: two training cases, one test case."""
-    refs = load_cohort(tiny_cohort)
-    out = tmp_path_factory.mktemp("nnunet")
-    test = [replace(refs[2], key="ext-000")]
-    return write_nnunet_dataset(out, refs[:2], test, name="Dataset777_Tiny")
 
 
 def _inspect(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
@@ -48,20 +36,6 @@ def test_inspect_reads_the_nifti_copy_like_the_dicom_original(
         assert row["lesion_voxels"] == original["lesion_voxels"] > 0
         for field in ("shape", "spacing_mm", "hu_min", "hu_max", "lesion_lost_percent"):
             assert row[field] == original[field], (key, field)
-
-
-def test_layout_and_dataset_json_follow_nnunet_v2(dataset: Path) -> None:
-    meta = json.loads((dataset / "dataset.json").read_text())
-    assert meta["channel_names"] == {"0": "CT"} and meta["numTraining"] == 2
-    assert meta["labels"] == {"background": 0, "lesion": 1} and meta["file_ending"] == ".nii.gz"
-    assert sorted(p.name for p in (dataset / "imagesTr").iterdir()) == [
-        "case-000_0000.nii.gz", "case-001_0000.nii.gz"]
-    assert sorted(p.name for p in (dataset / "labelsTr").iterdir()) == [
-        "case-000.nii.gz", "case-001.nii.gz"]
-    refs = load_cohort(dataset)
-    assert [(r.key, r.image.name, r.mask_path.name, r.label) for r in refs] == [
-        ("case-000", "case-000_0000.nii.gz", "case-000.nii.gz", 1),
-        ("case-001", "case-001_0000.nii.gz", "case-001.nii.gz", 1)]
 
 
 def test_images_ts_is_the_test_cohort(tiny_cohort: Path, dataset: Path) -> None:
@@ -119,8 +93,3 @@ def test_a_training_image_without_its_label_is_refused(dataset: Path, tmp_path: 
         load_cohort(copy)
 
 
-def test_export_refuses_a_case_in_train_and_test(tiny_cohort: Path, tmp_path: Path) -> None:
-    refs = load_cohort(tiny_cohort)
-    with pytest.raises(ValueError, match=r"cases \['case-000'\] are in both"):
-        write_nnunet_dataset(tmp_path, refs[:1], refs[:1])
-    assert export_main([str(tmp_path / "absent"), str(tmp_path / "out")]) == 2

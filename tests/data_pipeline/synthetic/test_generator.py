@@ -1,11 +1,9 @@
-"""Tests for data_pipeline/synthetic/generator.py: DICOM series, masks, manifest, privacy, CLI."""
+"""Tests for data_pipeline/synthetic/generator.py: DICOM series, masks, manifest, privacy."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +15,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from data_pipeline.synthetic.generator import case_phantom, generate_cohort, phi_values
 
-REPO = Path(__file__).resolve().parents[2]
 SHAPE = (48, 48, 48)
-
-
-def _cohort(root: Path, seed: int, **kwargs) -> Path:
-    return generate_cohort(root, 3, SHAPE, seed, progress=False, **kwargs)
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -42,8 +35,8 @@ def _series(dicom_dir: Path) -> tuple[list[Path], list[pydicom.Dataset]]:
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _cohort(tmp_path_factory.mktemp("a") / "cohort", seed=0)
+def cohort(make_cohort) -> Path:
+    return make_cohort(patients=3, shape=SHAPE, seed=0)
 
 
 def test_manifest_follows_the_architecture_contract(cohort: Path) -> None:
@@ -134,23 +127,21 @@ def test_mask_lies_on_the_ct_grid(cohort: Path) -> None:
     np.testing.assert_array_equal(array, case_phantom(cohort, "case-000").lesion)
 
 
-def test_nrrd_masks_on_request(tmp_path: Path) -> None:
-    manifest = generate_cohort(
-        tmp_path / "c", 1, (32, 40, 36), 4, mask_format="nrrd", progress=False
-    )
+def test_nrrd_masks_on_request(make_cohort) -> None:
+    manifest = make_cohort(patients=1, shape=(32, 40, 36), seed=4, mask_format="nrrd")
     case = yaml.safe_load(manifest.read_text())["cases"][0]
     assert case["mask"] == "case-000/lesion.nrrd"
-    mask = sitk.ReadImage(str(tmp_path / "c" / case["mask"]))
+    mask = sitk.ReadImage(str(manifest.parent / case["mask"]))
     assert mask.GetSize() == (36, 40, 32)
     assert set(np.unique(sitk.GetArrayFromImage(mask))) == {0, 1}
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(
-    cohort: Path, tmp_path: Path
+    cohort: Path, make_cohort
 ) -> None:
-    again = _hashes(_cohort(tmp_path / "again", seed=0).parent)
+    again = _hashes(make_cohort(patients=3, shape=SHAPE, seed=0).parent)
     assert again == _hashes(cohort.parent)
-    other = _hashes(_cohort(tmp_path / "other", seed=1).parent)
+    other = _hashes(make_cohort(patients=3, shape=SHAPE, seed=1).parent)
     shared = set(other) & set(again)
     assert all(other[p] != again[p] for p in shared if p.endswith((".dcm", ".nii.gz")))
 
@@ -173,10 +164,8 @@ def test_identifiers_live_only_in_the_dicom_headers(cohort: Path) -> None:
         assert value.encode() not in masks
 
 
-def test_small_lesion_fraction_picks_that_share_of_cases(tmp_path: Path) -> None:
-    manifest = generate_cohort(
-        tmp_path / "c", 2, (32, 32, 32), 9, small_lesion_fraction=1.0, progress=False
-    )
+def test_small_lesion_fraction_picks_that_share_of_cases(make_cohort) -> None:
+    manifest = make_cohort(patients=2, shape=(32, 32, 32), seed=9, small_lesion_fraction=1.0)
     for key in ("case-000", "case-001"):
         assert case_phantom(manifest, key).lesion.mean() <= 0.003
     with pytest.raises(KeyError, match="case-007"):
@@ -215,51 +204,3 @@ def test_progress_bars_only_when_asked(tmp_path: Path, capfd: pytest.CaptureFixt
     assert "patients" in capfd.readouterr().err
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "data_pipeline.synthetic", *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-
-
-def test_cli_writes_a_cohort(tmp_path: Path) -> None:
-    result = _cli(
-        str(tmp_path / "c"),
-        "--patients",
-        "1",
-        "--shape",
-        "32,32,32",
-        "--seed",
-        "3",
-        "--craniectomy-fraction",
-        "1",
-        "--no-progress",
-    )
-    assert result.returncode == 0, result.stderr
-    manifest = yaml.safe_load((tmp_path / "c" / "cohort.yaml").read_text())
-    assert manifest["generator"]["anatomy"] == {"case-000": ["open_skull_base", "craniectomy"]}
-    assert (tmp_path / "c" / "case-000" / "lesion.nii.gz").is_file()
-
-
-@pytest.mark.parametrize(
-    ("args", "match"),
-    [
-        (["--patients", "0", "--shape", "32,32,32"], "patients"),
-        (["--patients", "1", "--shape", "32,32"], "Z,Y,X"),
-        (["--patients", "1", "--shape", "a,b,c"], "Z,Y,X"),
-        (["--patients", "1", "--shape", "0,32,32"], "Z,Y,X"),
-        (["--patients", "x", "--shape", "32,32,32"], "patients"),
-    ],
-)
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], match: str) -> None:
-    result = _cli(str(tmp_path / "c"), *args, "--seed", "0")
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and match in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_cli_unwritable_output_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    result = _cli(str(blocker / "c"), "--patients", "1", "--shape", "32,32,32", "--seed", "0")
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "error" in result.stderr
-    assert "Traceback" not in result.stderr

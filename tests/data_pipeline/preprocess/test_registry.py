@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_pipeline.parts.registry import DuplicateNameError, ParamsError, UnknownNameError
+from data_pipeline.parts import DuplicateNameError, ParamsError, UnknownNameError
 from data_pipeline.preprocess import (
     FINAL_STEPS,
     NO_PREPROCESSING_STEPS,

@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/cohort/splits.py: partition, determinism, stratification, file formats."""
+"""Tests for data_pipeline/cohort/splits.py: partition, determinism, strata, file formats."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_same_seed_same_split_in_any_key_order_and_process() -> None:
     code = ("from data_pipeline.cohort.splits import make_folds; "
             f"print([f.test for f in make_folds({KEYS!r}, 5, seed=7)])")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, cwd=Path(__file__).resolve().parents[2])
+                           check=True, cwd=Path(__file__).resolve().parents[3])
     assert other.stdout.strip() == str([f.test for f in folds])
 
 

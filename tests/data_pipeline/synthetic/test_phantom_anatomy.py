@@ -1,4 +1,4 @@
-"""Tests for data_pipeline/synthetic/phantom_anatomy.py: the healthy head's anatomy and intensities."""
+"""Tests for data_pipeline/synthetic/phantom_anatomy.py: the healthy head, tissue by tissue."""
 
 from __future__ import annotations
 

@@ -1,0 +1,196 @@
+"""Pass 1 of reading a DICOM folder: every file's header, up to its pixel data.
+
+Why apart: this pass decides what is a usable image before any pixel is decoded. Files
+are read in file-name order; hidden files and ``DICOMDIR`` are skipped, other non-DICOM
+files are errors, files without pixel data (reports, SEG objects) are left out, and
+truncated files are found here by comparing the pixel data's length with the image
+format. Each distinct raw header value is converted once per series (``_ValueCache``).
+
+Errors are ``DataError`` naming the case key and the file's position (``file 3 of 41``
+in file-name order). pydicom's own exception text is not chained into them, because it
+can quote file names or header values.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator
+from pydicom.uid import UID
+
+from data_pipeline.errors import DataError
+from data_pipeline.io.series_layout import SliceHeader
+
+__all__ = ["list_files", "quiet_pydicom", "read_headers"]
+
+_NATIVE_SYNTAXES = {
+    pydicom.uid.ImplicitVRLittleEndian,
+    pydicom.uid.ExplicitVRLittleEndian,
+    pydicom.uid.ExplicitVRBigEndian,
+}
+"""Uncompressed transfer syntaxes: their pixel data are read straight from the file."""
+_SKIPPED_NAMES = {"DICOMDIR"}
+#: (keyword, default) of the pixel format, in ``SliceHeader.image_format`` order.
+_FORMAT_TAGS = (
+    ("Rows", 0), ("Columns", 0), ("BitsAllocated", 0), ("BitsStored", 0),
+    ("PixelRepresentation", 0), ("SamplesPerPixel", 1), ("NumberOfFrames", 1),
+)  # fmt: skip
+
+
+@contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's warnings while reading: their text can quote header values
+    (names, UIDs), which must not reach a log."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+        yield
+
+
+def list_files(folder: Path, case_key: str) -> list[Path]:
+    """The candidate files of a DICOM folder, sorted by name (hidden files, DICOMDIR skipped)."""
+    if not folder.is_dir():
+        raise DataError(case_key, "DICOM folder not found; check the cohort's dicom path")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.upper() not in _SKIPPED_NAMES
+    )
+    if not files:
+        raise DataError(case_key, "the DICOM folder holds no files")
+    return files
+
+
+def read_headers(folder: Path, case_key: str) -> list[SliceHeader]:
+    """The header of every image file in ``folder``, in file-name order.
+
+    Raises:
+        DataError: a missing or empty folder, a non-DICOM or a truncated file.
+    """
+    files = list_files(folder, case_key)
+    values = _ValueCache()
+    slices = [_read_header(path, i, len(files), values, case_key) for i, path in enumerate(files)]
+    return [s for s in slices if s is not None]
+
+
+class _ValueCache:
+    """Convert each distinct raw header value once per series.
+
+    Why: orientation, spacing, rescale, pixel format and the series UID repeat in every
+    file of a series, and pydicom's value conversion costs about as much as parsing the
+    file. Values stay raw bytes until asked for; equal bytes give the cached value.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, bytes], object] = {}
+
+    def get(
+        self,
+        ds: pydicom.Dataset,
+        keyword: str,
+        convert: Callable[[Any], object],
+        default: object = None,
+    ) -> Any:
+        tag = pydicom.datadict.tag_for_keyword(keyword)
+        element = ds.get_item(tag)
+        if element is None:
+            return default
+        raw = element.value
+        key = (tag, raw) if isinstance(raw, bytes) else None
+        if key is not None and key in self._seen:
+            return self._seen[key]
+        value = ds[tag].value
+        result = default if value is None or value == "" else convert(value)
+        if key is not None:
+            self._seen[key] = result
+        return result
+
+
+def _read_header(
+    path: Path, index: int, total: int, values: _ValueCache, case_key: str
+) -> SliceHeader | None:
+    """Read one file's header; None for a DICOM object without pixel data."""
+    where = f"file {index + 1} of {total} in the folder (sorted by name)"
+    ds, pixels, size = _parse_header(path, where, case_key)
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
+    if pixels is None:
+        sop_class = UID(str(ds.file_meta.get("MediaStorageSOPClassUID", "")))
+        if "Rows" in ds or "Image Storage" in sop_class.name:  # an image that ends early
+            raise DataError(
+                case_key,
+                f"{where} is truncated: its header ends before the pixel data; export it again",
+            )
+        return None  # not an image: a report, a SEG object, a presentation state
+    image_format = tuple(values.get(ds, k, int, d) for k, d in _FORMAT_TAGS)
+    native = syntax in _NATIVE_SYNTAXES
+    expected = image_format[0] * image_format[1] * image_format[2] // 8
+    value_tell, length = pixels
+    if native and (length < expected or size < value_tell + expected):
+        raise DataError(
+            case_key,
+            f"{where} is truncated: its pixel data hold {min(length, size - value_tell)} "
+            f"of {expected} bytes; export it again",
+        )
+    return SliceHeader(
+        index=index,
+        path=path,
+        series_uid=values.get(ds, "SeriesInstanceUID", str, ""),
+        series_number=values.get(ds, "SeriesNumber", _int_or_none),
+        modality=values.get(ds, "Modality", str, ""),
+        localizer=values.get(ds, "ImageType", _is_localizer, False),
+        position=values.get(ds, "ImagePositionPatient", _floats),
+        orientation=values.get(ds, "ImageOrientationPatient", _floats),
+        pixel_spacing=values.get(ds, "PixelSpacing", _floats),
+        image_format=image_format,
+        slope=values.get(ds, "RescaleSlope", float, 1.0) or 1.0,
+        intercept=values.get(ds, "RescaleIntercept", float, 0.0),
+        syntax=syntax,
+        pixel_offset=value_tell if native else None,
+    )
+
+
+def _parse_header(
+    path: Path, where: str, case_key: str
+) -> tuple[pydicom.Dataset, tuple[int, int] | None, int]:
+    """Parse up to the pixel data; return the dataset, (offset, length) of it, file size."""
+    try:
+        with open(path, "rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            elements = data_element_generator(fp, *ds.original_encoding, defer_size=0)
+            element = next(elements, None)  # the element dcmread stopped at, value unread
+            size = os.fstat(fp.fileno()).st_size
+    except InvalidDicomError:
+        raise DataError(
+            case_key, f"{where} is not a DICOM file (no 'DICM' marker); remove it from the folder"
+        ) from None
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise DataError(
+            case_key,
+            f"{where} is corrupt or truncated ({type(err).__name__} while reading the "
+            "header); export it again",
+        ) from None
+    if element is None or element.tag != 0x7FE00010:
+        return ds, None, size
+    return ds, (element.value_tell, element.length), size
+
+
+def _is_localizer(image_type: object) -> bool:
+    parts = [image_type] if isinstance(image_type, str) else list(image_type)  # type: ignore[call-overload]
+    return "LOCALIZER" in [str(v).upper() for v in parts]
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload] - pydicom IS/DS values
+    except (TypeError, ValueError):
+        return None
+
+
+def _floats(value: object) -> tuple[float, ...]:
+    return tuple(float(v) for v in value)  # type: ignore[attr-defined] - MultiValue
