@@ -114,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_dicom_") as tmp:
         folder = args.series
         if folder is None:
-            print(f"writing {slices} slices of {size}x{size} (data_pipeline.synthetic.generator) ...")
+            print(f"writing {slices} slices of {size}x{size} (data_pipeline.synthetic) ...")
             folder = write_series(Path(tmp) / "cohort", slices, size)
         report(folder, args.repeat)
 

@@ -4,7 +4,8 @@ Contenders, all with the same network (MONAI ``BasicUNet``, features
 ``(16, 16, 32, 64, 128, 16)``, seed 0), patch size and overlap, and the same sigmoid
 probabilities averaged where patches overlap:
 
-- ``ours``: :func:`platform.inference.sliding_window.predict_volume` with the brain mask (patches without
+- ``ours``: :func:`platform.inference.sliding_window.predict_volume` with the brain mask
+  (patches without
   brain are skipped), ``torch.inference_mode`` and ``--batch-size`` patches per forward;
 - ``monai``: ``monai.inferers.sliding_window_inference`` (constant blending) under
   ``torch.no_grad``, ``sw_batch_size=--anchor-batch-size``;
@@ -95,7 +96,8 @@ def run_ours(model: torch.nn.Module, image: np.ndarray, brain: np.ndarray, args:
 
     patch = (args.patch,) * 3
     return predict_volume(model, image,
-                          Tiling(patch_size=patch, overlap=args.overlap, batch_size=args.batch_size),
+                          Tiling(patch_size=patch, overlap=args.overlap,
+                                 batch_size=args.batch_size),
                           brain=brain)
 
 

@@ -40,7 +40,8 @@ def _ours(model: nn.Module, image: np.ndarray, brain: np.ndarray, opts: dict[str
     from platform.inference.sliding_window import Tiling, predict_volume
 
     return predict_volume(model, image,
-                          Tiling(patch_size=(opts["patch"],) * 3, overlap=opts["overlap"], batch_size=opts["batch"]),
+                          Tiling(patch_size=(opts["patch"],) * 3, overlap=opts["overlap"],
+                                 batch_size=opts["batch"]),
                           device=opts["device"], amp=opts["dtype"] is not None,
                           brain=brain)  # fmt: skip
 

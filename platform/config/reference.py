@@ -34,7 +34,8 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("preprocessing step", "data_pipeline.preprocess"), ("sampler", "data_pipeline.samplers"),
     ("augmentation", "data_pipeline.augmentations"), ("model", "models"), ("block", "models"),
     ("norm", "models"), ("activation", "models"), ("upsample", "models"), ("loss", "models"),
-    ("optimizer", "models"), ("schedule", "models"), ("inference", "platform.inference.sliding_window"),
+    ("optimizer", "models"), ("schedule", "models"),
+    ("inference", "platform.inference.sliding_window"),
     ("postprocessing", "platform.postprocessing.rules"),
 )
 """Every kind of part a sweep names, with the package that registers it."""

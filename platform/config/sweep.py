@@ -63,7 +63,7 @@ __all__ = [
 
 
 class SyntheticCohortConfig(Section):
-    """A synthetic cohort (``data_pipeline.synthetic.generator``), generated under the cache on first use."""
+    """A synthetic cohort (``data_pipeline.synthetic``), generated under the cache on first use."""
 
     patients: Annotated[int, Field(ge=2)] = 10
     """Patients to generate (at least ``cv.folds``)."""

@@ -42,7 +42,8 @@ __all__ = [
 
 _PREPROCESS = "data_pipeline.preprocess"
 StepPart = Annotated[PartSpec, PartOf("preprocessing step", home=_PREPROCESS)]
-PostprocessingPart = Annotated[PartSpec, PartOf("postprocessing", home="platform.postprocessing.rules")]
+PostprocessingPart = Annotated[PartSpec, PartOf("postprocessing",
+                                                home="platform.postprocessing.rules")]
 
 
 def _final_steps() -> tuple[PartSpec, ...]:

@@ -47,8 +47,8 @@ post-processing candidates in the rows)."""
 
 CaseScores = Callable[[np.ndarray, np.ndarray, tuple[float, float, float]], dict[str, float]]
 """More scores of one case: ``(prediction, truth, spacing mm) -> {name: value}`` on the full
-grid (``platform.postprocessing.choice.case_scores``: voxel counts, lesion-wise metrics, post-processing
-candidates)."""
+grid (``platform.postprocessing.choice.case_scores``: voxel counts, lesion-wise metrics,
+post-processing candidates)."""
 PostProcess = Callable[[np.ndarray, Sequence[float]], np.ndarray]
 """A post-processing applied to the full-grid prediction before it is scored."""
 

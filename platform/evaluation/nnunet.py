@@ -52,7 +52,8 @@ def nnunet_summary(rows: Sequence[Mapping[str, Any]], *, label: int = 1,
     """nnU-Net v2's ``summary.json`` of per-patient rows (``case``, ``tp``, ``fp``, ``fn``, ``tn``).
 
     Raises:
-        KeyError: a row without the voxel counts (see ``platform.evaluation.metrics.confusion_counts``).
+        KeyError: a row without the voxel counts (see
+            ``platform.evaluation.metrics.confusion_counts``).
     """
     per_case = [{"metrics": {str(label): _case_metrics(row)},
                  "prediction_file": f"{row['case']}{file_ending}",

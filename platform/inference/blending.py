@@ -1,6 +1,7 @@
 """Test-time mirroring and Gaussian patch weights: the two inference options nnU-Net uses.
 
-Why apart from :mod:`platform.inference.sliding_window`: the tiling (where patches go, which run) is the
+Why apart from :mod:`platform.inference.sliding_window`: the tiling (where patches go,
+which run) is the
 paper's and stays there; these are two optional ways of combining predictions, each an
 ablation switch that is off by default (the paper averages plain predictions, unflipped):
 

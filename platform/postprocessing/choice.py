@@ -10,7 +10,8 @@ grid against the untouched mask); after the sweep
 them over all folds and keeps the best candidate **only if it raises the mean Dice**
 over no post-processing (nnU-Net's ``determine_postprocessing`` rule). The choice and
 every number are logged as ``postprocessing.json`` on the sweep's parent run and
-written under Table 1; external test ensembles and ``platform.postprocessing.predict --variant`` apply
+written under Table 1; external test ensembles and ``python -m platform.predict --variant``
+apply
 it. The CV table itself stays the raw predictions' (the choice was made on those cases).
 """
 

@@ -10,7 +10,8 @@ members' sigmoid probabilities::
     x --member k--> sigmoid --/
 
 so every consumer of a network (tiled inference with its mirroring and blending,
-evaluation on the original grid, ``platform.postprocessing.predict``) uses an ensemble unchanged, and
+evaluation on the original grid, ``platform.postprocessing.predict``) uses an ensemble
+unchanged, and
 the probabilities it sees are exactly the mean of the members' (to float32 rounding):
 tiled inference averages linearly, so averaging per patch equals averaging the volumes.
 """
@@ -96,7 +97,7 @@ def load_variant_ensemble(uri: str, parent_run_id: str,
 
 def load_predictor(uri: str, model: str, variant: str | None
                    ) -> tuple[torch.nn.Module, dict[str, Any], PartSpec | None]:
-    """What ``platform.postprocessing.predict`` runs: one trial's model, or a variant's fold ensemble.
+    """What ``python -m platform.predict`` runs: one trial's model, or a variant's fold ensemble.
 
     Args:
         model: a trial's run id (or URI); with ``variant``, the sweep's parent run id.

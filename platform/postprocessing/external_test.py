@@ -6,7 +6,8 @@ Why after the sweep, in the driver: both steps need every fold of a variant fini
 1. post-processing is chosen per variant on its cross-validation predictions
    (:mod:`platform.postprocessing.choice`; ``postprocessing.json`` on the parent run);
 2. with ``data.test_cohort`` set, each variant's finished fold models are loaded as one
-   ensemble (:mod:`platform.postprocessing.ensemble`) and the test cohort is predicted, post-processed
+   ensemble (:mod:`platform.postprocessing.ensemble`) and the test cohort is predicted,
+   post-processed
    with the variant's choice and scored exactly as cross-validation scores (original
    grid, untouched mask, lesion-wise metrics). The rows, their means and an nnU-Net
    ``summary.json`` are logged on the parent run under ``external_test/<variant>/``, and

@@ -10,7 +10,8 @@ trial's run id, ``runs:/<run id>[/model]``, ``models:/<model id>``, or a registe
 ``models:/<name>@<alias>`` / ``models:/<name>/<version>`` (``--tracking-uri`` or
 ``MLFLOW_TRACKING_URI`` says which store). With ``--variant NAME`` and a sweep's parent
 run id as ``--model``, every finished fold model of that variant predicts and their
-probabilities are averaged (``platform.postprocessing.ensemble``), then the post-processing chosen on
+probabilities are averaged (``platform.postprocessing.ensemble``), then the post-processing
+chosen on
 the cross-validation predictions is applied. The CT may be a DICOM series folder or a
 NIfTI, NRRD or MHA file (``--dicom FILE``). It goes through the same preprocessing and
 tiled inference as in evaluation (:func:`platform.inference.segment.segment_volume`), and the mask

@@ -6,7 +6,8 @@ only where it raises the mean Dice; stroke pipelines also drop specks below a vo
 Each such rule is a name with its own parameters, listed in a variant's
 ``eval.postprocessing`` as candidates; :mod:`platform.postprocessing.choice` chooses among
 them on the cross-validation predictions (never on a test cohort), and the choice is
-applied to ensemble predictions on an external test cohort and in ``platform.postprocessing.predict``.
+applied to ensemble predictions on an external test cohort and in
+``platform.postprocessing.predict``.
 The paper applies none (an empty candidate list, the default).
 
 A part is ``builder(params) -> apply(mask, spacing) -> mask``: ``mask`` is a ``(Z, Y, X)``

@@ -9,7 +9,8 @@ Layout (tag names: :mod:`platform.tracking.tags`): a training run (``run_kind=tr
 tag ``training_key``) holds the learning
 curves and the portable model (:mod:`platform.tracking.portable_model`: a state dict and the
 config, nothing pickled), which a reused training is loaded from; an evaluation run
-(``run_kind=evaluation``; ``trial`` before issue 26; tags ``evaluation_key``, ``training_key``, ``training_run``) holds
+(``run_kind=evaluation``; ``trial`` before issue 26; tags ``evaluation_key``,
+``training_key``, ``training_run``) holds
 the metrics and per-patient rows of one (variant, fold). A reused evaluation appears in
 the new sweep as a link run: the same tags, params and metrics, tag ``reused_from``
 naming the run that did the work (whose artifacts readers follow).
