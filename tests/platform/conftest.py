@@ -111,7 +111,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny.yaml's cohort, generated and preprocessed once for the session."""
-    from tests.platform.sweep_harness import warm_cache
+    from tests.platform.sweep.harness import warm_cache
 
     root = tmp_path_factory.getbasetemp() / "sweep-cache"
     warm_cache(root)
@@ -138,7 +138,7 @@ def finished_tiny_sweep(tmp_path_factory: pytest.TempPathFactory, sweep_cache: P
     """``sweeps/tiny.yaml`` on folds 0 and 1 (4 trials, two at a time), one contour figure
     per trial, system metrics sampled every 0.2 s; run once per session (~40 s) and
     read by the sweep, report, figure and console tests (issue 13)."""
-    from tests.platform.sweep_harness import (
+    from tests.platform.sweep.harness import (
         TINY_SWEEP,
         TWO_AT_A_TIME,
         isolation_overrides,

@@ -1,4 +1,4 @@
-"""Tests of platform/request.py: the one typed object a Ray trial receives."""
+"""Tests of platform/config/request.py: the one typed object a Ray trial receives."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from platform.config import ConfigError, load_sweep
 from platform.config.request import REQUEST_KEY, SAMPLE_KEY, FoldKeys, SweepContext, TrialRequest
 from platform.sweep.expand import expand
 
-TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
 
 CONTEXT = SweepContext(
     cohort="/c", cache_root="/cache", folds=(FoldKeys(index=0, train=("b",), test=("a",)),

@@ -1,4 +1,4 @@
-"""Tests of platform/evaluation.py: every variant scored on the scan's original grid."""
+"""Tests of platform/evaluation/cases.py: every variant scored on the scan's original grid."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Lesion-wise metrics (``platform/lesion_metrics.py``, issue 14) against hand computations.
+"""Lesion-wise metrics (``platform/evaluation/lesion_metrics.py``, issue 14) against hand
+computations.
 
 The hand-labelled example lies in one slice of a three-slice volume, so every lesion
 voxel is a surface voxel and each distance is read off the grid; MONAI's

@@ -1,4 +1,5 @@
-"""Tests for platform/metrics.py: hand-computed values, MONAI cross-checks, empty masks."""
+"""Tests for platform/evaluation/metrics.py: hand-computed values, MONAI cross-checks, empty
+masks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""nnU-Net v2 ``summary.json`` and the MONAI Auto3DSeg datalist (``platform/interchange.py``)."""
+"""platform.evaluation.nnunet: nnU-Net v2 ``summary.json`` and the MONAI Auto3DSeg datalist."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_auto3dseg_datalist_gives_each_case_its_test_fold(tmp_path: Path) -> Non
 
 def test_cli_writes_the_splits_and_the_datalist_of_a_sweep(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tiny = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+    tiny = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
     monkeypatch.chdir(tmp_path)  # the sweep's relative defaults (runs/) land here
     assert main([str(tiny), f"data.cache_root={tmp_path / 'cache'}", "--out",
                  str(tmp_path / "out")]) == 0

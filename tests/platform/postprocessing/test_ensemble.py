@@ -1,4 +1,5 @@
-"""Fold ensembles (``platform/ensemble.py``): the mean of the members' probabilities."""
+"""Fold ensembles (``platform/postprocessing/ensemble.py``): the mean of the members'
+probabilities."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """End to end (issue 14): a sweep on an nnU-Net dataset, post-processing chosen on CV, fold
-ensembles scored on an external test cohort (``platform/external_test.py``).
+ensembles scored on an external test cohort (``platform/postprocessing/external_test.py``).
 
 One tiny sweep (two folds at once, two iterations each) runs ``platform.sweep.run.main`` on
 the session's local Ray (shared with other tests: no second start) and a real MLflow
@@ -32,7 +32,7 @@ from platform.postprocessing.ensemble import load_variant_ensemble
 from platform.postprocessing.predict import main as predict_main
 from platform.sweep.run import main as sweep_main
 from platform.tracking import fetch_trial_results, load_trial_model
-from tests.platform.sweep_harness import TWO_AT_A_TIME, write_sweep
+from tests.platform.sweep.harness import TWO_AT_A_TIME, write_sweep
 
 CANDIDATES = ["keep_largest_component", {"remove_small_components": {"min_volume_ml": 0.01}}]
 

@@ -1,4 +1,4 @@
-"""Post-processing parts (``platform/postprocess.py``): what each keeps, by hand."""
+"""Post-processing parts (``platform/postprocessing/rules.py``): what each keeps, by hand."""
 
 from __future__ import annotations
 

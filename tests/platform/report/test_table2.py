@@ -1,4 +1,5 @@
-"""platform.report.table2: Table 2 (overlap, seconds per patient, metrics) and its figure (issue 13).
+"""platform.report.table2: Table 2 (overlap, seconds per patient, metrics) and its figure
+(issue 13).
 
 Until evaluation runs carry ``eval.overlap`` (issue 11), a Table 2 sweep logs one variant
 per overlap (``sweeps/overlap.yaml``). The real-data test takes the finished tiny sweep's
@@ -20,7 +21,7 @@ from platform.report.figures.tables import overlap_figure
 from platform.report.latex import booktabs
 from platform.report.table2 import build_table2, overlap_of
 from platform.tracking import TrialResult, fetch_trial_results, find_sweep_parent
-from tests.platform.test_report import assert_valid_figure_files
+from tests.platform.report.test_rebuild import assert_valid_figure_files
 
 METRICS = {"dice": 0.6, "sensitivity": 0.7, "specificity": 0.99, "specificity_brain": 0.9,
            "precision": 0.6}

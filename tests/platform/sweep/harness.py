@@ -1,11 +1,12 @@
 """Run ``python -m platform.sweep`` as a user would, in a subprocess, and clean up after it.
 
-Shared by the end-to-end tests of the sweep and the search (``test_sweep.py``,
-``test_search.py``). A sweep runs in its own session (process group) with the environment
-every Ray process needs (:func:`platform.tune.env.ray_process_env`); afterwards every
-process of the local Ray it started (found by the driver's pid in Ray's session folder
-name, even once orphaned) is ended. ``ray stop`` is never used: it would end every Ray on
-the machine.
+Shared by the end-to-end tests of the sweep and the search (``sweep/test_run.py``,
+``trial/test_search_sample.py``, ``postprocessing/test_external_test.py``,
+``test_cluster.py``) and by the session's finished tiny sweep (``tests/platform/conftest.py``).
+A sweep runs in its own session (process group) with the environment every Ray process
+needs (:func:`platform.tune.env.ray_process_env`); afterwards every process of the local
+Ray it started (found by the driver's pid in Ray's session folder name, even once
+orphaned) is ended. ``ray stop`` is never used: it would end every Ray on the machine.
 """
 
 from __future__ import annotations

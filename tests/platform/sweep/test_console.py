@@ -1,4 +1,5 @@
-"""platform.sweep.console: the sweep's progress display, logging levels, the UI command (issue 13)."""
+"""platform.sweep.console: the sweep's progress display, logging levels, the UI command
+(issue 13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests of platform/context.py: the cohort made explicitly, folds planned once, the context."""
+"""Tests of platform/sweep/context.py: the cohort made explicitly, folds planned once, the
+context."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from platform.config import load_sweep
 from platform.sweep.context import build_context, materialize_cohort, synthetic_cohort_path
 from platform.sweep.expand import sweep_id
 
-TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
 
 
 def test_the_synthetic_cohort_is_generated_once_where_its_settings_say(tmp_path: Path) -> None:

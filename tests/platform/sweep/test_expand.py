@@ -1,4 +1,4 @@
-"""Tests of platform/expand.py: trial order, stable ids, and the dry-run table."""
+"""Tests of platform/sweep/expand.py: trial order, stable ids, and the dry-run table."""
 
 from __future__ import annotations
 

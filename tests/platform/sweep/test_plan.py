@@ -13,7 +13,7 @@ from platform.sweep.keys import keyed
 from platform.sweep.plan import plan_sweep
 from platform.tracking.work import FinishedRun, FinishedWork
 
-SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+SWEEPS = Path(__file__).resolve().parents[3] / "sweeps"
 
 
 def _context(folds: int, run_folds: tuple[int, ...], **extra: object) -> SweepContext:

@@ -36,7 +36,7 @@ from platform.sweep.expand import expand
 from platform.sweep.run import main
 from platform.tracking import fetch_trial_results
 from platform.tune.env import ray_process_env
-from tests.platform.sweep_harness import (
+from tests.platform.sweep.harness import (
     SWEEP_TIMEOUT_S,
     TINY_SWEEP,
     SweepProcess,

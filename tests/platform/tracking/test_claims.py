@@ -24,7 +24,7 @@ from platform.tracking import start_sweep_run
 from platform.tracking.claims import TrainingClaim, claim_name
 from platform.trial.fold import trained_model
 
-TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
 
 
 def _train_when_both_are_ready(request_json: str, work_dir: str, ready, results) -> None:  # noqa: ANN001

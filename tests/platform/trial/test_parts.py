@@ -1,6 +1,6 @@
-"""Tests of platform/parts.py's GPU placement: the trial trains on the GPU Ray assigned.
+"""Tests of platform/trial/parts.py's GPU placement: the trial trains on the GPU Ray assigned.
 
-Every other function of parts.py is proved setting by setting in test_knob_reach.py.
+Every other function of parts.py is proved setting by setting in ../test_knob_reach.py.
 Here a real local Ray with one (declared) GPU hands two trials half of it each; on a
 machine without CUDA the trial refuses to fall back to the CPU silently.
 """

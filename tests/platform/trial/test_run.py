@@ -46,7 +46,7 @@ from platform.trial.fold import load_data
 from platform.trial.run import ConsoleReporter, run_trial
 from platform.trial.training import CHECKPOINT_FILE, NonFiniteLossError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # Small enough for CI on 2 cores (~1 min), large enough to learn the hypodense lesions:
 # 4 training patients, 32^3 patches, a width-8 U-Net and a constant learning rate of 1e-3.

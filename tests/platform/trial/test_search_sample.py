@@ -33,7 +33,7 @@ from platform.sweep.folds import inner_folds
 from platform.trial.search_sample import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
 from platform.tune.pruning import OptunaPrunerScheduler
 from platform.tune.tuner import study_generation
-from tests.platform.sweep_harness import (
+from tests.platform.sweep.harness import (
     TWO_AT_A_TIME,
     child_runs,
     isolation_overrides,

@@ -1,4 +1,4 @@
-"""Tests of platform/ray_env.py: what Ray workers get, and what never reaches a Ray log.
+"""Tests of platform/tune/env.py: what Ray workers get, and what never reaches a Ray log.
 
 Why these matter: Ray logs every job's runtime environment in plain text on each node
 (``runtime_env_agent.log``, ray-project/ray#28276) and Ray Tune copies the driver's AWS

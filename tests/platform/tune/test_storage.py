@@ -1,4 +1,4 @@
-"""Tests of platform/storage.py: Ray Tune's storage (a folder or S3) and the cluster checks.
+"""Tests of platform/tune/storage.py: Ray Tune's storage (a folder or S3) and the cluster checks.
 
 S3 is a real S3 HTTP API on loopback (moto's server, :func:`tests.conftest.s3_server`);
 the refusal of node-local storage is run through the command line, which must exit 2

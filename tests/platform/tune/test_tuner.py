@@ -1,5 +1,5 @@
 """platform.tune.tuner: what the Tuner receives for the console (issue 13); storage is tested in
-test_storage.py."""
+tune/test_storage.py."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from platform.report.figures.canvas import new_figure, plain_json, save_figure
-from tests.platform.test_report import assert_valid_figure_files
+from tests.platform.report.test_rebuild import assert_valid_figure_files
 
 
 def test_save_writes_png_svg_and_json_with_nan_as_null(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""platform.report.figures.contours: the Fig. 4-style contour picture a trial logs per held-out patient."""
+"""platform.report.figures.contours: the Fig. 4-style contour picture a trial logs per held-out
+patient."""
 
 from __future__ import annotations
 

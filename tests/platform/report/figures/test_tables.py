@@ -12,8 +12,8 @@ from matplotlib.container import BarContainer
 from platform.report.figures import save_figure
 from platform.report.figures.tables import per_patient_figure, table1_figure
 from platform.report.table1 import build_table1
-from tests.platform.test_report import assert_valid_figure_files
-from tests.platform.test_reporting import FOLDS, METRICS, REFERENCE, VARIANTS, _results
+from tests.platform.report.test_rebuild import assert_valid_figure_files
+from tests.platform.report.test_table1 import FOLDS, METRICS, REFERENCE, VARIANTS, _results
 
 
 def _heights(container: BarContainer) -> list[float]:
