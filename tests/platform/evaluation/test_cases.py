@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,14 @@ from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.preprocess import FINAL_STEPS, NO_PREPROCESSING_STEPS
 from data_pipeline.preprocess.remove_skull import brain_mask
-from data_pipeline.synthetic.generator import generate_cohort
 from platform.evaluation.cases import Scoring, evaluate_cases, fold_means
 from platform.evaluation.metrics import METRIC_NAMES
 from platform.inference.sliding_window import INFERENCE
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cohort")
-    generate_cohort(folder, 2, (40, 48, 48), 1, progress=False)
-    return folder
+def cohort(synthetic_cohort: Callable[..., Path]) -> Path:
+    return synthetic_cohort(2, (40, 48, 48), 1)
 
 
 def _everywhere_lesion() -> torch.nn.Module:

@@ -16,7 +16,6 @@ from platform.evaluation.nnunet import (
     nnunet_summary,
     read_summary,
 )
-from platform.interchange import main
 
 ROWS = [{"case": "case-000", "tp": 30, "fp": 10, "fn": 20, "tn": 940, "dice": 0.6},
         {"case": "case-001", "tp": 0, "fp": 0, "fn": 0, "tn": 1000, "dice": 1.0},
@@ -72,17 +71,3 @@ def test_auto3dseg_datalist_gives_each_case_its_test_fold(tmp_path: Path) -> Non
                      {"image": "c1/dicom", "label": "c1/lesion.nii.gz", "fold": 0},
                      {"image": "c2/dicom", "label": "c2/lesion.nii.gz", "fold": 1}],
         "testing": [{"image": "/elsewhere/e0_0000.nii.gz"}]}
-
-
-def test_cli_writes_the_splits_and_the_datalist_of_a_sweep(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tiny = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
-    monkeypatch.chdir(tmp_path)  # the sweep's relative defaults (runs/) land here
-    assert main([str(tiny), f"data.cache_root={tmp_path / 'cache'}", "--out",
-                 str(tmp_path / "out")]) == 0
-    splits = json.loads((tmp_path / "out" / "splits_final.json").read_text())
-    datalist = json.loads((tmp_path / "out" / "datalist.json").read_text())
-    assert len(splits) == 2 and {len(s["val"]) for s in splits} == {2}
-    tested = {key: i for i, split in enumerate(splits) for key in split["val"]}
-    assert sorted((Path(e["image"]).parts[0], e["fold"]) for e in datalist["training"]) == \
-        sorted(tested.items())

@@ -1,10 +1,10 @@
-"""Tests for platform/inference.py: tiled prediction equals TorchIO's grid sampler/aggregator."""
+"""Tests for platform/inference/sliding_window.py: tiled prediction equals TorchIO's grid
+sampler/aggregator."""
 
 from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -24,12 +24,8 @@ from platform.inference.sliding_window import (
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_fixed_seed() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread_fixed_seed(one_torch_thread: None) -> None:
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 class LogitIdentity(nn.Module):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,6 @@ from mlflow import MlflowClient
 
 from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.io.nnunet_export import write_nnunet_dataset
-from data_pipeline.synthetic.generator import generate_cohort
 from platform.evaluation.nnunet import check_summary
 from platform.postprocessing.choice import candidate_column
 from platform.postprocessing.ensemble import load_variant_ensemble
@@ -44,10 +44,11 @@ def _artifact(client: MlflowClient, run_id: str, name: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> dict[str, Any]:
+def finished(tmp_path_factory: pytest.TempPathFactory, ray_local: None,
+             synthetic_cohort: Callable[..., Path]) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("external-test")
-    cv = load_cohort(generate_cohort(root / "cv", 4, (32, 48, 48), 0, progress=False))
-    external = load_cohort(generate_cohort(root / "ext", 2, (32, 48, 48), 7, progress=False))
+    cv = load_cohort(synthetic_cohort(4, (32, 48, 48), 0))
+    external = load_cohort(synthetic_cohort(2, (32, 48, 48), 7))
     test = [replace(ref, key=f"ext-{i:03d}") for i, ref in enumerate(external)]
     dataset = write_nnunet_dataset(root / "raw", cv, test, name="Dataset501_Tiny")
     sweep = write_sweep(root / "sweep.yaml", {

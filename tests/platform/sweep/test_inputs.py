@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from data_pipeline.synthetic.generator import generate_cohort
 from platform.config import ConfigError, load_sweep
 from platform.sweep.inputs import check_inputs
 
@@ -15,10 +15,8 @@ TINY = Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml"
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cohort")
-    generate_cohort(folder, 3, (32, 32, 32), 0, progress=False)
-    return folder
+def cohort(synthetic_cohort: Callable[..., Path]) -> Path:
+    return synthetic_cohort(3, (32, 32, 32), 0)
 
 
 def _problems(overrides: list[str]) -> tuple[str, ...]:

@@ -1,11 +1,11 @@
-"""The Optuna search of a sweep: end to end through the command line, and its pruning rule.
+"""A search sample (:mod:`platform.trial.search_sample`), and the sweep's search end to end.
 
-Covers ``platform/search_trial.py`` (inner folds looped in a sample, scored on validation
-patients only), ``platform/pruning.py`` (an Optuna pruner as a Ray Tune scheduler) and the
-search half of ``platform/tuner.py``/``platform/sweep.py``. The end-to-end test runs a
-nested search (3 samples per outer fold) over the synthetic cohort with real Ray, MLflow
-and an Optuna SQLite study, then checks from what the trials logged that no test-fold
-patient took part in choosing the configuration tested on it.
+The end-to-end test runs a nested search (3 samples per outer fold) over the synthetic
+cohort through the command line, with real Ray, MLflow and an Optuna SQLite study, then
+checks from what the trials logged that no test-fold patient took part in choosing the
+configuration tested on it (inner folds looped in a sample, scored on validation
+patients only). A killed sample resumes at its next fold. The pruning rule is tested in
+``tune/test_pruning.py``, the study's name and generations in ``tune/test_tuner.py``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import json
 import re
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 import pytest
 import torch
 from mlflow import MlflowClient
-from ray.tune.schedulers import TrialScheduler
 
 from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.cohort.splits import make_folds
@@ -31,8 +29,6 @@ from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand
 from platform.sweep.folds import inner_folds
 from platform.trial.search_sample import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
-from platform.tune.pruning import OptunaPrunerScheduler
-from platform.tune.tuner import study_generation
 from tests.platform.sweep.harness import (
     TWO_AT_A_TIME,
     child_runs,
@@ -152,53 +148,6 @@ def test_every_search_metric_names_a_per_patient_metric() -> None:
     assert sorted(VALIDATION_METRICS) == sorted(SEARCH_METRICS)
 
 
-def _scheduler(mode: str = "max") -> OptunaPrunerScheduler:
-    return OptunaPrunerScheduler(optuna.pruners.WilcoxonPruner(), score="fold_val_dice",
-                                 step="folds_done", mode=mode)
-
-
-def _report(scheduler: OptunaPrunerScheduler, trial: SimpleNamespace,
-            scores: list[float]) -> list[str]:
-    """Report ``scores`` fold by fold until the scheduler says STOP; its decisions."""
-    decisions = []
-    for fold, score in enumerate(scores, start=1):
-        decisions.append(scheduler.on_trial_result(
-            None, trial, {"fold_val_dice": score, "folds_done": float(fold)}))
-        if decisions[-1] == TrialScheduler.STOP:
-            break
-    return decisions
-
-
-BEST_SCORES = [0.80, 0.72, 0.85, 0.78, 0.83, 0.75, 0.81, 0.79]
-
-
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-@pytest.mark.parametrize(("mode", "shift"), [("max", -0.3), ("min", 0.3)])
-def test_wilcoxon_scheduler_stops_a_clearly_worse_trial(mode: str, shift: float) -> None:
-    scheduler = _scheduler(mode)
-    best = SimpleNamespace(trial_id="best")
-    assert set(_report(scheduler, best, BEST_SCORES)) == {TrialScheduler.CONTINUE}
-    scheduler.on_trial_complete(None, best, {})
-
-    worse = [score + shift for score in BEST_SCORES]
-    decisions = _report(scheduler, SimpleNamespace(trial_id="worse"), worse)
-    assert decisions[-1] == TrialScheduler.STOP
-    assert len(decisions) < len(worse), "the worse trial ran every fold"
-
-
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-def test_wilcoxon_scheduler_lets_a_comparable_trial_finish() -> None:
-    scheduler = _scheduler()
-    best = SimpleNamespace(trial_id="best")
-    _report(scheduler, best, BEST_SCORES)
-    scheduler.on_trial_complete(None, best, {})
-
-    other = SimpleNamespace(trial_id="other")
-    assert scheduler.on_trial_result(None, other, {"train_loss": 0.5}) == TrialScheduler.CONTINUE
-    similar = [s + (0.01 if i % 2 else -0.01) for i, s in enumerate(BEST_SCORES)]
-    assert set(_report(scheduler, other, similar)) == {TrialScheduler.CONTINUE}
-
-
 class _Crash(Exception):
     """Stands for the worker dying right after a fold's checkpoint was reported."""
 
@@ -257,22 +206,3 @@ def test_a_killed_search_sample_resumes_at_its_next_fold(
     assert sorted(m.step for m in history) == [1, 2]
     assert run.data.metrics["val_dice"] == pytest.approx(score)
     assert json.loads((keep / PROGRESS_FILE).read_text())["run_id"] == run.info.run_id
-
-
-def test_a_changed_space_is_a_new_study_and_restart_keeps_the_old_one(tmp_path: Path) -> None:
-    sweep = load_sweep(_search_sweep(tmp_path))
-    search = sweep.search
-    assert search is not None
-    changed = load_sweep(_search_sweep(tmp_path), ['search.space["model.se_ratio"].choice=[1,4]'])
-    assert changed.search is not None and changed.search.space_digest() != search.space_digest()
-    assert load_sweep(_search_sweep(tmp_path), ["search.num_samples=5"]).search.space_digest() \
-        == search.space_digest()  # more samples of the same space: the same study
-    storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    assert study_generation(storage, "s-1", restart=False) == "s-1"  # no store yet: first
-    optuna.create_study(study_name="s-1", storage=storage)
-    assert study_generation(storage, "s-1", restart=False) == "s-1"  # continued
-    assert study_generation(storage, "s-1", restart=True) == "s-1-r1"
-    optuna.create_study(study_name="s-1-r1", storage=storage)
-    assert study_generation(storage, "s-1", restart=False) == "s-1-r1"  # the latest
-    assert study_generation(storage, "s-1", restart=True) == "s-1-r2"
-    assert {"s-1", "s-1-r1"} <= set(optuna.get_all_study_names(storage))  # none deleted

@@ -18,7 +18,7 @@ from platform.trial.training import (
     train,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batches(seed: int) -> Iterator[dict[str, torch.Tensor]]:
