@@ -10,6 +10,9 @@ checkpoints are read back from the object store; a planted password and S3 key a
 in no output (the sweep's output, the MLflow store, both buckets, every file the nodes
 and the test wrote); the second node killed mid-sweep has its trials retried on the head
 from their stored checkpoints, and the table is complete.
+
+Cross-cutting: the whole stack on a cluster (sweep, tune, trial, tracking), so it mirrors
+no single module and sits at the top of ``tests/platform/`` with ``cluster_harness.py``.
 """
 
 from __future__ import annotations
