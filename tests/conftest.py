@@ -1,5 +1,5 @@
 """Fixtures shared by the whole suite: Ray, local and as a two-node cluster on loopback,
-an S3-compatible server (moto) on loopback, one torch thread per test, tiny synthetic
+an S3-compatible server (moto) on loopback, one torch thread (restored), tiny synthetic
 cohorts, and a free loopback port (:func:`free_port`, also used by the harness modules).
 
 Every Ray process gets the same ``RAY_AUTH_MODE`` and the repository on ``PYTHONPATH``
