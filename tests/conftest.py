@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: Ray, local and as a two-node cluster on loopback,
-and an S3-compatible server (moto) on loopback.
+an S3-compatible server (moto) on loopback, one torch thread (restored), tiny synthetic
+cohorts, and a free loopback port (:func:`free_port`, also used by the harness modules).
 
 Every Ray process gets the same ``RAY_AUTH_MODE`` and the repository on ``PYTHONPATH``
 (``platform.tune.env``). Nodes are pinned to 127.0.0.2 / 127.0.0.3 because Ray rewrites
@@ -16,7 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +32,56 @@ HEAD_IP = "127.0.0.2"
 WORKER_IP = "127.0.0.3"
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on at ``host`` now (the OS picks it), for a server to take."""
     with socket.socket() as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch threads, then restore the count it found."""
+    import torch  # heavy: only the tests that use threads pay for the import
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test (test processes share 2 cores); the count it found is
+    restored afterwards, also where the code under test set its own (``train.threads``),
+    so no test's thread count leaks into the next (issue 28)."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="session")
+def synthetic_cohort(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """A factory of tiny synthetic DICOM cohorts: ``synthetic_cohort(patients, shape, seed,
+    **options)`` returns the cohort's folder (``generate_cohort``'s settings and options).
+
+    Each distinct setting is generated once per session and shared by the tests that ask
+    for it, so treat the folder as read-only (write splits files and caches elsewhere).
+    """
+    from data_pipeline.synthetic.generator import generate_cohort  # pydicom, SimpleITK
+
+    made: dict[tuple[object, ...], Path] = {}
+
+    def make(patients: int, shape: tuple[int, int, int], seed: int, **options: object) -> Path:
+        key = (patients, tuple(shape), seed, tuple(sorted(options.items())))
+        if key not in made:
+            folder = tmp_path_factory.mktemp(f"cohort-{patients}x{'x'.join(map(str, shape))}")
+            generate_cohort(folder, patients, shape, seed, progress=False, **options)
+            made[key] = folder
+        return made[key]
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +134,7 @@ def ray_two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ``ray start --block`` in their own process groups and stopped by SIGTERM.
     """
     logs = tmp_path_factory.mktemp("ray-cluster")
-    port = _free_port(HEAD_IP)
+    port = free_port(HEAD_IP)
     address = f"{HEAD_IP}:{port}"
     head = _ray_start(
         [
@@ -180,7 +228,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """``moto_server`` on 127.0.0.4 for the session (2-3 s to start); stopped by SIGTERM."""
     pytest.importorskip("moto", reason="pip install -e '.[dev]' (moto[server]) for S3 tests")
     host = "127.0.0.4"
-    port = _free_port(host)
+    port = free_port(host)
     log = tmp_path_factory.mktemp("s3") / "moto.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", host,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_fixed_seed() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread_fixed_seed(one_torch_thread: None) -> None:
+    """Every models test: one torch thread (``tests/conftest.py``) and torch's seed 0."""
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)

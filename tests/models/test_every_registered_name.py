@@ -1,6 +1,7 @@
 """One test over every registered name of every kind (like timm's test over list_models).
 
 A part registered later (by us or by a plugin) is exercised here without a new test.
+Cross-cutting (every registry of ``models/``), so it mirrors no single module.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from platform.tune.env import REPO_ROOT, ray_process_env
+from tests.conftest import free_port
 
 __all__ = ["LoopbackCluster", "MlflowAuthServer", "Postgres", "pg_binary"]
 
@@ -36,12 +37,6 @@ _START_TIMEOUT_S = 120.0
 _FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "1000",
                            "RAY_health_check_failure_threshold": "3",
                            "RAY_health_check_initial_delay_ms": "1000"}
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(condition: object, what: str, process: subprocess.Popen, log: Path,
@@ -104,7 +99,7 @@ class Postgres:
     def __init__(self) -> None:
         # Short and outside pytest's root-only folders: the postgres user must reach it.
         self.root = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
-        self.port = _free_port("127.0.0.1")
+        self.port = free_port("127.0.0.1")
         self._as_owner: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
@@ -178,7 +173,7 @@ class MlflowAuthServer:
 
     def __init__(self, root: Path, *, backend: str, auth_db: str, artifacts: str,
                  password: str, s3_environ: Mapping[str, str]) -> None:
-        self.root, self.port = root, _free_port("127.0.0.1")
+        self.root, self.port = root, free_port("127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
@@ -235,7 +230,7 @@ class LoopbackCluster:
         self.temp_dirs = {ip: Path(tempfile.mkdtemp(prefix=f"ray{ip[-1]}-", dir="/tmp"))
                           for ip in (self.HEAD_IP, self.WORKER_IP)}
         self.logs = root
-        self.port = _free_port(self.HEAD_IP)
+        self.port = free_port(self.HEAD_IP)
         self.address = f"{self.HEAD_IP}:{self.port}"
         self._nodes: dict[str, subprocess.Popen] = {}
 

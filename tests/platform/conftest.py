@@ -1,22 +1,31 @@
 """Shared fixtures of the platform tests: MLflow stores (a SQLite file, a real server), the
-synthetic cohort's cache, and one finished tiny sweep that several test files read."""
+synthetic cohort's cache, one finished tiny sweep and one trained trial that several test
+files read.
+
+The test folders mirror ``platform/`` file for file (``sweep/test_plan.py`` tests
+``platform/sweep/plan.py``). Tests that cross every stage sit here at the top:
+``test_knob_reach.py`` (every setting reaches its consumer) and ``test_cluster.py`` (a sweep
+on a two-node cluster, with ``cluster_harness.py``).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+
+from tests.conftest import free_port
 
 # Measured 12-16 s on an idle 2-core machine and 33 s while other test suites ran.
 _SERVER_START_TIMEOUT_S = 90.0
@@ -41,10 +50,11 @@ def mlflow_sqlite_uri(tmp_path: Path, _mlflow_sqlite_template: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(scope="session")
+def skewed_cohort(synthetic_cohort: Callable[..., Path]) -> Path:
+    """Nine patients, most with small lesions: a skewed lesion-volume distribution (read by
+    the fold-plan and fold-data tests)."""
+    return synthetic_cohort(9, (32, 40, 40), 4, small_lesion_fraction=0.7)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -88,7 +98,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     repository's ``platform`` package does not shadow the standard module there.
     """
     root = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     command = [
@@ -111,7 +121,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sweep_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny.yaml's cohort, generated and preprocessed once for the session."""
-    from tests.platform.sweep_harness import warm_cache
+    from tests.platform.sweep.harness import warm_cache
 
     root = tmp_path_factory.getbasetemp() / "sweep-cache"
     warm_cache(root)
@@ -138,7 +148,7 @@ def finished_tiny_sweep(tmp_path_factory: pytest.TempPathFactory, sweep_cache: P
     """``sweeps/tiny.yaml`` on folds 0 and 1 (4 trials, two at a time), one contour figure
     per trial, system metrics sampled every 0.2 s; run once per session (~40 s) and
     read by the sweep, report, figure and console tests (issue 13)."""
-    from tests.platform.sweep_harness import (
+    from tests.platform.sweep.harness import (
         TINY_SWEEP,
         TWO_AT_A_TIME,
         isolation_overrides,
@@ -156,3 +166,26 @@ def finished_tiny_sweep(tmp_path_factory: pytest.TempPathFactory, sweep_cache: P
                       env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.2"})
     return FinishedSweep(root=root, uri=uri, overrides=overrides,
                          console=log.read_text(errors="replace"), cache=sweep_cache)
+
+
+@pytest.fixture(scope="session")
+def trial_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The preprocessing cache of the in-process trials (``trial/harness.py``)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def trained_trial(tmp_path_factory: pytest.TempPathFactory, trial_cache: Path) -> dict[str, Any]:
+    """tiny.yaml's final variant trained for 80 iterations on fold 0 (two torch threads,
+    restored after), logged to a SQLite store; run once per session (~1 min) and read by
+    the trial, portable-model and predict tests. Keys: ``tmp``, ``context``, ``spec``,
+    ``outcome``."""
+    from tests.conftest import torch_threads
+    from tests.platform.trial.harness import LEARNING_OVERRIDES, run_spec, trial_context
+
+    with torch_threads(2):
+        tmp = tmp_path_factory.mktemp("trial")
+        context, specs = trial_context(tmp, trial_cache, LEARNING_OVERRIDES)
+        spec = specs[("final", 0)]
+        outcome = run_spec(spec, context, tmp / "work")
+    return {"tmp": tmp, "context": context, "spec": spec, "outcome": outcome}

@@ -10,6 +10,9 @@ checkpoints are read back from the object store; a planted password and S3 key a
 in no output (the sweep's output, the MLflow store, both buckets, every file the nodes
 and the test wrote); the second node killed mid-sweep has its trials retried on the head
 from their stored checkpoints, and the table is complete.
+
+Cross-cutting: the whole stack on a cluster (sweep, tune, trial, tracking), so it mirrors
+no single module and sits at the top of ``tests/platform/`` with ``cluster_harness.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from platform.trial.training import load_checkpoint
 from platform.tune.storage import RayStorage
 from tests.conftest import S3Server
 from tests.platform.cluster_harness import LoopbackCluster, MlflowAuthServer, Postgres, pg_binary
-from tests.platform.sweep_harness import (
+from tests.platform.sweep.harness import (
     SWEEP_TIMEOUT_S,
     TINY_SWEEP,
     SweepProcess,
@@ -81,7 +84,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("lab")
-    cache = tmp_path_factory.getbasetemp() / "sweep-cache"  # shared with test_sweep.py
+    cache = tmp_path_factory.getbasetemp() / "sweep-cache"  # shared with sweep/test_run.py
     warm_cache(cache)
     for bucket in (RAY_BUCKET, ARTIFACT_BUCKET):
         s3_server.bucket(bucket)

@@ -8,6 +8,10 @@ sampler and queue, transform, preprocessed volume, fold list, inference call, Ra
 and ``ray.init`` arguments. A schema field or a registered part's parameter without a row
 fails :func:`test_every_schema_field_has_a_row` / the parametrized part test, so a new
 setting cannot be added without proving it is wired.
+
+Cross-cutting: it reads every stage (config, sweep, tune, trial, inference,
+postprocessing, tracking), so it mirrors no single module and sits at the top of
+``tests/platform/``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tests of platform/config/overrides.py: parsing ``path=value`` and where it lands.
 
 Precedence as a whole (defaults < base < variant < command line) is tested through
-``load_sweep`` in test_config.py.
+``load_sweep`` in config/test_sweep.py.
 """
 
 from __future__ import annotations

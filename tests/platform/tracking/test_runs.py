@@ -24,10 +24,8 @@ from platform.sweep.expand import expand
 from platform.tracking import (
     TrialRun,
     end_run,
-    fetch_trial_results,
     find_sweep_run,
     find_trial_run,
-    load_trial_model,
     log_files,
     log_table,
     run_tags,
@@ -35,7 +33,6 @@ from platform.tracking import (
 )
 from platform.tracking.payloads import PARAM_VALUE_LIMIT
 from platform.tracking.provenance import GIT_COMMIT_TAG, environment_tags, git_state
-from platform.tracking.results import find_sweep_parent, model_uri_of
 from platform.trial.parts import network
 from platform.trial.portable_model import MODEL_CODE
 from platform.tune.env import REPO_ROOT
@@ -51,9 +48,7 @@ ROWS = [{"case": "case-001", "dice": 0.5, "hd95_mm": 3.0},
         {"case": "case-002", "dice": 0.75, "hd95_mm": 1.5}]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _parent(uri: str, sweep_id: str = "sw1") -> str:
@@ -162,35 +157,6 @@ def test_trial_run_round_trip_server(mlflow_server: str, tmp_path: Path) -> None
     _assert_round_trip(mlflow_server, parent, child, model, tmp_path)
 
 
-def test_load_trial_model_by_run_id_and_uris(mlflow_sqlite_uri: str, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    _, child, model = _log_full_trial(mlflow_sqlite_uri, tmp_path)
-    client = MlflowClient(mlflow_sqlite_uri)
-    model_uri = client.get_run(child).data.tags["model_uri"]
-    # A lab registers a trial's model and points an alias at it (issue 13); MLflow
-    # resolves the models:/ source through the global tracking URI.
-    with monkeypatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", mlflow_sqlite_uri)
-        version = mlflow.register_model(model_uri, "stroke-final")
-    client.set_registered_model_alias("stroke-final", "champion", version.version)
-    x = torch.rand(1, 1, 8, 8, 8)
-    for reference in (child, f"runs:/{child}", f"runs:/{child}/model", model_uri,
-                      "models:/stroke-final@champion", "models:/stroke-final/1"):
-        loaded, config = load_trial_model(mlflow_sqlite_uri, reference)
-        assert config == TRIAL_CONFIG.model_dump(mode="json"), reference
-        torch.testing.assert_close(loaded(x), model(x))
-    with pytest.raises(KeyError, match="no trial model"):
-        load_trial_model(mlflow_sqlite_uri, "0123456789abcdef0123456789abcdef")
-    with pytest.raises(KeyError, match="not a model reference"):
-        model_uri_of(client, "final/fold0")
-
-
-def test_log_model_refuses_a_config_it_could_not_rebuild(mlflow_sqlite_uri: str) -> None:
-    with _trial(mlflow_sqlite_uri, _parent(mlflow_sqlite_uri)) as run, pytest.raises(
-            ValueError, match="model"):
-        run.log_model(_tiny_model(), {"model": {"name": "no_such_network"}}, code=MODEL_CODE)
-
-
 def test_exception_in_block_marks_run_failed_with_reason(mlflow_sqlite_uri: str) -> None:
     parent = _parent(mlflow_sqlite_uri)
     with pytest.raises(FloatingPointError, match="loss is nan"), _trial(
@@ -249,26 +215,6 @@ def test_trial_run_needs_identity_tags_and_a_with_block(mlflow_sqlite_uri: str) 
         run.log_metrics({"dice": 0.1})
     with pytest.raises(ValueError, match="run_tags"), run:
         pass
-
-
-def test_fetch_trial_results_reads_children(mlflow_sqlite_uri: str) -> None:
-    parent = _parent(mlflow_sqlite_uri)
-    with _trial(mlflow_sqlite_uri, parent, variant="se", fold=0) as done:
-        done.log_per_patient(ROWS)
-        done.log_metrics({"dice": 0.625, "precision": 0.7})
-    with _trial(mlflow_sqlite_uri, parent, variant="se", fold=1) as failed:
-        failed.set_failed("NaN loss")
-    other_sweep = _parent(mlflow_sqlite_uri, sweep_id="sw2")
-    with _trial(mlflow_sqlite_uri, other_sweep, variant="base", fold=0):
-        pass
-    results = fetch_trial_results(mlflow_sqlite_uri, parent)
-    assert [(r.variant, r.fold, r.status) for r in results] == [
-        ("se", 0, "FINISHED"), ("se", 1, "FAILED")]
-    first, second = results
-    assert first.run_id == done.run_id and first.trial_id == "se-f0"
-    assert first.metrics == {"dice": 0.625, "precision": 0.7}
-    assert first.per_patient == ROWS and first.failure_reason is None
-    assert second.failure_reason == "NaN loss" and second.per_patient == []
 
 
 def test_log_table_and_sweep_lookup(mlflow_sqlite_uri: str, tmp_path: Path) -> None:
@@ -350,20 +296,6 @@ def test_log_files_and_figure_files_refuse_identifiers(mlflow_sqlite_uri: str,
             run.log_files(tmp_path / "bad", "figures")
     paths = sorted(f.path for f in client.list_artifacts(run.run_id, "figures"))
     assert paths == ["figures/curve.json", "figures/curve.png", "figures/curve.svg"]
-
-
-def test_find_sweep_parent_by_name_run_name_and_run_ids(mlflow_sqlite_uri: str) -> None:
-    first = _parent(mlflow_sqlite_uri, sweep_id="sw1")
-    time.sleep(0.01)  # start times order the sweeps
-    newest = _parent(mlflow_sqlite_uri, sweep_id="sw2")
-    with _trial(mlflow_sqlite_uri, first) as run:
-        pass
-    assert find_sweep_parent(mlflow_sqlite_uri, EXPERIMENT) == newest
-    assert find_sweep_parent(mlflow_sqlite_uri, f"{EXPERIMENT}/sw1") == first
-    assert find_sweep_parent(mlflow_sqlite_uri, first) == first
-    assert find_sweep_parent(mlflow_sqlite_uri, run.run_id) == first  # a trial: its parent
-    with pytest.raises(KeyError, match=EXPERIMENT):
-        find_sweep_parent(mlflow_sqlite_uri, "no-such-sweep")
 
 
 FAKE_PHI = {
