@@ -277,3 +277,12 @@ def test_modules_and_functions_stay_small() -> None:
                 too_big.append(f"{where}:{node.lineno} {node.name}: {length} lines, "
                                f"{count} parameters")
     assert too_big == []
+
+
+def test_every_module_has_a_test_file_at_its_mirrored_path() -> None:
+    """``tests/`` mirrors the packages file for file (``../shared/STYLE.md``)."""
+    missing = [f"{path.relative_to(ROOT)} -> tests/{path.parent.relative_to(ROOT)}/"
+               f"test_{path.name}" for path in MODULES.values()
+               if path.name != "__init__.py" and not (
+                   ROOT / "tests" / path.parent.relative_to(ROOT) / f"test_{path.name}").exists()]
+    assert missing == []

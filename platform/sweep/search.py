@@ -22,7 +22,7 @@ from platform.tune.progress import tune_callbacks
 from platform.tune.storage import RayStorage
 from platform.tune.tuner import TuneRun, run_search, study_generation
 
-__all__ = ["SearchChoice", "report_choices", "run_searches"]
+__all__ = ["SearchChoice", "report_choices", "run_searches", "search_folds"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class SearchChoice:
     seen: tuple[str, ...]
 
 
-def _search_folds(sweep: SweepConfig, context: SweepContext) -> list[tuple[int | None,
+def search_folds(sweep: SweepConfig, context: SweepContext) -> list[tuple[int | None,
                                                                           list[FoldKeys]]]:
     """``(outer fold, inner folds)`` per search: one per outer fold (nested), or one over
     every fold's validation split (once, the optimistic scheme)."""
@@ -71,7 +71,7 @@ def run_searches(sweep: SweepConfig, context: SweepContext, specs: Sequence[Tria
     prefix = f"{search.study_name or sweep.name}-{search.space_digest()}"
     tested: list[TrialSpec] = []
     choices: list[SearchChoice] = []
-    for outer, inner in _search_folds(sweep, context):
+    for outer, inner in search_folds(sweep, context):
         suffix = "" if outer is None else f"-outer{outer}"
         study = study_generation(search.storage, f"{prefix}{suffix}", restart=not resume)
         base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,

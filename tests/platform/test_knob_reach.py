@@ -551,7 +551,7 @@ def _inference(sweep: SweepConfig) -> Any:
 
 
 def _search_folds(sweep: SweepConfig) -> Any:
-    from platform.sweep.search import _search_folds as planned  # noqa: PLC2701 -- the consumer
+    from platform.sweep.search import search_folds as planned
 
     return [(outer, [(f.train, f.test) for f in inner])
             for outer, inner in planned(sweep, _context(sweep))]

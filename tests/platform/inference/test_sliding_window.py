@@ -13,12 +13,7 @@ import torchio as tio
 from torch import nn
 
 from platform.inference.sliding_window import INFERENCE, Tiling, binarize, predict_volume
-from platform.inference.tiles import (
-    count_patches,
-    grid_starts,
-    patch_locations,
-    patch_overlap_voxels,
-)
+from platform.inference.tiles import count_patches, patch_locations, patch_overlap_voxels
 
 
 @pytest.fixture(autouse=True)
@@ -139,15 +134,6 @@ def test_caller_model_keeps_its_layers_and_layout_on_cpu() -> None:
     assert model[0].weight.is_contiguous()
 
 
-@pytest.mark.parametrize(("shape", "patch", "overlap"), [((30, 26, 22), (10, 10, 8), 0.25)])
-def test_patch_corners_match_torchio(shape, patch, overlap) -> None:
-    subject = tio.Subject(image=tio.ScalarImage(tensor=torch.zeros(1, *shape)))
-    sampler = tio.GridSampler(subject, patch, patch_overlap_voxels(patch, overlap))
-    expected = sorted(tuple(int(v) for v in loc[:3]) for loc in sampler.locations)
-    assert sorted(patch_locations(shape, patch, overlap)) == expected
-    assert count_patches(shape, patch, overlap) == len(sampler)
-
-
 def test_brain_skipping_zero_outside_equal_inside() -> None:
     shape, patch, overlap = (24, 30, 28), (8, 10, 8), 0.25
     image = RNG.uniform(0, 1, size=shape).astype(np.float32)
@@ -200,24 +186,6 @@ def test_model_training_flag_is_restored() -> None:
     predict_volume(model, np.zeros((8, 8, 8), np.float32),
                    Tiling(patch_size=(8, 8, 8), overlap=0.25))
     assert model.training
-
-
-@pytest.mark.parametrize(
-    ("patch", "overlap", "expected"),
-    [
-        ((96, 96, 96), 0.25, (24, 24, 24)),
-        ((15, 10, 7), 0.5, (8, 4, 4)),
-        ((128, 64, 9), 0.75, (96, 48, 6)),
-    ],
-)
-def test_patch_overlap_voxels_even(patch, overlap, expected) -> None:
-    assert patch_overlap_voxels(patch, overlap) == expected
-
-
-def test_grid_starts_add_a_last_patch_flush_with_the_end() -> None:
-    assert grid_starts(10, 5, 2) == [0, 3, 5]
-    assert grid_starts(176, 96, 24) == [0, 72, 80]
-    assert grid_starts(8, 8, 4) == [0]
 
 
 @pytest.mark.parametrize(

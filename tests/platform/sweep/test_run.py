@@ -18,8 +18,6 @@ import os
 import re
 import signal
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,6 @@ from platform.report.table1 import build_table1
 from platform.sweep.__main__ import main
 from platform.sweep.expand import expand
 from platform.tracking import fetch_trial_results
-from platform.tune.env import ray_process_env
 from tests.platform.sweep.harness import (
     SWEEP_TIMEOUT_S,
     TINY_SWEEP,
@@ -318,29 +315,6 @@ def test_invalid_sweep_file_exits_2_naming_the_yaml_path(
     assert not (tmp_path / "runs").exists()
 
 
-_DRY_RUN = ("import sys; from platform.sweep.__main__ import main; code = main(sys.argv[1:]); "
-            "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
-
-
-def test_dry_run_prints_every_trial_and_the_plan_and_starts_nothing(tmp_path: Path) -> None:
-    # The flag may come before the overrides (argparse leaves them unparsed unless intermixed).
-    command = [sys.executable, "-c", _DRY_RUN, str(TINY_SWEEP), "--dry-run", "cv.run_folds=[0,1]"]
-    done = subprocess.run(command, cwd=tmp_path, env=ray_process_env(), capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    specs = expand(load_sweep(TINY_SWEEP, ["cv.run_folds=[0,1]"]))
-    assert len(specs) == 4
-    for spec in specs:
-        assert spec.trial_id in done.stdout
-    assert "ray imported: False" in done.stdout
-    assert "cohort: synthetic (generated on first run): 4 cases" in done.stdout
-    # The plan needs the folds' patients: the synthetic cohort is generated (the sweep
-    # uses it later); no MLflow store, no Ray state, no preprocessing cache.
-    assert done.stdout.splitlines()[-2] == (
-        "plan: 4 trainings to run, 0 reused; 4 evaluations to run, 0 reused")
-    assert os.listdir(tmp_path) == ["runs"]
-    assert os.listdir(tmp_path / "runs") == ["cache"]
-    assert os.listdir(tmp_path / "runs" / "cache") == ["cohorts"]
 
 
 def test_a_cohort_that_does_not_exist_is_refused_before_anything_runs(
@@ -353,18 +327,6 @@ def test_a_cohort_that_does_not_exist_is_refused_before_anything_runs(
                          f"{tmp_path / 'no' / 'such'} is neither a cohort manifest "
                          "(.yaml/.csv) nor a folder"]
     assert not (tmp_path / "runs").exists()
-
-
-def test_prepare_only_warms_the_cache_for_every_variant_and_starts_no_ray(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cache = tmp_path / "cache"
-    overrides = [f"data.cache_root={cache}", 'variants[0].preprocessing.steps=[hu_window, '
-                 '{minmax: {background: scaled}}]']
-    assert main([str(TINY_SWEEP), "--prepare-only", *overrides]) == 0
-    entries = list((cache / "preprocessed").rglob("*.npz"))
-    assert len(entries) == 2 * 4  # two step lists (the override's included) x four cases
-    assert (cache / "cohorts").is_dir() and not (tmp_path / "ray").exists()
 
 
 def _plan_line(args: list, capsys: pytest.CaptureFixture[str]) -> str:
