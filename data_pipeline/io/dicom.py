@@ -119,11 +119,14 @@ def _ordered_series(
     series, notes = select_series(read_headers(folder, case_key), series_uid, case_key)
     check_uniform(series, case_key)
     first = series[0]
+    orientation, spacing = first.orientation, first.pixel_spacing
+    if orientation is None or spacing is None:  # check_uniform refuses such slices
+        raise ValueError("a slice without orientation or pixel spacing passed check_uniform")
     layout = layout_slices(
         np.array([s.position for s in series], dtype=np.float64),
-        np.array(first.orientation[:3]),
-        np.array(first.orientation[3:]),
-        (first.pixel_spacing[0], first.pixel_spacing[1]),
+        np.array(orientation[:3]),
+        np.array(orientation[3:]),
+        (spacing[0], spacing[1]),
         case_key=case_key,
     )
     return [series[i] for i in layout.order], layout, tuple(notes)

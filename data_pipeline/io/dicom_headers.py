@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator
 from pydicom.uid import UID
@@ -98,6 +99,8 @@ class _ValueCache:
         default: object = None,
     ) -> Any:
         tag = pydicom.datadict.tag_for_keyword(keyword)
+        if tag is None:
+            raise ValueError(f"{keyword!r} is not a DICOM keyword")
         element = ds.get_item(tag)
         if element is None:
             return default
@@ -162,7 +165,10 @@ def _parse_header(
     try:
         with open(path, "rb") as fp:
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
-            elements = data_element_generator(fp, *ds.original_encoding, defer_size=0)
+            implicit_vr, little_endian = ds.original_encoding
+            if implicit_vr is None or little_endian is None:  # set for any dataset read
+                raise ValueError("the header's transfer syntax is unknown")
+            elements = data_element_generator(fp, implicit_vr, little_endian, defer_size=0)
             element = next(elements, None)  # the element dcmread stopped at, value unread
             size = os.fstat(fp.fileno()).st_size
     except InvalidDicomError:
@@ -177,20 +183,28 @@ def _parse_header(
         ) from None
     if element is None or element.tag != 0x7FE00010:
         return ds, None, size
+    if not isinstance(element, RawDataElement):  # pydicom parses only sequences eagerly
+        raise DataError(
+            case_key, f"{where} holds a sequence where its pixel data should be; export it again"
+        )
     return ds, (element.value_tell, element.length), size
 
 
-def _is_localizer(image_type: object) -> bool:
-    parts = [image_type] if isinstance(image_type, str) else list(image_type)  # type: ignore[call-overload]
+# The converters take an element's value as pydicom types it (Any): a str, an int or
+# float subclass (IS, DS), or a MultiValue of those.
+
+
+def _is_localizer(image_type: Any) -> bool:
+    parts = [image_type] if isinstance(image_type, str) else list(image_type)
     return "LOCALIZER" in [str(v).upper() for v in parts]
 
 
-def _int_or_none(value: object) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     try:
-        return int(value)  # type: ignore[call-overload] - pydicom IS/DS values
+        return int(value)
     except (TypeError, ValueError):
         return None
 
 
-def _floats(value: object) -> tuple[float, ...]:
-    return tuple(float(v) for v in value)  # type: ignore[attr-defined] - MultiValue
+def _floats(value: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in value)

@@ -105,7 +105,7 @@ def _load_stored(s: SliceHeader, buffer: np.ndarray, where: str, case_key: str) 
         if s.pixel_offset is not None:
             with open(s.path, "rb", buffering=0) as fp:
                 fp.seek(s.pixel_offset)
-                got = fp.readinto(memoryview(buffer).cast("B"))
+                got = fp.readinto(buffer.data.cast("B"))
             if got != buffer.nbytes:
                 raise EOFError
             return buffer

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from tqdm import tqdm
 
 from data_pipeline.io.geometry import Geometry
@@ -27,7 +27,7 @@ _AXIAL = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)).direction
 _PROGRESS_SLICES = 128  # a progress bar for series at least this long
 
 
-def derived_uid(entropy: Sequence[str]) -> str:
+def derived_uid(entropy: Sequence[str]) -> UID:
     """A DICOM UID under pydicom's root that is a pure function of ``entropy``."""
     return generate_uid(entropy_srcs=list(entropy))
 

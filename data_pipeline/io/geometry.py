@@ -40,9 +40,10 @@ class Geometry:
     def from_sitk(cls, image) -> Geometry:  # noqa: ANN001 - SimpleITK is imported lazily
         """Read the geometry of a SimpleITK image whose array is ``(Z, Y, X)``."""
         x, y, z = image.GetSpacing()
+        ox, oy, oz = image.GetOrigin()
         return cls(
             spacing=(float(z), float(y), float(x)),
-            origin=tuple(float(v) for v in image.GetOrigin()),
+            origin=(float(ox), float(oy), float(oz)),
             direction=tuple(float(v) for v in image.GetDirection()),
         )
 

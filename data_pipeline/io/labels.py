@@ -291,7 +291,8 @@ def _onto_grid(
     image = sitk.DICOMOrient(image, code)
     geometry = Geometry.from_sitk(image)
     array = sitk.GetArrayFromImage(image)
-    shape = tuple(int(s) for s in shape)
+    depth, rows, cols = shape
+    shape = (int(depth), int(rows), int(cols))
     problem = reference.mismatch(geometry)
     if problem is None and array.shape == shape:
         return array
@@ -323,10 +324,11 @@ def _box_offset(
     index_xyz = np.array(probe.TransformPhysicalPointToContinuousIndex(geometry.origin))
     if np.abs(index_xyz - np.round(index_xyz)).max() > _LATTICE_TOL:
         return None
-    start = tuple(int(v) for v in np.round(index_xyz)[::-1])
+    x, y, z = np.round(index_xyz)
+    start = (int(z), int(y), int(x))
     if any(s < 0 or s + n > m for s, n, m in zip(start, box, shape, strict=True)):
         return None
-    return start  # type: ignore[return-value] - three axes
+    return start
 
 
 def _geometry_text(g: Geometry) -> str:

@@ -147,10 +147,11 @@ def _scanned_cases(images: Path, labels: Path, ending: str, label: int | None, *
                                  f"{_CHANNEL}; this platform reads one CT channel")
     cases = []
     for key in sorted(found):
-        mask = labels / f"{key}{ending}"
-        if not mask.is_file():
+        label_file = labels / f"{key}{ending}"
+        mask: Path | None = label_file
+        if not label_file.is_file():
             if required:
-                raise NnunetDatasetError(f"{labels}: no label {mask.name} for image "
+                raise NnunetDatasetError(f"{labels}: no label {label_file.name} for image "
                                          f"{key}{_CHANNEL}{ending}")
             mask = None
         cases.append(DatasetCase(key, images / f"{key}{_CHANNEL}{ending}", mask, label))

@@ -137,9 +137,10 @@ def layout_slices(
     _check_steps(steps, along, step, case_key)
     _check_tilt(positions[order], row, col, along, case_key)
     direction = np.stack([row, col, normal], axis=1)
+    x, y, z = positions[order[0]]
     geometry = Geometry(
         spacing=(step, float(pixel_spacing[0]), float(pixel_spacing[1])),
-        origin=tuple(float(v) for v in positions[order[0]]),
+        origin=(float(x), float(y), float(z)),
         direction=tuple(float(v) for v in direction.ravel()),
     )
     plane = orientation_name(normal)
