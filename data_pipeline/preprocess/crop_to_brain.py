@@ -29,8 +29,14 @@ def crop_to_brain(volume: Volume, params: CropParams) -> Volume:
     """
     if volume.brain_box is None:
         raise ValueError("crop_to_brain needs the brain mask: put remove_skull before it")
-    grown = tuple(
-        (max(a - params.margin, 0), min(b + params.margin, n))
-        for (a, b), n in zip(volume.brain_box, volume.source.shape, strict=True)
-    )
+    z, y, x = volume.brain_box
+    depth, rows, cols = volume.source.shape
+    margin = params.margin
+    grown = (_grow(z, depth, margin), _grow(y, rows, margin), _grow(x, cols, margin))
     return replace(volume, box=grown)
+
+
+def _grow(span: tuple[int, int], size: int, margin: int) -> tuple[int, int]:
+    """The half-open ``span`` widened by ``margin`` on each side, kept on an axis of ``size``."""
+    a, b = span
+    return max(a - margin, 0), min(b + margin, size)

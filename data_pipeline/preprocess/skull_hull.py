@@ -41,6 +41,7 @@ as much again for the coarse labeling, and one slice's temporaries.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import cc3d
 import numpy as np
@@ -120,7 +121,8 @@ def _halved_bone(hu: np.ndarray, bone_hu: float) -> np.ndarray:
     depth, rows, cols = hu.shape
     out = np.zeros(((depth + 1) // 2, (rows + 1) // 2, (cols + 1) // 2), dtype=bool)
     for z in range(0, depth, 2):
-        pair = (hu[z : z + 2] >= bone_hu).any(axis=0)
+        # cast: numpy types any(axis=...) as a scalar or an array; of 3-D bone, an array
+        pair = cast(np.ndarray, (hu[z : z + 2] >= bone_hu).any(axis=0))
         plane = out[z // 2]
         for a in (0, 1):
             for b in (0, 1):
@@ -179,7 +181,8 @@ def _filled_hull(plane: np.ndarray) -> np.ndarray | None:
         bound = limit / b
     high = np.where(b > 0, bound, np.inf).min(axis=1)
     low = np.where(b < 0, bound, -np.inf).max(axis=1)
-    rows_ok = np.where(b == 0, limit >= -1e-6, True).all(axis=1)
+    # cast: numpy types all(axis=...) as a scalar or an array; of this 2-D array, an array
+    rows_ok = cast(np.ndarray, np.where(b == 0, limit >= -1e-6, True).all(axis=1))
     xs = np.arange(plane.shape[1], dtype=float)[None, :]
     return (xs >= low[:, None] - 1e-6) & (xs <= high[:, None] + 1e-6) & rows_ok[:, None]
 

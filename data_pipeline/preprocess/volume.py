@@ -11,7 +11,7 @@ the brain voxels instead of over the whole volume.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import cast
 
 import numpy as np
 
@@ -107,7 +107,8 @@ class PreprocessedCase:
         return full
 
 
-class BrainStats(NamedTuple):
+@dataclass(frozen=True)
+class BrainStats:
     """Moments and range of the windowed HU inside the brain (before any affine map)."""
 
     count: int
@@ -160,8 +161,8 @@ class Volume:
             )
         if not (np.issubdtype(hu.dtype, np.floating) or np.issubdtype(hu.dtype, np.integer)):
             raise TypeError(f"hu must hold real numbers (HU), got dtype {hu.dtype}")
-        box = tuple((0, n) for n in hu.shape)
-        return cls(source=hu, lesion=lesion, box=box)  # type: ignore[arg-type]
+        depth, rows, cols = hu.shape
+        return cls(source=hu, lesion=lesion, box=((0, depth), (0, rows), (0, cols)))
 
     def with_brain(self, brain: np.ndarray) -> Volume:
         """A copy with a new brain mask; statistics of the old mask are dropped.
@@ -247,12 +248,13 @@ class Volume:
             if self.background:
                 image[brain == 0] = np.clip(self.background, 0.0, 1.0)
         lesion = np.ascontiguousarray(self.lesion[crop], dtype=np.uint8)
+        depth, rows, cols = self.source.shape
         return PreprocessedCase(
             image=image,
             lesion=lesion,
             brain=brain,
             crop_box=self.box,
-            full_shape=tuple(self.source.shape),  # type: ignore[arg-type]
+            full_shape=(depth, rows, cols),
             lesion_loss=self._lesion_loss(int(np.count_nonzero(lesion))),
         )
 
@@ -280,7 +282,8 @@ def mask_box(mask: np.ndarray) -> Box:
             "the brain mask is empty: remove_skull found no region enclosed by bone "
             "(check that the input is in HU and that bone_hu suits the scanner)"
         )
-    plane = mask[zs[0] : zs[-1] + 1].any(axis=0)
+    # cast: numpy types any(axis=...) as a scalar or an array; of a 3-D mask, an array
+    plane = cast(np.ndarray, mask[zs[0] : zs[-1] + 1].any(axis=0))
     ys = np.flatnonzero(plane.any(axis=1))
     xs = np.flatnonzero(plane.any(axis=0))
     return (
@@ -291,4 +294,5 @@ def mask_box(mask: np.ndarray) -> Box:
 
 
 def _slices(box: Box) -> tuple[slice, slice, slice]:
-    return tuple(slice(a, b) for a, b in box)  # type: ignore[return-value]
+    (z0, z1), (y0, y1), (x0, x1) = box
+    return slice(z0, z1), slice(y0, y1), slice(x0, x1)
