@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -110,7 +110,7 @@ class CaseSummary:
         ]
 
 
-_COLUMNS = (
+_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
     ("case", "left"), ("slices", "right"), ("spacing z,y,x mm", "right"),
     ("HU range", "right"), ("lesion voxels", "right"), ("lesion %", "right"),
     ("lesion lost %", "right"), ("problems / notes", "left"),
@@ -120,8 +120,7 @@ _COLUMNS = (
 def _table(rows: Sequence[CaseSummary]) -> Table:
     table = Table(title="cohort check")
     for name, justify in _COLUMNS:  # the key is never folded: it is what a reader looks up
-        table.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type] - str
-                         no_wrap=name == "case")
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=name == "case")
     for row in rows:
         table.add_row(*row.cells())
     return table

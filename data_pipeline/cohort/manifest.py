@@ -82,7 +82,11 @@ class Row(BaseModel):
     @property
     def ct(self) -> Path:
         """The CT, whichever of ``dicom`` and ``image`` the row gives."""
-        return self.dicom if self.dicom is not None else self.image  # type: ignore[return-value]
+        if self.dicom is not None:
+            return self.dicom
+        if self.image is None:  # _one_ct refuses a row without either
+            raise ValueError("a manifest row without 'dicom' or 'image' passed validation")
+        return self.image
 
 
 class _Manifest(BaseModel):
@@ -143,7 +147,9 @@ def _read_manifest(path: Path) -> list[Row]:
 
 
 def _csv_row(row: dict[str, str | None]) -> dict[str, object]:
-    cleaned = {k.strip(): (v.strip() if v else None) or None for k, v in row.items() if k}
+    cleaned: dict[str, object] = {
+        k.strip(): (v.strip() if v else None) or None for k, v in row.items() if k
+    }
     label = cleaned.get("label")
     if isinstance(label, str) and label.lstrip("-").isdigit():
         cleaned["label"] = int(label)
@@ -157,7 +163,7 @@ def _explain(err: ValidationError, raw: object) -> str:
         loc = list(e["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
         if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
-            row = raw["cases"][loc[1]] if isinstance(raw, dict) else None  # type: ignore[index]
+            row = raw["cases"][loc[1]] if isinstance(raw, dict) else None
             key = row.get("key") if isinstance(row, dict) else None
             where = f"cases[{loc[1]}] (row {loc[1] + 1}{f', key {key!r}' if key else ''})" + (
                 "." + ".".join(str(p) for p in loc[2:]) if loc[2:] else ""

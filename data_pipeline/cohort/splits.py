@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -196,7 +197,8 @@ def _index(fold: Fold) -> int:
     return fold.index
 
 
-def _read_json(path: Path) -> object:
+def _read_json(path: Path) -> Any:
+    """The JSON document in ``path``, unchecked: each reader checks its own layout."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
