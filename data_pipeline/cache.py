@@ -187,15 +187,16 @@ class PreprocessedCache:
         except FileNotFoundError:
             return None
         except _UNREADABLE as err:
-            return self._discard(path, key, f"unreadable ({type(err).__name__}: {err})")
+            self._discard(path, key, f"unreadable ({type(err).__name__}: {err})")
+            return None
         if recorded != _digest(arrays):
-            return self._discard(path, key, "checksum mismatch")
+            self._discard(path, key, "checksum mismatch")
+            return None
         return arrays
 
     def _discard(self, path: Path, key: str, why: str) -> None:
         logger.warning("case %s: cache entry %s is %s; rebuilding it", key, path.name, why)
         path.unlink(missing_ok=True)
-        return None
 
     def _write(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +204,7 @@ class PreprocessedCache:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez_compressed(handle, sha256=np.frombuffer(_digest(arrays), np.uint8),
-                                    **arrays)
+                                    **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle too
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(scratch, path)
@@ -264,13 +265,16 @@ def _encode(case: PreprocessedCase) -> dict[str, np.ndarray]:
 
 
 def _decode(arrays: dict[str, np.ndarray]) -> PreprocessedCase:
+    (z0, z1), (y0, y1), (x0, x1) = arrays["crop_box"]
+    depth, rows, cols = arrays["full_shape"]
+    dz, dy, dx = arrays["spacing"]
     return PreprocessedCase(
         image=_from_fixed(arrays["image"]),
         lesion=arrays["lesion"],
         brain=arrays["brain"],
-        crop_box=tuple((int(a), int(b)) for a, b in arrays["crop_box"]),  # type: ignore[arg-type]
-        full_shape=tuple(int(n) for n in arrays["full_shape"]),  # type: ignore[arg-type]
-        spacing=tuple(float(v) for v in arrays["spacing"]),  # type: ignore[arg-type]
+        crop_box=((int(z0), int(z1)), (int(y0), int(y1)), (int(x0), int(x1))),
+        full_shape=(int(depth), int(rows), int(cols)),
+        spacing=(float(dz), float(dy), float(dx)),
         lesion_loss=LesionLoss(*(int(n) for n in arrays["lesion_loss"])),
     )
 
@@ -281,5 +285,5 @@ def _digest(arrays: dict[str, np.ndarray]) -> bytes:
     for name in _ARRAYS:
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(array.data.cast("B"))
     return digest.digest()

@@ -152,10 +152,14 @@ def make_patch_loader(
 
     Raises:
         ValueError: empty ``cases`` or an epoch smaller than one batch.
+        TypeError: ``sampler`` is not a sampler part.
     """
-    params: SamplerParams = sampler.params  # type: ignore[assignment] # a sampler's params
+    params = sampler.params
     if not cases:
         raise ValueError("no cases to sample patches from; pass the fold's training cases")
+    if not isinstance(params, SamplerParams):
+        raise TypeError(f"make_patch_loader needs a sampler part (SAMPLERS.spec(...)), "
+                        f"got the {sampler.kind} part {sampler.name!r}")
     if batch_size < 1 or len(cases) * params.patches_per_patient < batch_size:
         raise ValueError(
             f"an epoch has {len(cases)} x {params.patches_per_patient} patches, fewer than one "

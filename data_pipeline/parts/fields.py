@@ -46,7 +46,8 @@ def part_mapping(value: Any, default: str | None,
         return rest.pop("name"), rest
     if len(value) == 1:
         ((key, params),) = value.items()
-        own = parts.entry(default).params.model_fields if default in parts else {}
+        own = (parts.entry(default).params.model_fields
+               if default is not None and default in parts else {})
         if (isinstance(params, Mapping) or params is None) and (key in parts or key not in own):
             return key, dict(params or {})
     return default, dict(value)

@@ -40,7 +40,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import numpy as np
 import yaml
@@ -290,7 +290,7 @@ def _series_header(identity: dict[str, str]) -> dict[str, object]:
 class _Parser(argparse.ArgumentParser):
     """argparse, but every usage error is one line on stderr and exit status 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override] # exits, never returns
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
