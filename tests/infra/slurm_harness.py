@@ -25,16 +25,23 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["DAEMONS", "LocalSlurm", "missing_programs"]
+__all__ = ["PROGRAMS", "LocalSlurm", "dies_with_parent", "missing_programs"]
 
-DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
+PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
 _START_TIMEOUT_S = 60.0
 
 
 def missing_programs() -> list[str]:
-    """Programs of :data:`DAEMONS` that are not installed (``/usr/sbin`` included)."""
+    """Programs of :data:`PROGRAMS` that are not installed (``/usr/sbin`` included)."""
     path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
-    return [name for name in DAEMONS if shutil.which(name, path=path) is None]
+    return [name for name in PROGRAMS if shutil.which(name, path=path) is None]
+
+
+def dies_with_parent(command: list[str]) -> list[str]:
+    """``command`` behind ``setpriv --pdeathsig TERM`` (util-linux) where it exists: a
+    server a fixture started must not outlive a test run killed before its teardown."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
 def _program(name: str) -> str:
@@ -66,7 +73,7 @@ class LocalSlurm:
         # The node's scratch folder (jobs get SLURM_TMPDIR=scratch): Ray's temp dirs go
         # there, so stop() finds what a job left running by that path.
         self.scratch = self.root / "tmp"
-        self._daemons: list[subprocess.Popen] = []
+        self._daemons: dict[str, subprocess.Popen] = {}
 
     def environ(self) -> dict[str, str]:
         """The environment for Slurm's client commands (``sbatch`` and friends)."""
@@ -119,11 +126,11 @@ class LocalSlurm:
             f"NodeName={self.NODE} Name=gpu File=/dev/zero\n")
 
     def _daemon(self, *command: str) -> None:
-        log = (self.root / "log" / f"{Path(command[0]).name}.out").open("wb")
-        with log:
-            self._daemons.append(subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                env=self.environ(), start_new_session=True))
+        name = Path(command[0]).name
+        with (self.root / "log" / f"{name}.out").open("wb") as log:
+            self._daemons[name] = subprocess.Popen(
+                dies_with_parent(list(command)), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.root, env=self.environ(), start_new_session=True)
 
     def start(self) -> None:
         """Write the config and start the three daemons; return once the node is idle
@@ -147,10 +154,9 @@ class LocalSlurm:
     def _wait(self, condition: object, what: str) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
-            for daemon in self._daemons:
+            for name, daemon in self._daemons.items():
                 if daemon.poll() is not None:
-                    raise RuntimeError(f"{daemon.args[0]} exited with {daemon.returncode}:\n"
-                                       f"{self.logs()}")
+                    raise RuntimeError(f"{name} exited with {daemon.returncode}:\n{self.logs()}")
             if condition():  # type: ignore[operator]
                 return
             time.sleep(0.5)
@@ -205,10 +211,10 @@ class LocalSlurm:
         """Cancel what still runs, stop the daemons, SIGKILL anything a job left behind
         (processes whose command line names this folder, and their children), delete the
         folder."""
-        if self._daemons and self._daemons[-1].poll() is None:
+        if "slurmctld" in self._daemons and self._daemons["slurmctld"].poll() is None:
             subprocess.run([_program("scancel"), "--user", pwd.getpwuid(os.geteuid()).pw_name],
                            env=self.environ(), timeout=30, check=False)
-        for daemon in reversed(self._daemons):
+        for daemon in reversed(self._daemons.values()):
             if daemon.poll() is None:
                 daemon.send_signal(signal.SIGTERM)
                 try:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.slurm_harness import LocalSlurm, missing_programs
+from tests.infra.slurm_harness import LocalSlurm, dies_with_parent, missing_programs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "infra" / "slurm" / "ray-sweep.sbatch"
@@ -107,11 +107,11 @@ class _MlflowServer:
         self.log = root / "server.log"
         with self.log.open("wb") as sink:
             # From its own folder: the repository's `platform` must not shadow the stdlib.
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(dies_with_parent(
                 [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
                  "--port", self.url.rsplit(":", 1)[1], "--workers", "1",
                  "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                 "--artifacts-destination", str(root / "artifacts")],
+                 "--artifacts-destination", str(root / "artifacts")]),
                 cwd=root, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
 
@@ -170,6 +170,7 @@ def _result_rows(experiment: Path) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 2 minutes; 4-5 on a machine loaded 6x its cores
 def test_a_slurm_job_runs_the_sweep_and_its_resubmission_resumes_it(
     slurm_and_mlflow: tuple[LocalSlurm, _MlflowServer], tmp_path: Path
 ) -> None:
@@ -181,7 +182,7 @@ def test_a_slurm_job_runs_the_sweep_and_its_resubmission_resumes_it(
         "SLURM_TMPDIR": str(slurm.scratch), "CREDENTIALS": str(tmp_path / "none.env"),
         # Ray rewrites 127.0.0.1 to the machine's outward address: keep it on loopback.
         "HEAD_IP": "127.0.0.2", "RAY_PORT": str(_free_port("127.0.0.2")),
-        "RAY_START_ARGS": "--object-store-memory=100000000", "RAY_START_TIMEOUT": "120",
+        "RAY_START_ARGS": "--object-store-memory=100000000",
         # Ray Tune saves its experiment state every second (not every ~10 s), so the first
         # job can be cancelled soon after a checkpoint, and the test stays short.
         "TUNE_GLOBAL_CHECKPOINT_S": "1"}
