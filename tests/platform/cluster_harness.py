@@ -116,7 +116,9 @@ class Postgres:
             raise RuntimeError(f"{program} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
     def start(self, databases: tuple[str, ...]) -> None:
-        """initdb, start on ``self.port``, create ``databases`` (about 3 s)."""
+        """initdb, start on ``self.port``, create ``databases`` owned by the role ``mlflow``
+        as infra/README.md does (about 3 s): PostgreSQL 15+ lets only a database's owner
+        create tables in its ``public`` schema, so MLflow must connect as the owner."""
         data = self.root / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", "admin", "--no-sync")
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
@@ -129,8 +131,9 @@ class Postgres:
         connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
         try:
             with connection.cursor() as cursor:
+                cursor.execute("CREATE ROLE mlflow LOGIN")
                 for name in databases:
-                    cursor.execute(f'CREATE DATABASE "{name}"')
+                    cursor.execute(f'CREATE DATABASE "{name}" OWNER mlflow')
         finally:
             connection.close()
 
@@ -139,9 +142,10 @@ class Postgres:
         return f"postgresql://admin@127.0.0.1:{self.port}/{database}"
 
     def sqlalchemy_uri(self, database: str) -> str:
-        """The same for SQLAlchemy (MLflow): the driver named, since SQLAlchemy 2.1 takes
-        ``postgresql://`` to mean psycopg 3."""
-        return self.uri(database).replace("postgresql://", "postgresql+psycopg2://", 1)
+        """``database`` as the role ``mlflow``, for SQLAlchemy (MLflow): the driver named,
+        since SQLAlchemy 2.1 takes ``postgresql://`` to mean psycopg 3."""
+        return self.uri(database).replace("postgresql://admin@",
+                                          "postgresql+psycopg2://mlflow@", 1)
 
     def dump(self, database: str) -> str:
         """Every row of every table of ``database``, as text (what a leak would be in)."""
@@ -175,6 +179,7 @@ class MlflowAuthServer:
                  password: str, s3_environ: Mapping[str, str]) -> None:
         self.root, self.port = root, free_port("127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port}"
+        self.hostname = "mlflow-host.lab.test"  # what clients would call it (issue 22)
         self.log = root / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
         env.update(s3_environ)
@@ -182,6 +187,7 @@ class MlflowAuthServer:
             "MLFLOW_BACKEND": backend, "MLFLOW_AUTH_DB": auth_db, "MLFLOW_ARTIFACTS": artifacts,
             "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(self.port), "MLFLOW_WORKERS": "1",
             "MLFLOW_STATE": str(root), "MLFLOW": str(Path(sys.executable).parent / "mlflow"),
+            "MLFLOW_SERVER_ALLOWED_HOSTS": f"{self.hostname}:*",
             "MLFLOW_AUTH_ADMIN_PASSWORD": password,
             "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex(),
             "MLFLOW_S3_ENDPOINT_URL": s3_environ["AWS_ENDPOINT_URL"]})

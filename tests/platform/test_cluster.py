@@ -116,8 +116,10 @@ def as_user(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
-def _status(url: str, password: str | None) -> int:
+def _status(url: str, password: str | None, host: str | None = None) -> int:
     request = urllib.request.Request(f"{url}/api/2.0/mlflow/experiments/search?max_results=1")
+    if host is not None:  # the name a client used, as a Host header (no /etc/hosts edit)
+        request.add_header("Host", host)
     if password is not None:
         token = base64.b64encode(f"admin:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -132,6 +134,14 @@ def test_the_lab_mlflow_refuses_a_request_without_credentials(lab: Lab) -> None:
     assert _status(lab.mlflow.url, None) == 401
     assert _status(lab.mlflow.url, "wrong-password") == 401
     assert _status(lab.mlflow.url, PASSWORD) == 200
+
+
+def test_the_lab_mlflow_answers_clients_that_use_its_hostname(lab: Lab) -> None:
+    """Issue 22: MLflow 3.17 answers 403 to an API call whose Host header it does not know
+    (/health is exempt); infra/mlflow-server.sh allows MLFLOW_SERVER_ALLOWED_HOSTS."""
+    port = lab.mlflow.port
+    assert _status(lab.mlflow.url, PASSWORD, host=f"{lab.mlflow.hostname}:{port}") == 200
+    assert _status(lab.mlflow.url, PASSWORD, host=f"elsewhere.example:{port}") == 403
 
 
 def _checkpoints(lab: Lab, prefix: str) -> dict[str, list[str]]:
