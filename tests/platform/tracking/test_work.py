@@ -8,9 +8,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from platform.tracking.tags import PARENT_TAG
+from platform.tracking.tags import PARENT_TAG, REUSED_FROM
 from platform.tracking.work import (
-    REUSED_FROM,
     FinishedRun,
     FinishedWork,
     find_finished,
@@ -80,7 +79,7 @@ def test_the_newest_finished_run_of_each_key_is_the_work_done(mlflow_sqlite_uri:
     assert found("training", "t1", 2001) is None  # only work that ended since then counts
     assert found("training", "t2", None) is None  # failed
     assert found("training", "t3", None) is None  # still running
-    assert found("trial", "e1", None) == evaluation
+    assert found("evaluation", "e1", None) == evaluation
 
 
 def test_a_reused_evaluation_is_linked_into_the_new_sweep_once(mlflow_sqlite_uri: str) -> None:
@@ -106,7 +105,7 @@ def test_a_reused_evaluation_is_linked_into_the_new_sweep_once(mlflow_sqlite_uri
     assert {key: tags[key] for key in copied} == copied
     assert (tags["variant"], tags["fold"], tags["sweep_id"], tags["trial_id"]) == (
         "se", "0", "s2", "se-f0")
-    assert (tags["run_kind"], tags[PARENT_TAG]) == ("trial", parent)
+    assert (tags["run_kind"], tags[PARENT_TAG]) == ("evaluation", parent)
     assert (tags[REUSED_FROM], tags["source_git_commit"]) == (source_id, "abc")
     assert tags["host"] != "elsewhere"  # this sweep's provenance, not the source's
     assert run.data.params == {"model.se_ratio": "16"} and run.data.metrics == {"dice": 0.6}
