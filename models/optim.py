@@ -91,7 +91,7 @@ class StepHalvingLR(LRScheduler):
         self.min_lr = min_lr
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         """The rate of every parameter group at iteration ``self.last_epoch``."""
         steps = max(self.last_epoch, 0) // self.every
         return [max(base * self.factor**steps, min(self.min_lr, base)) for base in self.base_lrs]

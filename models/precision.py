@@ -20,7 +20,10 @@ from torch import nn
 
 from models.blocks.layers import ChannelsLastInstanceNorm3d
 
-__all__ = ["autocast_dtype", "channels_last_copy", "native_bf16", "swap_instance_norms"]
+__all__ = [
+    "autocast_dtype", "channels_last_copy", "native_bf16", "swap_instance_norms",
+    "to_channels_last",
+]
 
 
 def autocast_dtype(device: torch.device | str, enabled: bool = True) -> torch.dtype | None:
@@ -58,7 +61,18 @@ def channels_last_copy(model: nn.Module) -> nn.Module:
     """
     network = copy.deepcopy(model)
     swap_instance_norms(network)
-    return network.to(memory_format=torch.channels_last_3d)
+    return to_channels_last(network)
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """``model`` itself, converted in place to the ``channels_last_3d`` memory layout.
+
+    The one call of ``Module.to(memory_format=...)``: torch documents the keyword, but its
+    type stubs have no overload for it (pytorch/pytorch#184642; ``unused-ignore`` keeps
+    mypy quiet under a torch whose stubs have one).
+    """
+    return model.to(  # type: ignore[call-overload, unused-ignore]  # stubs lack memory_format
+        memory_format=torch.channels_last_3d)
 
 
 def swap_instance_norms(model: nn.Module) -> int:

@@ -46,7 +46,8 @@ class UNet3DParams(ConvBlockParams):
     gives none): 16 keeps a float32 128^3 batch of 2 within a 16 GB T4 (docs/models.md)."""
     depth: Annotated[int, Field(ge=1, le=7)] = 4
     """2x max-pool down-samplings; ours: the classic U-Net's 5 levels (128^3 -> 8^3)."""
-    upsample: Part("upsample", "trilinear")
+    upsample: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "upsample", "trilinear")
     """Decoder up-sampling (paper: trilinear)."""
     checkpointing: bool = False
     """Recompute each block's activations in the backward pass: about half the activation

@@ -68,7 +68,9 @@ def stdlib_fingerprint() -> dict[str, Any]:
     Defined in a ``platform`` submodule on purpose: a Ray worker that can run it has found
     the project package (not the standard module) and gets the standard answers from it.
     """
-    import platform  # the package itself, resolved in the calling process
+    # The package itself, resolved in the calling process, as a plain ``ModuleType``: it
+    # re-exports the standard names at runtime, where mypy does not see them.
+    platform = importlib.import_module("platform")
 
     return {
         "is_project_package": hasattr(platform, "__path__"),

@@ -34,9 +34,11 @@ __all__ = ["ConvBlock", "ConvBlockParams"]
 class ConvBlockParams(Params):
     """The block's choices; the U-Net's parameters extend these (every block alike)."""
 
-    norm: Part("norm", "instance")
+    norm: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "norm", "instance")
     """Normalization after each convolution (paper: instance norm)."""
-    activation: Part("activation", "leaky_relu")
+    activation: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "activation", "leaky_relu")
     """Activation after each normalization (paper: LeakyReLU)."""
     residual: bool = False
     """Add a 1x1x1-projected copy of the block input to its output (paper: final model)."""

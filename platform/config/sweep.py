@@ -150,7 +150,8 @@ class SweepConfig(Section):
     """Which cohort."""
     cv: CVConfig = Field(default_factory=CVConfig)
     """Cross-validation."""
-    base: TrialConfig = Field(default_factory=TrialConfig)
+    base: TrialConfig = Field(
+        default_factory=TrialConfig)  # type: ignore[arg-type]  # mypy takes Part() fields as required
     """The trial configuration every variant starts from."""
     variants: Annotated[tuple[VariantConfig, ...], BeforeValidator(as_tuple)]
     """Named variants, run in this order."""

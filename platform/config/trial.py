@@ -128,7 +128,8 @@ def _inference_shorthand(data: Any) -> Any:
 class EvalConfig(Section):
     """Tiled inference and scoring of held-out patients (paper: 25 % overlap, threshold 0.5)."""
 
-    inference: Part("inference", "sliding_window", home="platform.inference.sliding_window")
+    inference: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "inference", "sliding_window", home="platform.inference.sliding_window")
     """How a whole volume is predicted (paper: patches on a grid, averaged)."""
     threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     """Probability at or above which a voxel is lesion (paper: 0.5)."""
@@ -157,19 +158,25 @@ class TrialConfig(Section):
 
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     """Preprocessing steps (paper section 2.1)."""
-    sampler: Part("sampler", "label", home="data_pipeline.samplers")
+    sampler: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "sampler", "label", home="data_pipeline.samplers")
     """Training patches (paper section 2.2: the weighted label sampler)."""
-    model: Part("model", "unet3d_residual_se", home=_MODELS)
+    model: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "model", "unet3d_residual_se", home=_MODELS)
     """The network (paper section 2.3: the residual SE U-Net)."""
-    loss: Part("loss", "weighted_bce_dice", home=_MODELS)
+    loss: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "loss", "weighted_bce_dice", home=_MODELS)
     """The loss (paper section 2.4: voxel-weighted BCE + soft Dice)."""
-    optimizer: Part("optimizer", "adam", home=_MODELS)
+    optimizer: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "optimizer", "adam", home=_MODELS)
     """The optimizer (paper section 2.5: Adam)."""
-    schedule: Part("schedule", "step_halving", home=_MODELS)
+    schedule: Part(  # type: ignore[valid-type]  # Part() builds the Annotated type at runtime
+        "schedule", "step_halving", home=_MODELS)
     """The per-iteration learning-rate schedule (paper section 2.5)."""
     train: TrainConfig = Field(default_factory=TrainConfig)
     """The training loop."""
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    eval: EvalConfig = Field(
+        default_factory=EvalConfig)  # type: ignore[arg-type]  # mypy takes Part() fields as required
     """Inference and scoring of held-out patients."""
 
     sections: ClassVar[tuple[str, ...]] = (

@@ -84,7 +84,7 @@ class Scoring:
 
 def evaluate_cases(
     model: torch.nn.Module,
-    cases: Sequence[PreprocessedCase],
+    cases: Iterable[PreprocessedCase],
     refs: Sequence[CaseRef],
     scoring: Scoring,
     *,

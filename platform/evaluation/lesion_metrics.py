@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import cc3d
 import numpy as np
@@ -53,7 +54,7 @@ LESION_COUNT_DIFF = "lesion_count_diff"
 SURFACE_DICE = "surface_dice"
 LESION_METRIC_NAMES: tuple[str, ...] = (LESION_F1, LESION_DETECTION, LESION_COUNT_DIFF,
                                         SURFACE_DICE)
-CONNECTIVITY = 26
+CONNECTIVITY: Final = 26
 """Voxels that share a face, an edge or a corner belong to one lesion (ISLES' choice)."""
 
 

@@ -55,9 +55,10 @@ def nnunet_summary(rows: Sequence[Mapping[str, Any]], *, label: int = 1,
         KeyError: a row without the voxel counts (see
             ``platform.evaluation.metrics.confusion_counts``).
     """
-    per_case = [{"metrics": {str(label): _case_metrics(row)},
-                 "prediction_file": f"{row['case']}{file_ending}",
-                 "reference_file": f"{row['case']}{file_ending}"} for row in rows]
+    per_case: list[dict[str, Any]] = [
+        {"metrics": {str(label): _case_metrics(row)},
+         "prediction_file": f"{row['case']}{file_ending}",
+         "reference_file": f"{row['case']}{file_ending}"} for row in rows]
     mean = {str(label): {name: _nanmean([c["metrics"][str(label)][name] for c in per_case])
                          for name in NNUNET_CASE_METRICS}}
     return {"metric_per_case": per_case, "mean": mean,

@@ -22,5 +22,5 @@ def inference(config: TrialConfig) -> SlidingWindow:
 
 def patch_size(config: TrialConfig) -> tuple[int, int, int]:
     """The training patch size, also the inference patch size."""
-    size: tuple[int, int, int] = config.sampler.params.patch_size  # type: ignore[attr-defined]
+    size: tuple[int, int, int] = config.sampler.params.patch_size
     return size

@@ -48,7 +48,7 @@ import torch
 from pydantic import BeforeValidator, Field, field_validator
 
 from data_pipeline.parts import Params, Registry, as_tuple
-from models.precision import autocast_dtype, channels_last_copy
+from models.precision import autocast_dtype, channels_last_copy, to_channels_last
 from platform.inference import tiles
 from platform.inference.blending import MIN_WEIGHT, gaussian_weights, mirrored_probabilities
 from platform.inference.heap_reuse import reuse_freed_memory
@@ -200,7 +200,7 @@ def _inference_network(
     the small deep layers, where channels-last is slower, so the model runs as given).
     """
     if device.type == "cuda":
-        return model.to(memory_format=torch.channels_last_3d)
+        return to_channels_last(model)
     if not _channels_last(device, batch_size):
         return model
     return channels_last_copy(model)

@@ -84,7 +84,8 @@ def score_external_test(sweep: SweepConfig, context: SweepContext, variant: str,
     cache = PreprocessedCache(Path(context.cache_root) / PREPROCESSED_DIR)
     cases = (cache.get(ref, config.preprocessing.steps) for ref in refs)
     chosen = None if choice is None else choice.chosen
-    device = torch.device("cuda" if context.gpus_per_trial > 0 and torch.cuda.is_available()
+    gpus = context.gpus_per_trial  # None: one GPU where there is one, as for a trial
+    device = torch.device("cuda" if (gpus is None or gpus > 0) and torch.cuda.is_available()
                           else "cpu")
     evaluations = evaluate_cases(
         ensemble, cases, refs, Scoring.of(config), device=device,

@@ -35,6 +35,7 @@ import torch
 from data_pipeline.cohort.cohort import CaseRef, read_ct
 from data_pipeline.errors import DataError
 from data_pipeline.io.dicom_seg import write_dicom_seg
+from data_pipeline.io.geometry import Geometry
 from data_pipeline.io.labels import write_mask
 from platform.config import TrialConfig
 from platform.inference.segment import segment_volume
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 def segment_series(
     model: torch.nn.Module, config: TrialConfig, dicom_dir: Path, *, device: torch.device
-) -> tuple[np.ndarray, object]:
+) -> tuple[np.ndarray, Geometry]:
     """Binary lesion mask on the series' full grid, and the series geometry."""
     volume = read_ct(CaseRef("input", dicom_dir, None))  # a DICOM folder or a volume file
     return segment_volume(model, config, volume.hu, device=device), volume.geometry
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = TrialConfig.model_validate(resolved)
         started = time.perf_counter()
         mask, geometry = segment_series(model, config, args.dicom, device=torch.device(args.device))
-        mask = apply_postprocessing(postprocessing, mask, geometry.spacing)  # type: ignore[attr-defined]
+        mask = apply_postprocessing(postprocessing, mask, geometry.spacing)
     except (DataError, LookupError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -53,7 +53,8 @@ class SmallComponentParams(ComponentParams):
     on non-contrast CT is mostly noise; tune it as a candidate list)."""
 
 
-def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+def _components(mask: np.ndarray,
+                connectivity: Literal[6, 18, 26]) -> tuple[np.ndarray, np.ndarray]:
     """Component labels of ``mask`` and each label's voxel count (index 0: background)."""
     labels = cc3d.connected_components(np.asarray(mask) != 0, connectivity=connectivity)
     return labels, np.bincount(labels.ravel())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from matplotlib.figure import Figure
 
@@ -29,6 +29,8 @@ from platform.tracking import TrialResult
 __all__ = ["distributions", "samples_of", "search_figures", "study_importances"]
 
 logger = logging.getLogger(__name__)
+
+_Direction = Literal["minimize", "maximize"]  # an Optuna study's direction
 
 
 def _study(result: TrialResult) -> str:
@@ -91,7 +93,7 @@ def study_importances(samples: Sequence[SearchSample], search: Mapping[str, Any]
     import optuna
 
     space = distributions(search)
-    direction = "maximize" if search.get("mode", "max") == "max" else "minimize"
+    direction: _Direction = "maximize" if search.get("mode", "max") == "max" else "minimize"
     found: dict[str, dict[str, float]] = {}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" per study
@@ -106,7 +108,7 @@ def study_importances(samples: Sequence[SearchSample], search: Mapping[str, Any]
 
 
 def _importances(study_name: str, samples: Sequence[SearchSample], space: Mapping[str, Any],
-                 direction: str) -> dict[str, float] | None:
+                 direction: _Direction) -> dict[str, float] | None:
     import optuna
 
     members = [s for s in samples if s.study == study_name and not math.isnan(s.value)

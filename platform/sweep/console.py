@@ -49,14 +49,14 @@ PIPE_LINE_EVERY_S = 60.0
 _QUIET_LOGGERS = ("mlflow", "alembic", "ray", "optuna", "urllib3", "matplotlib")
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at each record, so that a live display that
     redirects it (rich) prints log lines above itself instead of through it."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

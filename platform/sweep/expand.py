@@ -155,7 +155,7 @@ def _display(config: TrialConfig) -> dict[str, str]:
     """The config as flat ``{knob path: text}``, lists of parts as ``a+b(param=value)``."""
     flat = config_params(config.model_dump(mode="json"))
     flat["preprocessing.steps"] = "+".join(str(step) for step in config.preprocessing.steps)
-    augmentations = config.sampler.params.augmentations  # type: ignore[attr-defined]
+    augmentations = config.sampler.params.augmentations
     flat["sampler.augmentations"] = "+".join(str(a) for a in augmentations) or "none"
     return {key: value.lower() if value in ("True", "False") else value
             for key, value in flat.items()}

@@ -102,7 +102,8 @@ def _test_cohort(sweep: SweepConfig, source: str, problems: list[Problem]) -> No
 
 def _splits(sweep: SweepConfig, keys: set[str] | None, source: str,
             problems: list[Problem]) -> None:
-    path = Path(sweep.cv.splits_file)  # type: ignore[arg-type] # checked by the caller
+    assert sweep.cv.splits_file is not None  # checked by the caller
+    path = Path(sweep.cv.splits_file)
     where = ("cv", "splits_file")
     try:
         folds = from_nnunet_splits(path)

@@ -32,8 +32,8 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
     result = warm_cache(load_cohort(cohort), lists, Path(sweep.data.cache_root))
     logger.info("preprocessing cache: %d entries already there, %d built, %d failed",
                 result.cached, result.built, len(result.failed))
-    for key, problem in result.failed:
-        logger.error("case %s: %s", key, problem)
+    for key, failure in result.failed:
+        logger.error("case %s: %s", key, failure)
     refused = []
     for variant in sweep.variants:
         preprocessing = variant.config.preprocessing

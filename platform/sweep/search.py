@@ -84,6 +84,8 @@ def run_searches(sweep: SweepConfig, context: SweepContext, specs: Sequence[Tria
                                       failure=sweep.failure, resume=resume,
                                       callbacks=tune_callbacks(display)))
         best = grid.get_best_result(metric=search.metric, mode=search.mode)
+        if best.config is None or best.metrics is None:  # both read from reported results
+            raise RuntimeError(f"search {study}: its best trial reported no result")
         folds = context.run_folds if outer is None else (outer,)
         seen = sorted({key for fold in inner for key in (*fold.train, *fold.test)})
         choice = SearchChoice(study, tuple(folds), sample_of(best.config),

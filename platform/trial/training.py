@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.precision import autocast_dtype
+from models.precision import autocast_dtype, to_channels_last
 from platform.config.trial import TrainConfig
 
 __all__ = [
@@ -292,7 +292,7 @@ def train(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one patch shape: autotune once (see above)
     if use_channels_last:
-        model.to(memory_format=torch.channels_last_3d)
+        to_channels_last(model)
     model.train()
     forward = torch.compile(model) if settings.compile else model
     run = _Checkpoints(parts, make_batches, settings, checkpoint_dir, on_progress, scaler)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, Stopper
 
 from platform.tune.display import ProgressDisplay, TrialView
 
@@ -43,9 +43,10 @@ class TuneProgress(Callback):
     def __getstate__(self) -> dict[str, Any]:
         return {"progress": None}  # a terminal does not pickle; see the module docstring
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, stop: Stopper | None = None, num_samples: int | None = None,
+              total_num_samples: int | None = None, **info: Any) -> None:
         if self.progress is not None:
-            total = info.get("total_num_samples")
+            total = total_num_samples
             if isinstance(total, int) and 0 < total < 1_000_000:  # -1 / maxsize: unbounded
                 self.progress.expect(total)
             self.progress.start()

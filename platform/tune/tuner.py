@@ -189,7 +189,11 @@ def _restore(path: str, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:
     """
     restored = tune.Tuner.restore(path, trainable=settings.trainable(),
                                   resume_errored=True, **kwargs)
-    run_config = restored._local_tuner.get_run_config()  # private: see the docstring
+    local = restored._local_tuner  # private: see the docstring
+    if local is None:  # Optional in Ray: a Ray Client (ray://) Tuner is a remote one
+        raise RuntimeError(f"cannot resume {path} with this run's callbacks: Ray Tune "
+                           "restored no local Tuner")
+    run_config = local.get_run_config()
     run_config.callbacks = settings.run_config.callbacks
     run_config.verbose = settings.run_config.verbose
     return restored

@@ -45,9 +45,10 @@ def table1_figure(table: Table1) -> tuple[Figure, FigureData]:
         ``paper`` empty when no reference was given).
     """
     variants = [row.variant for row in table.rows]
-    ours = {m: {"mean": [row.summaries[m].mean for row in table.rows],
-                "sd": [row.summaries[m].sd for row in table.rows],
-                "n_folds": [row.summaries[m].n for row in table.rows]} for m in table.metrics}
+    ours: dict[str, dict[str, list[float]]] = {
+        m: {"mean": [row.summaries[m].mean for row in table.rows],
+            "sd": [row.summaries[m].sd for row in table.rows],
+            "n_folds": [row.summaries[m].n for row in table.rows]} for m in table.metrics}
     paper = {}
     if table.has_reference:
         for metric in table.metrics:
