@@ -7,8 +7,12 @@ This module owns the conversion so that no other module has to remember it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # SimpleITK (about 0.3 s) is imported by the readers that need it
+    import SimpleITK as sitk
 
 __all__ = ["Geometry"]
 
@@ -28,7 +32,7 @@ class Geometry:
     origin: tuple[float, float, float]
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
-    def to_sitk(self, image):  # noqa: ANN001, ANN201 - SimpleITK is imported lazily
+    def to_sitk(self, image: sitk.Image) -> sitk.Image:
         """Stamp this geometry on a SimpleITK image made from a ``(Z, Y, X)`` array."""
         z, y, x = self.spacing
         image.SetSpacing((float(x), float(y), float(z)))
@@ -37,7 +41,7 @@ class Geometry:
         return image
 
     @classmethod
-    def from_sitk(cls, image) -> Geometry:  # noqa: ANN001 - SimpleITK is imported lazily
+    def from_sitk(cls, image: sitk.Image) -> Geometry:
         """Read the geometry of a SimpleITK image whose array is ``(Z, Y, X)``."""
         x, y, z = image.GetSpacing()
         ox, oy, oz = image.GetOrigin()
