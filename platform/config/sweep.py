@@ -29,6 +29,7 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from data_pipeline.parts import as_tuple
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
+from platform.config.evidence import EvidenceConfig
 from platform.config.overrides import Origin, apply_overrides
 from platform.config.runtime import (
     FailureConfig,
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigError",
     "CVConfig",
     "DataConfig",
+    "EvidenceConfig",
     "FailureConfig",
     "RayConfig",
     "ResourcesConfig",
@@ -166,6 +168,8 @@ class SweepConfig(Section):
     """Retries."""
     reuse: ReuseConfig = Field(default_factory=ReuseConfig)
     """Finished trainings and evaluations taken from the store instead of redone."""
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    """Paired effects, intervals and corrected tests beside Table 1 (no work key)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -200,6 +204,11 @@ class SweepConfig(Section):
     def experiment_name(self) -> str:
         """The MLflow experiment: ``tracking.experiment``, else the sweep's name."""
         return self.tracking.experiment or self.name
+
+    def comparisons(self) -> dict[str, str]:
+        """The rows compared with another row than the one above them: each variant's
+        ``compare_to`` (``{variant: reference}``)."""
+        return {v.name: v.compare_to for v in self.variants if v.compare_to is not None}
 
     def resolve_variant(self, name: str) -> TrialConfig:
         """The validated config of variant ``name`` (base merged with its sections).
@@ -244,6 +253,12 @@ def _variant_problems(variants: Sequence[VariantConfig]) -> list[Failure]:
             problems.append((("variants", index, "name"), f"duplicate variant name (also "
                              f"variants[{first[variant.name]}])", variant.name, {}))
         first.setdefault(variant.name, index)
+    names = tuple(first)
+    for index, variant in enumerate(variants):
+        target = variant.compare_to
+        if target is not None and (target == variant.name or target not in first):
+            problems.append((("variants", index, "compare_to"), "not another variant of the "
+                             "sweep", target, {"allowed": names}))
     return problems
 
 

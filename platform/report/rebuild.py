@@ -31,13 +31,16 @@ import re
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from platform.evaluation.metrics import DICE
+from platform.config import SweepConfig
+from platform.config.evidence import EvidenceConfig
+from platform.evaluation.metrics import DICE, TABLE1_METRICS
+from platform.report.evidence import EvidencePlan
 from platform.report.figures import save_figure
 from platform.report.figures.curves import run_learning_curves
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
@@ -73,20 +76,41 @@ class TableLayout:
     notes: tuple[str, ...] = ()
     timing: bool = False
     """Table 2's columns (seconds and patches per patient): variants share trainings."""
+    compare_to: dict[str, str] = field(default_factory=dict)
+    """Rows compared with another row than the one above (``{variant: reference}``)."""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """The sweep's ``evidence`` settings (:class:`EvidenceConfig`; empty: the defaults)."""
 
     def table1(self, results: Sequence[TrialResult]) -> Table1:
         """Table 1 of ``results`` with this layout."""
+        plan = EvidencePlan(EvidenceConfig.model_validate(self.evidence), self.compare_to)
         return build_table1(results, variants=self.variants, folds=self.folds,
                             reference=self.reference or None, notes=self.notes,
-                            timing=self.timing)
+                            timing=self.timing, evidence=plan)
+
+    @classmethod
+    def of_sweep(cls, sweep: SweepConfig, variants: Sequence[str], folds: Sequence[int], *,
+                 notes: Sequence[str] = (), timing: bool = False) -> TableLayout:
+        """The layout of ``sweep``'s table over ``variants`` (the ones that ran) and
+        ``folds``: the paper's values, each row's reference and the evidence settings."""
+        reference = {v.name: dict(v.reference) for v in sweep.variants
+                     if v.reference and v.name in variants}
+        compare_to = {name: ref for name, ref in sweep.comparisons().items()
+                      if name in variants and ref in variants}
+        return cls(variants=tuple(variants), folds=tuple(folds), reference=reference,
+                   notes=tuple(notes), timing=timing, compare_to=compare_to,
+                   evidence=sweep.evidence.model_dump(mode="json"))
 
     @classmethod
     def from_json(cls, text: str) -> TableLayout:
-        """Read what :meth:`to_json` wrote."""
+        """Read what :meth:`to_json` wrote (a layout of before issue 27 has no
+        ``compare_to`` / ``evidence``: previous rows, default settings)."""
         data = json.loads(text)
         return cls(variants=tuple(data["variants"]), folds=tuple(data["folds"]),
                    reference=data.get("reference", {}), notes=tuple(data.get("notes", ())),
-                   timing=bool(data.get("timing", False)))
+                   timing=bool(data.get("timing", False)),
+                   compare_to=dict(data.get("compare_to", {})),
+                   evidence=dict(data.get("evidence", {})))
 
     def to_json(self) -> str:
         """The layout as JSON (logged on the parent run beside Table 1)."""
@@ -105,19 +129,27 @@ def infer_layout(sweep: Mapping[str, Any], results: Sequence[TrialResult]) -> Ta
     folds = tuple(cv.get("run_folds") or range(int(cv.get("folds", 5))))
     reference = {v["name"]: dict(v["reference"]) for v in sweep.get("variants", [])
                  if v.get("reference") and v["name"] in variants}
-    return TableLayout(variants=variants, folds=folds, reference=reference)
+    compare_to = {v["name"]: v["compare_to"] for v in sweep.get("variants", [])
+                  if v.get("compare_to") in variants and v["name"] in variants}
+    return TableLayout(variants=variants, folds=folds, reference=reference,
+                       compare_to=compare_to, evidence=dict(sweep.get("evidence") or {}))
 
 
 def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str) -> list[Path]:
-    """``table1.md/.csv/.tex`` (and ``table2.*``) into ``out``; return the paths."""
+    """``table1.md/.csv/.tex``, ``effects.md`` (every metric's paired effects in words)
+    and ``table2.*`` when there is a Table 2 into ``out``; return the paths."""
     out.mkdir(parents=True, exist_ok=True)
     label = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()
     files = {
         "table1.md": table1.to_markdown(), "table1.csv": table1.to_csv(),
         "table1.tex": booktabs(table1.header(), [table1.row_cells(r) for r in table1.rows],
                                caption=f"{title}: mean +- sd over folds", label=f"tab:{label}-1",
-                               notes=table1.notes),
+                               notes=table1.lines_under),
     }
+    if table1.evidence is not None:
+        files["effects.md"] = "\n".join(
+            f"- {line}" for metric in TABLE1_METRICS for line in table1.evidence.words(metric)
+        ) + "\n"
     if table2 is not None:
         files |= {
             "table2.md": table2.to_markdown(), "table2.csv": table2.to_csv(),
@@ -184,6 +216,8 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
         raise KeyError(f"sweep run {parent_run_id} has no child runs: nothing to report")
     logged = read_run_text(uri, parent_run_id, LAYOUT_FILE)
     layout = TableLayout.from_json(logged) if logged else infer_layout(sweep, results)
+    if not layout.evidence and sweep.get("evidence"):
+        layout = replace(layout, evidence=dict(sweep["evidence"]))
     table1 = layout.table1(results)
     table2 = build_table2(results, variants=layout.variants, folds=layout.folds,
                           reference=layout.reference)

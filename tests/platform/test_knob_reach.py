@@ -36,6 +36,7 @@ from data_pipeline.synthetic.phantom import make_head_phantom
 from data_pipeline.synthetic.phantom_skull import Anatomy
 from platform.config import SweepConfig, load_sweep
 from platform.config.reference import KINDS
+from platform.config.evidence import EvidenceConfig
 from platform.config.request import TrialRequest
 from platform.config.runtime import (
     FailureConfig,
@@ -563,6 +564,31 @@ def _tracking(sweep: SweepConfig) -> Any:
     return context.tracking_uri, context.experiment
 
 
+_EFFECTS = (0.0, 0.02, 0.05, 0.01, 0.30, 0.04, -0.01)
+"""Paired Dice differences of seven patients: a zero (zero_method), a long right tail
+(bca), one comparison x five metrics (family, correction), a Holm p near 0.2 (alpha)."""
+
+
+def _evidence(sweep: SweepConfig) -> Any:
+    """Table 1 (Markdown with the words under it, CSV) of fixed runs, as the sweep's layout
+    builds it (:meth:`TableLayout.of_sweep`: each row's reference, ``evidence``)."""
+    from platform.report.rebuild import TableLayout
+    from platform.tracking import TrialResult
+
+    metrics = ("dice", "sensitivity", "specificity", "specificity_brain", "precision")
+    results = []
+    for index, variant in enumerate(sweep.variant_names):
+        rows = [{"case": f"case-{i}", "tp": 90.0 + 100 * i, "fn": 10.0,
+                 **{m: 0.3 + 0.05 * i + index * (d + 0.001 * k) for k, m in enumerate(metrics)}}
+                for i, d in enumerate(_EFFECTS)]
+        results.append(TrialResult(
+            run_id=variant, trial_id=variant, variant=variant, fold=0, status="FINISHED",
+            metrics={m: float(np.mean([r[m] for r in rows])) for m in metrics},
+            per_patient=rows, failure_reason=None))
+    table = TableLayout.of_sweep(sweep, sweep.variant_names, (0,)).table1(results)
+    return table.to_markdown(), table.to_csv()
+
+
 def _part_section(section: str) -> Callable[[SweepConfig], Any]:
     def probe(sweep: SweepConfig) -> Any:
         config = _final(sweep)
@@ -603,6 +629,17 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "variants.description": (("variants[0].description=changed",), _variants),
     "variants.reference": (("variants[0].reference={{dice: '0.5 +- 0.1'}}",), _variants),
     "variants.config": (("variants[1].train.seed=5",), _variants),
+    "variants.compare_to": (("variants[0].compare_to=final",), _evidence),
+    "evidence": (("evidence.seed=3",), _evidence),
+    "evidence.confidence": (("evidence.confidence=0.8",), _evidence),
+    "evidence.resamples": (("evidence.resamples=500",), _evidence),
+    "evidence.seed": (("evidence.seed=3",), _evidence),
+    "evidence.interval": (("evidence.interval=bca",), _evidence),
+    "evidence.correction": (("evidence.correction=none",), _evidence),
+    "evidence.family": (("evidence.family=metric",), _evidence),
+    "evidence.alpha": (("evidence.alpha=0.99",), _evidence),
+    "evidence.zero_method": (("evidence.zero_method=pratt",), _evidence),
+    "evidence.min_pairs": (("evidence.min_pairs=8",), _evidence),
     "search": (("search.num_samples=2",), _search),
     "search.space": (('search.space["model.se_ratio"].choice=[2,8]',), _search),
     "search.metric": (("search.metric=val_hd95",), _search),
@@ -698,7 +735,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataConfig, "data.synthetic": SyntheticCohortConfig, "cv": CVConfig,
     "search": SearchConfig, "search.space": Distribution, "resources": ResourcesConfig,
     "tracking": TrackingConfig, "ray": RayConfig, "failure": FailureConfig,
-    "reuse": ReuseConfig,
+    "reuse": ReuseConfig, "evidence": EvidenceConfig,
     "variants": VariantConfig, "trial": TrialConfig, "trial.preprocessing": PreprocessingConfig,
     "trial.train": TrainConfig, "trial.eval": EvalConfig,
 }
