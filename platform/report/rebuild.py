@@ -14,7 +14,8 @@ written into a folder:
   sweep evaluated two or more inference overlaps (:mod:`platform.report.table2`); the paper's
   numbers sit beside ours wherever the sweep file gives them (``reference``);
 - ``figures/`` (PNG, SVG and the JSON of the numbers drawn, :mod:`platform.report.figures`):
-  ``table1`` (bars), ``per_patient_dice``, ``table2``, and for searches
+  ``table1`` (bars), ``per_patient_dice``, ``effects_forest`` (each row's paired
+  effects with their intervals), ``table2``, and for searches
   ``search_history`` and ``parameter_importance``;
 - ``trials/<variant>-fold<k>/learning_curves.*`` from each trial's metric history.
 
@@ -43,6 +44,7 @@ from platform.evaluation.metrics import DICE, TABLE1_METRICS
 from platform.report.evidence import EvidencePlan
 from platform.report.figures import save_figure
 from platform.report.figures.curves import run_learning_curves
+from platform.report.figures.effects import forest_figure
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
 from platform.report.latex import booktabs
 from platform.report.search import search_figures
@@ -184,6 +186,8 @@ def write_figures(table1: Table1, table2: Table2 | None, results: Sequence[Trial
     values, folds = _per_patient(table1, results)
     written += save_figure(*per_patient_figure(values, [r.variant for r in table1.rows], folds),
                            out, "per_patient_dice")
+    if table1.evidence is not None and table1.evidence.effects:
+        written += save_figure(*forest_figure(table1.evidence), out, "effects_forest")
     if table2 is not None:
         figure, data = overlap_figure([row.point() for row in table2.rows], device=table2.device)
         written += save_figure(figure, data, out, "table2")
