@@ -58,3 +58,6 @@ class EvidenceConfig(Section):
     min_pairs: Annotated[int, Field(ge=2)] = 5
     """Fewest paired patients for an interval and a test (ours: below it the table says
     why instead of showing a number)."""
+    size_strata: Annotated[int, Field(ge=1, le=10)] = 3
+    """Lesion-size strata of the second table: quantile groups of the reference lesion
+    volume (ours: tertiles; 1 leaves the table out)."""

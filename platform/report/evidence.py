@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from platform.config.evidence import EvidenceConfig
 from platform.evaluation.metrics import DICE, TABLE1_METRICS
 from platform.report.effects import PairedEffect, adjust_p_values, paired_effect
+from platform.report.ranking import RankStability
+from platform.report.strata import LesionStrata
 from platform.report.tables import number
 
 __all__ = ["CORRECTION_NAMES", "Evidence", "EvidencePlan", "PatientValues", "build_effects",
@@ -97,6 +99,10 @@ class Evidence:
 
     settings: EvidenceConfig
     effects: tuple[PairedEffect, ...]
+    ranking: RankStability | None = None
+    """How often each variant ranks first, ... in Dice over resampled patients."""
+    strata: LesionStrata | None = None
+    """Per-patient metrics by lesion-size stratum (None: no volumes in the rows)."""
 
     def effect(self, variant: str, metric: str = DICE) -> PairedEffect | None:
         """The effect of ``variant`` in ``metric`` (None: the row has no reference)."""
@@ -122,7 +128,8 @@ class Evidence:
 
     def csv_header(self) -> list[str]:
         """The CSV columns of the effects: the reference row, then six per metric."""
-        return ["effect_versus", *(f"effect_{m}{s}" for m in TABLE1_METRICS for s in _COLUMNS)]
+        return ["effect_versus", *(f"effect_{m}{s}" for m in TABLE1_METRICS for s in _COLUMNS),
+                "rank1_share", "rank_observed"]
 
     def csv_cells(self, variant: str) -> list[object]:
         """``variant``'s cells under :meth:`csv_header` (empty where undefined)."""
@@ -137,7 +144,14 @@ class Evidence:
             cells += [number(effect.mean), number(effect.low), number(effect.high),
                       effect.n_pairs, number(effect.p_value), number(effect.p_adjusted),
                       effect.note]
-        return [versus, *cells]
+        return [versus, *cells, *self._rank_cells(variant)]
+
+    def _rank_cells(self, variant: str) -> list[object]:
+        ranking = self.ranking
+        if ranking is None or not ranking.shares:
+            return ["", ""]
+        return [number(ranking.first_share(variant)),
+                ranking.observed[ranking.variants.index(variant)]]
 
     def metrics(self, variant: str) -> dict[str, float]:
         """MLflow metrics of ``variant``'s effects: ``effect_<m>``, ``effect_<m>_low`` /
@@ -148,6 +162,8 @@ class Evidence:
             out |= {f"effect_{m}": effect.mean, f"effect_{m}_low": effect.low,
                     f"effect_{m}_high": effect.high, f"effect_{m}_n": float(effect.n_pairs),
                     f"p_{m}": effect.p_value, f"p_adjusted_{m}": effect.p_adjusted}
+        if self.ranking is not None and variant in self.ranking.variants:
+            out["rank1_share"] = self.ranking.first_share(variant)
         return {k: v for k, v in out.items() if v is not None and math.isfinite(v)}
 
     def verdict(self, effect: PairedEffect) -> str:
@@ -180,4 +196,6 @@ class Evidence:
             size = f" (n={effect.n_pairs})" if effect.has_interval else ""
             lines.append(f"{effect.variant} vs {effect.versus}: {effect.cell()} {metric}{size}, "
                          f"{self.verdict(effect)}")
+        if self.ranking is not None and self.ranking.metric == metric:
+            lines.append(self.ranking.words())
         return lines

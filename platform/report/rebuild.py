@@ -15,7 +15,9 @@ written into a folder:
   numbers sit beside ours wherever the sweep file gives them (``reference``);
 - ``figures/`` (PNG, SVG and the JSON of the numbers drawn, :mod:`platform.report.figures`):
   ``table1`` (bars), ``per_patient_dice``, ``effects_forest`` (each row's paired
-  effects with their intervals), ``table2``, and for searches
+  effects with their intervals), ``rank_stability`` (how often each variant ranks
+  first, ... over resampled patients), ``lesion_strata`` (metrics by lesion-size
+  stratum), ``table2``, and for searches
   ``search_history`` and ``parameter_importance``;
 - ``trials/<variant>-fold<k>/learning_curves.*`` from each trial's metric history.
 
@@ -45,6 +47,8 @@ from platform.report.evidence import EvidencePlan
 from platform.report.figures import save_figure
 from platform.report.figures.curves import run_learning_curves
 from platform.report.figures.effects import forest_figure
+from platform.report.figures.ranking import ranking_figure
+from platform.report.figures.strata import strata_figure
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
 from platform.report.latex import booktabs
 from platform.report.search import search_figures
@@ -138,8 +142,9 @@ def infer_layout(sweep: Mapping[str, Any], results: Sequence[TrialResult]) -> Ta
 
 
 def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str) -> list[Path]:
-    """``table1.md/.csv/.tex``, ``effects.md`` (every metric's paired effects in words)
-    and ``table2.*`` when there is a Table 2 into ``out``; return the paths."""
+    """``table1.md/.csv/.tex``, ``effects.md`` (every metric's paired effects in words),
+    ``strata.md/.csv`` (by lesion size) and ``table2.*`` when there is a Table 2 into
+    ``out``; return the paths."""
     out.mkdir(parents=True, exist_ok=True)
     label = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()
     files = {
@@ -148,10 +153,13 @@ def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str
                                caption=f"{title}: mean +- sd over folds", label=f"tab:{label}-1",
                                notes=table1.lines_under),
     }
-    if table1.evidence is not None:
+    evidence = table1.evidence
+    if evidence is not None:
         files["effects.md"] = "\n".join(
-            f"- {line}" for metric in TABLE1_METRICS for line in table1.evidence.words(metric)
-        ) + "\n"
+            f"- {line}" for metric in TABLE1_METRICS for line in evidence.words(metric)) + "\n"
+    if evidence is not None and evidence.strata is not None:
+        files |= {"strata.md": evidence.strata.to_markdown(),
+                  "strata.csv": evidence.strata.to_csv()}
     if table2 is not None:
         files |= {
             "table2.md": table2.to_markdown(), "table2.csv": table2.to_csv(),
@@ -188,6 +196,10 @@ def write_figures(table1: Table1, table2: Table2 | None, results: Sequence[Trial
                            out, "per_patient_dice")
     if table1.evidence is not None and table1.evidence.effects:
         written += save_figure(*forest_figure(table1.evidence), out, "effects_forest")
+    if table1.evidence is not None and table1.evidence.ranking is not None:
+        written += save_figure(*ranking_figure(table1.evidence.ranking), out, "rank_stability")
+    if table1.evidence is not None and table1.evidence.strata is not None:
+        written += save_figure(*strata_figure(table1.evidence.strata), out, "lesion_strata")
     if table2 is not None:
         figure, data = overlap_figure([row.point() for row in table2.rows], device=table2.device)
         written += save_figure(figure, data, out, "table2")

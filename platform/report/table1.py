@@ -29,6 +29,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from platform.config.evidence import EvidenceConfig
 from platform.evaluation.metrics import (
     DICE,
     METRIC_LABELS,
@@ -38,6 +39,7 @@ from platform.evaluation.metrics import (
 )
 from platform.report.evidence import Evidence, EvidencePlan, build_effects, references
 from platform.report.fold_runs import FoldRuns, fold_outcome, group_runs, lesion_loss_notes
+from platform.report.ranking import rank_stability
 from platform.report.statistics import (
     MetricSummary,
     PairedTest,
@@ -46,6 +48,7 @@ from platform.report.statistics import (
     seed_mean,
     seed_mean_per_patient,
 )
+from platform.report.strata import STRATA_METRICS, lesion_strata, reference_volumes
 from platform.report.tables import csv_text, markdown_table, number
 from platform.tracking import TrialResult
 
@@ -173,7 +176,7 @@ class Table1:
                 header.append(f"{metric} (paper)")
         if self.evidence is not None:
             confidence = f"{100 * self.evidence.settings.confidence:g} %"
-            header.append(f"Δ {DICE} [{confidence} CI]")
+            header += [f"P(rank 1, {DICE})", f"Δ {DICE} [{confidence} CI]"]
         return [*header, f"Wilcoxon p ({DICE} vs {self.versus_word})", "Missing folds"]
 
     def row_cells(self, row: VariantRow) -> list[str]:
@@ -184,8 +187,9 @@ class Table1:
             if self.has_reference:
                 cells.append(row.reference.get(metric, "-"))
         if self.evidence is not None:
-            effect = self.evidence.effect(row.variant)
-            cells.append(effect.cell() if effect is not None else "-")
+            effect, ranking = self.evidence.effect(row.variant), self.evidence.ranking
+            cells += [ranking.cell(row.variant) if ranking is not None else "-",
+                      effect.cell() if effect is not None else "-"]
         test = row.test.cell() if row.test is not None else "-"
         if self.evidence is not None and row.test is not None:
             test += self.evidence.adjusted_text(row.variant)
@@ -249,8 +253,24 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                   notes=(*standing, *notes, *lesion_loss_notes(variants, grouped)),
                   title=("Table 2" if timing else "Table 1") + ": mean +- sd over folds",
                   devices=tuple(devices),
-                  evidence=Evidence(plan.settings,
-                                    build_effects(values, variants, refs, plan.settings)))
+                  evidence=_evidence(values, outcomes, refs, plan.settings))
+
+
+def _evidence(values: Mapping[str, Mapping[str, Mapping[str, float]]],
+              outcomes: Mapping[str, tuple[dict[int, FoldRuns], dict[int, str]]],
+              refs: Mapping[str, str], settings: EvidenceConfig) -> Evidence:
+    """Effects, ranking stability and lesion-size strata of the table's rows."""
+    variants = list(outcomes)
+    extra = {metric: {variant: seed_mean_per_patient(variant, done.values(), metric)
+                      for variant, (done, _) in outcomes.items()}
+             for metric in STRATA_METRICS if metric not in values}
+    rows = [row for done, _ in outcomes.values() for by_seed in done.values()
+            for run in by_seed.values() for row in run.per_patient]
+    volumes, unit = reference_volumes(rows)
+    return Evidence(settings, build_effects(values, variants, refs, settings),
+                    rank_stability(values[DICE], variants, settings, metric=DICE),
+                    lesion_strata({**values, **extra}, volumes, unit, variants,
+                                  settings.size_strata))
 
 
 def _outcomes(variant: str, folds: Sequence[int],

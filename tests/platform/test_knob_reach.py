@@ -35,8 +35,8 @@ from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, prepro
 from data_pipeline.synthetic.phantom import make_head_phantom
 from data_pipeline.synthetic.phantom_skull import Anatomy
 from platform.config import SweepConfig, load_sweep
-from platform.config.reference import KINDS
 from platform.config.evidence import EvidenceConfig
+from platform.config.reference import KINDS
 from platform.config.request import TrialRequest
 from platform.config.runtime import (
     FailureConfig,
@@ -586,7 +586,8 @@ def _evidence(sweep: SweepConfig) -> Any:
             metrics={m: float(np.mean([r[m] for r in rows])) for m in metrics},
             per_patient=rows, failure_reason=None))
     table = TableLayout.of_sweep(sweep, sweep.variant_names, (0,)).table1(results)
-    return table.to_markdown(), table.to_csv()
+    strata = table.evidence.strata if table.evidence else None
+    return table.to_markdown(), table.to_csv(), strata and strata.to_csv()
 
 
 def _part_section(section: str) -> Callable[[SweepConfig], Any]:
@@ -640,6 +641,7 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "evidence.alpha": (("evidence.alpha=0.99",), _evidence),
     "evidence.zero_method": (("evidence.zero_method=pratt",), _evidence),
     "evidence.min_pairs": (("evidence.min_pairs=8",), _evidence),
+    "evidence.size_strata": (("evidence.size_strata=2",), _evidence),
     "search": (("search.num_samples=2",), _search),
     "search.space": (('search.space["model.se_ratio"].choice=[2,8]',), _search),
     "search.metric": (("search.metric=val_hd95",), _search),

@@ -114,7 +114,8 @@ def test_too_few_patients_leave_the_interval_out_with_the_reason() -> None:
     few = [_result(v, 0, cases=4) for v in ("plain", "better")]
     table = build_table1(few, variants=["plain", "better"], folds=[0],
                          evidence=EvidencePlan(SETTINGS))
-    (line,) = table.evidence.words()[1:]
+    line, ranks = table.evidence.words()[1:]
+    assert ranks.endswith("not computed (4 patient(s) scored by every variant, need >= 5)")
     assert line == ("better vs plain: +0.100 (n=4, no CI) dice, no interval or test: "
                     "4 paired patient(s), need >= 5 for an interval and a test")
 
@@ -123,10 +124,11 @@ def test_effects_reach_markdown_csv_latex_metrics_and_the_terminal() -> None:
     table = _table()
     better = table.evidence.effect("better")
     header = table.header()
-    assert header[-3:] == ["Δ dice [95 % CI]", "Wilcoxon p (dice vs previous)",
-                           "Missing folds"]
+    assert header[-4:] == ["P(rank 1, dice)", "Δ dice [95 % CI]",
+                           "Wilcoxon p (dice vs previous)", "Missing folds"]
     cells = dict(zip(header, table.row_cells(table.rows[2]), strict=True))
     assert cells["Δ dice [95 % CI]"] == "+0.100 [+0.100, +0.100]"
+    assert cells["P(rank 1, dice)"] == "100 %"  # 0.1 above the rest on every patient
     assert cells["Wilcoxon p (dice vs previous)"].endswith(f"; Holm {better.p_adjusted:.3g}")
     rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(table.to_csv()))}
     assert float(rows["better"]["effect_dice"]) == better.mean
@@ -138,6 +140,7 @@ def test_effects_reach_markdown_csv_latex_metrics_and_the_terminal() -> None:
     assert metrics["t1.better.effect_dice_low"] == better.low
     assert metrics["t1.better.p_adjusted_dice"] == better.p_adjusted
     assert "t1.same.p_dice" not in metrics and "t1.plain.effect_dice" not in metrics
+    assert metrics["t1.better.rank1_share"] == 1.0 and rows["better"]["rank_observed"] == "1"
     markdown = table.to_markdown()
     assert "- better vs same: +0.100 [+0.100, +0.100] dice (n=10), significant" in markdown
     tex = booktabs(header, [table.row_cells(r) for r in table.rows], caption="t", label="t",
@@ -147,6 +150,7 @@ def test_effects_reach_markdown_csv_latex_metrics_and_the_terminal() -> None:
     render_table1(table, console)
     text = console.export_text()
     assert "Δ dice [95 % CI]" in text and "better vs same: +0.100" in text
+    assert "Ranking stability by dice (1000 bootstrap samples of the 10 patients" in text
     assert text.index("Paired dice effects") < text.index("Every metric is taken")
 
 
