@@ -28,6 +28,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from data_pipeline.parts import as_tuple
+from platform.config.designs import AblationConfig
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from platform.config.evidence import EvidenceConfig
 from platform.config.overrides import Origin, apply_overrides
@@ -46,6 +47,7 @@ from platform.config.variants import VariantConfig, parse_reference, variant_wit
 __all__ = [
     "ConfigError",
     "CVConfig",
+    "AblationConfig",
     "DataConfig",
     "EvidenceConfig",
     "FailureConfig",
@@ -154,8 +156,11 @@ class SweepConfig(Section):
     """Cross-validation."""
     base: TrialConfig = Field(default_factory=TrialConfig)
     """The trial configuration every variant starts from."""
-    variants: Annotated[tuple[VariantConfig, ...], BeforeValidator(as_tuple)]
-    """Named variants, run in this order."""
+    variants: Annotated[tuple[VariantConfig, ...], BeforeValidator(as_tuple)] = ()
+    """Named variants, run in this order (after those ``ablation`` generates)."""
+    ablation: AblationConfig | None = None
+    """Variants generated from the full model's components: ``cumulative``,
+    ``leave_one_out`` or ``factorial`` (:mod:`platform.config.designs`)."""
     search: SearchConfig | None = None
     """An optional Optuna search over knobs of one variant."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
@@ -174,6 +179,7 @@ class SweepConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _resolve_variants(cls, data: Any) -> Any:
+        data = _with_generated_variants(data)
         if not isinstance(data, Mapping) or not isinstance(data.get("variants"), list | tuple):
             return data
         base = data.get("base")
@@ -207,8 +213,12 @@ class SweepConfig(Section):
 
     def comparisons(self) -> dict[str, str]:
         """The rows compared with another row than the one above them: each variant's
-        ``compare_to`` (``{variant: reference}``)."""
+        ``compare_to`` (``{variant: reference}``; a design sets it on its variants)."""
         return {v.name: v.compare_to for v in self.variants if v.compare_to is not None}
+
+    def factorial_cells(self) -> dict[str, tuple[str, ...]]:
+        """``{variant: components on}`` of a factorial ``ablation`` (else empty)."""
+        return self.ablation.factorial_cells() if self.ablation is not None else {}
 
     def resolve_variant(self, name: str) -> TrialConfig:
         """The validated config of variant ``name`` (base merged with its sections).
@@ -240,6 +250,28 @@ class SweepConfig(Section):
             ConfigError: When a path or a value is invalid (lines start ``search sample``).
         """
         return self.tuned_config().with_overrides(dotted, source="search sample")
+
+
+def _with_generated_variants(data: Any) -> Any:
+    """``data`` with the variants its ``ablation`` section generates put first.
+
+    A sweep dumped and validated again already holds them (same names): nothing is added.
+    An invalid ``ablation`` section adds nothing; its own validation reports it.
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("ablation"), Mapping):
+        return data
+    written = data.get("variants", [])
+    if not isinstance(written, list | tuple):
+        return data
+    try:
+        generated = AblationConfig.model_validate(data["ablation"]).variants()
+    except ValidationError:
+        return data
+    names = {v.get("name") for v in written if isinstance(v, Mapping)}
+    if all(v["name"] in names for v in generated):
+        return data
+    plain = [{k: v for k, v in variant.items() if k != "components_on"} for variant in generated]
+    return {**data, "variants": [*plain, *written]}
 
 
 def _variant_problems(variants: Sequence[VariantConfig]) -> list[Failure]:

@@ -19,6 +19,7 @@ from platform.config.evidence import EvidenceConfig
 from platform.evaluation.metrics import DICE, TABLE1_METRICS
 from platform.report.effects import PairedEffect, adjust_p_values, paired_effect
 from platform.report.ranking import RankStability
+from platform.report.seeds import VarianceSplit
 from platform.report.strata import LesionStrata
 from platform.report.tables import number
 
@@ -39,6 +40,8 @@ class EvidencePlan:
 
     settings: EvidenceConfig = field(default_factory=EvidenceConfig)
     compare_to: Mapping[str, str] = field(default_factory=dict)
+    factorial: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """``{variant: components on}`` of a factorial design (empty otherwise)."""
 
 
 def references(variants: Sequence[str],
@@ -103,6 +106,10 @@ class Evidence:
     """How often each variant ranks first, ... in Dice over resampled patients."""
     strata: LesionStrata | None = None
     """Per-patient metrics by lesion-size stratum (None: no volumes in the rows)."""
+    seeds: tuple[VarianceSplit, ...] = ()
+    """Dice's sd between folds and between seeds, for each row trained with several seeds."""
+    factorial: tuple[PairedEffect, ...] = ()
+    """Main effects and two-way interactions of a factorial design (Dice)."""
 
     def effect(self, variant: str, metric: str = DICE) -> PairedEffect | None:
         """The effect of ``variant`` in ``metric`` (None: the row has no reference)."""
@@ -129,7 +136,8 @@ class Evidence:
     def csv_header(self) -> list[str]:
         """The CSV columns of the effects: the reference row, then six per metric."""
         return ["effect_versus", *(f"effect_{m}{s}" for m in TABLE1_METRICS for s in _COLUMNS),
-                "rank1_share", "rank_observed"]
+                "rank1_share", "rank_observed", f"sd_between_folds_{DICE}",
+                f"sd_between_seeds_{DICE}"]
 
     def csv_cells(self, variant: str) -> list[object]:
         """``variant``'s cells under :meth:`csv_header` (empty where undefined)."""
@@ -144,7 +152,14 @@ class Evidence:
             cells += [number(effect.mean), number(effect.low), number(effect.high),
                       effect.n_pairs, number(effect.p_value), number(effect.p_adjusted),
                       effect.note]
-        return [versus, *cells, *self._rank_cells(variant)]
+        split = self.split(variant)
+        return [versus, *cells, *self._rank_cells(variant),
+                *([number(split.sd_between_folds), number(split.sd_between_seeds)] if split
+                  else ["", ""])]
+
+    def split(self, variant: str) -> VarianceSplit | None:
+        """``variant``'s seed variance split of Dice (None: one seed per fold)."""
+        return next((s for s in self.seeds if s.variant == variant and s.metric == DICE), None)
 
     def _rank_cells(self, variant: str) -> list[object]:
         ranking = self.ranking
@@ -164,6 +179,10 @@ class Evidence:
                     f"p_{m}": effect.p_value, f"p_adjusted_{m}": effect.p_adjusted}
         if self.ranking is not None and variant in self.ranking.variants:
             out["rank1_share"] = self.ranking.first_share(variant)
+        split = self.split(variant)
+        if split is not None:
+            out |= {f"sd_between_folds_{DICE}": split.sd_between_folds,
+                    f"sd_between_seeds_{DICE}": split.sd_between_seeds}
         return {k: v for k, v in out.items() if v is not None and math.isfinite(v)}
 
     def verdict(self, effect: PairedEffect) -> str:
@@ -198,4 +217,20 @@ class Evidence:
                          f"{self.verdict(effect)}")
         if self.ranking is not None and self.ranking.metric == metric:
             lines.append(self.ranking.words())
+        lines += [f"Seed variance, {split.words()}" for split in self.seeds
+                  if split.metric == metric]
+        return lines + self._factorial_words(metric)
+
+    def _factorial_words(self, metric: str) -> list[str]:
+        shown = [e for e in self.factorial if e.metric == metric]
+        if not shown:
+            return []
+        tested = sum(e.p_value is not None for e in shown)
+        lines = [f"Factorial design: main effects and two-way interactions on {metric} (Yates "
+                 f"contrasts per patient over every subset of the components; "
+                 f"{self.correction} over the {tested} terms):"]
+        for effect in shown:
+            size = f" (n={effect.n_pairs})" if effect.has_interval else ""
+            lines.append(f"{effect.variant} ({effect.versus}): {effect.cell()} {metric}{size}, "
+                         f"{self.verdict(effect)}")
         return lines

@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from platform.config import SweepConfig
+from platform.config.designs import AblationConfig
 from platform.config.evidence import EvidenceConfig
 from platform.evaluation.metrics import DICE, TABLE1_METRICS
 from platform.report.evidence import EvidencePlan
@@ -50,6 +51,7 @@ from platform.report.figures.effects import forest_figure
 from platform.report.figures.ranking import ranking_figure
 from platform.report.figures.strata import strata_figure
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
+from platform.report.fold_runs import seed_of
 from platform.report.latex import booktabs
 from platform.report.search import search_figures
 from platform.report.table1 import Table1, build_table1
@@ -86,10 +88,13 @@ class TableLayout:
     """Rows compared with another row than the one above (``{variant: reference}``)."""
     evidence: dict[str, Any] = field(default_factory=dict)
     """The sweep's ``evidence`` settings (:class:`EvidenceConfig`; empty: the defaults)."""
+    factorial: dict[str, list[str]] = field(default_factory=dict)
+    """``{variant: components on}`` of a factorial ``ablation`` (empty otherwise)."""
 
     def table1(self, results: Sequence[TrialResult]) -> Table1:
         """Table 1 of ``results`` with this layout."""
-        plan = EvidencePlan(EvidenceConfig.model_validate(self.evidence), self.compare_to)
+        plan = EvidencePlan(EvidenceConfig.model_validate(self.evidence), self.compare_to,
+                            self.factorial)
         return build_table1(results, variants=self.variants, folds=self.folds,
                             reference=self.reference or None, notes=self.notes,
                             timing=self.timing, evidence=plan)
@@ -103,9 +108,12 @@ class TableLayout:
                      if v.reference and v.name in variants}
         compare_to = {name: ref for name, ref in sweep.comparisons().items()
                       if name in variants and ref in variants}
+        cells = sweep.factorial_cells()
+        factorial = {v: list(on) for v, on in cells.items()} \
+            if set(cells) <= set(variants) else {}
         return cls(variants=tuple(variants), folds=tuple(folds), reference=reference,
                    notes=tuple(notes), timing=timing, compare_to=compare_to,
-                   evidence=sweep.evidence.model_dump(mode="json"))
+                   evidence=sweep.evidence.model_dump(mode="json"), factorial=factorial)
 
     @classmethod
     def from_json(cls, text: str) -> TableLayout:
@@ -116,7 +124,8 @@ class TableLayout:
                    reference=data.get("reference", {}), notes=tuple(data.get("notes", ())),
                    timing=bool(data.get("timing", False)),
                    compare_to=dict(data.get("compare_to", {})),
-                   evidence=dict(data.get("evidence", {})))
+                   evidence=dict(data.get("evidence", {})),
+                   factorial=dict(data.get("factorial", {})))
 
     def to_json(self) -> str:
         """The layout as JSON (logged on the parent run beside Table 1)."""
@@ -137,8 +146,12 @@ def infer_layout(sweep: Mapping[str, Any], results: Sequence[TrialResult]) -> Ta
                  if v.get("reference") and v["name"] in variants}
     compare_to = {v["name"]: v["compare_to"] for v in sweep.get("variants", [])
                   if v.get("compare_to") in variants and v["name"] in variants}
+    cells = AblationConfig.model_validate(sweep["ablation"]).factorial_cells() \
+        if sweep.get("ablation") else {}
     return TableLayout(variants=variants, folds=folds, reference=reference,
-                       compare_to=compare_to, evidence=dict(sweep.get("evidence") or {}))
+                       compare_to=compare_to, evidence=dict(sweep.get("evidence") or {}),
+                       factorial={v: list(on) for v, on in cells.items()
+                                  if set(cells) <= set(variants)})
 
 
 def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str) -> list[Path]:
@@ -173,16 +186,21 @@ def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str
 
 
 def _per_patient(table: Table1, results: Sequence[TrialResult]) -> tuple[dict, dict]:
-    values: dict[str, dict[str, float]] = {}
+    """Each patient's Dice per variant (the mean over its seeds) and its test fold."""
+    sums: dict[str, dict[str, list[float]]] = {}
     folds: dict[str, int] = {}
-    finished = {(r.variant, r.fold): r for r in results if r.status == "FINISHED"}
-    for row in table.rows:
-        for fold in row.folds_done:
-            for line in finished[(row.variant, fold)].per_patient:
-                value = line.get(DICE)
-                if isinstance(value, float):
-                    values.setdefault(str(line["case"]), {})[row.variant] = value
-                    folds[str(line["case"])] = fold
+    rows = {row.variant: row for row in table.rows}
+    for result in results:
+        row = rows.get(result.variant)
+        if result.status != "FINISHED" or row is None or result.fold not in row.folds_done:
+            continue
+        for line in result.per_patient:
+            value = line.get(DICE)
+            if isinstance(value, float):
+                sums.setdefault(str(line["case"]), {}).setdefault(row.variant, []).append(value)
+                folds[str(line["case"])] = result.fold
+    values = {case: {variant: sum(v) / len(v) for variant, v in by_variant.items()}
+              for case, by_variant in sums.items()}
     return values, folds
 
 
@@ -243,8 +261,10 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
     if trials:
         for result in results:
             if result.variant != SEARCH_VARIANT and result.status == "FINISHED":
-                folder = out / "trials" / f"{result.variant}-fold{result.fold}"
-                title = f"{result.variant}/fold{result.fold}"
+                seed = seed_of(result)  # a seed other than 0 gets its own folder
+                suffix = f"-seed{seed}" if seed else ""
+                folder = out / "trials" / f"{result.variant}-fold{result.fold}{suffix}"
+                title = f"{result.variant}/fold{result.fold}{suffix.replace('-', ' ')}"
                 training = result.tags.get("training_run", result.run_id)
                 written += save_figure(*run_learning_curves(uri, training, title), folder,
                                        "learning_curves")

@@ -29,7 +29,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from platform.config.evidence import EvidenceConfig
 from platform.evaluation.metrics import (
     DICE,
     METRIC_LABELS,
@@ -38,8 +37,10 @@ from platform.evaluation.metrics import (
     TABLE1_METRICS,
 )
 from platform.report.evidence import Evidence, EvidencePlan, build_effects, references
+from platform.report.factorial import factorial_effects
 from platform.report.fold_runs import FoldRuns, fold_outcome, group_runs, lesion_loss_notes
 from platform.report.ranking import rank_stability
+from platform.report.seeds import variance_split
 from platform.report.statistics import (
     MetricSummary,
     PairedTest,
@@ -99,6 +100,11 @@ class Table1:
         return (*(self.evidence.words() if self.evidence else ()), *self.notes)
 
     @property
+    def repeated_seeds(self) -> bool:
+        """Whether some row has more than one training seed (the table shows ``Seeds``)."""
+        return any(len(row.seeds) > 1 for row in self.rows)
+
+    @property
     def versus_word(self) -> str:
         """``previous`` when every row is compared with the row above, else ``reference``."""
         names = [row.variant for row in self.rows]
@@ -154,6 +160,7 @@ class Table1:
         for row in self.rows:
             prefix = "t1." + re.sub(r"[^A-Za-z0-9_\-./ ]", "_", row.variant)
             out[f"{prefix}.n_folds"] = float(len(row.folds_done))
+            out[f"{prefix}.n_seeds"] = float(len(row.seeds))
             for metric, summary in row.summaries.items():
                 out[f"{prefix}.{metric}_mean"] = summary.mean
                 out[f"{prefix}.{metric}_sd"] = summary.sd
@@ -166,7 +173,7 @@ class Table1:
 
     def header(self) -> list[str]:
         """Column titles shared by the markdown and the terminal table."""
-        header = ["Variant", "Folds"]
+        header = ["Variant", "Folds", *(["Seeds"] if self.repeated_seeds else [])]
         for metric in self.metrics:
             label = METRIC_LABELS.get(metric, metric)
             if metric == SECONDS_PER_PATIENT and self.devices:
@@ -181,7 +188,8 @@ class Table1:
 
     def row_cells(self, row: VariantRow) -> list[str]:
         """The text cells of ``row`` under :meth:`header`."""
-        cells = [row.variant, f"{len(row.folds_done)}/{len(self.folds)}"]
+        cells = [row.variant, f"{len(row.folds_done)}/{len(self.folds)}",
+                 *([str(len(row.seeds))] if self.repeated_seeds else [])]
         for metric in self.metrics:
             cells.append(row.summaries[metric].cell())
             if self.has_reference:
@@ -253,24 +261,30 @@ def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                   notes=(*standing, *notes, *lesion_loss_notes(variants, grouped)),
                   title=("Table 2" if timing else "Table 1") + ": mean +- sd over folds",
                   devices=tuple(devices),
-                  evidence=_evidence(values, outcomes, refs, plan.settings))
+                  evidence=_evidence(values, outcomes, refs, plan))
 
 
 def _evidence(values: Mapping[str, Mapping[str, Mapping[str, float]]],
               outcomes: Mapping[str, tuple[dict[int, FoldRuns], dict[int, str]]],
-              refs: Mapping[str, str], settings: EvidenceConfig) -> Evidence:
-    """Effects, ranking stability and lesion-size strata of the table's rows."""
-    variants = list(outcomes)
+              refs: Mapping[str, str], plan: EvidencePlan) -> Evidence:
+    """Effects, ranking stability, lesion-size strata and seed variance of the rows."""
+    variants, settings = list(outcomes), plan.settings
     extra = {metric: {variant: seed_mean_per_patient(variant, done.values(), metric)
                       for variant, (done, _) in outcomes.items()}
              for metric in STRATA_METRICS if metric not in values}
     rows = [row for done, _ in outcomes.values() for by_seed in done.values()
             for run in by_seed.values() for row in run.per_patient]
     volumes, unit = reference_volumes(rows)
+    splits = [variance_split(variant, DICE, {f: {s: r.metrics.get(DICE, math.nan)
+                                                 for s, r in by_seed.items()}
+                                             for f, by_seed in done.items()})
+              for variant, (done, _) in outcomes.items()]
     return Evidence(settings, build_effects(values, variants, refs, settings),
                     rank_stability(values[DICE], variants, settings, metric=DICE),
                     lesion_strata({**values, **extra}, volumes, unit, variants,
-                                  settings.size_strata))
+                                  settings.size_strata),
+                    tuple(split for split in splits if split is not None),
+                    factorial_effects(values[DICE], plan.factorial, settings, metric=DICE))
 
 
 def _outcomes(variant: str, folds: Sequence[int],

@@ -35,6 +35,7 @@ from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, prepro
 from data_pipeline.synthetic.phantom import make_head_phantom
 from data_pipeline.synthetic.phantom_skull import Anatomy
 from platform.config import SweepConfig, load_sweep
+from platform.config.designs import AblationConfig, ComponentConfig
 from platform.config.evidence import EvidenceConfig
 from platform.config.reference import KINDS
 from platform.config.request import TrialRequest
@@ -631,6 +632,14 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "variants.reference": (("variants[0].reference={{dice: '0.5 +- 0.1'}}",), _variants),
     "variants.config": (("variants[1].train.seed=5",), _variants),
     "variants.compare_to": (("variants[0].compare_to=final",), _evidence),
+    "ablation": (("ablation.design=cumulative",), _variants),
+    "ablation.design": (("ablation.design=factorial",), _variants),
+    "ablation.components": (("ablation.components[0].name=squeeze",), _variants),
+    "ablation.components.name": (("ablation.components[0].name=squeeze",), _variants),
+    "ablation.components.description": (("ablation.components[0].description=gates",),
+                                        _variants),
+    "ablation.components.without": (("ablation.components[0].without={{model.residual: "
+                                     "false}}",), _variants),
     "evidence": (("evidence.seed=3",), _evidence),
     "evidence.confidence": (("evidence.confidence=0.8",), _evidence),
     "evidence.resamples": (("evidence.resamples=500",), _evidence),
@@ -701,6 +710,7 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.train.iterations": (("train.iterations=3",), _train),
     "trial.train.batch_size": (("train.batch_size=1",), _batch),
     "trial.train.seed": (("train.seed=5",), _train),
+    "trial.train.seeds": (("train.seeds=[0, 1]",), _keys),
     "trial.train.checkpoint_every": (("train.checkpoint_every=2",), _train),
     "trial.train.log_every": (("train.log_every=2",), _train),
     "trial.train.amp": (("train.amp=true",), _train),
@@ -731,13 +741,15 @@ BASES: dict[str, tuple[str, ...]] = {
         "preprocessing.steps=[hu_window, {remove_skull: {method: enclosed}}, minmax, "
         "crop_to_brain]", "preprocessing.max_lesion_loss=0.0"),
 }
-"""Settings a row starts from besides tiny.yaml (every search row starts from a search)."""
+"""Settings a row starts from besides tiny.yaml (every search row starts from a search,
+every ablation row from a leave-one-out design)."""
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataConfig, "data.synthetic": SyntheticCohortConfig, "cv": CVConfig,
     "search": SearchConfig, "search.space": Distribution, "resources": ResourcesConfig,
     "tracking": TrackingConfig, "ray": RayConfig, "failure": FailureConfig,
-    "reuse": ReuseConfig, "evidence": EvidenceConfig,
+    "reuse": ReuseConfig, "evidence": EvidenceConfig, "ablation": AblationConfig,
+    "ablation.components": ComponentConfig,
     "variants": VariantConfig, "trial": TrialConfig, "trial.preprocessing": PreprocessingConfig,
     "trial.train": TrainConfig, "trial.eval": EvalConfig,
 }
@@ -771,6 +783,9 @@ def test_every_schema_field_reaches_its_consumer(field: str, workspace: Path, tm
     base = BASES.get(field, ())
     if field.startswith("search"):
         base = (*base, 'search.space={"model.se_ratio": {choice: [4, 8]}}')
+    if field.startswith("ablation"):
+        base = (*base, "ablation={design: leave_one_out, components: [{name: se, without: "
+                       "{model.se: false}}]}")
     before = probe(_sweep(workspace, base))
     after = probe(_sweep(workspace, (*base, *(c.format(**fill) for c in changes))))
     assert after != before, f"{field}: {changes} did not change what its consumer receives"
