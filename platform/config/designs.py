@@ -87,6 +87,7 @@ class AblationConfig(Section):
     def variants(self) -> list[GeneratedVariant]:
         """The design's variants, as YAML variants (merged over ``base`` like any)."""
         names = [c.name for c in self.components]
+        rows: list[tuple[str, tuple[str, ...], str | None, str]]
         said = {c.name: f"{c.name}: {c.description}" if c.description else c.name
                 for c in self.components}
         if self.design == "cumulative":

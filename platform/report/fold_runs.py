@@ -97,7 +97,7 @@ def lesion_loss_notes(variants: Sequence[str],
             for run in runs:
                 for row in run.per_patient:
                     lost = row.get("lesion_lost")
-                    if isinstance(lost, Real) and lost > 0:
+                    if isinstance(lost, Real) and float(lost) > 0:
                         share = f"{100 * float(lost):.2f}"
                         cut.setdefault((fold, str(row["case"]), share), []).append(variant)
     return [f"{case} (fold {fold}): preprocessing took {share} % of the lesion in "

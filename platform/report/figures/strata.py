@@ -7,6 +7,8 @@ stratum's patients (:mod:`platform.report.strata`). The JSON holds the numbers d
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -26,10 +28,11 @@ def strata_figure(strata: LesionStrata) -> tuple[Figure, FigureData]:
     """
     labels = [s.label for s in strata.strata]
     variants = list(strata.cells)
-    values = {m: {v: {"mean": [strata.cells[v][s][m].mean for s in labels],
-                      "sd": [strata.cells[v][s][m].sd for s in labels],
-                      "n": [strata.cells[v][s][m].n for s in labels]} for v in variants}
-              for m in strata.metrics}
+    values: dict[str, dict[str, dict[str, list[float]]]] = {
+        m: {v: {"mean": [strata.cells[v][s][m].mean for s in labels],
+                "sd": [strata.cells[v][s][m].sd for s in labels],
+                "n": [float(strata.cells[v][s][m].n) for s in labels]} for v in variants}
+        for m in strata.metrics}
     figure = new_figure(max(4.0, 3.6 * len(strata.metrics)), 3.8)
     panels = figure.subplots(1, max(1, len(strata.metrics)), squeeze=False)[0]
     x = np.arange(len(labels))
@@ -37,7 +40,7 @@ def strata_figure(strata: LesionStrata) -> tuple[Figure, FigureData]:
     for axes, metric in zip(panels, strata.metrics, strict=False):
         for index, variant in enumerate(variants):
             series = values[metric][variant]
-            sd = [0.0 if s != s else s for s in series["sd"]]  # nan (one patient): no bar
+            sd = [0.0 if math.isnan(s) else s for s in series["sd"]]  # one patient: no bar
             axes.errorbar(x - 0.4 + width * (index + 0.5), series["mean"], yerr=sd,
                           marker="o", markersize=4, linestyle="none", capsize=2,
                           label=variant)
