@@ -158,3 +158,22 @@ def test_the_same_store_gives_the_same_intervals() -> None:
     first, again = _table().to_csv(), _table().to_csv()
     assert first == again
     assert _table(SETTINGS.model_copy(update={"seed": 3})).to_csv() != first
+
+
+def test_a_layout_logged_before_issue_27_gets_the_evidence_from_the_runs_alone() -> None:
+    """A finished sweep's table1_layout.json of before (no compare_to, no evidence):
+    ``platform.report`` compares each row with the previous one at the default settings."""
+    import json
+
+    from platform.report.rebuild import TableLayout
+
+    old = json.dumps({"variants": VARIANTS, "folds": list(FOLDS), "reference": {},
+                      "notes": [], "timing": False})
+    layout = TableLayout.from_json(old)
+    assert (layout.compare_to, layout.evidence, layout.factorial) == ({}, {}, {})
+    table = layout.table1(RESULTS)
+    assert table.evidence.settings == EvidenceConfig()
+    assert [(e.variant, e.versus) for e in table.evidence.effects if e.metric == "dice"] == [
+        ("same", "plain"), ("better", "same"), ("noisy", "better")]
+    again = TableLayout.from_json(layout.to_json())
+    assert again == layout
