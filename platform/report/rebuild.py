@@ -10,7 +10,9 @@ resolved ``sweep.yaml`` and the table's layout (``table1_layout.json``: rows, fo
 paper's values, notes, as the sweep printed it) are read back and the tables and figures
 written into a folder:
 
-- ``table1.md``, ``table1.csv``, ``table1.tex`` (booktabs), and ``table2.*`` when the
+- ``table1.md``, ``table1.csv``, ``table1.tex`` (booktabs) with each row's paired effect
+  and corrected p, ``effects.md`` (every metric's effects in words), ``strata.md/.csv``
+  (by lesion size; :mod:`platform.report.evidence`), and ``table2.*`` when the
   sweep evaluated two or more inference overlaps (:mod:`platform.report.table2`); the paper's
   numbers sit beside ours wherever the sweep file gives them (``reference``);
 - ``figures/`` (PNG, SVG and the JSON of the numbers drawn, :mod:`platform.report.figures`):

@@ -2,17 +2,22 @@
 
 Reproduces the layout of Dobshik et al. (2023), Table 1 (arXiv:2301.06793, Computer
 Optics): for every variant of an ablation, Dice, sensitivity, specificity and
-precision as mean +- standard deviation over the cross-validation folds. Two additions
+precision as mean +- standard deviation over the cross-validation folds. The additions
 make the reproduction auditable:
 
 - missing folds are listed with their reason (``failed: <reason>``, ``not run``) and are
   excluded from the mean, never averaged away unseen;
 - a Wilcoxon signed-rank test, paired by case key over every patient both variants
-  evaluated, says whether each step of the ablation changed the per-patient Dice.
+  evaluated, says whether each step of the ablation changed the per-patient Dice;
+- the evidence of :mod:`platform.report.evidence` (issue 27): each row's paired effect
+  with its bootstrap interval and corrected p, in a column and in words under the
+  table, how often each row ranks first, lesion-size strata and, with ``train.seeds``,
+  the seed count and the variance between folds and between seeds.
 
 The fold value of a metric is the child run's metric of that name (the mean over the
-fold's held-out patients); the table's sd is the sample sd (``ddof=1``) over folds, the
-usual choice for k-fold results, and "n/a" when fewer than two folds finished.
+fold's held-out patients; with several seeds, the mean over the seeds' runs); the
+table's sd is the sample sd (``ddof=1``) over folds, the usual choice for k-fold
+results, and "n/a" when fewer than two folds finished.
 
 This module reads :class:`platform.tracking.TrialResult` only; it never imports training.
 """
