@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from data_pipeline.parts.docs import render_markdown, type_text
 from data_pipeline.parts.registry import registry, value_text
+from platform.config.designs import AblationConfig, ComponentConfig
+from platform.config.evidence import EvidenceConfig
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig, TrackingConfig
 from platform.config.search import Distribution, SearchConfig
 from platform.config.sweep import CVConfig, DataConfig, SweepConfig, SyntheticCohortConfig
@@ -26,7 +28,8 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("preprocessing", PreprocessingConfig), ("train", TrainConfig), ("eval", EvalConfig),
     ("search", SearchConfig), ("search.space values", Distribution),
     ("resources", ResourcesConfig), ("tracking", TrackingConfig), ("ray", RayConfig),
-    ("failure", FailureConfig),
+    ("failure", FailureConfig), ("evidence", EvidenceConfig), ("ablation", AblationConfig),
+    ("ablation.components", ComponentConfig),
 )
 """The sweep file's sections, in the order a reader meets them."""
 

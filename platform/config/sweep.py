@@ -28,7 +28,9 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from data_pipeline.parts import as_tuple
+from platform.config.designs import AblationConfig
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
+from platform.config.evidence import EvidenceConfig
 from platform.config.overrides import Origin, apply_overrides
 from platform.config.runtime import (
     FailureConfig,
@@ -45,7 +47,9 @@ from platform.config.variants import VariantConfig, parse_reference, variant_wit
 __all__ = [
     "ConfigError",
     "CVConfig",
+    "AblationConfig",
     "DataConfig",
+    "EvidenceConfig",
     "FailureConfig",
     "RayConfig",
     "ResourcesConfig",
@@ -153,8 +157,11 @@ class SweepConfig(Section):
     base: TrialConfig = Field(
         default_factory=TrialConfig)  # type: ignore[arg-type]  # mypy takes Part() fields as required
     """The trial configuration every variant starts from."""
-    variants: Annotated[tuple[VariantConfig, ...], BeforeValidator(as_tuple)]
-    """Named variants, run in this order."""
+    variants: Annotated[tuple[VariantConfig, ...], BeforeValidator(as_tuple)] = ()
+    """Named variants, run in this order (after those ``ablation`` generates)."""
+    ablation: AblationConfig | None = None
+    """Variants generated from the full model's components: ``cumulative``,
+    ``leave_one_out`` or ``factorial`` (:mod:`platform.config.designs`)."""
     search: SearchConfig | None = None
     """An optional Optuna search over knobs of one variant."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
@@ -167,10 +174,13 @@ class SweepConfig(Section):
     """Retries."""
     reuse: ReuseConfig = Field(default_factory=ReuseConfig)
     """Finished trainings and evaluations taken from the store instead of redone."""
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    """Paired effects, intervals and corrected tests beside Table 1 (no work key)."""
 
     @model_validator(mode="before")
     @classmethod
     def _resolve_variants(cls, data: Any) -> Any:
+        data = _with_generated_variants(data)
         if not isinstance(data, Mapping) or not isinstance(data.get("variants"), list | tuple):
             return data
         base = data.get("base")
@@ -201,6 +211,15 @@ class SweepConfig(Section):
     def experiment_name(self) -> str:
         """The MLflow experiment: ``tracking.experiment``, else the sweep's name."""
         return self.tracking.experiment or self.name
+
+    def comparisons(self) -> dict[str, str]:
+        """The rows compared with another row than the one above them: each variant's
+        ``compare_to`` (``{variant: reference}``; a design sets it on its variants)."""
+        return {v.name: v.compare_to for v in self.variants if v.compare_to is not None}
+
+    def factorial_cells(self) -> dict[str, tuple[str, ...]]:
+        """``{variant: components on}`` of a factorial ``ablation`` (else empty)."""
+        return self.ablation.factorial_cells() if self.ablation is not None else {}
 
     def resolve_variant(self, name: str) -> TrialConfig:
         """The validated config of variant ``name`` (base merged with its sections).
@@ -234,6 +253,28 @@ class SweepConfig(Section):
         return self.tuned_config().with_overrides(dotted, source="search sample")
 
 
+def _with_generated_variants(data: Any) -> Any:
+    """``data`` with the variants its ``ablation`` section generates put first.
+
+    A sweep dumped and validated again already holds them (same names): nothing is added.
+    An invalid ``ablation`` section adds nothing; its own validation reports it.
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("ablation"), Mapping):
+        return data
+    written = data.get("variants", [])
+    if not isinstance(written, list | tuple):
+        return data
+    try:
+        generated = AblationConfig.model_validate(data["ablation"]).variants()
+    except ValidationError:
+        return data
+    names = {v.get("name") for v in written if isinstance(v, Mapping)}
+    if all(v["name"] in names for v in generated):
+        return data
+    plain = [{k: v for k, v in variant.items() if k != "components_on"} for variant in generated]
+    return {**data, "variants": [*plain, *written]}
+
+
 def _variant_problems(variants: Sequence[VariantConfig]) -> list[Failure]:
     if not variants:
         return [(("variants",), "no variants: give at least one, such as {name: base} "
@@ -245,6 +286,12 @@ def _variant_problems(variants: Sequence[VariantConfig]) -> list[Failure]:
             problems.append((("variants", index, "name"), f"duplicate variant name (also "
                              f"variants[{first[variant.name]}])", variant.name, {}))
         first.setdefault(variant.name, index)
+    names = tuple(first)
+    for index, variant in enumerate(variants):
+        target = variant.compare_to
+        if target is not None and (target == variant.name or target not in first):
+            problems.append((("variants", index, "compare_to"), "not another variant of the "
+                             "sweep", target, {"allowed": names}))
     return problems
 
 

@@ -19,8 +19,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -83,6 +85,12 @@ class TrainConfig(Section):
     """Patches per step (paper: 2)."""
     seed: int = 0
     """Seeds weight initialisation and the patch stream (ours)."""
+    seeds: Annotated[tuple[int, ...], BeforeValidator(as_tuple),
+                     Field(min_length=1)] | None = None
+    """Train each (variant, fold) once per seed, e.g. ``[0, 1, 2]``: each its own
+    training with its own work key, so a seed added later trains only that seed; Table 1
+    averages each patient over the seeds and splits the variance between folds and seeds
+    (ours; the paper trained once). Null: once, with ``seed``."""
     checkpoint_every: Positive = 1000
     """Iterations between checkpoints, the resume points (ours)."""
     log_every: Positive = 50
@@ -98,6 +106,31 @@ class TrainConfig(Section):
     seconds up front; ``benchmarks/gpu_check.py`` measures whether it pays on a GPU)."""
     threads: Positive | None = None
     """CPU threads of the trial's torch; null: the trial's Ray CPU share."""
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if seeds is not None and len(set(seeds)) != len(seeds):
+            raise PydanticCustomError("repeated_seed", "a seed is listed twice",
+                                      {"got": list(seeds)})
+        return seeds
+
+    @model_serializer(mode="wrap")
+    def _seeds_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``seeds`` out while null: the work keys and trial ids hash this dump, and
+        a sweep that names no seeds keeps the keys it had before the field existed."""
+        data: dict[str, Any] = handler(self)
+        if self.seeds is None:
+            data.pop("seeds", None)
+        return data
+
+    def each_seed(self) -> tuple[TrainConfig, ...]:
+        """One ``train`` section per seed to train: ``seeds`` spelled out as ``seed``
+        (and ``seeds`` null), or this section alone."""
+        if self.seeds is None:
+            return (self,)
+        return tuple(self.model_copy(update={"seed": seed, "seeds": None})
+                     for seed in self.seeds)
 
 
 def _inference_shorthand(data: Any) -> Any:

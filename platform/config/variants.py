@@ -68,10 +68,15 @@ class VariantConfig(Section):
     reference: dict[Annotated[str, AfterValidator(_metric)],
                     Annotated[str, AfterValidator(_reference_text)]] | None = None
     """The paper's numbers as ``"mean +- sd"`` per metric, printed beside ours."""
+    compare_to: Name | None = None
+    """The row this variant's paired effects are taken against (another variant's name);
+    null: the row above it (a cumulative ablation), or the design's reference (the full
+    model of ``ablation.design: leave_one_out``)."""
     config: TrialConfig
     """Its resolved trial configuration: ``base`` with the variant's sections merged in."""
 
-    yaml_keys: ClassVar[tuple[str, ...]] = ("name", "description", "reference", *TRIAL_SECTIONS)
+    yaml_keys: ClassVar[tuple[str, ...]] = ("name", "description", "reference", "compare_to",
+                                           *TRIAL_SECTIONS)
 
     def reference_values(self) -> dict[str, tuple[float, float | None]]:
         """The paper's numbers as ``{metric: (mean, sd)}`` (sd None when not given)."""

@@ -13,7 +13,7 @@ __all__ = ["booktabs", "latex_escape"]
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}"}
+            "^": r"\textasciicircum{}", "Δ": r"$\Delta$"}
 
 
 def latex_escape(text: str) -> str:

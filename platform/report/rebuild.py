@@ -10,11 +10,16 @@ resolved ``sweep.yaml`` and the table's layout (``table1_layout.json``: rows, fo
 paper's values, notes, as the sweep printed it) are read back and the tables and figures
 written into a folder:
 
-- ``table1.md``, ``table1.csv``, ``table1.tex`` (booktabs), and ``table2.*`` when the
+- ``table1.md``, ``table1.csv``, ``table1.tex`` (booktabs) with each row's paired effect
+  and corrected p, ``effects.md`` (every metric's effects in words), ``strata.md/.csv``
+  (by lesion size; :mod:`platform.report.evidence`), and ``table2.*`` when the
   sweep evaluated two or more inference overlaps (:mod:`platform.report.table2`); the paper's
   numbers sit beside ours wherever the sweep file gives them (``reference``);
 - ``figures/`` (PNG, SVG and the JSON of the numbers drawn, :mod:`platform.report.figures`):
-  ``table1`` (bars), ``per_patient_dice``, ``table2``, and for searches
+  ``table1`` (bars), ``per_patient_dice``, ``effects_forest`` (each row's paired
+  effects with their intervals), ``rank_stability`` (how often each variant ranks
+  first, ... over resampled patients), ``lesion_strata`` (metrics by lesion-size
+  stratum), ``table2``, and for searches
   ``search_history`` and ``parameter_importance``;
 - ``trials/<variant>-fold<k>/learning_curves.*`` from each trial's metric history.
 
@@ -31,16 +36,24 @@ import re
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from platform.evaluation.metrics import DICE
+from platform.config import SweepConfig
+from platform.config.designs import AblationConfig
+from platform.config.evidence import EvidenceConfig
+from platform.evaluation.metrics import DICE, TABLE1_METRICS
+from platform.report.evidence import EvidencePlan
 from platform.report.figures import save_figure
 from platform.report.figures.curves import run_learning_curves
+from platform.report.figures.effects import forest_figure
+from platform.report.figures.ranking import ranking_figure
+from platform.report.figures.strata import strata_figure
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
+from platform.report.fold_runs import seed_of
 from platform.report.latex import booktabs
 from platform.report.search import search_figures
 from platform.report.table1 import Table1, build_table1
@@ -73,20 +86,48 @@ class TableLayout:
     notes: tuple[str, ...] = ()
     timing: bool = False
     """Table 2's columns (seconds and patches per patient): variants share trainings."""
+    compare_to: dict[str, str] = field(default_factory=dict)
+    """Rows compared with another row than the one above (``{variant: reference}``)."""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """The sweep's ``evidence`` settings (:class:`EvidenceConfig`; empty: the defaults)."""
+    factorial: dict[str, list[str]] = field(default_factory=dict)
+    """``{variant: components on}`` of a factorial ``ablation`` (empty otherwise)."""
 
     def table1(self, results: Sequence[TrialResult]) -> Table1:
         """Table 1 of ``results`` with this layout."""
+        plan = EvidencePlan(EvidenceConfig.model_validate(self.evidence), self.compare_to,
+                            self.factorial)
         return build_table1(results, variants=self.variants, folds=self.folds,
                             reference=self.reference or None, notes=self.notes,
-                            timing=self.timing)
+                            timing=self.timing, evidence=plan)
+
+    @classmethod
+    def of_sweep(cls, sweep: SweepConfig, variants: Sequence[str], folds: Sequence[int], *,
+                 notes: Sequence[str] = (), timing: bool = False) -> TableLayout:
+        """The layout of ``sweep``'s table over ``variants`` (the ones that ran) and
+        ``folds``: the paper's values, each row's reference and the evidence settings."""
+        reference = {v.name: dict(v.reference) for v in sweep.variants
+                     if v.reference and v.name in variants}
+        compare_to = {name: ref for name, ref in sweep.comparisons().items()
+                      if name in variants and ref in variants}
+        cells = sweep.factorial_cells()
+        factorial = {v: list(on) for v, on in cells.items()} \
+            if set(cells) <= set(variants) else {}
+        return cls(variants=tuple(variants), folds=tuple(folds), reference=reference,
+                   notes=tuple(notes), timing=timing, compare_to=compare_to,
+                   evidence=sweep.evidence.model_dump(mode="json"), factorial=factorial)
 
     @classmethod
     def from_json(cls, text: str) -> TableLayout:
-        """Read what :meth:`to_json` wrote."""
+        """Read what :meth:`to_json` wrote (a layout of before issue 27 has no
+        ``compare_to`` / ``evidence``: previous rows, default settings)."""
         data = json.loads(text)
         return cls(variants=tuple(data["variants"]), folds=tuple(data["folds"]),
                    reference=data.get("reference", {}), notes=tuple(data.get("notes", ())),
-                   timing=bool(data.get("timing", False)))
+                   timing=bool(data.get("timing", False)),
+                   compare_to=dict(data.get("compare_to", {})),
+                   evidence=dict(data.get("evidence", {})),
+                   factorial=dict(data.get("factorial", {})))
 
     def to_json(self) -> str:
         """The layout as JSON (logged on the parent run beside Table 1)."""
@@ -105,19 +146,35 @@ def infer_layout(sweep: Mapping[str, Any], results: Sequence[TrialResult]) -> Ta
     folds = tuple(cv.get("run_folds") or range(int(cv.get("folds", 5))))
     reference = {v["name"]: dict(v["reference"]) for v in sweep.get("variants", [])
                  if v.get("reference") and v["name"] in variants}
-    return TableLayout(variants=variants, folds=folds, reference=reference)
+    compare_to = {v["name"]: v["compare_to"] for v in sweep.get("variants", [])
+                  if v.get("compare_to") in variants and v["name"] in variants}
+    cells = AblationConfig.model_validate(sweep["ablation"]).factorial_cells() \
+        if sweep.get("ablation") else {}
+    return TableLayout(variants=variants, folds=folds, reference=reference,
+                       compare_to=compare_to, evidence=dict(sweep.get("evidence") or {}),
+                       factorial={v: list(on) for v, on in cells.items()
+                                  if set(cells) <= set(variants)})
 
 
 def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str) -> list[Path]:
-    """``table1.md/.csv/.tex`` (and ``table2.*``) into ``out``; return the paths."""
+    """``table1.md/.csv/.tex``, ``effects.md`` (every metric's paired effects in words),
+    ``strata.md/.csv`` (by lesion size) and ``table2.*`` when there is a Table 2 into
+    ``out``; return the paths."""
     out.mkdir(parents=True, exist_ok=True)
     label = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()
     files = {
         "table1.md": table1.to_markdown(), "table1.csv": table1.to_csv(),
         "table1.tex": booktabs(table1.header(), [table1.row_cells(r) for r in table1.rows],
                                caption=f"{title}: mean +- sd over folds", label=f"tab:{label}-1",
-                               notes=table1.notes),
+                               notes=table1.lines_under),
     }
+    evidence = table1.evidence
+    if evidence is not None:
+        files["effects.md"] = "\n".join(
+            f"- {line}" for metric in TABLE1_METRICS for line in evidence.words(metric)) + "\n"
+    if evidence is not None and evidence.strata is not None:
+        files |= {"strata.md": evidence.strata.to_markdown(),
+                  "strata.csv": evidence.strata.to_csv()}
     if table2 is not None:
         files |= {
             "table2.md": table2.to_markdown(), "table2.csv": table2.to_csv(),
@@ -131,16 +188,21 @@ def write_tables(table1: Table1, table2: Table2 | None, out: Path, *, title: str
 
 
 def _per_patient(table: Table1, results: Sequence[TrialResult]) -> tuple[dict, dict]:
-    values: dict[str, dict[str, float]] = {}
+    """Each patient's Dice per variant (the mean over its seeds) and its test fold."""
+    sums: dict[str, dict[str, list[float]]] = {}
     folds: dict[str, int] = {}
-    finished = {(r.variant, r.fold): r for r in results if r.status == "FINISHED"}
-    for row in table.rows:
-        for fold in row.folds_done:
-            for line in finished[(row.variant, fold)].per_patient:
-                value = line.get(DICE)
-                if isinstance(value, float):
-                    values.setdefault(str(line["case"]), {})[row.variant] = value
-                    folds[str(line["case"])] = fold
+    rows = {row.variant: row for row in table.rows}
+    for result in results:
+        row = rows.get(result.variant)
+        if result.status != "FINISHED" or row is None or result.fold not in row.folds_done:
+            continue
+        for line in result.per_patient:
+            value = line.get(DICE)
+            if isinstance(value, float):
+                sums.setdefault(str(line["case"]), {}).setdefault(row.variant, []).append(value)
+                folds[str(line["case"])] = result.fold
+    values = {case: {variant: sum(v) / len(v) for variant, v in by_variant.items()}
+              for case, by_variant in sums.items()}
     return values, folds
 
 
@@ -152,6 +214,12 @@ def write_figures(table1: Table1, table2: Table2 | None, results: Sequence[Trial
     values, folds = _per_patient(table1, results)
     written += save_figure(*per_patient_figure(values, [r.variant for r in table1.rows], folds),
                            out, "per_patient_dice")
+    if table1.evidence is not None and table1.evidence.effects:
+        written += save_figure(*forest_figure(table1.evidence), out, "effects_forest")
+    if table1.evidence is not None and table1.evidence.ranking is not None:
+        written += save_figure(*ranking_figure(table1.evidence.ranking), out, "rank_stability")
+    if table1.evidence is not None and table1.evidence.strata is not None:
+        written += save_figure(*strata_figure(table1.evidence.strata), out, "lesion_strata")
     if table2 is not None:
         figure, data = overlap_figure([row.point() for row in table2.rows], device=table2.device)
         written += save_figure(figure, data, out, "table2")
@@ -184,6 +252,8 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
         raise KeyError(f"sweep run {parent_run_id} has no child runs: nothing to report")
     logged = read_run_text(uri, parent_run_id, LAYOUT_FILE)
     layout = TableLayout.from_json(logged) if logged else infer_layout(sweep, results)
+    if not layout.evidence and sweep.get("evidence"):
+        layout = replace(layout, evidence=dict(sweep["evidence"]))
     table1 = layout.table1(results)
     table2 = build_table2(results, variants=layout.variants, folds=layout.folds,
                           reference=layout.reference)
@@ -193,8 +263,10 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
     if trials:
         for result in results:
             if result.variant != SEARCH_VARIANT and result.status == "FINISHED":
-                folder = out / "trials" / f"{result.variant}-fold{result.fold}"
-                title = f"{result.variant}/fold{result.fold}"
+                seed = seed_of(result)  # a seed other than 0 gets its own folder
+                suffix = f"-seed{seed}" if seed else ""
+                folder = out / "trials" / f"{result.variant}-fold{result.fold}{suffix}"
+                title = f"{result.variant}/fold{result.fold}{suffix.replace('-', ' ')}"
                 training = result.tags.get("training_run", result.run_id)
                 written += save_figure(*run_learning_curves(uri, training, title), folder,
                                        "learning_curves")

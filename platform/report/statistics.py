@@ -18,7 +18,7 @@ from platform.evaluation.metrics import DICE, summarize
 from platform.tracking import TrialResult
 
 __all__ = ["NOT_AVAILABLE", "MetricSummary", "PairedTest", "fold_summary", "paired_test",
-           "per_patient"]
+           "per_patient", "seed_mean", "seed_mean_per_patient"]
 
 NOT_AVAILABLE = "n/a"
 """A cell whose number cannot be computed (its note says why)."""
@@ -86,6 +86,41 @@ def per_patient(variant: str, runs: Iterable[TrialResult], metric: str) -> dict[
             seen.add(case)
             if isinstance(value, Real) and not math.isnan(value):
                 values[case] = float(value)
+    return values
+
+
+def seed_mean(values: Sequence[float]) -> float:
+    """The mean over a fold's seeds; nan when any seed's value is nan (undefined)."""
+    return math.nan if not values or any(math.isnan(v) for v in values) \
+        else math.fsum(values) / len(values)
+
+
+def seed_mean_per_patient(variant: str, folds: Iterable[Mapping[int, TrialResult]],
+                          metric: str) -> dict[str, float]:
+    """``case key -> metric`` over a variant's finished folds, each patient's value the
+    mean over the seeds that scored it (nan values left out before averaging).
+
+    With one seed per fold this is :func:`per_patient`. Averaging over seeds before
+    pairing keeps one value per patient: the paired tests stay per patient.
+
+    Raises:
+        ValueError: a case evaluated in two folds (test sets must be disjoint).
+    """
+    values: dict[str, float] = {}
+    cases: set[str] = set()
+    for by_seed in folds:
+        seen: dict[str, list[float]] = {}
+        for run in by_seed.values():
+            for row in run.per_patient:
+                case, value = str(row["case"]), row.get(metric)
+                finite = isinstance(value, Real) and not math.isnan(value)
+                seen.setdefault(case, []).extend([float(value)] if finite else [])  # type: ignore[arg-type]
+        twice = sorted(set(seen) & cases)
+        if twice:
+            raise ValueError(f"variant {variant!r}: case {twice[0]} was evaluated in two "
+                             "folds; the folds' test sets must be disjoint")
+        cases |= set(seen)
+        values.update({case: math.fsum(v) / len(v) for case, v in seen.items() if v})
     return values
 
 

@@ -2,17 +2,22 @@
 
 Reproduces the layout of Dobshik et al. (2023), Table 1 (arXiv:2301.06793, Computer
 Optics): for every variant of an ablation, Dice, sensitivity, specificity and
-precision as mean +- standard deviation over the cross-validation folds. Two additions
+precision as mean +- standard deviation over the cross-validation folds. The additions
 make the reproduction auditable:
 
 - missing folds are listed with their reason (``failed: <reason>``, ``not run``) and are
   excluded from the mean, never averaged away unseen;
 - a Wilcoxon signed-rank test, paired by case key over every patient both variants
-  evaluated, says whether each step of the ablation changed the per-patient Dice.
+  evaluated, says whether each step of the ablation changed the per-patient Dice;
+- the evidence of :mod:`platform.report.evidence` (issue 27): each row's paired effect
+  with its bootstrap interval and corrected p, in a column and in words under the
+  table, how often each row ranks first, lesion-size strata and, with ``train.seeds``,
+  the seed count and the variance between folds and between seeds.
 
 The fold value of a metric is the child run's metric of that name (the mean over the
-fold's held-out patients); the table's sd is the sample sd (``ddof=1``) over folds, the
-usual choice for k-fold results, and "n/a" when fewer than two folds finished.
+fold's held-out patients; with several seeds, the mean over the seeds' runs); the
+table's sd is the sample sd (``ddof=1``) over folds, the usual choice for k-fold
+results, and "n/a" when fewer than two folds finished.
 
 This module reads :class:`platform.tracking.TrialResult` only; it never imports training.
 """
@@ -22,10 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Real
 
 from rich import box
 from rich.console import Console
@@ -38,13 +41,20 @@ from platform.evaluation.metrics import (
     SECONDS_PER_PATIENT,
     TABLE1_METRICS,
 )
+from platform.report.evidence import Evidence, EvidencePlan, build_effects, references
+from platform.report.factorial import factorial_effects
+from platform.report.fold_runs import FoldRuns, fold_outcome, group_runs, lesion_loss_notes
+from platform.report.ranking import rank_stability
+from platform.report.seeds import variance_split
 from platform.report.statistics import (
     MetricSummary,
     PairedTest,
     fold_summary,
     paired_test,
-    per_patient,
+    seed_mean,
+    seed_mean_per_patient,
 )
+from platform.report.strata import STRATA_METRICS, lesion_strata, reference_volumes
 from platform.report.tables import csv_text, markdown_table, number
 from platform.tracking import TrialResult
 
@@ -54,10 +64,10 @@ __all__ = ["TIMING_METRICS", "MetricSummary", "PairedTest", "Table1", "VariantRo
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class VariantRow:
-    """One row of Table 1. ``test`` is ``None`` for the first variant (nothing before it)."""
+    """One row of Table 1. ``test`` is ``None`` for a row without a reference row (the
+    first, unless it names one); ``seeds`` the training seeds of its finished runs."""
 
     variant: str
     summaries: Mapping[str, MetricSummary]
@@ -65,6 +75,7 @@ class VariantRow:
     missing: Mapping[int, str]
     test: PairedTest | None
     reference: Mapping[str, str]
+    seeds: tuple[int, ...] = (0,)
 
     def missing_text(self) -> str:
         """``"fold 2: failed: <reason>; fold 3: not run"`` (empty when none is missing)."""
@@ -85,6 +96,26 @@ class Table1:
     title: str = "Table 1: mean +- sd over folds"
     devices: tuple[str, ...] = ()
     """What ran the inference whose seconds the table shows (Table 2 only)."""
+    evidence: Evidence | None = None
+    """Each row's paired effects against its reference row (:mod:`platform.report.evidence`)."""
+
+    @property
+    def lines_under(self) -> tuple[str, ...]:
+        """What is printed under the table: the effects in words, then the notes."""
+        return (*(self.evidence.words() if self.evidence else ()), *self.notes)
+
+    @property
+    def repeated_seeds(self) -> bool:
+        """Whether some row has more than one training seed (the table shows ``Seeds``)."""
+        return any(len(row.seeds) > 1 for row in self.rows)
+
+    @property
+    def versus_word(self) -> str:
+        """``previous`` when every row is compared with the row above, else ``reference``."""
+        names = [row.variant for row in self.rows]
+        previous = all(row.test is None or names.index(row.test.versus) == index - 1
+                       for index, row in enumerate(self.rows))
+        return "previous" if previous else "reference"
 
     @property
     def complete(self) -> bool:
@@ -94,7 +125,7 @@ class Table1:
     def to_markdown(self) -> str:
         """A GitHub-flavoured markdown table (cells as :meth:`MetricSummary.cell`)."""
         return markdown_table(self.header(), [self.row_cells(row) for row in self.rows],
-                              self.notes)
+                              self.lines_under)
 
     def to_csv(self) -> str:
         """One line per variant with full-precision numbers (empty where undefined)."""
@@ -102,7 +133,10 @@ class Table1:
         header += [f"{m}_{s}" for m in self.metrics for s in ("mean", "sd")]
         if self.has_reference:
             header += [f"paper_{m}" for m in self.metrics]
-        header += ["test_metric", "test_versus", "test_n", "test_p", "test_note", "missing"]
+        header += ["test_metric", "test_versus", "test_n", "test_p", "test_note"]
+        if self.evidence is not None:
+            header += self.evidence.csv_header()
+        header += ["n_seeds", "missing"]
         lines = []
         for row in self.rows:
             line: list[object] = [row.variant, len(row.folds_done), len(self.folds)]
@@ -114,12 +148,15 @@ class Table1:
             test = row.test
             line += ([test.metric, test.versus, test.n_pairs, number(test.p_value), test.note]
                      if test else ["", "", "", "", ""])
-            lines.append([*line, row.missing_text()])
+            if self.evidence is not None:
+                line += self.evidence.csv_cells(row.variant)
+            lines.append([*line, len(row.seeds), row.missing_text()])
         return csv_text(header, lines)
 
     def to_metrics(self) -> dict[str, float]:
-        """MLflow metrics ``t1.<variant>.<metric>_mean`` / ``_sd``, ``t1.<variant>.n_folds``
-        and ``t1.<variant>.wilcoxon_p_<metric>``.
+        """MLflow metrics ``t1.<variant>.<metric>_mean`` / ``_sd``, ``t1.<variant>.n_folds``,
+        ``t1.<variant>.wilcoxon_p_<metric>`` and the paired effects
+        (:meth:`platform.report.evidence.Evidence.metrics`).
 
         Undefined values (nan, no test) are left out; characters MLflow refuses in a key
         (anything but letters, digits, ``_ - . / space``) become ``_``.
@@ -128,16 +165,20 @@ class Table1:
         for row in self.rows:
             prefix = "t1." + re.sub(r"[^A-Za-z0-9_\-./ ]", "_", row.variant)
             out[f"{prefix}.n_folds"] = float(len(row.folds_done))
+            out[f"{prefix}.n_seeds"] = float(len(row.seeds))
             for metric, summary in row.summaries.items():
                 out[f"{prefix}.{metric}_mean"] = summary.mean
                 out[f"{prefix}.{metric}_sd"] = summary.sd
             if row.test is not None and row.test.p_value is not None:
                 out[f"{prefix}.wilcoxon_p_{row.test.metric}"] = row.test.p_value
+            if self.evidence is not None:
+                out.update({f"{prefix}.{k}": v for k, v in
+                            self.evidence.metrics(row.variant).items()})
         return {k: v for k, v in out.items() if math.isfinite(v)}
 
     def header(self) -> list[str]:
         """Column titles shared by the markdown and the terminal table."""
-        header = ["Variant", "Folds"]
+        header = ["Variant", "Folds", *(["Seeds"] if self.repeated_seeds else [])]
         for metric in self.metrics:
             label = METRIC_LABELS.get(metric, metric)
             if metric == SECONDS_PER_PATIENT and self.devices:
@@ -145,71 +186,125 @@ class Table1:
             header.append(label)
             if self.has_reference:
                 header.append(f"{metric} (paper)")
-        return [*header, f"Wilcoxon p ({DICE} vs previous)", "Missing folds"]
+        if self.evidence is not None:
+            confidence = f"{100 * self.evidence.settings.confidence:g} %"
+            header += [f"P(rank 1, {DICE})", f"Δ {DICE} [{confidence} CI]"]
+        return [*header, f"Wilcoxon p ({DICE} vs {self.versus_word})", "Missing folds"]
 
     def row_cells(self, row: VariantRow) -> list[str]:
         """The text cells of ``row`` under :meth:`header`."""
-        cells = [row.variant, f"{len(row.folds_done)}/{len(self.folds)}"]
+        cells = [row.variant, f"{len(row.folds_done)}/{len(self.folds)}",
+                 *([str(len(row.seeds))] if self.repeated_seeds else [])]
         for metric in self.metrics:
             cells.append(row.summaries[metric].cell())
             if self.has_reference:
                 cells.append(row.reference.get(metric, "-"))
+        if self.evidence is not None:
+            effect, ranking = self.evidence.effect(row.variant), self.evidence.ranking
+            cells += [ranking.cell(row.variant) if ranking is not None else "-",
+                      effect.cell() if effect is not None else "-"]
         test = row.test.cell() if row.test is not None else "-"
+        if self.evidence is not None and row.test is not None:
+            test += self.evidence.adjusted_text(row.variant)
         return [*cells, test, row.missing_text() or "-"]
 
 
 def build_table1(results: Sequence[TrialResult], *, variants: Sequence[str],
                  folds: Sequence[int],
                  reference: Mapping[str, Mapping[str, str]] | None = None,
-                 notes: Sequence[str] = (), timing: bool = False) -> Table1:
+                 notes: Sequence[str] = (), timing: bool = False,
+                 evidence: EvidencePlan | None = None) -> Table1:
     """Summarise the trials of an ablation as Table 1.
+
+    A fold's value (and a patient's, before pairing) is the mean over its seeds.
 
     Args:
         results: child runs, e.g. from :func:`platform.tracking.fetch_trial_results`.
-        variants: row order; each row is tested against the row before it.
+        variants: row order; each row is compared with its reference row (the row
+            before it unless ``evidence.compare_to`` names another).
         folds: the folds expected for every variant (absent ones are "not run").
         reference: the paper's values, ``{variant: {metric: "0.508 +- 0.037"}}``, shown
             beside ours.
         timing: Table 2's layout: seconds and patches per patient beside the metrics,
             with the device that ran the inference.
+        evidence: the statistics' settings and chosen references (default settings,
+            previous rows, when None).
 
     Raises:
         ValueError: a variant is listed twice, two finished runs claim the same
-            (variant, fold), or one variant evaluated a case key in two folds.
+            (variant, fold, seed), one variant evaluated a case key in two folds, or a
+            reference row is not in the table.
     """
     if len(set(variants)) != len(variants):
         raise ValueError(f"variants must be unique, got {list(variants)}")
-    grouped = _group(results, variants, folds)
+    plan = evidence or EvidencePlan()
+    refs = references(variants, plan.compare_to)
+    grouped = group_runs(results, variants, folds)
     metrics = (*TABLE1_METRICS, *TIMING_METRICS) if timing else TABLE1_METRICS
+    outcomes = {variant: _outcomes(variant, folds, grouped) for variant in variants}
+    values = {metric: {variant: seed_mean_per_patient(variant, done.values(), metric)
+                       for variant, (done, _) in outcomes.items()} for metric in TABLE1_METRICS}
     rows: list[VariantRow] = []
-    previous: dict[str, float] | None = None
-    for index, variant in enumerate(variants):
-        done: dict[int, TrialResult] = {}
-        missing: dict[int, str] = {}
-        for fold in folds:
-            run, reason = _fold_outcome(variant, fold, grouped.get((variant, fold), []))
-            if run is None:
-                missing[fold] = reason
-            else:
-                done[fold] = run
-        patients = per_patient(variant, done.values(), DICE)
-        test = None if previous is None else paired_test(patients, previous, variants[index - 1])
+    for variant, (done, missing) in outcomes.items():
+        ref = refs.get(variant)
         rows.append(VariantRow(
             variant=variant,
-            summaries={m: fold_summary([r.metrics.get(m, math.nan) for r in done.values()])
-                       for m in metrics},
-            folds_done=tuple(done), missing=missing, test=test,
+            summaries={m: fold_summary([seed_mean([r.metrics.get(m, math.nan)
+                                                   for r in by_seed.values()])
+                                        for by_seed in done.values()]) for m in metrics},
+            folds_done=tuple(done), missing=missing,
+            test=None if ref is None else paired_test(values[DICE][variant], values[DICE][ref],
+                                                      ref),
             reference=dict((reference or {}).get(variant, {})),
+            seeds=tuple(sorted({s for by_seed in done.values() for s in by_seed})) or (0,),
         ))
-        previous = patients
     devices = sorted({r.device or "unknown" for runs in grouped.values() for r in runs
                       if r.status == "FINISHED"}) if timing else []
     standing = (*_STANDING_NOTES, *(_TIMING_NOTES if timing else ()))
     return Table1(rows=tuple(rows), folds=tuple(folds), metrics=tuple(metrics),
                   has_reference=reference is not None,
-                  notes=(*standing, *notes, *_lesion_loss_notes(variants, grouped)),
+                  notes=(*standing, *notes, *lesion_loss_notes(variants, grouped)),
                   title=("Table 2" if timing else "Table 1") + ": mean +- sd over folds",
-                  devices=tuple(devices))
+                  devices=tuple(devices),
+                  evidence=_evidence(values, outcomes, refs, plan))
+
+
+def _evidence(values: Mapping[str, Mapping[str, Mapping[str, float]]],
+              outcomes: Mapping[str, tuple[dict[int, FoldRuns], dict[int, str]]],
+              refs: Mapping[str, str], plan: EvidencePlan) -> Evidence:
+    """Effects, ranking stability, lesion-size strata and seed variance of the rows."""
+    variants, settings = list(outcomes), plan.settings
+    extra = {metric: {variant: seed_mean_per_patient(variant, done.values(), metric)
+                      for variant, (done, _) in outcomes.items()}
+             for metric in STRATA_METRICS if metric not in values}
+    rows = [row for done, _ in outcomes.values() for by_seed in done.values()
+            for run in by_seed.values() for row in run.per_patient]
+    volumes, unit = reference_volumes(rows)
+    splits = [variance_split(variant, DICE, {f: {s: r.metrics.get(DICE, math.nan)
+                                                 for s, r in by_seed.items()}
+                                             for f, by_seed in done.items()})
+              for variant, (done, _) in outcomes.items()]
+    return Evidence(settings, build_effects(values, variants, refs, settings),
+                    rank_stability(values[DICE], variants, settings, metric=DICE),
+                    lesion_strata({**values, **extra}, volumes, unit, variants,
+                                  settings.size_strata),
+                    tuple(split for split in splits if split is not None),
+                    factorial_effects(values[DICE], plan.factorial, settings, metric=DICE))
+
+
+def _outcomes(variant: str, folds: Sequence[int],
+              grouped: Mapping[tuple[str, int], Sequence[TrialResult]],
+              ) -> tuple[dict[int, FoldRuns], dict[int, str]]:
+    """The finished runs of each fold of ``variant`` (by seed) and why the others lack."""
+    done: dict[int, FoldRuns] = {}
+    missing: dict[int, str] = {}
+    for fold in folds:
+        runs, reason = fold_outcome(variant, fold, grouped.get((variant, fold), []))
+        if runs:
+            done[fold] = runs
+        else:
+            missing[fold] = reason
+    return done, missing
 
 
 TIMING_METRICS = (SECONDS_PER_PATIENT, PATCHES_PER_PATIENT)
@@ -228,29 +323,6 @@ _STANDING_NOTES = (
     "specificity (brain): over the brain of the default skull removal, the same region for "
     "every variant.",
 )
-
-
-def _lesion_loss_notes(variants: Sequence[str],
-                       grouped: Mapping[tuple[str, int], Sequence[TrialResult]]) -> list[str]:
-    """One note per (case, fold, share cut), naming every variant that cut that share.
-
-    Variants with the same preprocessing cut the same voxels, so one line per case
-    (not per case and variant) keeps the notes short without hiding a case.
-    """
-    cut: dict[tuple[int, str, str], list[str]] = {}
-    for variant in variants:
-        for (name, fold), runs in sorted(grouped.items()):
-            if name != variant:
-                continue
-            for run in runs:
-                for row in run.per_patient:
-                    lost = row.get("lesion_lost")
-                    if isinstance(lost, Real) and float(lost) > 0:
-                        share = f"{100 * float(lost):.2f}"
-                        cut.setdefault((fold, str(row["case"]), share), []).append(variant)
-    return [f"{case} (fold {fold}): preprocessing took {share} % of the lesion in "
-            f"{', '.join(dict.fromkeys(names))}"
-            for (fold, case, share), names in sorted(cut.items())]
 
 
 _LOG_WIDTH = 160
@@ -283,45 +355,6 @@ def render_table1(table: Table1, console: Console | None = None) -> Table:
         rich_table.add_row(*(cells[i].replace(" +- ", plus_minus) for i in keep),
                            style="red" if row.missing else None)
     console.print(rich_table)
-    for note in table.notes:
+    for note in table.lines_under:
         console.print(f"- {note}", highlight=False, markup=False)
     return rich_table
-
-
-def _group(results: Sequence[TrialResult], variants: Sequence[str],
-           folds: Sequence[int]) -> dict[tuple[str, int], list[TrialResult]]:
-    grouped: dict[tuple[str, int], list[TrialResult]] = defaultdict(list)
-    for result in results:
-        if result.variant in variants and result.fold in folds:
-            grouped[(result.variant, result.fold)].append(result)
-        else:
-            logger.warning("run %s (variant %r, fold %d) is not in the table's variants %s "
-                           "and folds %s; left out", result.run_id, result.variant,
-                           result.fold, list(variants), list(folds))
-    return grouped
-
-
-def _fold_outcome(variant: str, fold: int,
-                  runs: Sequence[TrialResult]) -> tuple[TrialResult | None, str]:
-    """The finished run of a (variant, fold), or ``None`` and why it is missing."""
-    finished = [r for r in runs if r.status == "FINISHED"]
-    if len(finished) > 1:
-        raise ValueError(
-            f"variant {variant!r} fold {fold} has {len(finished)} finished runs "
-            f"({', '.join(r.run_id for r in finished)}); delete the extra runs in MLflow so "
-            "that the fold is counted once"
-        )
-    if finished:
-        lacking = [m for m in TABLE1_METRICS if m not in finished[0].metrics]
-        if lacking:
-            return None, f"finished without metrics {lacking}"
-        return finished[0], ""
-    if not runs:
-        return None, "not run"
-    last = runs[-1]
-    reason = last.failure_reason or "no reason recorded"
-    if last.status == "RUNNING":
-        return None, "still running (or its process died before ending the run)"
-    return None, f"{last.status.lower()}: {reason}"
-
-

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from platform.config import SweepConfig
 from platform.sweep.context import build_context, materialize_cohort
-from platform.sweep.expand import expand, format_search, format_trials, search_plan_line
+from platform.sweep.expand import (
+    expand,
+    format_design,
+    format_search,
+    format_trials,
+    search_plan_line,
+)
 from platform.sweep.keys import keyed
 from platform.sweep.plan import plan_sweep
 from platform.tracking.work import FinishedWork, finished_work
@@ -20,6 +26,8 @@ def dry_run(sweep: SweepConfig, summary_line: str) -> None:
     the synthetic cohort is generated when missing, since its folds decide the keys)."""
 
     print(summary_line)
+    if sweep.ablation is not None:
+        print(format_design(sweep))
     print(format_trials(expand(sweep)))
     if sweep.search is not None:
         print(format_search(sweep))

@@ -1,5 +1,9 @@
 """Expand a validated sweep into its trials, with stable ids (pure: no I/O, no Ray).
 
+A variant with ``train.seeds`` gives one trial per (fold, seed), each with that seed as
+its ``train.seed``: the trial a sweep naming only that seed would have, with its id and
+work keys, so a seed added later trains only the new seed.
+
 Why ids are content hashes: a resumed sweep must recognise the trials it already ran,
 and a trial whose configuration changed must not be mistaken for an old one. So
 ``trial_id = "<variant>-f<fold>-<hash>"``, where the hash covers everything that
@@ -25,8 +29,8 @@ from platform.config import SweepConfig, TrialConfig
 from platform.config.request import TrialSpec
 from platform.tracking.payloads import config_params
 
-__all__ = ["HASH_CHARS", "best_trials", "expand", "format_search", "format_trials",
-           "search_plan_line", "sweep_id"]
+__all__ = ["HASH_CHARS", "best_trials", "each_seed", "expand", "format_design",
+           "format_search", "format_trials", "search_plan_line", "sweep_id"]
 
 HASH_CHARS = 10
 """Hex characters of a content hash in an id (40 bits: collisions need ~10^6 trials)."""
@@ -76,13 +80,25 @@ def best_trials(sweep: SweepConfig, knobs: Mapping[str, Any],
     return _folds(sweep, sweep.tuned_variant, sweep.with_overrides(knobs), folds)
 
 
+def each_seed(config: TrialConfig) -> tuple[TrialConfig, ...]:
+    """``config`` once per seed of ``train.seeds`` (each with that ``train.seed`` and no
+    ``seeds``: the config a sweep naming that one seed resolves to, so it keeps that
+    sweep's keys and ids), or ``config`` alone when ``train.seeds`` is null."""
+    if config.train.seeds is None:
+        return (config,)
+    return tuple(config.model_copy(update={"train": train}) for train in config.train.each_seed())
+
+
 def _folds(sweep: SweepConfig, variant: str, config: TrialConfig,
            folds: Sequence[int] | None = None) -> list[TrialSpec]:
     specs = []
     for fold in sweep.cv.folds_to_run() if folds is None else folds:
-        digest = _digest({"config": config.model_dump(mode="json"), **_split_identity(sweep, fold)})
-        specs.append(TrialSpec(trial_id=f"{variant}-f{fold}-{digest}", sweep_name=sweep.name,
-                               variant=variant, fold=fold, config=config))
+        for seeded in each_seed(config):
+            digest = _digest({"config": seeded.model_dump(mode="json"),
+                              **_split_identity(sweep, fold)})
+            specs.append(TrialSpec(trial_id=f"{variant}-f{fold}-{digest}",
+                                   sweep_name=sweep.name, variant=variant, fold=fold,
+                                   config=seeded))
     return specs
 
 
@@ -96,7 +112,10 @@ def sweep_id(sweep: SweepConfig) -> str:
         "name": sweep.name,
         "data": sweep.data.identity(),
         "cv": sweep.cv.model_dump(mode="json"),
-        "variants": [[v.name, v.config.model_dump(mode="json")] for v in sweep.variants],
+        "variants": [[v.name, [c.model_dump(mode="json") for c in each_seed(v.config)]]
+                     if v.config.train.seeds is not None and len(v.config.train.seeds) > 1
+                     else [v.name, each_seed(v.config)[0].model_dump(mode="json")]
+                     for v in sweep.variants],
         "search": sweep.search.model_dump(mode="json") if sweep.search is not None else None,
     }
     return _digest(payload)
@@ -108,14 +127,30 @@ def format_trials(specs: Sequence[TrialSpec]) -> str:
     if not specs:
         return "(no trials)"
     flats = [_display(spec.config) for spec in specs]
-    varying = [key for key in flats[0] if any(flat[key] != flats[0][key] for flat in flats)]
+    keys = list(dict.fromkeys(key for flat in flats for key in flat))  # parts differ in params
+    varying = [key for key in keys if any(flat.get(key) != flats[0].get(key) for flat in flats)]
     header = ["#", "trial_id", "variant", "fold", *varying]
-    rows = [[str(i), s.trial_id, s.variant, str(s.fold), *(f[k] for k in varying)]
+    rows = [[str(i), s.trial_id, s.variant, str(s.fold), *(f.get(k, "-") for k in varying)]
             for i, (s, f) in enumerate(zip(specs, flats, strict=True))]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in [header, *rows]]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def format_design(sweep: SweepConfig) -> str:
+    """The variants an ``ablation`` section generated, for ``--dry-run`` (empty: none)."""
+    ablation = sweep.ablation
+    if ablation is None:
+        return ""
+    generated = {v["name"] for v in ablation.variants()}
+    lines = [f"ablation: {ablation.design} design over {len(ablation.components)} components "
+             f"({', '.join(c.name for c in ablation.components)}) -> {len(generated)} variants:"]
+    for variant in sweep.variants:
+        if variant.name in generated:
+            versus = f" [compared with {variant.compare_to}]" if variant.compare_to else ""
+            lines.append(f"  {variant.name}: {variant.description}{versus}")
+    return "\n".join(lines)
 
 
 def format_search(sweep: SweepConfig) -> str:

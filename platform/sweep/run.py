@@ -56,11 +56,9 @@ def _table(sweep: SweepConfig, context: SweepContext, plan: SweepPlan,
     assert context.parent_run_id is not None  # the table belongs to a parent run
     every_run = fetch_trial_results(context.tracking_uri, context.parent_run_id)
     results = [r for r in every_run if r.evaluation_key in plan.evaluation_keys]
-    reference = {v.name: dict(v.reference) for v in sweep.variants if v.reference}
-    reference = {k: v for k, v in reference.items() if k in variants}
-    layout = TableLayout(variants=tuple(variants), folds=plan.table_folds,
-                         reference=reference, notes=(*notes, *plan.notes(git_state()[0])),
-                         timing=plan.shares_trainings)
+    layout = TableLayout.of_sweep(sweep, variants, plan.table_folds,
+                                  notes=(*notes, *plan.notes(git_state()[0])),
+                                  timing=plan.shares_trainings)
     table = layout.table1(results)
     render_table1(table)
     publish_sweep_tables(context.tracking_uri, context.parent_run_id, table, layout,

@@ -39,6 +39,8 @@ from data_pipeline.preprocess import NO_PREPROCESSING_STEPS, PAPER_STEPS, prepro
 from data_pipeline.synthetic.phantom import make_head_phantom
 from data_pipeline.synthetic.phantom_skull import Anatomy
 from platform.config import SweepConfig, load_sweep
+from platform.config.designs import AblationConfig, ComponentConfig
+from platform.config.evidence import EvidenceConfig
 from platform.config.reference import KINDS
 from platform.config.request import TrialRequest
 from platform.config.runtime import (
@@ -567,6 +569,32 @@ def _tracking(sweep: SweepConfig) -> Any:
     return context.tracking_uri, context.experiment
 
 
+_EFFECTS = (0.0, 0.02, 0.05, 0.01, 0.30, 0.04, -0.01)
+"""Paired Dice differences of seven patients: a zero (zero_method), a long right tail
+(bca), one comparison x five metrics (family, correction), a Holm p near 0.2 (alpha)."""
+
+
+def _evidence(sweep: SweepConfig) -> Any:
+    """Table 1 (Markdown with the words under it, CSV) of fixed runs, as the sweep's layout
+    builds it (:meth:`TableLayout.of_sweep`: each row's reference, ``evidence``)."""
+    from platform.report.rebuild import TableLayout
+    from platform.tracking import TrialResult
+
+    metrics = ("dice", "sensitivity", "specificity", "specificity_brain", "precision")
+    results = []
+    for index, variant in enumerate(sweep.variant_names):
+        rows = [{"case": f"case-{i}", "tp": 90.0 + 100 * i, "fn": 10.0,
+                 **{m: 0.3 + 0.05 * i + index * (d + 0.001 * k) for k, m in enumerate(metrics)}}
+                for i, d in enumerate(_EFFECTS)]
+        results.append(TrialResult(
+            run_id=variant, trial_id=variant, variant=variant, fold=0, status="FINISHED",
+            metrics={m: float(np.mean([r[m] for r in rows])) for m in metrics},
+            per_patient=rows, failure_reason=None))
+    table = TableLayout.of_sweep(sweep, sweep.variant_names, (0,)).table1(results)
+    strata = table.evidence.strata if table.evidence else None
+    return table.to_markdown(), table.to_csv(), strata and strata.to_csv()
+
+
 def _part_section(section: str) -> Callable[[SweepConfig], Any]:
     def probe(sweep: SweepConfig) -> Any:
         config = _final(sweep)
@@ -607,6 +635,26 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "variants.description": (("variants[0].description=changed",), _variants),
     "variants.reference": (("variants[0].reference={{dice: '0.5 +- 0.1'}}",), _variants),
     "variants.config": (("variants[1].train.seed=5",), _variants),
+    "variants.compare_to": (("variants[0].compare_to=final",), _evidence),
+    "ablation": (("ablation.design=cumulative",), _variants),
+    "ablation.design": (("ablation.design=factorial",), _variants),
+    "ablation.components": (("ablation.components[0].name=squeeze",), _variants),
+    "ablation.components.name": (("ablation.components[0].name=squeeze",), _variants),
+    "ablation.components.description": (("ablation.components[0].description=gates",),
+                                        _variants),
+    "ablation.components.without": (("ablation.components[0].without={{model.residual: "
+                                     "false}}",), _variants),
+    "evidence": (("evidence.seed=3",), _evidence),
+    "evidence.confidence": (("evidence.confidence=0.8",), _evidence),
+    "evidence.resamples": (("evidence.resamples=500",), _evidence),
+    "evidence.seed": (("evidence.seed=3",), _evidence),
+    "evidence.interval": (("evidence.interval=bca",), _evidence),
+    "evidence.correction": (("evidence.correction=none",), _evidence),
+    "evidence.family": (("evidence.family=metric",), _evidence),
+    "evidence.alpha": (("evidence.alpha=0.99",), _evidence),
+    "evidence.zero_method": (("evidence.zero_method=pratt",), _evidence),
+    "evidence.min_pairs": (("evidence.min_pairs=8",), _evidence),
+    "evidence.size_strata": (("evidence.size_strata=2",), _evidence),
     "search": (("search.num_samples=2",), _search),
     "search.space": (('search.space["model.se_ratio"].choice=[2,8]',), _search),
     "search.metric": (("search.metric=val_hd95",), _search),
@@ -666,6 +714,7 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.train.iterations": (("train.iterations=3",), _train),
     "trial.train.batch_size": (("train.batch_size=1",), _batch),
     "trial.train.seed": (("train.seed=5",), _train),
+    "trial.train.seeds": (("train.seeds=[0, 1]",), _keys),
     "trial.train.checkpoint_every": (("train.checkpoint_every=2",), _train),
     "trial.train.log_every": (("train.log_every=2",), _train),
     "trial.train.amp": (("train.amp=true",), _train),
@@ -696,13 +745,15 @@ BASES: dict[str, tuple[str, ...]] = {
         "preprocessing.steps=[hu_window, {remove_skull: {method: enclosed}}, minmax, "
         "crop_to_brain]", "preprocessing.max_lesion_loss=0.0"),
 }
-"""Settings a row starts from besides tiny.yaml (every search row starts from a search)."""
+"""Settings a row starts from besides tiny.yaml (every search row starts from a search,
+every ablation row from a leave-one-out design)."""
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataConfig, "data.synthetic": SyntheticCohortConfig, "cv": CVConfig,
     "search": SearchConfig, "search.space": Distribution, "resources": ResourcesConfig,
     "tracking": TrackingConfig, "ray": RayConfig, "failure": FailureConfig,
-    "reuse": ReuseConfig,
+    "reuse": ReuseConfig, "evidence": EvidenceConfig, "ablation": AblationConfig,
+    "ablation.components": ComponentConfig,
     "variants": VariantConfig, "trial": TrialConfig, "trial.preprocessing": PreprocessingConfig,
     "trial.train": TrainConfig, "trial.eval": EvalConfig,
 }
@@ -736,6 +787,9 @@ def test_every_schema_field_reaches_its_consumer(field: str, workspace: Path, tm
     base = BASES.get(field, ())
     if field.startswith("search"):
         base = (*base, 'search.space={"model.se_ratio": {choice: [4, 8]}}')
+    if field.startswith("ablation"):
+        base = (*base, "ablation={design: leave_one_out, components: [{name: se, without: "
+                       "{model.se: false}}]}")
     before = probe(_sweep(workspace, base))
     after = probe(_sweep(workspace, (*base, *(c.format(**fill) for c in changes))))
     assert after != before, f"{field}: {changes} did not change what its consumer receives"

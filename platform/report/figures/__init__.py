@@ -11,7 +11,10 @@ on an Agg canvas without ``pyplot``: no global backend state, no display needed.
   paper's values beside ours), per-patient Dice per variant with each patient's points
   joined across variants, and the Table 2 figure (overlap, seconds per patient, Dice);
 - :mod:`.curves`: a trial's learning curves (loss, learning rate), a search's
-  optimisation history and its parameter importances.
+  optimisation history and its parameter importances;
+- :mod:`.effects`: the forest plot of each row's paired effects with their intervals;
+- :mod:`.ranking`: the ranking-stability blob plot (challengeR's);
+- :mod:`.strata`: each variant's metrics by lesion-size stratum.
 
 The per-trial Fig. 4-style contour overlay lives in :mod:`platform.report.figures.contours`
 (drawn inside the trial, where the volumes are).

@@ -111,9 +111,10 @@ def test_the_sweep_logged_the_same_figures_on_its_runs(finished_tiny_sweep: Any,
     parent = find_sweep_parent(uri, "tiny")
     client = MlflowClient(uri)
     on_parent = {f.path for f in client.list_artifacts(parent, "figures")}
-    assert on_parent == {f"figures/{n}.{s}" for n in ("table1", "per_patient_dice")
-                         for s in ("png", "svg", "json")}
-    for name in ("table1", "per_patient_dice"):
+    figures = ("table1", "per_patient_dice", "effects_forest", "rank_stability",
+               "lesion_strata")
+    assert on_parent == {f"figures/{n}.{s}" for n in figures for s in ("png", "svg", "json")}
+    for name in figures:
         logged = json.loads(_logged(client, parent, f"figures/{name}.json", tmp_path))
         assert logged == json.loads((report / "figures" / f"{name}.json").read_text())
     layout = TableLayout.from_json(_logged(client, parent, "table1_layout.json", tmp_path))
