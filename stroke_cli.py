@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 __all__ = ["COMMANDS", "sweep", "trial", "predict", "report", "interchange", "parameters",
-           "inspect_cohort", "synthetic", "nnunet_export", "import_project_platform",
+           "store", "inspect_cohort", "synthetic", "nnunet_export", "import_project_platform",
            "use_project_platform"]
 
 PROJECT_ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -83,6 +83,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stroke-report": ("platform.report", "platform.report.rebuild"),
     "stroke-interchange": ("platform.interchange", "platform.interchange"),
     "stroke-parameters": ("platform.parameters", "platform.parameters"),
+    "stroke-store": ("platform.store", "platform.store"),
     "stroke-inspect": ("data_pipeline.inspect", "data_pipeline.cohort.inspect"),
     "stroke-synthetic": ("data_pipeline.synthetic", "data_pipeline.synthetic.generator"),
     "stroke-nnunet-export": ("data_pipeline.nnunet_export", "data_pipeline.io.nnunet_export"),
@@ -97,6 +98,7 @@ predict = _entry(*COMMANDS["stroke-predict"])
 report = _entry(*COMMANDS["stroke-report"])
 interchange = _entry(*COMMANDS["stroke-interchange"])
 parameters = _entry(*COMMANDS["stroke-parameters"])
+store = _entry(*COMMANDS["stroke-store"])
 inspect_cohort = _entry(*COMMANDS["stroke-inspect"])
 synthetic = _entry(*COMMANDS["stroke-synthetic"])
 nnunet_export = _entry(*COMMANDS["stroke-nnunet-export"])

@@ -60,6 +60,10 @@ __all__ = ["TableLayout", "build_report", "main", "publish_sweep_tables", "write
 logger = logging.getLogger(__name__)
 
 LAYOUT_FILE = "table1_layout.json"
+HEADLINE_SUFFIX = ".dice_mean"
+"""The parent run's metrics: each variant's mean Dice (``t1.<variant>.dice_mean``), a
+handful the runs table and charts can show; every other cell is in ``table1.json``/``.csv``
+(issue 23: 94 ``t1.*`` metrics drowned the trials' Dice in the UI)."""
 SEARCH_VARIANT = "search"
 
 
@@ -203,10 +207,12 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
 
 def publish_sweep_tables(uri: str, parent_run_id: str, table1: Table1, layout: TableLayout,
                          results: Sequence[TrialResult], sweep: Mapping[str, Any]) -> None:
-    """Log Table 1 (Markdown, CSV, LaTeX, metrics), its layout, Table 2 and the figures on
+    """Log Table 1 (Markdown, CSV, LaTeX, MLflow table, headline metrics), its layout, Table 2
+    and the figures on
     the sweep's parent run; the end of every sweep (``platform.sweep.run``)."""
+    headline = {k: v for k, v in table1.to_metrics().items() if k.endswith(HEADLINE_SUFFIX)}
     log_table(uri, parent_run_id, markdown=table1.to_markdown(), csv=table1.to_csv(),
-              metrics=table1.to_metrics())
+              metrics=headline)
     table2 = build_table2(results, variants=layout.variants, folds=layout.folds,
                           reference=layout.reference)
     with tempfile.TemporaryDirectory(prefix="sweep-report-") as tmp:
