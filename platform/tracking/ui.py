@@ -14,9 +14,12 @@ from __future__ import annotations
 __all__ = ["UI_RUNS_QUERY", "ui_url"]
 
 UI_RUNS_QUERY = ("workflowType=machine_learning&searchFilter=tags.run_kind%20%3D%20"
-                 "%27evaluation%27&orderByKey=metrics.%60dice%60&orderByAsc=false")
+                 "%27evaluation%27&orderByKey=metrics.%60dice%60&orderByAsc=false"
+                 "&compareRunsMode=CHART")
 """The runs page of an experiment as a researcher wants it first: model-training mode,
-the evaluation runs only (one per variant and fold, flat), best Dice first."""
+the evaluation runs only (one per variant and fold, flat), best Dice first, as charts
+(one bar per run for each of the evaluation's metrics: Dice is the second; the table view
+lists no metric column until one is picked)."""
 
 
 def ui_url(base: str, experiment_id: str) -> str:
