@@ -18,18 +18,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from platform.report.figures.canvas import FigureData, new_figure, save_figure
+from platform.report.figures.canvas import (
+    FONT_PT,
+    PAGE_WIDTH_IN,
+    FigureData,
+    new_figure,
+    save_figure,
+)
 from platform.tracking import TrialRun
 from platform.tracking.results import metric_history
 
-__all__ = ["MIN_FONT_PT", "PAGE_WIDTH_IN", "SearchSample", "learning_curves_figure",
-           "log_learning_curves", "parameter_importance_figure", "run_learning_curves",
-           "search_history_figure"]
+__all__ = ["SearchSample", "learning_curves_figure", "log_learning_curves",
+           "parameter_importance_figure", "run_learning_curves", "search_history_figure"]
 
-PAGE_WIDTH_IN = 7.2
-"""A journal's full text width (a two-column figure); a column is 3.5 in."""
-MIN_FONT_PT = 7
-"""The smallest font at that printed size (tick labels)."""
 _MAX_LR_TICKS = 8
 
 
@@ -55,10 +56,10 @@ def learning_curves_figure(loss: Sequence[tuple[int, float]], lr: Sequence[tuple
     lr_axes.set(xlabel="iteration", ylabel="learning rate")
     for axes in (loss_axes, lr_axes):
         axes.grid(alpha=0.3)
-        axes.tick_params(labelsize=MIN_FONT_PT)
-        axes.xaxis.label.set_size(MIN_FONT_PT + 1)
-        axes.yaxis.label.set_size(MIN_FONT_PT + 1)
-    figure.suptitle(title, fontsize=MIN_FONT_PT + 2)
+        axes.tick_params(labelsize=FONT_PT)
+        axes.xaxis.label.set_size(FONT_PT + 1)
+        axes.yaxis.label.set_size(FONT_PT + 1)
+    figure.suptitle(title, fontsize=FONT_PT + 2)
     return figure, {"train_loss": [[int(s), float(v)] for s, v in loss],
                     "lr": [[int(s), float(v)] for s, v in lr]}
 
