@@ -54,6 +54,7 @@ from platform.tracking import (
     read_run_text,
     resolve_tracking_uri,
 )
+from platform.tracking.registry import register_best_model
 
 __all__ = ["TableLayout", "build_report", "main", "publish_sweep_tables", "write_tables"]
 
@@ -239,7 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(default: MLFLOW_TRACKING_URI, else sqlite:///runs/mlflow.db)")
     parser.add_argument("--no-trials", action="store_true",
                         help="skip the per-trial learning curves")
+    parser.add_argument("--register", metavar="NAME", default=None,
+                        help="also register --variant's best fold model (by Dice) as NAME")
+    parser.add_argument("--variant", default=None, help="the variant --register picks from")
+    parser.add_argument("--alias", default=None, help="alias of the registered version, "
+                        "e.g. champion (models:/NAME@champion)")
     args = parser.parse_args(argv)
+    if args.register and not args.variant:
+        parser.error("--register needs --variant (the variant whose best fold model to register)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     uri = resolve_tracking_uri(args.tracking_uri, default_root=Path("runs").resolve())
     try:
@@ -252,5 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"{len(written)} files from sweep run {parent} in {out}/: "
           f"{', '.join(sorted({p.name for p in written if p.parent == out}))}")
+    if args.register:
+        try:
+            done = register_best_model(uri, parent, args.variant, args.register, args.alias)
+        except KeyError as err:
+            print(f"error: {err.args[0]}", file=sys.stderr)
+            return 2
+        at = f"@{done.alias}" if done.alias else f"/{done.version}"
+        print(f"registered {done.model_uri} (Dice {done.dice:.4g}) as {done.name} version "
+              f"{done.version}: models:/{done.name}{at}")
     return 0
 
