@@ -65,10 +65,13 @@ def register_best_model(uri: str, parent_run_id: str, variant: str, name: str,
     Raises:
         KeyError: see :func:`best_fold_model`.
     """
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     model_uri, dice, evaluation = best_fold_model(uri, parent_run_id, variant)
-    client = mlflow_client(uri)
+    # The registry of this store: a client's registry otherwise follows MLflow's *global*
+    # tracking URI (sqlite:///<cwd>/mlflow.db when unset), not the client's.
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         client.create_registered_model(name)
     except MlflowException as err:
