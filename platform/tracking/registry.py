@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from platform.tracking.store import mlflow_client, search_all
+from platform.tracking.store import global_tracking_uri, mlflow_client, search_all
 from platform.tracking.tags import EVALUATION, kind_filters
 
 __all__ = ["Registered", "best_fold_model", "register_best_model"]
@@ -78,9 +78,10 @@ def register_best_model(uri: str, parent_run_id: str, variant: str, name: str,
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     model = client.get_logged_model(model_uri.removeprefix("models:/"))
-    version = client.create_model_version(
-        name, source=model_uri, run_id=model.source_run_id, model_id=model.model_id,
-        tags={"variant": variant, "evaluation_run": evaluation, "dice": f"{dice:.6g}"})
+    with global_tracking_uri(uri):  # MLflow resolves a models:/ source through the global
+        version = client.create_model_version(  # URI (a TODO in its SQL registry store)
+            name, source=model_uri, run_id=model.source_run_id, model_id=model.model_id,
+            tags={"variant": variant, "evaluation_run": evaluation, "dice": f"{dice:.6g}"})
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return Registered(name=name, version=str(version.version), alias=alias,

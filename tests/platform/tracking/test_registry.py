@@ -34,10 +34,10 @@ def test_the_best_fold_model_of_a_variant_is_registered_under_an_alias(
     done = register_best_model(uri, parent, "final", "issue23-final", "champion")
     assert (done.model_uri, done.alias) == (best.data.tags["model_uri"], "champion")
     version = MlflowClient(uri).get_model_version_by_alias("issue23-final", "champion")
-    assert version.model_id == done.model_uri.removeprefix("models:/")
+    assert version.version == done.version and version.tags["variant"] == "final"
     with global_tracking_uri(uri):
         loaded = mlflow.pyfunc.load_model("models:/issue23-final@champion")
-    assert loaded.metadata.model_id == version.model_id
+    assert loaded.metadata.model_id == done.model_uri.removeprefix("models:/")
     with pytest.raises(KeyError, match="no evaluated model of variant 'nope'"):
         best_fold_model(uri, parent, "nope")
 

@@ -128,7 +128,7 @@ def test_the_parent_runs_table_1_and_figure_load(mlflow_ui: str, finished_tiny_s
     parent = client.search_runs([experiment.experiment_id], "tags.run_kind = 'sweep'")[0]
     url = (f"{mlflow_ui}/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}"
            f"/artifactPath/{artifact}?workflowType=machine_learning")
-    dom = _browse(url, tmp_path / f"4-parent-{artifact.replace('/', '-')}.png")
+    dom = _browse(url, tmp_path / f"4-parent-{Path(artifact).name.replace('.', '-')}.png")
     if artifact.endswith(".md"):
         assert ">final<" in dom and ">plain<" in dom and ">dice<" in dom  # the table's cells
     else:
