@@ -34,7 +34,7 @@ def test_the_best_fold_model_of_a_variant_is_registered_under_an_alias(
     done = register_best_model(uri, parent, "final", "issue23-final", "champion")
     assert (done.model_uri, done.alias) == (best.data.tags["model_uri"], "champion")
     version = MlflowClient(uri).get_model_version_by_alias("issue23-final", "champion")
-    assert version.version == done.version and version.tags["variant"] == "final"
+    assert str(version.version) == done.version and version.tags["variant"] == "final"
     with global_tracking_uri(uri):
         loaded = mlflow.pyfunc.load_model("models:/issue23-final@champion")
     assert loaded.metadata.model_id == done.model_uri.removeprefix("models:/")
