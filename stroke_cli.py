@@ -17,7 +17,8 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-__all__ = ["sweep", "trial", "predict", "report", "import_project_platform",
+__all__ = ["COMMANDS", "sweep", "trial", "predict", "report", "interchange", "parameters",
+           "store", "inspect_cohort", "synthetic", "nnunet_export", "import_project_platform",
            "use_project_platform"]
 
 PROJECT_ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +76,29 @@ def _entry(command: str, module: str) -> Callable[[], int]:
     return run
 
 
-sweep = _entry("platform.sweep", "platform.sweep.__main__")
-trial = _entry("platform.trial", "platform.trial.__main__")
-predict = _entry("platform.predict", "platform.postprocessing.predict")
-report = _entry("platform.report", "platform.report.rebuild")
+COMMANDS: dict[str, tuple[str, str]] = {
+    "stroke-sweep": ("platform.sweep", "platform.sweep.__main__"),
+    "stroke-trial": ("platform.trial", "platform.trial.__main__"),
+    "stroke-predict": ("platform.predict", "platform.postprocessing.predict"),
+    "stroke-report": ("platform.report", "platform.report.rebuild"),
+    "stroke-interchange": ("platform.interchange", "platform.interchange"),
+    "stroke-parameters": ("platform.parameters", "platform.parameters"),
+    "stroke-store": ("platform.store", "platform.store"),
+    "stroke-inspect": ("data_pipeline.inspect", "data_pipeline.cohort.inspect"),
+    "stroke-synthetic": ("data_pipeline.synthetic", "data_pipeline.synthetic.generator"),
+    "stroke-nnunet-export": ("data_pipeline.nnunet_export", "data_pipeline.io.nnunet_export"),
+}
+"""Console script -> (the ``python -m`` command it stands for, the module whose ``main`` runs).
+``[project.scripts]`` in ``pyproject.toml`` names one launcher below per entry (a test
+checks the two agree)."""
+
+sweep = _entry(*COMMANDS["stroke-sweep"])
+trial = _entry(*COMMANDS["stroke-trial"])
+predict = _entry(*COMMANDS["stroke-predict"])
+report = _entry(*COMMANDS["stroke-report"])
+interchange = _entry(*COMMANDS["stroke-interchange"])
+parameters = _entry(*COMMANDS["stroke-parameters"])
+store = _entry(*COMMANDS["stroke-store"])
+inspect_cohort = _entry(*COMMANDS["stroke-inspect"])
+synthetic = _entry(*COMMANDS["stroke-synthetic"])
+nnunet_export = _entry(*COMMANDS["stroke-nnunet-export"])

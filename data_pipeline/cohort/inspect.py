@@ -96,7 +96,7 @@ class CaseSummary:
         """The table cells of this row (``Text`` so that brackets are not rich markup)."""
         if not self.usable:
             return [Text(self.key), "-", "-", "-", "-", "-", "-",
-                    Text("UNUSABLE: " + "; ".join(self.problems), style="red")]  # fmt: skip
+                    Text("UNUSABLE (below)", style="red")]  # fmt: skip
         return [
             Text(self.key),
             str(self.slices),
@@ -106,9 +106,25 @@ class CaseSummary:
             f"{self.lesion_percent:.3f}",
             Text(f"{self.lesion_lost_percent:.3f}",
                  style="red" if (self.lesion_lost_percent or 0) > 0 else ""),
-            Text("; ".join(self.notes) or "-"),
+            Text(self.note_text() if len(self.note_text()) <= _CELL_CHARS else "(below)"),
         ]
 
+    def note_text(self) -> str:
+        """The row's notes in one line (``-`` when none)."""
+        return "; ".join(self.notes) or "-"
+
+    def long_text(self) -> str | None:
+        """What is printed below the table for this row: problems, or notes too long for
+        a cell (a folded cell shows one word per line in a log), else ``None``."""
+        if not self.usable:
+            return "UNUSABLE: " + "; ".join(self.problems)
+        return self.note_text() if len(self.note_text()) > _CELL_CHARS else None
+
+
+_CELL_CHARS = 40
+"""Longer problem or note texts go below the table, one line per case."""
+_LOG_WIDTH = 200
+"""Columns of the table when the output goes to a file or a pipe (rich assumes 80 there)."""
 
 _COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
     ("case", "left"), ("slices", "right"), ("spacing z,y,x mm", "right"),
@@ -173,8 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "unusable": len(bad)}  # fmt: skip
         print(json.dumps(report, indent=2))
         return 1 if bad else 0
-    out = Console()
+    out = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
     out.print(_table(rows))
+    for row in rows:
+        text = row.long_text()
+        if text is not None:  # whole, one line per case, never folded
+            out.print(f"{row.key}: {text}", markup=False, highlight=False, soft_wrap=True,
+                      style="red" if not row.usable else None)
     verdict = f"{len(rows) - len(bad)} of {len(rows)} cases usable"
     if bad:
         verdict += f"; unusable: {', '.join(bad)}"

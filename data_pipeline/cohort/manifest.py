@@ -114,9 +114,22 @@ def read_rows(path: Path) -> tuple[list[Row], Path]:
         return _read_manifest(manifest), manifest.parent
     if is_nnunet_dataset(path) or is_nnunet_test_folder(path):
         return _nnunet_rows(path), path
+    datasets = _nnunet_datasets_in(path)
+    if datasets:
+        raise CohortError(f"{path} is an nnU-Net raw folder holding {len(datasets)} datasets; "
+                          "point data.cohort at one DatasetXXX_ folder: "
+                          + ", ".join(str(path / name) for name in datasets[:5]))
     if path.is_dir():
         return _scan_layout(path), path
     raise CohortError(f"{path} is neither a cohort manifest (.yaml/.csv) nor a folder")
+
+
+def _nnunet_datasets_in(path: Path) -> list[str]:
+    """Names of the nnU-Net datasets directly under ``path`` (an ``nnUNet_raw`` root)."""
+    if not path.is_dir():
+        return []
+    return sorted(child.name for child in path.iterdir()
+                  if child.name.startswith("Dataset") and is_nnunet_dataset(child))
 
 
 def _find_manifest(path: Path) -> Path | None:
@@ -180,6 +193,13 @@ def _nnunet_rows(path: Path) -> list[Row]:
                                     split="test" if test else "train")
     except NnunetDatasetError as err:
         raise CohortError(str(err)) from None
+    unlabelled = [case for case in cases if case.mask is None]
+    if unlabelled:
+        labels = path.parent / "labelsTs"
+        names = [case.image.name.replace("_0000", "", 1) for case in unlabelled]
+        raise CohortError(f"{labels}: no label for {len(unlabelled)} test image(s) of {path} "
+                          f"({', '.join(names[:5])}); the external test scores every case "
+                          f"against its mask: put <case>.nii.gz masks in {labels}")
     rows = []
     for case in cases:
         if not _valid_key(case.key):

@@ -67,12 +67,17 @@ from platform.tracking import (
     read_run_text,
     resolve_tracking_uri,
 )
+from platform.tracking.registry import register_best_model
 
 __all__ = ["TableLayout", "build_report", "main", "publish_sweep_tables", "write_tables"]
 
 logger = logging.getLogger(__name__)
 
 LAYOUT_FILE = "table1_layout.json"
+HEADLINE_SUFFIX = ".dice_mean"
+"""The parent run's metrics: each variant's mean Dice (``t1.<variant>.dice_mean``), a
+handful the runs table and charts can show; every other cell is in ``table1.json``/``.csv``
+(issue 23: 94 ``t1.*`` metrics drowned the trials' Dice in the UI)."""
 SEARCH_VARIANT = "search"
 
 
@@ -275,10 +280,12 @@ def build_report(uri: str, parent_run_id: str, out: Path, *,
 
 def publish_sweep_tables(uri: str, parent_run_id: str, table1: Table1, layout: TableLayout,
                          results: Sequence[TrialResult], sweep: Mapping[str, Any]) -> None:
-    """Log Table 1 (Markdown, CSV, LaTeX, metrics), its layout, Table 2 and the figures on
+    """Log Table 1 (Markdown, CSV, LaTeX, MLflow table, headline metrics), its layout, Table 2
+    and the figures on
     the sweep's parent run; the end of every sweep (``platform.sweep.run``)."""
+    headline = {k: v for k, v in table1.to_metrics().items() if k.endswith(HEADLINE_SUFFIX)}
     log_table(uri, parent_run_id, markdown=table1.to_markdown(), csv=table1.to_csv(),
-              metrics=table1.to_metrics())
+              metrics=headline)
     table2 = build_table2(results, variants=layout.variants, folds=layout.folds,
                           reference=layout.reference)
     with tempfile.TemporaryDirectory(prefix="sweep-report-") as tmp:
@@ -305,7 +312,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(default: MLFLOW_TRACKING_URI, else sqlite:///runs/mlflow.db)")
     parser.add_argument("--no-trials", action="store_true",
                         help="skip the per-trial learning curves")
+    parser.add_argument("--register", metavar="NAME", default=None,
+                        help="also register --variant's best fold model (by Dice) as NAME")
+    parser.add_argument("--variant", default=None, help="the variant --register picks from")
+    parser.add_argument("--alias", default=None, help="alias of the registered version, "
+                        "e.g. champion (models:/NAME@champion)")
     args = parser.parse_args(argv)
+    if args.register and not args.variant:
+        parser.error("--register needs --variant (the variant whose best fold model to register)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     uri = resolve_tracking_uri(args.tracking_uri, default_root=Path("runs").resolve())
     try:
@@ -318,5 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"{len(written)} files from sweep run {parent} in {out}/: "
           f"{', '.join(sorted({p.name for p in written if p.parent == out}))}")
+    if args.register:
+        try:
+            done = register_best_model(uri, parent, args.variant, args.register, args.alias)
+        except KeyError as err:
+            print(f"error: {err.args[0]}", file=sys.stderr)
+            return 2
+        at = f"@{done.alias}" if done.alias else f"/{done.version}"
+        print(f"registered {done.model_uri} (Dice {done.dice:.4g}) as {done.name} version "
+              f"{done.version}: models:/{done.name}{at}")
     return 0
 

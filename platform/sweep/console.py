@@ -37,7 +37,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from platform.tracking.store import sqlite_file
+from platform.tracking.store import mlflow_client, sqlite_file
+from platform.tracking.ui import ui_url
 from platform.tune.display import TrialView
 
 __all__ = ["DETAILED", "PIPE_LINE_EVERY_S", "ConsoleMode", "SweepProgress",
@@ -136,11 +137,15 @@ def mlflow_ui_command(uri: str) -> str:
 
 def sweep_epilogue(uri: str, sweep_name: str, parent_run_id: str,
                    console: Console | None = None) -> None:
-    """The last lines of a sweep: where its runs are and how to look at them."""
+    """The last lines of a sweep: where its runs are and how to look at them (the UI
+    address opens the evaluation runs, best Dice first, not MLflow's GenAI overview)."""
     out = console or Console()
+    experiment_id = mlflow_client(uri).get_run(parent_run_id).info.experiment_id
+    base = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
     for line in (f"MLflow: parent run {parent_run_id} in experiment {sweep_name!r} (Table 1, "
                  "LaTeX, figures); training and evaluation runs under it. Open the UI with:",
                  f"  {mlflow_ui_command(uri)}",
+                 f"  and browse to {ui_url(base, experiment_id)}",
                  f"Tables and figures into a folder: python -m platform.report {sweep_name}"):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 

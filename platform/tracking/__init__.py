@@ -18,6 +18,11 @@ It never imports the trial layer and never draws (figures come in as files from
 - :mod:`.claims`: a claim on a training key, so two sweeps never train it at once;
 - :mod:`.portable_model`: the portable pyfunc model of a trial (MLflow's side of it;
   :mod:`platform.trial.portable_model` wires the network and the segmentation in);
+- :mod:`.model_reference`: a run's ``model/`` that loads a logged model (``runs:/<id>/model``
+  of an evaluation or a training whose model has another name);
+- :mod:`.registry`: register a variant's best fold model under a name and alias;
+- :mod:`.relocate`: point a moved SQLite store's artifact URIs at its new folder;
+- :mod:`.ui`: the MLflow UI address that opens a sweep's evaluation runs;
 - :mod:`.model_flavor`: the path models logged before issue 26 import their class from.
 
 mlflow itself is imported inside the functions that call it, so a CLI that only

@@ -38,14 +38,19 @@ def config_params(resolved: Mapping[str, Any]) -> dict[str, str]:
     """Flatten a resolved config into MLflow params with dotted keys.
 
     Nested mappings become ``a.b.c``; lists become JSON strings (``[96, 96, 96]``) so that
-    the compare view shows them in one cell; values longer than :data:`PARAM_VALUE_LIMIT`
-    are cut and marked.
+    the compare view shows them in one cell; a list of registry parts (preprocessing
+    steps) becomes its names in order (``hu_window > remove_skull``) plus one param per
+    part's setting (``steps.1.remove_skull.method``), so the UI shows them readable and
+    "show diff only" names the setting that differs (issue 23: one 250-character JSON cell
+    before); values longer than :data:`PARAM_VALUE_LIMIT` are cut and marked.
 
     Raises:
         ValueError: a key names a DICOM identifier (see :mod:`platform.tracking.phi_guard`).
 
     >>> config_params({"model": {"name": "unet", "se": True}, "patch": [64, 64, 64]})
     {'model.name': 'unet', 'model.se': 'True', 'patch': '[64, 64, 64]'}
+    >>> config_params({"steps": [{"name": "hu_window", "low": 0}, {"name": "standardize"}]})
+    {'steps': 'hu_window > standardize', 'steps.0.hu_window.low': '0'}
     """
     plain = plain_data(resolved)
     check_no_identifiers(plain, what="config")
@@ -95,10 +100,22 @@ def _flatten(node: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str]]:
         path = f"{prefix}.{key}" if prefix else key
         if isinstance(value, Mapping) and value:
             yield from _flatten(value, path)
+        elif _is_named_parts(value):
+            yield path, " > ".join(str(part["name"]) for part in value)
+            for index, part in enumerate(value):
+                for knob, setting in part.items():
+                    if knob != "name":
+                        yield from _flatten({knob: setting}, f"{path}.{index}.{part['name']}")
         elif isinstance(value, (list, dict)):
             yield path, json.dumps(value)
         else:
             yield path, str(value)
+
+
+def _is_named_parts(value: Any) -> bool:
+    """A list of registry parts (``[{"name": ..., **params}, ...]``: preprocessing steps)."""
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(part, Mapping) and "name" in part for part in value))
 
 
 def _clip(value: str) -> str:

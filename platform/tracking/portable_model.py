@@ -48,12 +48,18 @@ from platform.config.trial import TrialConfig
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["CONFIG_ARTIFACT", "DISTRIBUTION", "WEIGHTS_ARTIFACT", "BuildNetwork",
-           "PortableSegmentationModel", "Segment", "load_network", "log_segmentation_model",
-           "model_signature", "pip_requirements", "set_model"]
+__all__ = ["CONFIG_ARTIFACT", "DISTRIBUTION", "REFERENCE_CODE", "TORCH_REQUIREMENT",
+           "WEIGHTS_ARTIFACT", "BuildNetwork", "PortableSegmentationModel", "Segment",
+           "load_network", "log_model_reference", "log_segmentation_model", "model_signature",
+           "pip_requirements", "set_model"]
 
 DISTRIBUTION = "stroke-ablation-platform"
 """This project's name on pip (``[project] name`` in ``pyproject.toml``)."""
+TORCH_REQUIREMENT = "torch>=2.3,<3"
+"""The models' torch requirement: a range (``pyproject.toml``'s), not the training machine's
+version, so a GPU machine's CUDA build (or a CPU build) satisfies it."""
+REFERENCE_CODE = Path(__file__).with_name("model_reference.py")
+"""The models-from-code file of a run's ``model/`` reference (:mod:`.model_reference`)."""
 WEIGHTS_ARTIFACT = "weights"
 CONFIG_ARTIFACT = "config"
 
@@ -126,12 +132,38 @@ def model_signature() -> ModelSignature:
 
 
 def pip_requirements() -> list[str]:
-    """This package (pinned to the installed version, if installed) and torch (pinned)."""
+    """This package (at least the installed version, if installed) and torch (a range).
+
+    Ranges, not pins: ``mlflow models serve`` / ``build-docker`` build an environment
+    from them, and a pin such as ``torch==2.13.0`` (the CPU wheel that trained it) would
+    refuse the CUDA build a GPU machine has.
+    """
     try:
-        package = f"{DISTRIBUTION}=={metadata.version(DISTRIBUTION)}"
+        package = f"{DISTRIBUTION}>={metadata.version(DISTRIBUTION)}"
     except metadata.PackageNotFoundError:  # a checkout that was never pip-installed
         package = DISTRIBUTION
-    return [package, f"torch=={torch.__version__.split('+')[0]}"]
+    return [package, TORCH_REQUIREMENT]
+
+
+def log_model_reference(client: MlflowClient, run_id: str, model_uri: str,
+                        artifact_path: str = "model") -> None:
+    """Store a small pyfunc under run ``run_id``'s ``artifact_path`` that loads ``model_uri``.
+
+    So ``runs:/<run id>/model`` loads a model that lives elsewhere (the training's
+    ``models:/<model id>``) without copying its weights (:mod:`.model_reference`). Plain
+    run artifacts: no second ``LoggedModel`` appears in the Models tab.
+    """
+    if not model_uri.startswith("models:/"):
+        raise ValueError(f"a model reference names a 'models:/...' URI, got {model_uri!r}")
+    with tempfile.TemporaryDirectory(prefix="model-reference-") as tmp:
+        reference = Path(tmp) / "reference.json"
+        reference.write_text(json.dumps({"model_uri": model_uri}))
+        folder = Path(tmp) / "model"
+        mlflow.pyfunc.save_model(
+            str(folder), python_model=str(REFERENCE_CODE),
+            artifacts={"reference": str(reference)}, signature=model_signature(),
+            pip_requirements=pip_requirements())
+        client.log_artifacts(run_id, str(folder), artifact_path)
 
 
 def log_segmentation_model(client: MlflowClient, run_id: str, network: torch.nn.Module,

@@ -7,6 +7,8 @@ made a minute ago or on another cluster.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Mapping
@@ -149,19 +151,54 @@ def find_sweep_parent(uri: str, reference: str) -> str:
                    f"(experiments here: {known}), '<sweep>/<sweep id>' or a run id")
 
 
+TABLE_ARTIFACT = "table1.json"
+"""Table 1 as an MLflow table artifact (``mlflow.log_table``'s JSON, ``orient=split``)."""
+_LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"
+
+
 def log_table(uri: str, parent_run_id: str, *, markdown: str, csv: str,
               metrics: Mapping[str, float]) -> None:
-    """Log the finished Table 1 on the parent run: ``table1.md``, ``table1.csv``, metrics."""
+    """Log the finished Table 1 on the parent run: ``table1.md``, ``table1.csv``, the
+    headline ``metrics`` (a handful: the runs table and charts stay readable) and the
+    whole table as MLflow's table artifact ``table1.json`` (every column, one row per
+    variant), which the UI shows as a table.
+
+    ``mlflow.log_table`` appends to an existing file (a resumed sweep would list each
+    row twice), so the same JSON and the tag that marks it a table are written here and
+    replaced on every call.
+    """
     check_no_identifiers(metrics, what="table metrics")
     client = mlflow_client(uri)
     client.log_text(parent_run_id, markdown, "table1.md")
     client.log_text(parent_run_id, csv, "table1.csv")
+    client.log_text(parent_run_id, json.dumps(_split_table(csv)), TABLE_ARTIFACT)
+    marked = json.loads(client.get_run(parent_run_id).data.tags.get(_LOGGED_ARTIFACTS, "[]"))
+    entry = {"path": TABLE_ARTIFACT, "type": "table"}
+    if entry not in marked:
+        client.set_tag(parent_run_id, _LOGGED_ARTIFACTS, json.dumps([*marked, entry]))
     log_metric_batch(client, parent_run_id, metrics, step=0)
 
 
+def _split_table(csv_text: str) -> dict[str, list[Any]]:
+    """A CSV as pandas' ``orient="split"`` JSON (what ``mlflow.log_table`` writes); cells
+    that read as numbers become numbers."""
+    rows = list(csv.reader(io.StringIO(csv_text)))
+
+    def cell(text: str) -> Any:
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return None if number != number else number  # NaN is not JSON
+
+    return {"columns": rows[0] if rows else [],
+            "data": [[cell(text) for text in row] for row in rows[1:]]}
+
+
 def model_uri_of(client: MlflowClient, reference: str) -> str:
-    """The model URI that ``reference`` names: a run id or ``runs:/<run id>`` (the trial's
-    model, tag ``model_uri``), ``runs:/<run id>/<name>``, or any ``models:/`` URI
+    """The model URI that ``reference`` names: a run id, ``runs:/<run id>`` or
+    ``runs:/<run id>/model`` (the model a training logged or an evaluation scored, tag
+    ``model_uri``), ``runs:/<run id>/<name>``, or any ``models:/`` URI
     (``models:/<model id>``, ``models:/<name>@<alias>``, ``models:/<name>/<version>``).
 
     Raises:
@@ -174,9 +211,9 @@ def model_uri_of(client: MlflowClient, reference: str) -> str:
     if not _RUN_ID.match(run_id):
         raise KeyError(f"{reference!r} is not a model reference: give a run id, 'runs:/<run "
                        "id>[/model]', 'models:/<model id>' or 'models:/<name>@<alias>'")
-    if name:
-        return f"runs:/{run_id}/{name}"
     model_uri = client.get_run(run_id).data.tags.get("model_uri", "")
+    if name and not (name == "model" and model_uri):
+        return f"runs:/{run_id}/{name}"
     if not model_uri:
         raise KeyError(f"run {run_id} logged no model (tag 'model_uri' missing); pick a "
                        "finished trial's run id")

@@ -202,10 +202,29 @@ class TrialRun:
         client.log_text(self.run_id, yaml.safe_dump(plain_data(resolved), sort_keys=False),
                         "config.yaml")
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Log metric values at ``step`` (0 if ``None``); curves are repeated calls."""
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *,
+                    model_uri: str | None = None) -> None:
+        """Log metric values at ``step`` (0 if ``None``); curves are repeated calls.
+
+        With ``model_uri`` (``models:/<model id>``, the model these numbers score) the
+        metrics are linked to that logged model too, so the Models tab ranks it.
+        """
         check_no_identifiers(metrics, what="metrics")
-        log_metric_batch(self._client_or_raise(), self.run_id, metrics, step=step or 0)
+        model_id = model_uri.removeprefix("models:/") if model_uri else None
+        log_metric_batch(self._client_or_raise(), self.run_id, metrics, step=step or 0,
+                         model_id=model_id)
+
+    def log_model_reference(self, model_uri: str) -> None:
+        """Make ``runs:/<this run>/model`` load ``model_uri`` (a training's model that this
+        evaluation scored, or this training's own model under its name); no weights copied
+        (:func:`platform.tracking.portable_model.log_model_reference`)."""
+        # mlflow.pyfunc and torch: imported only where a model is referenced.
+        from platform.tracking.portable_model import log_model_reference
+
+        client = self._client_or_raise()
+        with global_tracking_uri(self.uri):
+            log_model_reference(client, self.run_id, model_uri)
+        client.set_tag(self.run_id, "model_uri", model_uri)
 
     def log_per_patient(self, rows: Sequence[Mapping[str, Any]],
                         name: str = "per_patient.csv") -> None:
@@ -248,8 +267,9 @@ class TrialRun:
         and loads with ``mlflow.pyfunc.load_model`` wherever this package is installed,
         without unpickling anything (:mod:`platform.tracking.portable_model`; ``code`` is
         the models-from-code entry file that wires it). MLflow 3
-        stores it as a ``LoggedModel`` linked to this run (shown in the UI). The URI is
-        also tagged ``model_uri``.
+        stores it as a ``LoggedModel`` named ``name`` (trials: ``<variant>-fold<k>``)
+        linked to this run (the Models tab); ``runs:/<run id>/model`` loads it whatever its
+        name (:meth:`log_model_reference`). The URI is also tagged ``model_uri``.
         """
         # mlflow.pyfunc and torch: imported only where a model is logged.
         from platform.tracking.portable_model import log_segmentation_model
@@ -258,6 +278,8 @@ class TrialRun:
         with global_tracking_uri(self.uri):
             model_uri = log_segmentation_model(client, self.run_id, model, config, name=name,
                                                code=code)
+        if name != "model":  # runs:/<run id>/model resolves by that name
+            self.log_model_reference(model_uri)
         client.set_tag(self.run_id, "model_uri", model_uri)
         return model_uri
 

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = [
-    "artifact_location", "effective_tracking_uri", "ensure_experiment", "global_tracking_uri",
-    "log_metric_batch", "mlflow_client", "read_text_artifact", "resolve_tracking_uri",
-    "search_all", "sqlite_file",
+    "EXPERIMENT_TAGS", "artifact_location", "effective_tracking_uri", "ensure_experiment",
+    "global_tracking_uri", "log_metric_batch", "mlflow_client", "read_text_artifact",
+    "resolve_tracking_uri", "search_all", "sqlite_file",
 ]
 
 
@@ -109,15 +109,25 @@ def mlflow_client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: "custom_model_development"}
+"""Tags of every experiment a sweep creates: MLflow 3's kind of a classic model-development
+experiment (its GenAI kind opens on traces). MLflow 3.17's UI picks its landing page from
+the ``workflowType`` in the URL or the browser's last choice instead
+(:func:`platform.tracking.ui.ui_url`), so
+the tag is for the MLflow versions and tools that read it (``mlflow/demo`` sets it)."""
+
 def ensure_experiment(mlflow_client: MlflowClient, uri: str, name: str) -> str:
-    """Get or create the experiment ``name``; a concurrent creator is not an error."""
+    """Get or create the experiment ``name`` (a model-development experiment,
+    :data:`EXPERIMENT_TAGS`); a concurrent creator is not an error."""
     from mlflow.exceptions import MlflowException
 
     experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is None:
         try:
             return mlflow_client.create_experiment(name,
-                                                   artifact_location=artifact_location(uri, name))
+                                                   artifact_location=artifact_location(uri, name),
+                                                   tags=dict(EXPERIMENT_TAGS))
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -152,12 +162,13 @@ def global_tracking_uri(uri: str) -> Iterator[None]:
 
 
 def log_metric_batch(mlflow_client: MlflowClient, run_id: str, metrics: Mapping[str, float],
-                     *, step: int) -> None:
-    """Log several metrics at one step in one request."""
+                     *, step: int, model_id: str | None = None) -> None:
+    """Log several metrics at one step in one request; with ``model_id`` they are also the
+    scores of that logged model (MLflow 3: shown and ranked in the Models tab)."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    mlflow_client.log_batch(run_id, metrics=[Metric(k, float(v), now, step)
+    mlflow_client.log_batch(run_id, metrics=[Metric(k, float(v), now, step, model_id=model_id)
                                              for k, v in metrics.items()])
 
 

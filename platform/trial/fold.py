@@ -60,7 +60,7 @@ from platform.trial.training import (
 
 __all__ = [
     "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate_and_log", "evaluate_or_reuse",
-    "lesion_loss_rows", "load_data", "open_run", "open_training_run", "predict_fold",
+    "lesion_loss_rows", "load_data", "model_name", "open_run", "open_training_run", "predict_fold",
     "train_and_log", "train_fold", "train_or_reuse", "training_claim",
 ]
 
@@ -130,6 +130,15 @@ def open_run(request: TrialRequest, spec: TrialSpec | None = None,
 
 def _model_uri(uri: str, training_run_id: str) -> str:
     return str(mlflow_client(uri).get_run(training_run_id).data.tags.get("model_uri", ""))
+
+
+MODEL_SCORES = ("dice", "sensitivity", "specificity", "precision")
+"""An evaluation's metrics that are also linked to the model it scored (the Models tab)."""
+
+
+def model_name(variant: str, fold: int) -> str:
+    """A trial's logged model name, as the Models tab lists it: ``<variant>-fold<k>``."""
+    return f"{variant}-fold{fold}"
 
 
 def load_data(config: TrialConfig, context: SweepContext, keys: FoldKeys, *,
@@ -215,7 +224,8 @@ def train_and_log(
         raise
     run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
     log_learning_curves(run)
-    run.log_model(model.cpu(), config.model_dump(mode="json"), code=MODEL_CODE)
+    run.log_model(model.cpu(), config.model_dump(mode="json"), code=MODEL_CODE,
+                  name=model_name(request.spec.variant, request.spec.fold))
     return model.to(device), data
 
 
@@ -321,7 +331,12 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
     means["eval_seconds"] = time.perf_counter() - started
     run.log_per_patient(rows)
     run.log_json(nnunet_summary(rows), "summary.json")  # nnU-Net v2's schema, this fold
-    run.log_metrics(means, step=None)
+    model_uri = run.tags.get("model_uri") or None
+    scores = {k: v for k, v in means.items() if k in MODEL_SCORES}
+    run.log_metrics(scores, step=None, model_uri=model_uri)  # the model's scores, too
+    run.log_metrics({k: v for k, v in means.items() if k not in MODEL_SCORES}, step=None)
+    if model_uri:
+        run.log_model_reference(model_uri)  # runs:/<evaluation run id>/model loads it
     run.set_tags({"device": parts.device_name(device)})
     training_run = run.tags.get("training_run", "")
     return FoldOutcome(run_id=run.run_id, fold_means=means, rows=rows,

@@ -18,11 +18,18 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["FORMATS", "FigureData", "new_figure", "plain_json", "save_figure"]
+__all__ = ["COLUMN_WIDTH_IN", "FONT_PT", "FORMATS", "PAGE_WIDTH_IN", "FigureData",
+           "new_figure", "plain_json", "save_figure"]
 
 FigureData = dict[str, Any]
 """The values a figure drew, JSON-ready (lists, dicts, str, float, None)."""
 FORMATS = ("png", "svg")
+COLUMN_WIDTH_IN = 3.5
+"""One column of a two-column journal page: a figure printed at this width keeps its fonts."""
+PAGE_WIDTH_IN = 7.2
+"""The full text width of such a page."""
+FONT_PT = 7
+"""The smallest font of any figure at its printed size (tick labels); titles are larger."""
 _DPI = 150
 
 

@@ -14,14 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from platform.report.figures.canvas import FigureData, new_figure, save_figure
+from platform.report.figures.canvas import (
+    FONT_PT,
+    PAGE_WIDTH_IN,
+    FigureData,
+    new_figure,
+    save_figure,
+)
 from platform.tracking import TrialRun
 from platform.tracking.results import metric_history
 
 __all__ = ["SearchSample", "learning_curves_figure", "log_learning_curves",
            "parameter_importance_figure", "run_learning_curves", "search_history_figure"]
+
+_MAX_LR_TICKS = 8
 
 
 def learning_curves_figure(loss: Sequence[tuple[int, float]], lr: Sequence[tuple[int, float]],
@@ -36,21 +46,40 @@ def learning_curves_figure(loss: Sequence[tuple[int, float]], lr: Sequence[tuple
     Returns:
         The figure and ``{"train_loss": [[iteration, value], ...], "lr": [...]}``.
     """
-    figure = new_figure(8.0, 3.2)
+    figure = new_figure(PAGE_WIDTH_IN, 2.6)
     loss_axes, lr_axes = figure.subplots(1, 2)
     if loss:
         loss_axes.plot(*zip(*loss, strict=True), color="tab:blue", linewidth=1.0)
     if lr:
-        lr_axes.plot(*zip(*lr, strict=True), color="tab:orange", linewidth=1.0)
-        if all(v > 0 for _, v in lr):
-            lr_axes.set_yscale("log")
+        _draw_lr(lr_axes, lr)
     loss_axes.set(xlabel="iteration", ylabel="training loss")
     lr_axes.set(xlabel="iteration", ylabel="learning rate")
     for axes in (loss_axes, lr_axes):
         axes.grid(alpha=0.3)
-    figure.suptitle(title, fontsize=10)
+        axes.tick_params(labelsize=FONT_PT)
+        axes.xaxis.label.set_size(FONT_PT + 1)
+        axes.yaxis.label.set_size(FONT_PT + 1)
+    figure.suptitle(title, fontsize=FONT_PT + 2)
     return figure, {"train_loss": [[int(s), float(v)] for s, v in loss],
                     "lr": [[int(s), float(v)] for s, v in lr]}
+
+
+def _draw_lr(axes: Axes, lr: Sequence[tuple[int, float]]) -> None:
+    """The learning rate as the step function a schedule is: each logged value held until
+    the next (``steps-post``), on a log axis whose ticks are the values taken when there
+    are few (a step schedule: 1e-4, 5e-5, ..., its floor included), so the floor is
+    labelled instead of sitting below the lowest decade tick."""
+    axes.plot(*zip(*lr, strict=True), color="tab:orange", linewidth=1.0,
+              drawstyle="steps-post")
+    values = sorted({v for _, v in lr})
+    if values[0] <= 0:
+        return
+    axes.set_yscale("log")
+    axes.set_ylim(values[0] / 1.5, values[-1] * 1.5)
+    if len(values) <= _MAX_LR_TICKS:
+        axes.yaxis.set_major_locator(FixedLocator(values))
+        axes.yaxis.set_minor_locator(NullLocator())
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
 
 
 @dataclass(frozen=True)

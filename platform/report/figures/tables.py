@@ -19,7 +19,13 @@ from matplotlib.figure import Figure
 
 from platform.config.sweep import parse_reference
 from platform.evaluation.metrics import DICE, METRIC_LABELS
-from platform.report.figures.canvas import FigureData, new_figure
+from platform.report.figures.canvas import (
+    COLUMN_WIDTH_IN,
+    FONT_PT,
+    PAGE_WIDTH_IN,
+    FigureData,
+    new_figure,
+)
 from platform.report.table1 import Table1
 
 __all__ = ["OURS_COLOUR", "PAPER_COLOUR", "OverlapPoint", "overlap_figure", "per_patient_figure",
@@ -55,32 +61,43 @@ def table1_figure(table: Table1) -> tuple[Figure, FigureData]:
             values = [_paper(row.reference.get(metric)) for row in table.rows]
             paper[metric] = {"mean": [v[0] for v in values], "sd": [v[1] for v in values]}
     labels = {m: METRIC_LABELS.get(m, m) for m in table.metrics}
-    columns = min(3, len(table.metrics))
-    rows = math.ceil(len(table.metrics) / columns)
-    width = columns * max(3.2, 0.5 * len(variants) + 1.4)
-    figure = new_figure(width, 3.6 * rows)
-    grid = figure.subplots(rows, columns, squeeze=False)
+    figure, panels = _panel_grid(len(table.metrics), columns=3, panel_height_in=2.4)
     x = np.arange(len(variants))
     bar = 0.4 if paper else 0.6
-    for index, metric in enumerate(table.metrics):
-        axes = grid[index // columns][index % columns]
+    for axes, metric in zip(panels, table.metrics, strict=True):
         offset = -bar / 2 if paper else 0.0
         _bars(axes, x + offset, ours[metric]["mean"], ours[metric]["sd"], bar, OURS_COLOUR,
               "ours")
         if paper:
             _bars(axes, x + bar / 2, paper[metric]["mean"], paper[metric]["sd"], bar,
                   PAPER_COLOUR, "paper", hatch="//")
-        axes.set_title(labels[metric], fontsize=10)
-        axes.set_xticks(x, variants, rotation=40, ha="right", fontsize=8)
+        axes.set_title(labels[metric], fontsize=FONT_PT + 1)
+        axes.set_xticks(x, variants, rotation=40, ha="right", fontsize=FONT_PT)
+        axes.tick_params(axis="y", labelsize=FONT_PT)
         axes.set_ylim(0.0, 1.05)
         axes.grid(axis="y", alpha=0.3)
-    for index in range(len(table.metrics), rows * columns):
-        grid[index // columns][index % columns].set_axis_off()
     if paper:
-        grid[0][0].legend(fontsize=8, loc="upper left")
-    figure.suptitle(f"Table 1: mean +- sd over {len(table.folds)} folds")
+        panels[0].legend(fontsize=FONT_PT, loc="upper left")
+    figure.suptitle(f"Table 1: mean ± sd over {len(table.folds)} folds", fontsize=FONT_PT + 2)
     return figure, {"metrics": list(table.metrics), "labels": labels, "variants": variants,
                     "ours": ours, "paper": paper}
+
+
+def _panel_grid(count: int, *, columns: int, panel_height_in: float
+                ) -> tuple[Figure, list[Axes]]:
+    """``count`` panels on a page-wide figure, ``columns`` a row, the last row centred
+    (5 metrics: 3 + 2, no empty sixth panel)."""
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    figure = new_figure(PAGE_WIDTH_IN, panel_height_in * rows)
+    grid = figure.add_gridspec(rows, 2 * columns)
+    panels = []
+    for index in range(count):
+        row, column = divmod(index, columns)
+        in_row = min(columns, count - row * columns)
+        start = 2 * column + (columns - in_row)  # centre a short last row
+        panels.append(figure.add_subplot(grid[row, start:start + 2]))
+    return figure, panels
 
 
 def _bars(axes: Axes, x: np.ndarray, means: Sequence[float | None],
@@ -116,20 +133,21 @@ def per_patient_figure(values: Mapping[str, Mapping[str, float]], variants: Sequ
         means = [float(s / n) if n else math.nan for s, n in zip(sums, counts, strict=True)]
     else:
         means = [math.nan] * len(variants)
-    figure = new_figure(max(4.0, 0.9 * len(variants) + 1.5), 4.0)
+    figure = new_figure(COLUMN_WIDTH_IN if len(variants) <= 4 else PAGE_WIDTH_IN, 3.0)
     axes = figure.subplots()
     x = np.arange(len(variants))
     for row in matrix:
         axes.plot(x, row, color="0.6", linewidth=0.8, alpha=0.7, zorder=1)
         axes.scatter(x, row, s=14, color=OURS_COLOUR, zorder=2)
     axes.scatter(x, means, marker="_", s=500, color="black", zorder=3, label="mean over patients")
-    axes.set_xticks(x, list(variants), rotation=40, ha="right", fontsize=8)
-    axes.set_ylabel(f"{metric} per patient")
+    axes.set_xticks(x, list(variants), rotation=40, ha="right", fontsize=FONT_PT)
+    axes.tick_params(axis="y", labelsize=FONT_PT)
+    axes.set_ylabel(f"{metric} per patient", fontsize=FONT_PT + 1)
     axes.set_ylim(0.0, 1.05)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=FONT_PT, loc="upper left")
     axes.set_title(f"{metric} per patient ({len(cases)} patients)\n"
-                   "lines join each patient across variants", fontsize=9)
+                   "lines join each patient across variants", fontsize=FONT_PT + 1)
     patients = {c: [None if math.isnan(v) else float(v) for v in row]
                 for c, row in zip(cases, matrix, strict=True)}
     return figure, {"metric": metric, "variants": list(variants), "patients": patients,
@@ -167,7 +185,7 @@ def overlap_figure(points: Sequence[OverlapPoint], *,
     percent = np.array([100 * p.overlap for p in ordered])
     seconds = np.array([p.seconds_mean for p in ordered])
     dice = np.array([p.dice_mean for p in ordered])
-    figure = new_figure(11.0, 3.6)
+    figure = new_figure(PAGE_WIDTH_IN, 2.6)
     time_axes, dice_axes, trade_axes = figure.subplots(1, 3)
     time_axes.errorbar(percent, seconds, yerr=[p.seconds_sd for p in ordered], marker="o",
                        color=OURS_COLOUR, capsize=3, label="ours")
@@ -194,5 +212,6 @@ def overlap_figure(points: Sequence[OverlapPoint], *,
     for axes in (time_axes, dice_axes, trade_axes):
         axes.grid(alpha=0.3)
     time_axes.legend(fontsize=8)
-    figure.suptitle("Table 2: inference overlap, time and Dice (mean +- sd over folds)")
+    figure.suptitle("Table 2: inference overlap, time and Dice (mean ± sd over folds)",
+                    fontsize=FONT_PT + 2)
     return figure, {"device": device, "points": [p.__dict__ for p in ordered]}

@@ -66,3 +66,17 @@ def test_patient_id_keys_from_a_salt_file(
     assert len(keys) == 3 and all(k.startswith("p-") for k in keys)
 
 
+
+
+def test_a_piped_table_keeps_each_problem_on_one_line(
+    broken_cohort: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 23: in a log (not a terminal) rich assumed 80 columns and folded a problem cell
+    to one word per line; the problems now follow the table, one whole line per case."""
+    assert main([str(broken_cohort), "--no-progress"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    for key, phrase in BROKEN_CASES.items():
+        (line,) = [line for line in lines if line.startswith(f"{key}: UNUSABLE: ")]
+        assert phrase in line
+    table = [line for line in lines if ": UNUSABLE: " not in line]
+    assert max(len(line) for line in table) <= 200  # the table itself at a log's width

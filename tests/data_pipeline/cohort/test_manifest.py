@@ -77,3 +77,13 @@ def test_invalid_manifest_names_row_and_field(
         load_cohort(tmp_path)
     assert "cohort.yaml: invalid manifest" in str(info.value)
     assert expected in str(info.value)
+
+
+def test_an_nnunet_raw_root_is_refused_naming_its_datasets(tmp_path: Path) -> None:
+    """Issue 23: ``data.cohort`` at an ``nnUNet_raw`` root got a DICOM-layout error."""
+    for name in ("Dataset501_Stroke", "Dataset502_Other"):
+        (tmp_path / name / "imagesTr").mkdir(parents=True)
+        (tmp_path / name / "dataset.json").write_text("{}")
+    with pytest.raises(CohortError, match="nnU-Net raw folder holding 2 datasets; point "
+                       "data.cohort at one DatasetXXX_ folder: .*Dataset501_Stroke"):
+        load_cohort(tmp_path)

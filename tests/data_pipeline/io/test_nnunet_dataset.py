@@ -93,3 +93,13 @@ def test_a_training_image_without_its_label_is_refused(dataset: Path, tmp_path: 
         load_cohort(copy)
 
 
+
+
+def test_images_ts_without_labels_ts_is_refused_naming_labels_ts(dataset: Path,
+                                                                 tmp_path: Path) -> None:
+    """Issue 23: the refusal did not say that the masks belong in ``labelsTs``."""
+    copy = _copy(dataset, tmp_path)
+    shutil.rmtree(copy / "labelsTs")
+    with pytest.raises(CohortError, match=r"labelsTs: no label for 1 test image\(s\) .*"
+                       r"ext-000.nii.gz.*put <case>.nii.gz masks in .*labelsTs"):
+        load_cohort(copy / "imagesTs")

@@ -118,15 +118,22 @@ def test_sweep_table_is_mean_and_sd_of_its_child_runs(finished_tiny_sweep: Any) 
             assert (summary.n, summary.mean, summary.sd) == (
                 2, pytest.approx(mean, rel=1e-12), pytest.approx(sd, rel=1e-12))
 
-    # What the sweep itself logged on the parent run: table1.csv and t1.* metrics.
+    # What the sweep itself logged on the parent run: table1.csv, the same as MLflow's
+    # table artifact table1.json, and each variant's mean Dice as a metric (issue 23).
     logged = client.download_artifacts(parent.info.run_id, "table1.csv", str(tmp_path))
     rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(Path(logged).read_text()))}
     assert sorted(rows) == ["final", "plain"]
+    table = json.loads(Path(client.download_artifacts(parent.info.run_id, "table1.json",
+                                                      str(tmp_path))).read_text())
+    cells = {row[table["columns"].index("variant")]: dict(zip(table["columns"], row, strict=True))
+             for row in table["data"]}
     for (variant, metric), (mean, sd) in expected.items():
         assert float(rows[variant][f"{metric}_mean"]) == pytest.approx(mean, rel=1e-12)
         assert float(rows[variant][f"{metric}_sd"]) == pytest.approx(sd, rel=1e-12)
-        assert parent.data.metrics[f"t1.{variant}.{metric}_mean"] == pytest.approx(mean, rel=1e-12)
-        assert parent.data.metrics[f"t1.{variant}.{metric}_sd"] == pytest.approx(sd, rel=1e-12)
+        assert cells[variant][f"{metric}_mean"] == pytest.approx(mean, rel=1e-12)
+    assert {k: v for k, v in parent.data.metrics.items() if k.startswith("t1.")} == {
+        f"t1.{variant}.dice_mean": pytest.approx(expected[(variant, "dice")][0], rel=1e-12)
+        for variant in ("plain", "final")}
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ def test_config_is_flattened_with_dotted_keys() -> None:
     assert params == {
         "model.name": "unet3d", "model.blocks.se": "True", "model.blocks.ratio": "8",
         "patch_size": "[96, 96, 96]",
-        "steps": '[{"name": "clip", "params": {"low": -40}}]',
+        "steps": "clip", "steps.0.clip.params.low": "-40",  # issue 23: readable parts
         "empty": "{}", "missing": "None", "path": "/data/cache",
     }
 
@@ -63,3 +63,19 @@ def test_per_patient_rows_need_a_case_key_and_no_identifiers() -> None:
         per_patient_csv([{"dice": 0.5}])
     with pytest.raises(ValueError, match="PatientName"):
         per_patient_csv([{"case": "case-001", "patient_name": "DOE^JANE"}])
+
+
+def test_preprocessing_steps_become_readable_params() -> None:
+    """Issue 23: the UI showed ``preprocessing.steps`` as one 250-character JSON cell."""
+    params = config_params({"preprocessing": {"steps": [
+        {"name": "hu_window", "low": 0.0, "high": 80.0},
+        {"name": "remove_skull", "method": "hull", "margin": [1, 2]},
+        {"name": "standardize"}]}})
+    assert params == {
+        "preprocessing.steps": "hu_window > remove_skull > standardize",
+        "preprocessing.steps.0.hu_window.low": "0.0",
+        "preprocessing.steps.0.hu_window.high": "80.0",
+        "preprocessing.steps.1.remove_skull.method": "hull",
+        "preprocessing.steps.1.remove_skull.margin": "[1, 2]",
+    }
+    assert config_params({"patch": [{"a": 1}]}) == {"patch": '[{"a": 1}]'}  # not parts

@@ -13,10 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from packaging.specifiers import SpecifierSet
 
 from platform.config.trial import TrialConfig
 from platform.tracking.portable_model import (
     DISTRIBUTION,
+    TORCH_REQUIREMENT,
     PortableSegmentationModel,
     load_network,
     model_signature,
@@ -25,6 +27,8 @@ from platform.tracking.portable_model import (
 from platform.trial.parts import network
 from platform.trial.portable_model import MODEL_CODE
 from tests.platform.tracking.test_runs import TRIAL_CONFIG, _parent, _tiny_model, _trial
+
+REPO = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -88,6 +92,11 @@ def test_the_signature_and_requirements_say_what_a_server_needs() -> None:
     (returned,) = json.loads(signature["outputs"])
     assert given["tensor-spec"] == {"dtype": "float32", "shape": [-1, -1, -1]}
     assert returned["tensor-spec"] == {"dtype": "uint8", "shape": [-1, -1, -1]}
-    package, torch_pin = pip_requirements()
-    assert package == DISTRIBUTION or package.startswith(f"{DISTRIBUTION}==")
-    assert torch_pin == f"torch=={torch.__version__.split('+')[0]}"
+    package, torch_requirement = pip_requirements()
+    assert package == DISTRIBUTION or package.startswith(f"{DISTRIBUTION}>=")
+    # Issue 23: a range (pyproject's), not the training machine's torch: a GPU machine's
+    # CUDA build must satisfy it, and so must the torch that trained the model.
+    assert torch_requirement == TORCH_REQUIREMENT
+    assert TORCH_REQUIREMENT in (REPO / "pyproject.toml").read_text()
+    assert SpecifierSet(TORCH_REQUIREMENT.removeprefix("torch")).contains(
+        torch.__version__.split("+")[0])

@@ -25,6 +25,25 @@ def test_learning_curves_draw_the_logged_points_with_a_log_lr_axis() -> None:
                     "lr": [[10, 1e-4], [20, 5e-5], [30, 2.5e-5]]}
 
 
+def test_a_step_schedule_is_drawn_as_steps_on_a_log_axis_that_labels_its_floor() -> None:
+    """Issue 23: logged every 10 iterations, the paper's halving schedule looked like a linear
+    decay and its floor 1.25e-5 sat below the lowest tick."""
+    lr = [(i, 1e-4 * 0.5 ** min(i // 50, 3)) for i in range(0, 400, 10)]
+    figure, _ = learning_curves_figure([(0, 1.0)], lr, title="final/fold0")
+    _, lr_axes = figure.axes
+    assert lr_axes.lines[0].get_drawstyle() == "steps-post"
+    assert lr_axes.get_yscale() == "log"
+    ticks = [float(t) for t in lr_axes.get_yticks()]
+    assert ticks == pytest.approx([1.25e-5, 2.5e-5, 5e-5, 1e-4])
+    low, high = lr_axes.get_ylim()
+    assert low < 1.25e-5 and high > 1e-4
+    width, _ = figure.get_size_inches()
+    assert width == pytest.approx(7.2)
+    sizes = [label.get_fontsize() for axes in figure.axes
+             for label in (*axes.get_xticklabels(), *axes.get_yticklabels())]
+    assert min(sizes) >= 7
+
+
 @pytest.mark.parametrize(("mode", "best"), [("max", [0.3, 0.5, 0.5, 0.6]),
                                             ("min", [0.3, 0.3, 0.2, 0.2])])
 def test_search_history_keeps_the_best_so_far_per_study(mode: str, best: list[float]) -> None:

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 
@@ -75,3 +76,20 @@ def test_per_patient_lines_join_each_patient_across_variants() -> None:
     assert np.allclose(lines[0], [0.4, 0.5]) and np.allclose(lines[1], [0.6, 0.55])
     assert np.isnan(lines[2][0]) and lines[2][1] == 0.7  # a missing value breaks the line
     assert data["fold"] == {"case-a": 0, "case-b": 1, "case-c": 1}
+
+
+def test_figures_fit_a_paper_page_with_readable_fonts_and_no_empty_panel() -> None:
+    """Issue 23: table1.png was 16.2 in wide with 8-pt ticks (3.5 pt printed at 7 in), its
+    title said "+-" and its sixth panel was empty."""
+    table = build_table1(_results(), variants=VARIANTS, folds=FOLDS, reference=REFERENCE)
+    figure, _ = table1_figure(table)
+    width, _ = figure.get_size_inches()
+    assert width == pytest.approx(7.2)
+    assert len(figure.axes) == len(METRICS)  # 3 + 2, the second row centred: none empty
+    assert "±" in figure.get_suptitle() and "+-" not in figure.get_suptitle()
+    texts = [label for axes in figure.axes
+             for label in (*axes.get_xticklabels(), *axes.get_yticklabels(), axes.title)]
+    assert min(text.get_fontsize() for text in texts) >= 7
+    values = {"p1": {v: 0.5 for v in VARIANTS}}
+    small, _ = per_patient_figure(values, VARIANTS, {"p1": 0})
+    assert small.get_size_inches()[0] == pytest.approx(3.5)
