@@ -64,7 +64,13 @@ def run_part(part: str, out: Path, log: Path, *extra: str) -> subprocess.Complet
 def refused_by_the_repository(log: Path) -> list[str]:
     """Refused imports that the repository's own files asked for (optional ones included)."""
     lines = log.read_text().splitlines() if log.exists() else []
-    return [line for line in lines if line.split(" ", 1)[-1].startswith(str(REPO))]
+    return [line for line in lines if _own_file(line.split(" ", 1)[-1])]
+
+
+def _own_file(importer: str) -> bool:
+    """A file of the repository, not of a package installed in a venv inside it (``.venv``)."""
+    path = Path(importer)
+    return path.is_relative_to(REPO) and not {"site-packages", "dist-packages"} & set(path.parts)
 
 
 @pytest.fixture(scope="module")
