@@ -206,10 +206,10 @@ class Evidence:
             return []
         s = self.settings
         family = "the table's" if s.family == "table" else f"the {metric}"
-        head = (f"Paired {metric} effects, variant - reference: mean over patients "
+        head = (f"Paired {metric} effects (variant - reference), mean over patients "
                 f"[{100 * s.confidence:g} % {s.interval} bootstrap CI, {s.resamples} resamples, "
-                f"seed {s.seed}]; Wilcoxon signed-rank ({s.zero_method}); {self.correction} "
-                f"over {family} {self.family_size(metric)} tests, alpha {s.alpha:g}:")
+                f"seed {s.seed}]; Wilcoxon ({s.zero_method}); {self.correction} over "
+                f"{family} {self.family_size(metric)} tests, alpha {s.alpha:g}:")
         lines = [head]
         for effect in shown:
             size = f" (n={effect.n_pairs})" if effect.has_interval else ""

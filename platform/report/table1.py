@@ -336,25 +336,46 @@ def render_table1(table: Table1, console: Console | None = None) -> Table:
 
     Compact, so that an 80-column terminal shows it in few lines: no vertical rules,
     ``±`` for ``+-`` (below :data:`_ONE_LINE_WIDTH` columns the sd goes on a second line
-    of its cell, so that a row takes two lines, not three), and no "Missing folds"
-    column when every fold finished (the Markdown, CSV and LaTeX keep everything).
+    of its cell, so that a row takes two lines, not three), no "Missing folds" column
+    when every fold finished, and the Dice effect with its adjusted p in one column
+    instead of the raw Wilcoxon p and the rank share, which the lines under the table
+    say (the Markdown, CSV and LaTeX keep everything).
     """
     if console is None:
         # Piped to a log file rich assumes 80 columns and folds every "mean +- sd" cell.
         console = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
     plus_minus = " ± " if console.width >= _ONE_LINE_WIDTH else "\n± "
-    header = table.header()
+    header, rows = _terminal_cells(table)
     keep = [i for i, _ in enumerate(header)
             if not (i == len(header) - 1 and table.complete)]
     rich_table = Table(title=table.title.replace("+-", "±"), box=box.SIMPLE_HEAD,
                        row_styles=["", "dim"], pad_edge=False)
     for index in keep:
         rich_table.add_column(header[index], overflow="fold")
-    for row in table.rows:
-        cells = table.row_cells(row)
+    for row, cells in zip(table.rows, rows, strict=True):
         rich_table.add_row(*(cells[i].replace(" +- ", plus_minus) for i in keep),
                            style="red" if row.missing else None)
     console.print(rich_table)
     for note in table.lines_under:
         console.print(f"- {note}", highlight=False, markup=False)
     return rich_table
+
+
+def _terminal_cells(table: Table1) -> tuple[list[str], list[list[str]]]:
+    """The header and cells the terminal shows (see :func:`render_table1`)."""
+    header, rows = table.header(), [table.row_cells(row) for row in table.rows]
+    evidence = table.evidence
+    if evidence is None:
+        return header, rows
+    rank = header.index(f"P(rank 1, {DICE})")
+    delta, raw = rank + 1, rank + 2
+    corrected = evidence.settings.correction != "none"
+    header[delta] += f", {evidence.correction} p" if corrected else ", p"
+    for row, cells in zip(table.rows, rows, strict=True):
+        effect = evidence.effect(row.variant)
+        p_value = None if effect is None else (effect.p_adjusted if corrected
+                                                else effect.p_value)
+        if p_value is not None:
+            cells[delta] += f" p={p_value:.2g}"
+    return ([h for i, h in enumerate(header) if i not in (rank, raw)],
+            [[c for i, c in enumerate(cells) if i not in (rank, raw)] for cells in rows])

@@ -94,9 +94,9 @@ def test_p_values_are_adjusted_over_the_table_or_per_metric() -> None:
 def test_the_words_under_the_table_say_what_holds_after_correction() -> None:
     table = _table()
     words = table.evidence.words()
-    assert words[0] == ("Paired dice effects, variant - reference: mean over patients [95 % "
-                        "percentile bootstrap CI, 1000 resamples, seed 0]; Wilcoxon signed-rank "
-                        "(wilcox); Holm over the table's 10 tests, alpha 0.05:")
+    assert words[0] == ("Paired dice effects (variant - reference), mean over patients [95 % "
+                        "percentile bootstrap CI, 1000 resamples, seed 0]; Wilcoxon (wilcox); "
+                        "Holm over the table's 10 tests, alpha 0.05:")
     lines = dict(line.split(": ", 1) for line in words[1:])
     assert lines["same vs plain"].startswith("+0.000 [+0.000, +0.000] dice (n=10), no test: "
                                              "all paired differences are zero")
@@ -149,7 +149,9 @@ def test_effects_reach_markdown_csv_latex_metrics_and_the_terminal() -> None:
     console = Console(record=True, width=160, color_system=None)
     render_table1(table, console)
     text = console.export_text()
-    assert "Δ dice [95 % CI]" in text and "better vs same: +0.100" in text
+    assert "Δ dice [95 % CI], Holm p" in text and "better vs same: +0.100" in text
+    assert f"+0.100 [+0.100, +0.100] p={better.p_adjusted:.2g}" in text
+    assert "Wilcoxon p" not in text and "P(rank 1" not in text  # said in the words
     assert "Ranking stability by dice (1000 bootstrap samples of the 10 patients" in text
     assert text.index("Paired dice effects") < text.index("Every metric is taken")
 
