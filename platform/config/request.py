@@ -12,7 +12,7 @@ on exactly the split the driver planned.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,6 +92,9 @@ class TrialRequest(_Plain):
     context: SweepContext
     search_metric: str | None = None
     """Set for a search sample: the validation metric it reports after each fold."""
+    search_mode: Literal["max", "min"] = "max"
+    """Whether the search maximises or minimises ``search_metric`` (a sample whose
+    training stopped reports the metric's worst value)."""
     inner_folds: tuple[FoldKeys, ...] = ()
     """A search sample's folds: it trains on each ``train`` and is scored on its ``test``
     (validation patients), never on the test patients of the outer fold it tunes for."""

@@ -98,6 +98,13 @@ class TrainConfig(Section):
     seconds up front; ``benchmarks/gpu_check.py`` measures whether it pays on a GPU)."""
     threads: Positive | None = None
     """CPU threads of the trial's torch; null: the trial's Ray CPU share."""
+    divergence_factor: Annotated[float, Field(gt=1.0)] | None = 100.0
+    """Stop the trial (not retried; Table 1 says why) when the mean loss of the newer half
+    of the last ``2 x divergence_window`` iterations exceeds this many times the older
+    half's (ours; the paper has no guard: ``platform/trial/stops.py``); null: off. A NaN
+    or Inf loss always stops the trial."""
+    divergence_window: Positive = 50
+    """Iterations in each half the divergence guard compares (ours)."""
 
 
 def _inference_shorthand(data: Any) -> Any:
@@ -174,6 +181,23 @@ class TrialConfig(Section):
 
     sections: ClassVar[tuple[str, ...]] = (
         "preprocessing", "sampler", "model", "loss", "optimizer", "schedule", "train", "eval")
+
+    added_later: ClassVar[dict[str, tuple[str, ...]]] = {
+        "train": ("divergence_factor", "divergence_window")}
+    """Fields added after sweeps were stored (issue 28), per section: left out of
+    :meth:`identity` while at their defaults, so earlier ids and keys stay the same."""
+
+    def identity(self, exclude: Sequence[str] = ()) -> dict[str, Any]:
+        """The config as ids and work keys hash it (:mod:`platform.sweep.keys`,
+        :mod:`platform.sweep.expand`): the JSON dump without the sections ``exclude`` and
+        without an :attr:`added_later` field at its default."""
+        data = self.model_dump(mode="json", exclude=set(exclude))
+        for section, names in self.added_later.items():
+            model = type(getattr(self, section))
+            for name in names:
+                if section in data and data[section].get(name) == model.model_fields[name].default:
+                    del data[section][name]
+        return data
 
     def with_overrides(self, dotted: Mapping[str, Any], source: str = "overrides") -> TrialConfig:
         """A copy with ``{"model.se_ratio": 8, ...}`` applied and validated.

@@ -80,7 +80,7 @@ def _folds(sweep: SweepConfig, variant: str, config: TrialConfig,
            folds: Sequence[int] | None = None) -> list[TrialSpec]:
     specs = []
     for fold in sweep.cv.folds_to_run() if folds is None else folds:
-        digest = _digest({"config": config.model_dump(mode="json"), **_split_identity(sweep, fold)})
+        digest = _digest({"config": config.identity(), **_split_identity(sweep, fold)})
         specs.append(TrialSpec(trial_id=f"{variant}-f{fold}-{digest}", sweep_name=sweep.name,
                                variant=variant, fold=fold, config=config))
     return specs
@@ -96,7 +96,7 @@ def sweep_id(sweep: SweepConfig) -> str:
         "name": sweep.name,
         "data": sweep.data.identity(),
         "cv": sweep.cv.model_dump(mode="json"),
-        "variants": [[v.name, v.config.model_dump(mode="json")] for v in sweep.variants],
+        "variants": [[v.name, v.config.identity()] for v in sweep.variants],
         "search": sweep.search.model_dump(mode="json") if sweep.search is not None else None,
     }
     return _digest(payload)

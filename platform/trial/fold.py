@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,9 @@ from platform.tracking.work import (
 from platform.trial import parts
 from platform.trial.data import FoldCases, load_fold_cases
 from platform.trial.portable_model import MODEL_CODE
+from platform.trial.stops import TrainingStopped
 from platform.trial.training import (
     CHECKPOINT_FILE,
-    NonFiniteLossError,
     Progress,
     grad_scaler,
     load_checkpoint,
@@ -188,7 +189,8 @@ def train_and_log(
     report: Callable[[Mapping[str, float], Path | None], None],
 ) -> tuple[torch.nn.Module, FoldCases]:
     """Train the request's network, logging curves, weights and model to the training
-    ``run``; a NaN loss marks it FAILED."""
+    ``run``; a NaN or diverging loss (:class:`~platform.trial.stops.TrainingStopped`) marks
+    it FAILED with the reason and its traceback (``failure.txt``)."""
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
@@ -208,10 +210,10 @@ def train_and_log(
     try:
         model = train_fold(config, data, device=device, checkpoint_dir=checkpoint_dir,
                          on_progress=on_progress)
-    except NonFiniteLossError as err:
+    except TrainingStopped as err:  # a NaN or diverging loss: not retried
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        (checkpoint_dir / FAILURE_FILE).write_text(json.dumps({"reason": str(err)}))
-        run.set_failed(str(err))
+        (checkpoint_dir / FAILURE_FILE).write_text(json.dumps({"reason": err.reason}))
+        run.set_failed(err.reason, details="".join(traceback.format_exception(err)))
         raise
     run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
     log_learning_curves(run)
@@ -245,7 +247,8 @@ def train_or_reuse(
 
     Raises:
         ValueError: the request's trial has no keys (:func:`platform.sweep.keys.keyed`).
-        platform.trial.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
+        platform.trial.stops.TrainingStopped: the loss became NaN/Inf or diverged (run
+            marked FAILED).
     """
     spec, context = request.spec, request.context
     if not spec.training_key:
