@@ -43,6 +43,7 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "platform.trial.stops.DivergingLossError": (12, 3.5e9, 1.4, 100.0),
     "platform.trial.stops.NonFiniteLossError": (7, math.nan, 0.5),
     "platform.trial.stops.TrainingStopped": ("non-finite loss at iteration 3",),
+    "platform.tracking.store.StoreError": ("out-of-date database schema",),
 }
 """Constructor arguments of each project exception (qualified name -> args)."""
 

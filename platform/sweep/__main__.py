@@ -16,7 +16,7 @@ from pathlib import Path
 
 from platform.config import ConfigError, load_sweep
 from platform.sweep.console import configure_console
-from platform.sweep.inputs import check_inputs
+from platform.sweep.inputs import check_inputs, prepare_tracking
 
 __all__ = ["main"]
 
@@ -78,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 1
     from platform.sweep.run import run  # Ray, MLflow and torch
 
+    try:
+        prepare_tracking(sweep, source=str(args.sweep))  # a new store: created once, here
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
     return run(sweep, args.sweep, resume=not args.restart, retrain=args.retrain,
                console=console)
 
