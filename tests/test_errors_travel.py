@@ -44,6 +44,8 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "platform.trial.stops.NonFiniteLossError": (7, math.nan, 0.5),
     "platform.trial.stops.TrainingStopped": ("non-finite loss at iteration 3",),
     "platform.tracking.store.StoreError": ("out-of-date database schema",),
+    "platform.tracking.sweep_lock.SweepAlreadyRunning": ("sweep 'tiny' is already running",),
+    "platform.tune.storage.ExperimentInUse": ("ray/tiny-7797355b90 is in use",),
 }
 """Constructor arguments of each project exception (qualified name -> args)."""
 

@@ -67,6 +67,11 @@ class SweepContext(_Plain):
     """``reuse.claim_stale_after_s``: a training claim without heartbeat is taken over."""
     claim_poll_s: float = 5.0
     """``reuse.claim_poll_s``: how often a trial waiting on a claim looks again."""
+    invocation: str | None = None
+    """The driver's invocation id (one per process start): its trials' claims are owned
+    by it (:mod:`platform.tracking.claims`); None: the trial's own process."""
+    sweep_lock: str | None = None
+    """The sweep lock the driver holds (:mod:`platform.tracking.sweep_lock`), or None."""
 
 
 class TrialSpec(_Plain):

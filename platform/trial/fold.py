@@ -40,6 +40,7 @@ from platform.report.figures.curves import log_learning_curves
 from platform.tracking import TrialRun, find_trial_run, load_trial_model, run_tags
 from platform.tracking.claims import TrainingClaim
 from platform.tracking.store import ensure_experiment, mlflow_client
+from platform.tracking.sweep_lock import Invocation
 from platform.tracking.tags import EVALUATION, TRAINING
 from platform.tracking.work import (
     FinishedRun,
@@ -61,8 +62,8 @@ from platform.trial.training import (
 
 __all__ = [
     "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate_and_log", "evaluate_or_reuse",
-    "lesion_loss_rows", "load_data", "open_run", "open_training_run", "predict_fold",
-    "train_and_log", "train_fold", "train_or_reuse", "training_claim",
+    "evaluation_claim", "lesion_loss_rows", "load_data", "open_run", "open_training_run",
+    "predict_fold", "train_and_log", "train_fold", "train_or_reuse", "training_claim",
 ]
 
 logger = logging.getLogger(__name__)
@@ -222,12 +223,24 @@ def train_and_log(
 
 
 def training_claim(request: TrialRequest) -> TrainingClaim:
-    """The claim on the request's training key; its owner is this sweep's training, so a
-    retried trial owns its earlier claim."""
+    """The claim on the request's training key; its owner is this driver invocation's
+    training, so a retried trial owns its earlier claim and another invocation never
+    does."""
+    return _claim(request, request.spec.training_key, request.training_id)
+
+
+def evaluation_claim(request: TrialRequest, spec: TrialSpec) -> TrainingClaim:
+    """The claim on ``spec``'s evaluation key (two sweeps sharing it evaluate it once)."""
+    return _claim(request, spec.evaluation_key, spec.trial_id)
+
+
+def _claim(request: TrialRequest, key: str, work: str) -> TrainingClaim:
     context = request.context
-    return TrainingClaim(context.tracking_uri, context.experiment, request.spec.training_key,
-                         owner=f"{context.parent_run_id}:{request.training_id}",
-                         stale_after_s=context.claim_stale_after_s, poll_s=context.claim_poll_s)
+    invocation = context.invocation or Invocation.current().id
+    lock = (context.sweep_lock, invocation) if context.sweep_lock else None
+    return TrainingClaim(context.tracking_uri, context.experiment, key,
+                         owner=f"{invocation}:{work}", stale_after_s=context.claim_stale_after_s,
+                         poll_s=context.claim_poll_s, lock=lock)
 
 
 def train_or_reuse(
@@ -283,8 +296,10 @@ def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Mo
     context = request.context
     uri = context.tracking_uri
     experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
-    done = find_finished(uri, experiment_id, kind=EVALUATION, key=spec.evaluation_key,
-                         since_ms=request.fresh_after_ms)
+    claim = evaluation_claim(request, spec)
+    done = claim.wait_or_claim(lambda: find_finished(
+        uri, experiment_id, kind=EVALUATION, key=spec.evaluation_key,
+        since_ms=request.fresh_after_ms))
     if done is not None:
         link = done.run_id if context.parent_run_id is None else link_evaluation(
             uri, parent_run_id=context.parent_run_id, source=done, variant=spec.variant,
@@ -292,7 +307,7 @@ def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Mo
         metrics = mlflow_client(uri).get_run(link).data.metrics
         return FoldOutcome(run_id=link, fold_means=dict(metrics), rows=[],
                            training_run_id=training_run_id, reused=True)
-    with open_run(request, spec, training=training_run_id) as run:
+    with claim, open_run(request, spec, training=training_run_id) as run:
         run.log_config(spec.config.model_dump(mode="json"))
         run.log_dataset(**_cohort_dataset(context, request.fold(spec.fold)))
         return evaluate_and_log(model, data, spec.config, run, device=device)
