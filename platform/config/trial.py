@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from data_pipeline.defaults import DEFAULT_MAX_LESION_LOSS
 from data_pipeline.parts import PartSpec, as_tuple
 from data_pipeline.parts.fields import Part, PartOf, part_mapping, switch_part
 from platform.config.errors import ConfigError, Problem, did_you_mean, problems_from_validation
@@ -59,7 +60,7 @@ class PreprocessingConfig(Section):
     """The steps, each ``name`` or ``{name: {params}}``: the paper's final model's five,
     each at its default (skull removal: ours, ``hull``; ``sweeps/ablation.yaml`` writes
     the paper's rule out for its literal rows)."""
-    max_lesion_loss: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
+    max_lesion_loss: Annotated[float, Field(ge=0.0, le=1.0)] = DEFAULT_MAX_LESION_LOSS
     """Largest share of a case's lesion that skull removal or the crop may take; a case
     above it is refused by name before training (ours: nothing shrinks silently; 1.0
     accepts any loss, which is then logged per case)."""

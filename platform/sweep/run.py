@@ -124,7 +124,8 @@ def _link_reused(plan: SweepPlan, context: SweepContext) -> None:
 def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] = (),
         console: ConsoleMode = DETAILED) -> int:
     """Execute a validated sweep; return the process exit code (0 all trials finished, 1
-    some failed, 2 the sweep is already running: one line names the running driver).
+    some failed, 2 a case the sweep cannot use, or the sweep is already running: one line
+    names the running driver).
 
     The driver holds the sweep's lock in the store (:mod:`platform.tracking.sweep_lock`)
     and its Ray Tune folders while it runs; its trials' claims are owned by this
@@ -132,7 +133,7 @@ def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] 
     """
     cohort = materialize_cohort(sweep.data)
     if not prepare_cache(sweep, cohort):
-        return 1
+        return 2  # cases the sweep cannot use: bad input (logged one line each)
     context = build_context(sweep, cohort, parent_run_id=None)
     name = f"{sweep.name}-{context.sweep_id}"
     invocation = Invocation.current()
