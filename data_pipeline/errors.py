@@ -7,6 +7,8 @@ checked for identifiers in one place.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["DataError"]
 
 
@@ -21,3 +23,7 @@ class DataError(ValueError):
         self.case_key = case_key
         self.problem = problem
         super().__init__(f"case {case_key}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy with its fields (a trial's error crosses the Ray boundary)."""
+        return type(self), (self.case_key, self.problem)

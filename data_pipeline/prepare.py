@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,13 +30,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WarmResult:
-    """What warming did: entries found, built, the cases that failed (key, problem), and
-    the lesion each case lost per step list (``{(key, canonical steps): LesionLoss}``)."""
+    """What warming did: entries found, built, the cases that failed (key, problem), the
+    lesion each case lost per step list (``{(key, canonical steps): LesionLoss}``) and the
+    shape of each cropped volume (``{(key, canonical steps): (Z, Y, X)}``)."""
 
     cached: int
     built: int
     failed: tuple[tuple[str, str], ...]
     losses: dict[tuple[str, str], LesionLoss]
+    shapes: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
 
 
 def distinct_step_lists(lists: Sequence[Sequence[PartSpec]]) -> list[tuple[PartSpec, ...]]:
@@ -59,15 +61,18 @@ def warm_cache(refs: Sequence[CaseRef], step_lists: Sequence[Sequence[PartSpec]]
                               loader=functools.lru_cache(maxsize=1)(load_case))
     failed: list[tuple[str, str]] = []
     losses: dict[tuple[str, str], LesionLoss] = {}
+    shapes: dict[tuple[str, str], tuple[int, ...]] = {}
     with tqdm(total=len(refs) * len(lists), unit="entry", desc="preprocessing",
               disable=None if progress else True) as bar:
         for ref in refs:
             for steps in lists:
                 try:
-                    losses[ref.key, canonical_steps(steps)] = cache.get(ref, steps).lesion_loss
+                    case = cache.get(ref, steps)
+                    losses[ref.key, canonical_steps(steps)] = case.lesion_loss
+                    shapes[ref.key, canonical_steps(steps)] = tuple(case.image.shape)
                 except DataError as err:
                     failed.append((ref.key, err.problem))
                 bar.update()
     unique = tuple(sorted(set(failed)))
     return WarmResult(cached=cache.hits, built=cache.misses - len(failed), failed=unique,
-                      losses=losses)
+                      losses=losses, shapes=shapes)

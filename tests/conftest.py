@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from platform.tune.env import ray_process_env, worker_runtime_env
+from tests.platform.concurrency_harness import die_with_parent
 
 os.environ.update({k: v for k, v in ray_process_env().items() if k.startswith("RAY_")})
 
@@ -113,6 +114,7 @@ def _ray_start(args: list[str], log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed pytest takes its nodes with it (issue 28)
         )
 
 
@@ -233,7 +235,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     with log.open("wb") as out:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", host,
                                  "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
     try:
         _wait_for_port(host, port, proc, log)
         # Made here, not written in this file: the cluster tests ship the sources to Ray

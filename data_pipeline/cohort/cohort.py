@@ -31,17 +31,19 @@ from tqdm import tqdm
 from data_pipeline.cohort.manifest import CohortError, Row, read_rows
 from data_pipeline.cohort.pseudonym import case_key_from_patient_id, load_salt
 from data_pipeline.errors import DataError
-from data_pipeline.io.dicom import CTVolume, read_series
+from data_pipeline.io.dicom import CTVolume, check_series, read_series
 from data_pipeline.io.dicom_patient import key_names_patient, patient_key
 from data_pipeline.io.geometry import Geometry
+from data_pipeline.io.hu_check import check_hounsfield
 from data_pipeline.io.labels import read_mask
-from data_pipeline.io.volume_io import is_volume_file, read_volume
+from data_pipeline.io.volume_io import check_volume_header, is_volume_file, read_volume
 
 __all__ = [
     "Case",
     "CaseRef",
     "CohortError",
     "case_key_from_patient_id",
+    "check_case_headers",
     "iter_cases",
     "load_case",
     "load_cases",
@@ -145,11 +147,34 @@ def read_ct(ref: CaseRef) -> CTVolume:
     """The checked HU volume of a case: its DICOM series, or its volume file.
 
     Raises:
-        DataError: the series or file is unusable (see ``dicom`` and ``volume_io``).
+        DataError: the series or file is unusable (see ``dicom`` and ``volume_io``), or
+            its values are not Hounsfield units (``io.hu_check``, for both).
     """
     if ref.is_dicom:
-        return read_series(ref.image, case_key=ref.key, series_uid=ref.series_uid)
+        volume = read_series(ref.image, case_key=ref.key, series_uid=ref.series_uid)
+        # The same check as a volume file's (issue 28): air and bone after the rescale.
+        check_hounsfield(volume.hu, case_key=ref.key, source="the DICOM series")
+        return volume
     return read_volume(ref.image, case_key=ref.key)
+
+
+def check_case_headers(ref: CaseRef) -> tuple[str, ...]:
+    """Check a case without reading pixels (``--dry-run``): the CT's headers as
+    :func:`read_ct` checks them first, then that its mask file exists; return the notes.
+
+    Raises:
+        DataError: the first problem :func:`load_case` would meet before any pixel.
+    """
+    if ref.is_dicom:
+        notes = check_series(ref.image, case_key=ref.key, series_uid=ref.series_uid)
+    else:
+        notes = check_volume_header(ref.image, case_key=ref.key)
+    if ref.mask_path is None:
+        raise DataError(ref.key, "no lesion mask for this case; add one to the cohort")
+    if not ref.mask_path.exists():
+        raise DataError(ref.key, f"lesion mask {ref.mask_path.name} not found; check the "
+                        "cohort's mask path")
+    return notes
 
 
 def iter_cases(

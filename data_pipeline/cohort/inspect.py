@@ -5,11 +5,15 @@ This loads each case exactly as training will (``cohort.load_case``), one at a t
 that a cohort of full-size scans fits in memory, and prints one row per case:
 pseudonymous key, slices, spacing, HU range, lesion voxels and percent, the share of the
 lesion that the default preprocessing would take (:data:`INSPECT_STEPS`: skull removal
-and the crop, whose losses a sweep refuses above ``preprocessing.max_lesion_loss``), and
-problems.
+and the crop), and problems. A case is unusable exactly when a sweep with the default
+preprocessing would refuse it (issue 28: the two used to disagree): it cannot be read
+(the same readers and checks, the Hounsfield check included), preprocessing fails, or
+it loses more of its lesion than ``--max-lesion-loss`` (the default of
+``preprocessing.max_lesion_loss``, with the sweep's message).
 
-Exit status: 0 when every case is usable, 1 when any case is unusable, 2 when the cohort
-description itself cannot be read. ``--json`` prints the same summary for machines.
+Exit status: 0 when every case is usable, 2 when any case is unusable or the cohort
+description itself cannot be read (bad input, as everywhere). ``--json`` prints the
+same summary for machines.
 Nothing here prints a DICOM identifier: rows hold only the case key and numbers, and
 problems are ``DataError`` texts, which name files by position, never by UID.
 """
@@ -31,6 +35,7 @@ from rich.text import Text
 
 from data_pipeline.cohort.cohort import Case, CaseRef, CohortError, iter_cases, load_cohort
 from data_pipeline.cohort.pseudonym import SaltError, load_salt
+from data_pipeline.defaults import DEFAULT_MAX_LESION_LOSS
 from data_pipeline.errors import DataError
 from data_pipeline.preprocess import FINAL_STEPS, preprocess
 
@@ -68,19 +73,24 @@ class CaseSummary:
     lesion_lost_percent: float | None = None
 
     @classmethod
-    def of(cls, ref: CaseRef, result: Case | DataError) -> CaseSummary:
-        """Summarise a loaded case, or the error that stopped it."""
+    def of(cls, ref: CaseRef, result: Case | DataError,
+           max_lesion_loss: float = DEFAULT_MAX_LESION_LOSS) -> CaseSummary:
+        """Summarise a loaded case, or the error that stopped it; a case that loses more
+        of its lesion than ``max_lesion_loss`` is unusable (the sweep's refusal)."""
         if isinstance(result, DataError):
             return cls(key=ref.key, usable=False, problems=(result.problem,))
         hu, lesion = result.hu, result.lesion
         voxels = int(lesion.sum(dtype=np.int64))
         try:
-            lost: float | None = preprocess(hu, lesion, INSPECT_STEPS).lesion_loss.fraction
+            loss = preprocess(hu, lesion, INSPECT_STEPS).lesion_loss
         except ValueError as err:
             return cls(key=ref.key, usable=False, problems=(f"preprocessing failed: {err}",))
+        lost: float | None = loss.fraction
+        refused = loss.problem(max_lesion_loss)
         return cls(
             key=result.key,
-            usable=True,
+            usable=refused is None,
+            problems=() if refused is None else (refused,),
             notes=result.notes,
             slices=int(hu.shape[0]),
             shape=tuple(int(s) for s in hu.shape),
@@ -94,7 +104,7 @@ class CaseSummary:
 
     def cells(self) -> list[str | Text]:
         """The table cells of this row (``Text`` so that brackets are not rich markup)."""
-        if not self.usable:
+        if not self.usable and self.slices is None:
             return [Text(self.key), "-", "-", "-", "-", "-", "-",
                     Text("UNUSABLE (below)", style="red")]  # fmt: skip
         return [
@@ -145,7 +155,8 @@ def _table(rows: Sequence[CaseSummary]) -> Table:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m data_pipeline.inspect",
-        description="Load every case of a cohort, print a summary, exit 1 if any is unusable.",
+        description="Load every case of a cohort, print a summary, exit 2 if any is unusable "
+        "(as a sweep with the default preprocessing would refuse it).",
     )
     parser.add_argument("cohort", type=Path, help="cohort.yaml / .csv, or a cohort folder")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -163,13 +174,18 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--max-lesion-loss", type=float, default=DEFAULT_MAX_LESION_LOSS,
+        help="largest share of a lesion the default preprocessing may take (a sweep's "
+        "preprocessing.max_lesion_loss; default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the check; return the exit status (0 usable, 1 some unusable, 2 bad cohort)."""
+    """Run the check; return the exit status (0 usable, 2 some unusable or a bad cohort)."""
     args = _parse(argv)
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -182,13 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(Text(f"cannot read the cohort: {error}", style="red"))
         return 2
     cases = iter_cases(refs, progress=not args.no_progress)
-    rows = [CaseSummary.of(ref, result) for ref, result in cases]
+    rows = [CaseSummary.of(ref, result, args.max_lesion_loss) for ref, result in cases]
     bad = [r.key for r in rows if not r.usable]
     if args.json:
         report = {"cases": [asdict(r) for r in rows], "usable": len(rows) - len(bad),
                   "unusable": len(bad)}  # fmt: skip
         print(json.dumps(report, indent=2))
-        return 1 if bad else 0
+        return 2 if bad else 0
     out = Console() if Console().is_terminal else Console(width=_LOG_WIDTH)
     out.print(_table(rows))
     for row in rows:
@@ -200,5 +216,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         verdict += f"; unusable: {', '.join(bad)}"
     out.print(Text(verdict, style="red" if bad else "green"))
-    return 1 if bad else 0
+    return 2 if bad else 0
 

@@ -8,10 +8,11 @@ that must keep them in.
 How a folder is read (headers first, so that nothing is decoded before it is checked):
 
 1. :mod:`~data_pipeline.io.dicom_headers`: headers only (``stop_before_pixels``), in
-   file-name order; non-DICOM and truncated files are found here.
+   file-name order; truncated files are found here, non-DICOM files are ignored (a note
+   names them).
 2. :mod:`~data_pipeline.io.series_layout`: series selection (``series_uid``, else the
-   CT series with most slices), modality, one image format, slice order along the
-   normal, gaps, tilt.
+   CT series with most slices), modality, one patient (compared as hashes), one image
+   format, slice order along the normal, gaps, tilt.
 3. :mod:`~data_pipeline.io.dicom_pixels`: a compressed transfer syntax needs an
    installed decoder; then the pixels go straight into one preallocated float32
    ``(Z, Y, X)`` array, rescaled slice by slice.
@@ -33,7 +34,7 @@ import numpy as np
 import pydicom
 from pydicom.misc import is_dicom
 
-from data_pipeline.io.dicom_headers import quiet_pydicom, read_headers
+from data_pipeline.io.dicom_headers import quiet_pydicom, read_folder
 from data_pipeline.io.dicom_pixels import check_decoder, read_pixels
 from data_pipeline.io.geometry import Geometry
 from data_pipeline.io.series_layout import (
@@ -46,7 +47,8 @@ from data_pipeline.io.series_layout import (
 )
 
 __all__ = [
-    "CTVolume", "header_values", "is_dicom_file", "read_datasets", "read_series", "series_files",
+    "CTVolume", "check_series", "header_values", "is_dicom_file", "read_datasets", "read_series",
+    "series_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,21 @@ def read_series(folder: Path, *, case_key: str, series_uid: str | None = None) -
     return CTVolume(hu=hu, geometry=layout.geometry, notes=notes + tuple(layout.notes))
 
 
+def check_series(folder: Path, *, case_key: str, series_uid: str | None = None) -> tuple[str, ...]:
+    """Check a series by its headers alone, as :func:`read_series` does before decoding
+    (files, series choice, modality, patient, format, layout, decoder); return its notes.
+
+    For ``--dry-run``: every case is checked in seconds, no pixel is read.
+
+    Raises:
+        DataError: what :func:`read_series` would raise before reading pixels.
+    """
+    with quiet_pydicom():
+        ordered, layout, notes = _ordered_series(Path(folder), case_key, series_uid)
+        check_decoder(ordered[0], case_key)
+    return notes + tuple(layout.notes)
+
+
 def series_files(folder: Path, *, case_key: str, series_uid: str | None = None) -> list[Path]:
     """The files of the series :func:`read_series` reads, in its slice order.
 
@@ -116,7 +133,12 @@ def _ordered_series(
     folder: Path, case_key: str, series_uid: str | None
 ) -> tuple[list[SliceHeader], SliceLayout, tuple[str, ...]]:
     """Choose the series, check it, and sort its slices along the slice normal."""
-    series, notes = select_series(read_headers(folder, case_key), series_uid, case_key)
+    headers, ignored = read_folder(folder, case_key)
+    series, notes = select_series(headers, series_uid, case_key)
+    if ignored:
+        shown = ", ".join(ignored[:5]) + (", ..." if len(ignored) > 5 else "")
+        notes = (*notes, f"ignored {len(ignored)} non-DICOM file(s): {shown}")
+        logger.info("case %s: %s", case_key, notes[-1])
     check_uniform(series, case_key)
     first = series[0]
     orientation, spacing = first.orientation, first.pixel_spacing

@@ -1,18 +1,23 @@
 """Pass 1 of reading a DICOM folder: every file's header, up to its pixel data.
 
 Why apart: this pass decides what is a usable image before any pixel is decoded. Files
-are read in file-name order; hidden files and ``DICOMDIR`` are skipped, other non-DICOM
-files are errors, files without pixel data (reports, SEG objects) are left out, and
+are read in file-name order; hidden files and ``DICOMDIR`` are skipped, other files
+without the DICOM marker are ignored and counted (named in a note: an export's
+``notes.txt``), files without pixel data (reports, SEG objects) are left out, and
 truncated files are found here by comparing the pixel data's length with the image
 format. Each distinct raw header value is converted once per series (``_ValueCache``).
+Each header's patient identity (PatientID, PatientName, PatientBirthDate) is kept only
+as a hash, so that a series whose slices disagree on the patient is refused
+(:func:`~data_pipeline.io.series_layout.check_uniform`) without any value being shown.
 
-Errors are ``DataError`` naming the case key and the file's position (``file 3 of 41``
-in file-name order). pydicom's own exception text is not chained into them, because it
-can quote file names or header values.
+Errors are ``DataError`` naming the case key, the file's name and its position (``file 3
+of 41`` in file-name order). pydicom's own exception text is not chained into them,
+because it can quote header values.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,7 +34,7 @@ from pydicom.uid import UID
 from data_pipeline.errors import DataError
 from data_pipeline.io.series_layout import SliceHeader
 
-__all__ = ["list_files", "quiet_pydicom", "read_headers"]
+__all__ = ["list_files", "quiet_pydicom", "read_folder", "read_headers"]
 
 _NATIVE_SYNTAXES = {
     pydicom.uid.ImplicitVRLittleEndian,
@@ -38,6 +43,10 @@ _NATIVE_SYNTAXES = {
 }
 """Uncompressed transfer syntaxes: their pixel data are read straight from the file."""
 _SKIPPED_NAMES = {"DICOMDIR"}
+_PATIENT_TAGS = ("PatientID", "PatientName", "PatientBirthDate")
+"""What says whose a slice is: compared between slices as a hash, never shown."""
+_NOT_DICOM = object()
+"""What :func:`_read_header` returns for a file without the DICOM marker (ignored)."""
 #: (keyword, default) of the pixel format, in ``SliceHeader.image_format`` order.
 _FORMAT_TAGS = (
     ("Rows", 0), ("Columns", 0), ("BitsAllocated", 0), ("BitsStored", 0),
@@ -69,15 +78,27 @@ def list_files(folder: Path, case_key: str) -> list[Path]:
 
 
 def read_headers(folder: Path, case_key: str) -> list[SliceHeader]:
-    """The header of every image file in ``folder``, in file-name order.
+    """The header of every image file in ``folder``, in file-name order (files without
+    the DICOM marker ignored: :func:`read_folder` names them).
 
     Raises:
-        DataError: a missing or empty folder, a non-DICOM or a truncated file.
+        DataError: a missing or empty folder, a corrupt or a truncated DICOM file.
+    """
+    return read_folder(folder, case_key)[0]
+
+
+def read_folder(folder: Path, case_key: str) -> tuple[list[SliceHeader], list[str]]:
+    """The header of every image file in ``folder`` in file-name order, and the names of
+    the files ignored because they are not DICOM (no 'DICM' marker).
+
+    Raises:
+        DataError: a missing or empty folder, a corrupt or a truncated DICOM file.
     """
     files = list_files(folder, case_key)
     values = _ValueCache()
-    slices = [_read_header(path, i, len(files), values, case_key) for i, path in enumerate(files)]
-    return [s for s in slices if s is not None]
+    found = [_read_header(path, i, len(files), values, case_key) for i, path in enumerate(files)]
+    ignored = [path.name for path, f in zip(files, found, strict=True) if f is _NOT_DICOM]
+    return [f for f in found if isinstance(f, SliceHeader)], ignored
 
 
 class _ValueCache:
@@ -117,10 +138,14 @@ class _ValueCache:
 
 def _read_header(
     path: Path, index: int, total: int, values: _ValueCache, case_key: str
-) -> SliceHeader | None:
-    """Read one file's header; None for a DICOM object without pixel data."""
-    where = f"file {index + 1} of {total} in the folder (sorted by name)"
-    ds, pixels, size = _parse_header(path, where, case_key)
+) -> SliceHeader | object | None:
+    """Read one file's header; None for a DICOM object without pixel data,
+    :data:`_NOT_DICOM` for a file without the DICOM marker."""
+    where = f"{path.name}: file {index + 1} of {total} in the folder (sorted by name)"
+    parsed = _parse_header(path, where, case_key)
+    if parsed is None:
+        return _NOT_DICOM
+    ds, pixels, size = parsed
     syntax = str(ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
     if pixels is None:
         sop_class = UID(str(ds.file_meta.get("MediaStorageSOPClassUID", "")))
@@ -155,13 +180,21 @@ def _read_header(
         intercept=values.get(ds, "RescaleIntercept", float, 0.0),
         syntax=syntax,
         pixel_offset=value_tell if native else None,
+        patient=_patient_digest(ds),
     )
+
+
+def _patient_digest(ds: pydicom.Dataset) -> str:
+    """A hash of the header's patient identity: equal for slices of one patient."""
+    values = "\x00".join(str(ds.get(keyword, "") or "").strip() for keyword in _PATIENT_TAGS)
+    return hashlib.sha256(values.encode()).hexdigest()[:16]
 
 
 def _parse_header(
     path: Path, where: str, case_key: str
-) -> tuple[pydicom.Dataset, tuple[int, int] | None, int]:
-    """Parse up to the pixel data; return the dataset, (offset, length) of it, file size."""
+) -> tuple[pydicom.Dataset, tuple[int, int] | None, int] | None:
+    """Parse up to the pixel data; return the dataset, (offset, length) of it, file size;
+    None for a file that is not DICOM (no 'DICM' marker)."""
     try:
         with open(path, "rb") as fp:
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
@@ -172,9 +205,7 @@ def _parse_header(
             element = next(elements, None)  # the element dcmread stopped at, value unread
             size = os.fstat(fp.fileno()).st_size
     except InvalidDicomError:
-        raise DataError(
-            case_key, f"{where} is not a DICOM file (no 'DICM' marker); remove it from the folder"
-        ) from None
+        return None
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise DataError(
             case_key,

@@ -24,6 +24,7 @@ The slice rules, as DICOM defines the patient coordinate system (PS3.3 C.7.6.2.1
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,7 @@ class SliceHeader:
     intercept: float
     syntax: str  # transfer syntax UID (a standard constant, not an identifier)
     pixel_offset: int | None  # byte offset of native pixel data; None if encapsulated
+    patient: str = field(default="", repr=False)  # hash of PatientID, PatientName, BirthDate
 
 
 @dataclass(frozen=True)
@@ -277,15 +279,39 @@ def _largest_ct_series(
     return tied[0]
 
 
+def check_one_patient(series: Sequence[SliceHeader], case_key: str) -> None:
+    """Refuse a series whose slices disagree on the patient (compared as hashes of
+    PatientID, PatientName and PatientBirthDate: no value is read out or shown).
+
+    Raises:
+        DataError: naming the odd files by position (the minority of the series).
+    """
+    counts = Counter(s.patient for s in series)
+    if len(counts) <= 1:
+        return
+    majority = counts.most_common(1)[0][0]
+    odd = [s for s in series if s.patient != majority]
+    files = ", ".join(f"file {s.index + 1}" for s in odd[:5]) + (", ..." if len(odd) > 5 else "")
+    raise DataError(
+        case_key,
+        f"the slices disagree on the patient: {len(odd)} of {len(series)} files ({files}, "
+        "in file-name order) carry another PatientID, PatientName or PatientBirthDate than "
+        "the others (compared as hashes, not shown); remove the other patient's files or "
+        "export the series again",
+    )
+
+
 def check_uniform(series: Sequence[SliceHeader], case_key: str) -> None:
     """Refuse slices that cannot share one grid: they come from different acquisitions.
 
     Raises:
-        DataError: a slice lacks position/orientation/pixel spacing, slices differ in
+        DataError: the slices disagree on the patient (:func:`check_one_patient`), a
+            slice lacks position/orientation/pixel spacing, slices differ in
             image size, pixel format, orientation or pixel spacing (mixed series), or the
             pixel format is not one grey 8/16/32-bit frame per file.
     """
     total = len(series)
+    check_one_patient(series, case_key)
     for label, get in (
         ("position (ImagePositionPatient)", lambda s: s.position),
         ("orientation (ImageOrientationPatient)", lambda s: s.orientation),

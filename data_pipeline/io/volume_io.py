@@ -34,7 +34,8 @@ from data_pipeline.io.geometry import Geometry
 from data_pipeline.io.hu_check import check_hounsfield
 from data_pipeline.io.series_layout import orientation_name
 
-__all__ = ["VOLUME_SUFFIXES", "is_volume_file", "read_volume", "volume_format", "write_volume"]
+__all__ = ["VOLUME_SUFFIXES", "check_volume_header", "is_volume_file", "read_volume",
+           "volume_format", "write_volume"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,34 @@ def volume_format(path: Path) -> str | None:
 def is_volume_file(path: Path) -> bool:
     """Whether ``path`` names a CT volume file (by suffix; a folder never is one)."""
     return volume_format(path) is not None and not Path(path).is_dir()
+
+
+def check_volume_header(path: Path, *, case_key: str) -> tuple[str, ...]:
+    """Check a CT volume file by its header alone (format, existence, one 3D grey
+    volume); return its notes. For ``--dry-run``: no voxel is read.
+
+    Raises:
+        DataError: what :func:`read_volume` would raise before reading voxels.
+    """
+    path = Path(path)
+    kind = volume_format(path)
+    if kind is None:
+        raise DataError(case_key, f"{path.name}: not a CT volume file; expected one of "
+                        f"{', '.join(VOLUME_SUFFIXES)}")
+    if not path.is_file():
+        raise DataError(case_key, f"CT file {path.name} not found; check the cohort's path")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise DataError(case_key, f"{kind} CT {path.name} could not be read: corrupt or not a "
+                        f"{kind} file") from None
+    if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
+        raise DataError(case_key, f"{kind} CT {path.name} is not one 3D grey volume "
+                        f"({reader.GetDimension()}D, {reader.GetNumberOfComponents()} "
+                        "component(s))")
+    return ()
 
 
 def read_volume(path: Path, *, case_key: str) -> CTVolume:

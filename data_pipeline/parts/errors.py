@@ -83,6 +83,10 @@ class UnknownNameError(KeyError):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy with its fields (a trial's error crosses the Ray boundary)."""
+        return type(self), (self.kind, self.name, self.known)
+
 
 class DuplicateNameError(ValueError):
     """A second builder registered under a name that is already taken."""
@@ -115,6 +119,11 @@ class ParamsError(ValueError):
             hint = f"; did you mean {suggestion!r}?" if suggestion else ""
             lines.append(f"{where}: {message}{hint}")
         super().__init__(f"{kind} {name!r}: {'; '.join(lines)} ({self.parameters_text()})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy with its fields (a trial's error crosses the Ray boundary)."""
+        return type(self), (self.kind, self.name, self.problems, self.accepted, self.causes,
+                            self.nested)
 
     def parameters_text(self) -> str:
         """``"its parameters: eps=1e-05, batch_dice=true"`` (or that it takes none)."""

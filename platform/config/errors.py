@@ -54,6 +54,10 @@ class ConfigError(ValueError):
         self.problems = tuple(str(p) for p in problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy with the problems (a trial's error crosses the Ray boundary)."""
+        return type(self), (self.problems,)
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -146,6 +146,9 @@ class _PathError(ValueError):
         self.path, self.problem, self.allowed = path, problem, tuple(allowed)
         self.suggestion = did_you_mean(path[-1], self.allowed) if self.allowed else None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.path, self.problem, self.allowed)
+
 
 def _targets(data: dict[str, Any], path: KeyPath, top_keys: Collection[str]) -> list[KeyPath]:
     head = path[0]

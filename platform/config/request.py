@@ -12,7 +12,7 @@ on exactly the split the driver planned.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,11 @@ class SweepContext(_Plain):
     """``reuse.claim_stale_after_s``: a training claim without heartbeat is taken over."""
     claim_poll_s: float = 5.0
     """``reuse.claim_poll_s``: how often a trial waiting on a claim looks again."""
+    invocation: str | None = None
+    """The driver's invocation id (one per process start): its trials' claims are owned
+    by it (:mod:`platform.tracking.claims`); None: the trial's own process."""
+    sweep_lock: str | None = None
+    """The sweep lock the driver holds (:mod:`platform.tracking.sweep_lock`), or None."""
 
 
 class TrialSpec(_Plain):
@@ -92,6 +97,9 @@ class TrialRequest(_Plain):
     context: SweepContext
     search_metric: str | None = None
     """Set for a search sample: the validation metric it reports after each fold."""
+    search_mode: Literal["max", "min"] = "max"
+    """Whether the search maximises or minimises ``search_metric`` (a sample whose
+    training stopped reports the metric's worst value)."""
     inner_folds: tuple[FoldKeys, ...] = ()
     """A search sample's folds: it trains on each ``train`` and is scored on its ``test``
     (validation patients), never on the test patients of the outer fold it tunes for."""

@@ -128,7 +128,8 @@ class FailureConfig(Section):
     """Retries of a failed trial (Ray Tune ``FailureConfig.max_failures``)."""
 
     max_failures: NonNegative = 2
-    """Retries of a crashed trial, each from its last checkpoint (a NaN loss is not retried)."""
+    """Retries of a crashed trial, each from its last checkpoint (a NaN or diverging loss
+    is not retried: ``train.divergence_factor``)."""
 
 
 class ReuseConfig(Section):
@@ -148,7 +149,8 @@ class ReuseConfig(Section):
     (ours: off, so a fix elsewhere in the repository does not retrain a sweep; Table 1
     notes every reused run that another commit made)."""
     claim_stale_after_s: Annotated[float, Field(gt=0.0)] = 300.0
-    """A claim on a training whose owner sent no heartbeat for this long is taken over
-    (ours: five heartbeats; raise it when clocks of the nodes may differ by more)."""
+    """A claim on a training whose owner sent no heartbeat for this long is taken over,
+    and a sweep's lock whose driver on another host did (ours: five heartbeats; raise it
+    when clocks of the nodes may differ by more)."""
     claim_poll_s: Annotated[float, Field(gt=0.0)] = 5.0
     """How often a trial waiting on another process's claim looks again (ours)."""

@@ -3,8 +3,9 @@
 The front door: validates the sweep file (and any dotted overrides) and the inputs it
 names before Ray starts, then runs it (:mod:`platform.sweep.run`), only plans it
 (``--dry-run``: :mod:`platform.sweep.dry_run`) or only warms the cache
-(``--prepare-only``: :mod:`platform.sweep.prepare`). Exit codes: 0 done, 1 some trial or
-case failed, 2 an invalid sweep or input.
+(``--prepare-only``: :mod:`platform.sweep.prepare`). Exit codes: 0 done, 1 some trial
+failed, 2 an invalid sweep or input (a case the cohort cannot use included: a dry run
+reads every case's headers, a run every case) or the sweep already running.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from platform.config import ConfigError, load_sweep
 from platform.sweep.console import configure_console
-from platform.sweep.inputs import check_inputs
+from platform.sweep.inputs import check_inputs, prepare_tracking
 
 __all__ = ["main"]
 
@@ -31,7 +32,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("sweep", type=Path, help="sweep YAML file (see sweeps/README.md)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides: cv.folds=2 ...")
     parser.add_argument("--dry-run", action="store_true",
-                        help="validate, print the cohort size and the trials, and exit")
+                        help="validate, read every case's headers (exit 2 naming the cases "
+                        "that cannot be used), print the trials and the plan, and exit")
     parser.add_argument("--prepare-only", action="store_true",
                         help="generate the synthetic cohort if needed, warm the "
                         "preprocessing cache for every variant, and exit")
@@ -50,7 +52,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry; exit codes: 0 done, 1 some trial or case failed, 2 invalid sweep or input."""
+    """CLI entry; exit codes: 0 done, 1 some trial failed, 2 invalid sweep or input (cases
+    included) or the sweep already running."""
     args = _parse(argv)
     console = configure_console(args.verbose)
     try:
@@ -69,15 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         from platform.sweep.dry_run import dry_run  # MLflow
 
-        dry_run(sweep, summary.line())
-        return 0
+        return dry_run(sweep, summary.line())
     if args.prepare_only:
         from platform.sweep.context import materialize_cohort  # torch (the cohort)
         from platform.sweep.prepare import prepare_cache  # torch (the cache)
 
-        return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 1
+        return 0 if prepare_cache(sweep, materialize_cohort(sweep.data)) else 2  # bad input
     from platform.sweep.run import run  # Ray, MLflow and torch
 
+    try:
+        prepare_tracking(sweep, source=str(args.sweep))  # a new store: created once, here
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
     return run(sweep, args.sweep, resume=not args.restart, retrain=args.retrain,
                console=console)
 

@@ -300,6 +300,11 @@ class SweepProgress:
         self.console.print(f"trial {name} failed:", style="bold red", highlight=False)
         self.console.print(error.rstrip(), highlight=False, markup=False, soft_wrap=True)
 
+    def trial_stopped(self, name: str, reason: str) -> None:
+        """One line: a trial's training stopped for good (not retried) and why."""
+        self.console.print(f"trial {name} failed: {reason}", style="bold red",
+                           highlight=False, markup=False, soft_wrap=True)
+
     def trial_retrying(self, name: str, error: str) -> None:
         """One line: a trial crashed and is retried from its last checkpoint."""
         last = (error.strip().splitlines() or ["(no error text)"])[-1]

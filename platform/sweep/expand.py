@@ -94,7 +94,7 @@ def _folds(sweep: SweepConfig, variant: str, config: TrialConfig,
     specs = []
     for fold in sweep.cv.folds_to_run() if folds is None else folds:
         for seeded in each_seed(config):
-            digest = _digest({"config": seeded.model_dump(mode="json"),
+            digest = _digest({"config": seeded.identity(),
                               **_split_identity(sweep, fold)})
             specs.append(TrialSpec(trial_id=f"{variant}-f{fold}-{digest}",
                                    sweep_name=sweep.name, variant=variant, fold=fold,
@@ -112,9 +112,9 @@ def sweep_id(sweep: SweepConfig) -> str:
         "name": sweep.name,
         "data": sweep.data.identity(),
         "cv": sweep.cv.model_dump(mode="json"),
-        "variants": [[v.name, [c.model_dump(mode="json") for c in each_seed(v.config)]]
+        "variants": [[v.name, [c.identity() for c in each_seed(v.config)]]
                      if v.config.train.seeds is not None and len(v.config.train.seeds) > 1
-                     else [v.name, each_seed(v.config)[0].model_dump(mode="json")]
+                     else [v.name, each_seed(v.config)[0].identity()]
                      for v in sweep.variants],
         "search": sweep.search.model_dump(mode="json") if sweep.search is not None else None,
     }

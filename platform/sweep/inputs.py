@@ -16,10 +16,17 @@ from data_pipeline.cohort.splits import from_nnunet_splits
 from platform.config.errors import ConfigError, Problem
 from platform.config.runtime import RUNS_ROOT
 from platform.config.sweep import SweepConfig
-from platform.tracking.store import effective_tracking_uri, sqlite_file
+from platform.tracking.store import (
+    StoreError,
+    effective_tracking_uri,
+    prepare_store,
+    resolve_tracking_uri,
+    sqlite_file,
+    store_problem,
+)
 from platform.tune.storage import RayStorage, cluster_problems
 
-__all__ = ["CohortSummary", "check_inputs"]
+__all__ = ["CohortSummary", "check_inputs", "prepare_tracking"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,9 @@ class CohortSummary:
 
 
 def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
-    """Check the cohort, splits file, cache and storage folders of ``sweep``, and that a
-    cluster address comes with storage and an MLflow store every node reaches.
+    """Check the cohort, splits file, cache and storage folders of ``sweep``, that a
+    cluster address comes with storage and an MLflow store every node reaches, and that
+    an existing SQLite store takes writes (not read-only, not locked).
 
     Args:
         source: first word of each problem line (the sweep file's name).
@@ -64,6 +72,7 @@ def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
         if problem:
             problems.append(Problem(source, tuple(key.split(".")), f"{path}: {problem}"))
     problems += _cluster(sweep, source)
+    problems += _store(sweep, source)
     if problems:
         raise ConfigError(problems)
     return summary
@@ -127,6 +136,29 @@ def _cluster(sweep: SweepConfig, source: str) -> list[Problem]:
         return [Problem(source, ("tracking", "uri"), str(err))]
     return [Problem(source, tuple(key.split(".")), line)
             for key, line in cluster_problems(sweep.ray, uri)]
+
+
+def prepare_tracking(sweep: SweepConfig, source: str = "inputs") -> None:
+    """Create (or wait while another process creates) the sweep's MLflow store, once.
+
+    Raises:
+        ConfigError: one line: the store could not be created or opened (a lock held
+            too long by another process, a database MLflow refuses).
+    """
+    try:
+        prepare_store(resolve_tracking_uri(sweep.tracking.uri, RUNS_ROOT))
+    except (TimeoutError, OSError, StoreError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError([Problem(source, ("tracking", "uri"), first)]) from err
+
+
+def _store(sweep: SweepConfig, source: str) -> list[Problem]:
+    """An existing SQLite store takes writes: not read-only, not locked by another process."""
+    try:
+        problem = store_problem(effective_tracking_uri(sweep.tracking.uri, RUNS_ROOT))
+    except ValueError:  # a URI with credentials: _cluster said so
+        return []
+    return [Problem(source, ("tracking", "uri"), problem)] if problem else []
 
 
 def _unwritable(path: Path) -> str | None:

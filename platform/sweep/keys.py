@@ -57,7 +57,7 @@ def data_fingerprint(data: DataConfig, refs: Sequence[CaseRef]) -> str:
 def training_key(config: TrialConfig, fold: FoldKeys, context: SweepContext) -> str:
     """Everything that decides the weights a training ends with."""
     return _digest({
-        "config": config.model_dump(mode="json", exclude={"eval"}),
+        "config": config.identity(exclude=("eval",)),
         "train": sorted(fold.train),
         "data": context.data_fingerprint,
         "preprocessing_code": PREPROCESSING_CODE,

@@ -1,8 +1,10 @@
-"""Warm the preprocessing cache before Ray starts, and refuse cases that lost their lesion.
+"""Warm the preprocessing cache before Ray starts, and refuse cases a trial cannot use.
 
 Every variant's steps run over every case once (``--prepare-only`` stops here); each
 lesion voxel preprocessing removed is counted and logged, and a case over the variant's
-``preprocessing.max_lesion_loss`` is refused by name before any training.
+``preprocessing.max_lesion_loss`` is refused by name before any training, as is a case
+whose cropped volume is smaller than the variant's ``sampler.patch_size`` along an axis
+(issue 28: it used to be zero-padded silently), with both sizes.
 """
 
 from __future__ import annotations
@@ -47,6 +49,25 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
                             key, variant.name, 100 * loss.fraction)
             else:
                 refused.append(f"case {key} (variant {variant.name}): {problem}")
+    refused += _too_small(sweep, result.shapes)
     for line in refused:
         logger.error("refused %s", line)
     return not result.failed and not refused
+
+
+def _too_small(sweep: SweepConfig, shapes: dict[tuple[str, str], tuple[int, ...]]) -> list[str]:
+    """Cases whose cropped volume is smaller than a variant's patch along some axis."""
+    refused = []
+    for variant in sweep.variants:
+        config = variant.config
+        steps = canonical_steps(config.preprocessing.steps)
+        patch = tuple(config.sampler.params.patch_size)  # type: ignore[attr-defined] # sampler
+        for (key, text), shape in sorted(shapes.items()):
+            short = [axis for axis, p, n in zip("zyx", patch, shape, strict=True) if n < p]
+            if text == steps and short:
+                refused.append(
+                    f"case {key} (variant {variant.name}): the cropped volume "
+                    f"{' x '.join(map(str, shape))} is smaller than the patch "
+                    f"{' x '.join(map(str, patch))} along {', '.join(short)}; lower "
+                    "sampler.patch_size (a trial would pad it with zeros)")
+    return refused

@@ -16,6 +16,7 @@ state is kept, renamed).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,9 +38,10 @@ from platform.sweep.prepare import prepare_cache
 from platform.sweep.search import report_choices, run_searches
 from platform.tracking import end_run, fetch_trial_results, find_sweep_run, start_sweep_run
 from platform.tracking.provenance import git_state
+from platform.tracking.sweep_lock import Invocation, SweepAlreadyRunning, SweepLock
 from platform.tracking.work import FinishedWork, finished_work, link_evaluation
 from platform.tune.progress import tune_callbacks
-from platform.tune.storage import RayStorage
+from platform.tune.storage import ExperimentInUse, RayStorage
 from platform.tune.tuner import TuneRun, run_grid, shutdown_ray, start_ray
 
 __all__ = ["run"]
@@ -119,12 +121,38 @@ def _link_reused(plan: SweepPlan, context: SweepContext) -> None:
 
 def run(sweep: SweepConfig, path: Path, *, resume: bool, retrain: Sequence[str] = (),
         console: ConsoleMode = DETAILED) -> int:
-    """Execute a validated sweep; return the process exit code (0 all trials finished)."""
+    """Execute a validated sweep; return the process exit code (0 all trials finished, 1
+    some failed, 2 a case the sweep cannot use, or the sweep is already running: one line
+    names the running driver).
 
+    The driver holds the sweep's lock in the store (:mod:`platform.tracking.sweep_lock`)
+    and its Ray Tune folders while it runs; its trials' claims are owned by this
+    invocation.
+    """
     cohort = materialize_cohort(sweep.data)
     if not prepare_cache(sweep, cohort):
-        return 1
+        return 2  # cases the sweep cannot use: bad input (logged one line each)
     context = build_context(sweep, cohort, parent_run_id=None)
+    name = f"{sweep.name}-{context.sweep_id}"
+    invocation = Invocation.current()
+    lock = SweepLock(context.tracking_uri, context.experiment, context.sweep_id,
+                     sweep=sweep.name, stale_after_s=sweep.reuse.claim_stale_after_s,
+                     invocation=invocation)
+    storage = RayStorage.of(sweep.ray)
+    try:
+        with lock, storage.locked(name), storage.locked(f"{name}-search"):
+            context = context.model_copy(update={"invocation": invocation.id,
+                                                 "sweep_lock": lock.name})
+            return _run_locked(sweep, path, context, resume=resume, retrain=retrain,
+                               console=console)
+    except (SweepAlreadyRunning, ExperimentInUse) as err:
+        print(f"{path}: {err}", file=sys.stderr)
+        return 2
+
+
+def _run_locked(sweep: SweepConfig, path: Path, context: SweepContext, *, resume: bool,
+                retrain: Sequence[str], console: ConsoleMode) -> int:
+    """:func:`run` once the driver holds the sweep's locks."""
     name = f"{sweep.name}-{context.sweep_id}"
     if not resume:
         for experiment in (name, f"{name}-search"):

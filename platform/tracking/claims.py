@@ -10,6 +10,15 @@ it), the claim is released without a result (it takes the next generation), or t
 heartbeat is older than ``stale_after_s`` (a dead owner: it takes the next generation).
 A retried trial owns its earlier claim again (same owner string). Deleted claim
 experiments are hidden in the MLflow UI; ``mlflow gc`` may purge them.
+
+The owner string names the driver's invocation (a unique id per process start,
+:class:`platform.tracking.sweep_lock.Invocation`) and the work, so two invocations can
+never both own a key, while a retried Ray trial of the same invocation still owns its
+own claim. A claim made under a sweep lock (:mod:`platform.tracking.sweep_lock`) records
+it: once that lock is no longer held by the claim's invocation (the driver ended, or
+died and a new driver took the sweep over), the claim is taken over at once instead of
+after ``stale_after_s``. Evaluations are claimed by their key the same way, so two
+sweeps sharing an evaluation run it once.
 """
 
 from __future__ import annotations
@@ -22,14 +31,18 @@ from types import TracebackType
 from typing import TypeVar
 
 from platform.tracking.store import artifact_location, mlflow_client
+from platform.tracking.sweep_lock import lock_alive
 
-__all__ = ["TrainingClaim", "claim_name"]
+__all__ = ["LockRef", "TrainingClaim", "claim_name"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_OWNER, _HEARTBEAT = "owner", "heartbeat"
+_OWNER, _HEARTBEAT, _LOCK, _INVOCATION = "owner", "heartbeat", "sweep_lock", "invocation"
+
+LockRef = tuple[str, str]
+"""``(sweep lock name, invocation id)``: the lock the claiming driver holds."""
 
 
 def claim_name(experiment: str, key: str, generation: int) -> str:
@@ -46,9 +59,9 @@ class TrainingClaim:
     """
 
     def __init__(self, uri: str, experiment: str, key: str, *, owner: str,
-                 stale_after_s: float, poll_s: float) -> None:
+                 stale_after_s: float, poll_s: float, lock: LockRef | None = None) -> None:
         self.uri, self.experiment, self.key, self.owner = uri, experiment, key, owner
-        self.stale_after_s, self.poll_s = stale_after_s, poll_s
+        self.stale_after_s, self.poll_s, self.lock = stale_after_s, poll_s, lock
         self._held: str | None = None
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -69,7 +82,7 @@ class TrainingClaim:
             try:
                 self._held = client.create_experiment(
                     name, artifact_location=artifact_location(self.uri, self.experiment),
-                    tags={_OWNER: self.owner, _HEARTBEAT: repr(time.time())})
+                    tags=self._tags())
             except MlflowException as err:
                 if err.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
@@ -83,10 +96,11 @@ class TrainingClaim:
                 self._held = holder.experiment_id  # a retry of the owner: still ours
                 self._start_heartbeat()
                 return None
-            if holder.lifecycle_stage == "deleted" or self._stale(holder.tags):
+            if holder.lifecycle_stage == "deleted" or self._gone(holder.tags):
                 if holder.lifecycle_stage == "active":
-                    logger.warning("training %s: claim %r has no heartbeat for %.0f s; "
-                                   "taking it over", self.key, name, self.stale_after_s)
+                    logger.warning("work %s: the owner of claim %r is gone (no heartbeat for "
+                                   "%.0f s, or its driver ended); taking it over", self.key,
+                                   name, self.stale_after_s)
                 generation += 1
                 continue
             if not announced:
@@ -94,6 +108,19 @@ class TrainingClaim:
                             self.key, holder.tags.get(_OWNER, "another sweep"))
                 announced = True
             time.sleep(self.poll_s)
+
+    def _tags(self) -> dict[str, str]:
+        tags = {_OWNER: self.owner, _HEARTBEAT: repr(time.time())}
+        if self.lock is not None:
+            tags[_LOCK], tags[_INVOCATION] = self.lock
+        return tags
+
+    def _gone(self, tags: dict[str, str]) -> bool:
+        """Whether the holder's owner is gone: its driver no longer holds the sweep lock
+        it claimed under, or its heartbeat is stale."""
+        if _LOCK in tags and not lock_alive(self.uri, tags[_LOCK], tags.get(_INVOCATION, "")):
+            return True
+        return self._stale(tags)
 
     def _stale(self, tags: dict[str, str]) -> bool:
         try:

@@ -21,6 +21,7 @@ import logging
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -186,7 +187,8 @@ class TrialRun:
         elif isinstance(exc, KeyboardInterrupt):
             self._fail("KeyboardInterrupt: the trial was stopped", status="KILLED")
         else:
-            self._fail(f"{type(exc).__name__}: {exc}", status="FAILED")
+            trace = "".join(traceback.format_exception(exc_type, exc, tb))
+            self._fail(f"{type(exc).__name__}: {exc}", status="FAILED", details=trace)
 
     def log_config(self, resolved: Mapping[str, Any]) -> None:
         """Log the resolved config as flattened params (dotted keys) and ``config.yaml``.
@@ -320,9 +322,10 @@ class TrialRun:
             client.set_tag(self.run_id, key, str(value)[:_TAG_VALUE_LIMIT])
             self.tags[key] = str(value)[:_TAG_VALUE_LIMIT]
 
-    def set_failed(self, reason: str) -> None:
-        """End the run FAILED now with ``reason`` as tag ``failure_reason``."""
-        self._fail(reason, status="FAILED")
+    def set_failed(self, reason: str, *, details: str | None = None) -> None:
+        """End the run FAILED now with ``reason`` as tag ``failure_reason`` (and
+        ``details``, a full traceback, as the artifact ``failure.txt``)."""
+        self._fail(reason, status="FAILED", details=details)
 
     def _start_system_metrics(self) -> None:
         if self._system_metrics_interval_s is None:
@@ -339,10 +342,12 @@ class TrialRun:
             self._monitor.finish()
             self._monitor = None
 
-    def _fail(self, reason: str, *, status: RunStatus) -> None:
+    def _fail(self, reason: str, *, status: RunStatus, details: str | None = None) -> None:
         self._stop_system_metrics()
         client = self._client_or_raise()
         client.set_tag(self.run_id, "failure_reason", reason[:_TAG_VALUE_LIMIT])
+        if details:
+            client.log_text(self.run_id, details, "failure.txt")
         client.set_terminated(self.run_id, status=status)
         self._failed = True
         logger.warning("run %s (%s) ended %s: %s", self.run_id, self.run_name, status, reason)

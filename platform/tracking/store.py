@@ -8,12 +8,21 @@ config check pays nothing for it. MLflow 3 refuses the plain file store, hence S
 
 A SQLite store suits one machine and a few concurrent trials; for a cluster, run
 ``mlflow server`` (``infra/``) and use its ``http://`` URI.
+
+A new store is created once (issue 28): MLflow creates and migrates an empty database
+in whichever process opens it first, and two processes doing so at once collide
+(``table _alembic_tmp_experiments already exists``). :func:`prepare_store` opens it
+under a lock (a file lock beside a SQLite database, an advisory lock on PostgreSQL);
+every client made by :func:`mlflow_client` goes through it once per process, and the
+others wait. :func:`store_problem` is the pre-flight check: a read-only or locked SQLite
+store is one line before anything runs.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -26,10 +35,17 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = [
-    "EXPERIMENT_TAGS", "artifact_location", "effective_tracking_uri", "ensure_experiment",
-    "global_tracking_uri", "log_metric_batch", "mlflow_client", "read_text_artifact",
-    "resolve_tracking_uri", "search_all", "sqlite_file",
+    "EXPERIMENT_TAGS", "STORE_LOCK_TIMEOUT_S", "StoreError", "artifact_location",
+    "effective_tracking_uri", "ensure_experiment", "global_tracking_uri", "log_metric_batch",
+    "mlflow_client", "prepare_store", "read_text_artifact", "resolve_tracking_uri",
+    "search_all", "sqlite_file", "store_problem",
 ]
+
+STORE_LOCK_TIMEOUT_S = 600.0
+"""Longest wait for another process that creates or migrates the same store."""
+_STORE_BUSY_S = 10.0
+"""How long the pre-flight check waits for a SQLite store's write lock."""
+_PREPARED: set[str] = set()
 
 
 def effective_tracking_uri(configured: str | None, default_root: Path) -> str:
@@ -103,9 +119,11 @@ def sqlite_file(uri: str) -> Path | None:
 
 
 def mlflow_client(uri: str) -> MlflowClient:
-    """A client bound to ``uri`` (mlflow imported here: it costs ~1 s at import)."""
+    """A client bound to ``uri`` (mlflow imported here: it costs ~1 s at import); the
+    store is created first if it is new (:func:`prepare_store`)."""
     from mlflow import MlflowClient
 
+    prepare_store(uri)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -116,6 +134,114 @@ experiment (its GenAI kind opens on traces). MLflow 3.17's UI picks its landing 
 the ``workflowType`` in the URL or the browser's last choice instead
 (:func:`platform.tracking.ui.ui_url`), so
 the tag is for the MLflow versions and tools that read it (``mlflow/demo`` sets it)."""
+def prepare_store(uri: str, *, timeout_s: float = STORE_LOCK_TIMEOUT_S) -> None:
+    """Create and migrate the database store at ``uri`` once, under a lock; other
+    processes wait for it (up to ``timeout_s``). Once per process and URI; a server URI
+    (``http://``) needs nothing (the server made its database).
+
+    Raises:
+        TimeoutError: another process held the lock for ``timeout_s`` seconds.
+        StoreError: MLflow refused the store.
+    """
+    if uri in _PREPARED:
+        return
+    database = sqlite_file(uri)
+    if database is not None:
+        from filelock import FileLock, Timeout
+
+        database.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{database}.lock")
+        try:
+            with lock.acquire(timeout=timeout_s):
+                _open_store(uri)
+        except Timeout as err:
+            raise TimeoutError(f"{database} is being created or migrated by another process "
+                               f"(lock {lock.lock_file} held for {timeout_s:.0f} s)") from err
+        except PermissionError:  # a read-only folder: nobody creates a store there
+            if not database.exists():
+                raise
+            _open_store(uri)
+    elif urlparse(uri).scheme.split("+")[0] == "postgresql":
+        with _advisory_lock(uri):
+            _open_store(uri)
+    _PREPARED.add(uri)
+
+
+class StoreError(RuntimeError):
+    """The MLflow store cannot be opened (the message's first line says why)."""
+
+
+def _open_store(uri: str) -> None:
+    """Open the store once: MLflow creates and migrates a new database here.
+
+    Raises:
+        StoreError: MLflow refused the store (an out-of-date schema, a bad database).
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except MlflowException as err:
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise StoreError(lines[0]) from err
+
+
+@contextmanager
+def _advisory_lock(uri: str) -> Iterator[None]:
+    """PostgreSQL's session advisory lock (one key per MLflow store) for the block."""
+    import sqlalchemy  # MLflow's own dependency: only for a database URI
+
+    engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+    key = int.from_bytes(b"mlflow-store-init"[:8], "big") & 0x7FFFFFFFFFFFFFFF
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": key})
+    finally:
+        engine.dispose()
+
+
+def store_problem(uri: str, *, busy_s: float | None = None) -> str | None:
+    """Why the SQLite store at ``uri`` cannot take writes, or None (other stores, and a
+    database not created yet: its folder is checked elsewhere).
+
+    Opens the database and takes its write lock in a transaction that writes nothing
+    (rolled back): a read-only file (or file system) and a store another process keeps
+    locked for ``busy_s`` seconds (default :data:`_STORE_BUSY_S`) are found here, before a
+    sweep starts.
+    """
+    busy_s = _STORE_BUSY_S if busy_s is None else busy_s
+    database = sqlite_file(uri)
+    if database is None or not database.exists():
+        return None
+    if not database.is_file():
+        return f"{database} is not a file"
+    if not os.access(database, os.R_OK | os.W_OK):
+        return f"{database} is read-only for this user; make it writable or use another store"
+    try:
+        connection = sqlite3.connect(database, timeout=busy_s, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("CREATE TABLE _write_probe (x)")
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        text = str(err)
+        if "locked" in text or "busy" in text:
+            return (f"{database} is locked by another process (no write for {busy_s:.0f} s); "
+                    "wait for it to finish or use another store")
+        if "readonly" in text:
+            return (f"{database} is read-only (attempt to write a readonly database); make it "
+                    "and its folder writable or use another store")
+        return f"{database} is not a usable SQLite database: {text}"
+    return None
+
 
 def ensure_experiment(mlflow_client: MlflowClient, uri: str, name: str) -> str:
     """Get or create the experiment ``name`` (a model-development experiment,

@@ -20,6 +20,7 @@ from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand
 from platform.sweep.keys import keyed
 from platform.trial.run import ConsoleReporter, run_trial
+from platform.trial.stops import TrainingStopped
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -57,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = TrialRequest(spec=spec, context=context)
     work_dir = args.work_dir or Path(tempfile.gettempdir()) / "stroke-trials" / spec.trial_id
     reporter = ConsoleReporter(work_dir / "checkpoint", iterations=spec.config.train.iterations)
-    outcome, = run_trial(request, reporter, work_dir=work_dir)
+    try:
+        outcome, = run_trial(request, reporter, work_dir=work_dir)
+    except TrainingStopped as err:  # the traceback is in the MLflow run (failure.txt)
+        print(f"trial {spec.trial_id} failed: {err.reason}", file=sys.stderr)
+        return 1
     print(json.dumps(outcome.fold_means, indent=2))
     return 0
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from platform.report.figures.curves import log_learning_curves
 from platform.tracking import TrialRun, find_trial_run, load_trial_model, run_tags
 from platform.tracking.claims import TrainingClaim
 from platform.tracking.store import ensure_experiment, mlflow_client
+from platform.tracking.sweep_lock import Invocation
 from platform.tracking.tags import EVALUATION, TRAINING
 from platform.tracking.work import (
     FinishedRun,
@@ -48,9 +50,9 @@ from platform.tracking.work import (
 from platform.trial import parts
 from platform.trial.data import FoldCases, load_fold_cases
 from platform.trial.portable_model import MODEL_CODE
+from platform.trial.stops import TrainingStopped
 from platform.trial.training import (
     CHECKPOINT_FILE,
-    NonFiniteLossError,
     Progress,
     grad_scaler,
     load_checkpoint,
@@ -60,8 +62,9 @@ from platform.trial.training import (
 
 __all__ = [
     "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate_and_log", "evaluate_or_reuse",
-    "lesion_loss_rows", "load_data", "model_name", "open_run", "open_training_run", "predict_fold",
-    "train_and_log", "train_fold", "train_or_reuse", "training_claim",
+    "evaluation_claim", "lesion_loss_rows", "load_data", "model_name", "open_run",
+    "open_training_run", "predict_fold", "train_and_log", "train_fold", "train_or_reuse",
+    "training_claim",
 ]
 
 logger = logging.getLogger(__name__)
@@ -197,7 +200,8 @@ def train_and_log(
     report: Callable[[Mapping[str, float], Path | None], None],
 ) -> tuple[torch.nn.Module, FoldCases]:
     """Train the request's network, logging curves, weights and model to the training
-    ``run``; a NaN loss marks it FAILED."""
+    ``run``; a NaN or diverging loss (:class:`~platform.trial.stops.TrainingStopped`) marks
+    it FAILED with the reason and its traceback (``failure.txt``)."""
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
@@ -217,10 +221,10 @@ def train_and_log(
     try:
         model = train_fold(config, data, device=device, checkpoint_dir=checkpoint_dir,
                          on_progress=on_progress)
-    except NonFiniteLossError as err:
+    except TrainingStopped as err:  # a NaN or diverging loss: not retried
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        (checkpoint_dir / FAILURE_FILE).write_text(json.dumps({"reason": str(err)}))
-        run.set_failed(str(err))
+        (checkpoint_dir / FAILURE_FILE).write_text(json.dumps({"reason": err.reason}))
+        run.set_failed(err.reason, details="".join(traceback.format_exception(err)))
         raise
     run.log_metrics({"train_seconds": time.perf_counter() - started}, step=None)
     log_learning_curves(run)
@@ -230,12 +234,24 @@ def train_and_log(
 
 
 def training_claim(request: TrialRequest) -> TrainingClaim:
-    """The claim on the request's training key; its owner is this sweep's training, so a
-    retried trial owns its earlier claim."""
+    """The claim on the request's training key; its owner is this driver invocation's
+    training, so a retried trial owns its earlier claim and another invocation never
+    does."""
+    return _claim(request, request.spec.training_key, request.training_id)
+
+
+def evaluation_claim(request: TrialRequest, spec: TrialSpec) -> TrainingClaim:
+    """The claim on ``spec``'s evaluation key (two sweeps sharing it evaluate it once)."""
+    return _claim(request, spec.evaluation_key, spec.trial_id)
+
+
+def _claim(request: TrialRequest, key: str, work: str) -> TrainingClaim:
     context = request.context
-    return TrainingClaim(context.tracking_uri, context.experiment, request.spec.training_key,
-                         owner=f"{context.parent_run_id}:{request.training_id}",
-                         stale_after_s=context.claim_stale_after_s, poll_s=context.claim_poll_s)
+    invocation = context.invocation or Invocation.current().id
+    lock = (context.sweep_lock, invocation) if context.sweep_lock else None
+    return TrainingClaim(context.tracking_uri, context.experiment, key,
+                         owner=f"{invocation}:{work}", stale_after_s=context.claim_stale_after_s,
+                         poll_s=context.claim_poll_s, lock=lock)
 
 
 def train_or_reuse(
@@ -255,7 +271,8 @@ def train_or_reuse(
 
     Raises:
         ValueError: the request's trial has no keys (:func:`platform.sweep.keys.keyed`).
-        platform.trial.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
+        platform.trial.stops.TrainingStopped: the loss became NaN/Inf or diverged (run
+            marked FAILED).
     """
     spec, context = request.spec, request.context
     if not spec.training_key:
@@ -290,8 +307,10 @@ def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Mo
     context = request.context
     uri = context.tracking_uri
     experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
-    done = find_finished(uri, experiment_id, kind=EVALUATION, key=spec.evaluation_key,
-                         since_ms=request.fresh_after_ms)
+    claim = evaluation_claim(request, spec)
+    done = claim.wait_or_claim(lambda: find_finished(
+        uri, experiment_id, kind=EVALUATION, key=spec.evaluation_key,
+        since_ms=request.fresh_after_ms))
     if done is not None:
         link = done.run_id if context.parent_run_id is None else link_evaluation(
             uri, parent_run_id=context.parent_run_id, source=done, variant=spec.variant,
@@ -299,7 +318,7 @@ def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Mo
         metrics = mlflow_client(uri).get_run(link).data.metrics
         return FoldOutcome(run_id=link, fold_means=dict(metrics), rows=[],
                            training_run_id=training_run_id, reused=True)
-    with open_run(request, spec, training=training_run_id) as run:
+    with claim, open_run(request, spec, training=training_run_id) as run:
         run.log_config(spec.config.model_dump(mode="json"))
         run.log_dataset(**_cohort_dataset(context, request.fold(spec.fold)))
         return evaluate_and_log(model, data, spec.config, run, device=device)

@@ -26,11 +26,13 @@ from platform.trial.fold import (
     FoldOutcome,
     Reporter,
     evaluate_or_reuse,
+    open_run,
     train_or_reuse,
 )
 from platform.trial.parts import configure_threads, trial_device
+from platform.trial.stops import TrainingStopped
 
-__all__ = ["ConsoleReporter", "run_trial"]
+__all__ = ["ConsoleReporter", "fail_evaluations", "run_trial"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +75,37 @@ def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path,
         One outcome per evaluation, in ``request.evaluations`` order.
 
     Raises:
-        platform.trial.training.NonFiniteLossError: the loss became NaN/Inf (run marked FAILED).
+        platform.trial.stops.TrainingStopped: the loss became NaN/Inf or diverged; the
+            training run and every evaluation run end FAILED with the reason (Table 1
+            shows ``failed: <reason>``). A retry could not fix it: the caller ends the
+            trial without one (:mod:`platform.tune.trainable`).
     """
     configure_threads(request.spec.config, request.context)
     checkpoint_dir = work_dir / "checkpoint"
     restored = reporter.restore_dir()
     if restored is not None and restored != checkpoint_dir:
         shutil.copytree(restored, checkpoint_dir, dirs_exist_ok=True)
-    if (checkpoint_dir / FAILURE_FILE).exists():
-        reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
-        raise RuntimeError(f"trial {request.spec.trial_id} stopped earlier, not retried: {reason}")
     device = device or trial_device(request.context)
-    model, data, training_run = train_or_reuse(request, device=device,
-                                              checkpoint_dir=checkpoint_dir,
-                                              report=reporter.report,
-                                              placement=reporter.placement())
+    try:
+        if (checkpoint_dir / FAILURE_FILE).exists():
+            reason = json.loads((checkpoint_dir / FAILURE_FILE).read_text())["reason"]
+            raise TrainingStopped(f"{reason} (stopped earlier; not retried)")
+        model, data, training_run = train_or_reuse(request, device=device,
+                                                  checkpoint_dir=checkpoint_dir,
+                                                  report=reporter.report,
+                                                  placement=reporter.placement())
+    except TrainingStopped as err:
+        fail_evaluations(request, err.reason)
+        raise
     outcomes = tuple(evaluate_or_reuse(request, spec, model, data, training_run, device=device)
                      for spec in request.evaluations)
     reporter.report({**outcomes[0].fold_means, "done": 1.0}, None)
     return outcomes
+
+
+def fail_evaluations(request: TrialRequest, reason: str) -> None:
+    """End every evaluation run of ``request`` FAILED with ``reason``: its training stopped
+    for good, and Table 1 then says why each fold is missing."""
+    for spec in request.evaluations:
+        with open_run(request, spec) as run:
+            run.set_failed(reason)

@@ -12,8 +12,11 @@ two things a generic trainer hides:
   with plain tensors and numbers so that ``torch.load(..., weights_only=True)`` reads it.
 
 A non-finite loss stops training with :class:`NonFiniteLossError` (iteration and last
-finite loss in the message); the last good checkpoint is kept because checkpoints are
-only written after the losses since the previous check were all finite.
+finite loss in the message), a diverging one with
+:class:`~platform.trial.stops.DivergingLossError` (the guard of
+:mod:`platform.trial.stops`, ``train.divergence_factor``); the last good checkpoint is kept
+because checkpoints are only written after the losses since the previous check were all
+finite and within the guard.
 
 On a GPU the loop never makes the host wait for the device between log points: losses
 stay on the device and are brought over (one synchronisation) every ``log_every``
@@ -44,6 +47,7 @@ import torch
 
 from models.precision import autocast_dtype, to_channels_last
 from platform.config.trial import TrainConfig
+from platform.trial.stops import DivergenceGuard, NonFiniteLossError
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -73,19 +77,6 @@ MakeBatches = Callable[[int], Batches]
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_CHECK_EVERY = 50
 """Most iterations between two finiteness checks of the loss (each costs one host sync)."""
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or Inf; training stopped and the last good checkpoint is kept."""
-
-    def __init__(self, iteration: int, loss: float, last_finite: float | None) -> None:
-        self.iteration = iteration
-        self.last_finite = last_finite
-        last = "none yet" if last_finite is None else f"{last_finite:.6g}"
-        super().__init__(
-            f"loss became {loss} at iteration {iteration} (last finite loss: {last}); "
-            "training stopped, the last good checkpoint is kept"
-        )
 
 
 @dataclass(frozen=True)
@@ -187,6 +178,7 @@ class _Loop:
     """Mutable state of one training run, kept small so ``train`` stays readable."""
 
     iteration: int
+    guard: DivergenceGuard = field(default_factory=lambda: DivergenceGuard(None, 1))
     last_finite: float | None = None
     window_start: float = 0.0
     window_iterations: int = 0
@@ -203,6 +195,7 @@ class _Loop:
 
         Raises:
             NonFiniteLossError: naming the first iteration whose loss was NaN or Inf.
+            DivergingLossError: the divergence guard stopped the training.
         """
         if not self.pending:
             return
@@ -212,6 +205,7 @@ class _Loop:
         for offset, value in enumerate(values):
             if not math.isfinite(value):
                 raise NonFiniteLossError(first + offset, value, self.last_finite)
+            self.guard.check(first + offset, value)
             self.last_finite = value
 
 
@@ -270,10 +264,9 @@ def train(
             returns an endless iterator of ``{"image", "lesion"}`` tensors ``(B, 1, D, H, W)``.
         settings: the trial's ``train`` section: iterations, seed, ``amp``,
             ``channels_last``, ``checkpoint_every`` (also the data-segment length),
-            ``log_every`` and ``compile`` (run the forward pass through ``torch.compile``;
-            the weights and checkpoints stay the plain model's. Compiling takes tens of
-            seconds up front, so it pays only for long runs; ``benchmarks/gpu_check.py``
-            measures whether it speeds a step up on a given GPU).
+            ``log_every``, ``compile`` (the forward pass through ``torch.compile``; weights
+            and checkpoints stay the plain model's; it pays only for long runs, see
+            ``benchmarks/gpu_check.py``) and the divergence guard's ``divergence_*``.
         on_progress: receives a :class:`Progress` every ``log_every`` iterations and after
             each checkpoint (then with ``checkpoint_dir`` set).
         start_iteration: where a restored checkpoint left off.
@@ -281,8 +274,8 @@ def train(
             (:func:`grad_scaler` makes one when None).
 
     Raises:
-        NonFiniteLossError: the loss became NaN or Inf (found at the next check, at most
-            ``min(log_every, checkpoint_every, LOSS_CHECK_EVERY)`` iterations later).
+        NonFiniteLossError, DivergingLossError: the loss became NaN or Inf, or diverged
+            (found at most ``min(log_every, checkpoint_every, LOSS_CHECK_EVERY)`` later).
     """
     model = parts.model
     dtype = autocast_dtype(device, settings.amp is not False)
@@ -296,7 +289,8 @@ def train(
     model.train()
     forward = torch.compile(model) if settings.compile else model
     run = _Checkpoints(parts, make_batches, settings, checkpoint_dir, on_progress, scaler)
-    state = _Loop(iteration=start_iteration, window_start=time.perf_counter())
+    guard = DivergenceGuard(settings.divergence_factor, settings.divergence_window)
+    state = _Loop(iteration=start_iteration, guard=guard, window_start=time.perf_counter())
     started = time.perf_counter()
     batches = make_batches(segment_seed(settings.seed, start_iteration))
     while state.iteration < settings.iterations:

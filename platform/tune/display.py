@@ -11,7 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ProgressDisplay", "TrialView"]
+__all__ = ["FAILURE_REASON", "ProgressDisplay", "TrialView"]
+
+FAILURE_REASON = "failure_reason"
+"""Result key of a trial that ended without raising because its training stopped for good
+(a NaN or diverging loss, :mod:`platform.trial.stops`): the reason, one line."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,8 @@ class TrialView:
 
     name: str
     status: str
-    """Ray Tune's: PENDING, RUNNING, PAUSED, TERMINATED or ERROR."""
+    """Ray Tune's: PENDING, RUNNING, PAUSED, TERMINATED or ERROR (also a trial that
+    ended with a :data:`FAILURE_REASON`: it failed, though Ray Tune did not retry it)."""
     result: Mapping[str, Any] = field(default_factory=dict)
     """Its last reported result (``done`` trials: the fold means)."""
 
@@ -35,6 +40,8 @@ class ProgressDisplay(Protocol):
     def update(self, trials: Sequence[TrialView]) -> None: ...
 
     def trial_failed(self, name: str, error: str) -> None: ...
+
+    def trial_stopped(self, name: str, reason: str) -> None: ...
 
     def trial_retrying(self, name: str, error: str) -> None: ...
 

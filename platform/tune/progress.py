@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.tune import Callback, Stopper
 
-from platform.tune.display import ProgressDisplay, TrialView
+from platform.tune.display import FAILURE_REASON, ProgressDisplay, TrialView
 
 __all__ = ["TuneProgress", "tune_callbacks"]
 
@@ -34,7 +34,8 @@ class TuneProgress(Callback):
 
     The display starts with the experiment (``setup``) and draws its final state at
     ``on_experiment_end``; a trial that fails for good has its full error text printed,
-    a trial that is retried one line.
+    a trial that is retried one line, and a trial whose training stopped for good (a NaN
+    or diverging loss: a ``failure_reason`` result, not retried) its reason, one line.
     """
 
     def __init__(self, progress: ProgressDisplay) -> None:
@@ -61,6 +62,13 @@ class TuneProgress(Callback):
             self.progress.update([_view(t) for t in trials])
             self.progress.trial_failed(str(trial), _error_text(trial))
 
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                          **info: Any) -> None:
+        reason = (trial.last_result or {}).get(FAILURE_REASON)
+        if self.progress is not None and reason:
+            self.progress.update([_view(t) for t in trials])
+            self.progress.trial_stopped(str(trial), str(reason))
+
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
                          **info: Any) -> None:
         if self.progress is not None:
@@ -73,8 +81,11 @@ class TuneProgress(Callback):
 
 
 def _view(trial: Any) -> TrialView:
-    return TrialView(name=str(trial), status=str(trial.status),
-                     result=dict(trial.last_result or {}))
+    result = dict(trial.last_result or {})
+    status = str(trial.status)
+    if status == "TERMINATED" and result.get(FAILURE_REASON):
+        status = "ERROR"  # ended without raising: its training stopped for good
+    return TrialView(name=str(trial), status=status, result=result)
 
 
 def _error_text(trial: Any) -> str:

@@ -24,7 +24,10 @@ import logging
 import os
 import posixpath
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -33,7 +36,7 @@ from platform.config.runtime import RayConfig
 if TYPE_CHECKING:
     import pyarrow.fs
 
-__all__ = ["RayStorage", "cluster_problems", "endpoint_from_environment"]
+__all__ = ["ExperimentInUse", "RayStorage", "cluster_problems", "endpoint_from_environment"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,17 @@ def endpoint_from_environment() -> str | None:
         if value:
             return value.rstrip("/")
     return None
+
+
+class ExperimentInUse(RuntimeError):
+    """Another driver writes this Ray Tune experiment's folder (the message names it)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.message,)
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,34 @@ class RayStorage:
     def describe(self, name: str) -> str:
         """The experiment's location as a person would write it (``s3://...`` or a path)."""
         return posixpath.join(self.location, name)
+
+    @contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold experiment ``name``'s folder for the block: one driver writes it at a time.
+
+        A folder gets a file lock beside the experiment (``.<name>.lock``), taken without
+        waiting; object storage is not locked here (the sweep lock in MLflow keeps one
+        driver per sweep and store, :mod:`platform.tracking.sweep_lock`).
+
+        Raises:
+            ExperimentInUse: another process holds the lock (one line naming it).
+        """
+        if self.is_uri:
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        Path(self.location).mkdir(parents=True, exist_ok=True)
+        lock = FileLock(os.path.join(self.location, f".{name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as err:
+            raise ExperimentInUse(f"Ray Tune's state {self.describe(name)} is in use by another "
+                                  f"driver on this machine (lock {lock.lock_file})") from err
+        try:
+            yield
+        finally:
+            lock.release()
 
     def set_aside(self, name: str) -> str | None:
         """Move an earlier run's state of ``name`` out of the way (``--restart``).

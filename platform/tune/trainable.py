@@ -9,6 +9,7 @@ place a trial talks to Ray Tune.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,8 +23,12 @@ from platform.config.request import TrialRequest
 from platform.trial.parts import configure_threads, trial_device
 from platform.trial.run import run_trial
 from platform.trial.search_sample import run_search_sample
+from platform.trial.stops import TrainingStopped
+from platform.tune.display import FAILURE_REASON
 
-__all__ = ["RayReporter", "trainable"]
+__all__ = ["RayReporter", "stopped_result", "trainable"]
+
+logger = logging.getLogger(__name__)
 
 class RayReporter:
     """Progress to Ray Tune; each checkpoint is reported as a directory checkpoint."""
@@ -62,10 +67,26 @@ def trainable(config: dict[str, Any]) -> None:
     device = trial_device(request.context, ray.get_gpu_ids())
     if device.type == "cuda":
         torch.cuda.set_device(device)  # pinned copies and cuDNN plans on that GPU too
-    if request.search_metric is not None:
-        configure_threads(request.spec.config, request.context)
-        run_search_sample(request, search_trial_id=tune.get_context().get_trial_id(),
-                          device=device, reporter=RayReporter())
-        return
-    work_dir = Path(tune.get_context().get_trial_dir()) / "work"
-    run_trial(request, RayReporter(), work_dir=work_dir, device=device)
+    try:
+        if request.search_metric is not None:
+            configure_threads(request.spec.config, request.context)
+            run_search_sample(request, search_trial_id=tune.get_context().get_trial_id(),
+                              device=device, reporter=RayReporter())
+            return
+        work_dir = Path(tune.get_context().get_trial_dir()) / "work"
+        run_trial(request, RayReporter(), work_dir=work_dir, device=device)
+    except TrainingStopped as err:
+        # Raised, the error would be retried max_failures times with the same result:
+        # the trial ends here, its last result saying why (the display prints it once).
+        logger.warning("trial stopped: %s", err.reason, exc_info=True)
+        tune.report(stopped_result(err.reason, request.search_metric, request.search_mode))
+
+
+def stopped_result(reason: str, metric: str | None, mode: str) -> dict[str, Any]:
+    """The last result of a trial whose training stopped for good: ``failure_reason``;
+    a search sample also reports its metric's worst value (a search's results must hold
+    it; Optuna records the sample as COMPLETE with that value)."""
+    result: dict[str, Any] = {FAILURE_REASON: reason}
+    if metric is not None:
+        result[metric] = float("-inf") if mode == "max" else float("inf")
+    return result

@@ -158,25 +158,31 @@ def _run_config(run: TuneRun) -> tune.RunConfig:
     )
 
 
+_QUIET_FIT = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
+
+
 def _fit(tuner: tune.Tuner, settings: TunerSettings) -> tune.ResultGrid:
     """``tuner.fit()``; silent when a progress callback draws (``verbose=0``).
 
     Ray Tune's default output engine prints the experiment's header and result paths
     even at ``verbose=0`` (``experiment_started`` in ``ray/tune/experimental/output.py``,
     Ray 2.60); its former engine prints nothing at 0. ``RAY_AIR_NEW_OUTPUT=0`` selects
-    the former for this call only (Ray reads it in the driver when ``fit`` starts).
+    the former for this call only (Ray reads it in the driver when ``fit`` starts), and
+    ``TUNE_PRINT_ALL_TRIAL_ERRORS=0`` keeps Ray Tune from logging a traceback at every
+    failure of a trial (the display prints the error once; ``-v`` keeps Ray's lines).
     """
     if settings.run_config.verbose != 0:
         return tuner.fit()
-    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    before = {key: os.environ.get(key) for key in _QUIET_FIT}
+    os.environ.update(_QUIET_FIT)
     try:
         return tuner.fit()
     finally:
-        if before is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _restore(path: str, settings: TunerSettings, **kwargs: Any) -> tune.Tuner:

@@ -181,7 +181,8 @@ def tiny_cohort(make_cohort: Callable[..., Path]) -> Path:
 #: Cases of ``broken_cohort`` and a phrase its problem must contain ("case-000" is fine).
 BROKEN_CASES = {
     "truncated": "is truncated",
-    "not-dicom": "is not a DICOM file",
+    "other-patient": "the slices disagree on the patient",  # issue 28
+    "not-hu": "is not in Hounsfield units",  # issue 28: DICOM gets the HU check
     "missing-slice": "missing slice: 1 slice(s) missing",
     "mixed-series": "mixed series: 2 CT series have 48 slices each",
     "other-scan-mask": "mask of another scan?",
@@ -212,12 +213,18 @@ def broken_cohort(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     files = sorted(copy_case("truncated").iterdir())
     files[5].write_bytes(files[5].read_bytes()[:-100])
-    (copy_case("not-dicom") / "notes.txt").write_text("exported by PACS")
+    odd = sorted(copy_case("other-patient").iterdir())[7]  # one slice of another patient
+    dataset = pydicom.dcmread(odd)
+    dataset.PatientID, dataset.PatientName = "OTHER-PID-31337", "Otherperson^Bruno"
+    dataset.save_as(odd)
     sorted(copy_case("missing-slice").iterdir())[0].unlink()  # names are random: any slice
     _add_second_series(copy_case("mixed-series"), source / "case-002/dicom")
     copy_case("other-scan-mask", mask_of="case-002")
+    with_bone = ramp_volume((4, 8, 8))
+    with_bone[:, 0, 0] = 1000.0  # air and bone: a CT in HU, only its mask is empty
     for key, hu, modality in (
-        ("empty-mask", ramp_volume((4, 8, 8)), "CT"),
+        ("empty-mask", with_bone, "CT"),
+        ("not-hu", ramp_volume((4, 8, 8)) + 1024.0, "CT"),  # stored values, no intercept
         ("all-zero", np.full((4, 8, 8), -1024.0), "CT"),
         ("non-ct", ramp_volume((4, 8, 8)), "MR"),
     ):

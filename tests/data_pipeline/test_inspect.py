@@ -44,7 +44,7 @@ def test_nothing_a_cohort_run_writes_holds_an_identifier(
         timeout=120,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    assert run.returncode == 1, run.stderr
+    assert run.returncode == 2, run.stderr  # issue 28: unusable cases are bad input
     written = [run.stdout, run.stderr]
     with caplog.at_level(logging.DEBUG):
         main([str(broken_cohort), "--json"])

@@ -28,6 +28,7 @@ import psutil
 
 from platform.tune.env import REPO_ROOT, ray_process_env
 from tests.conftest import free_port
+from tests.platform.concurrency_harness import die_with_parent
 
 __all__ = ["LoopbackCluster", "MlflowAuthServer", "Postgres", "pg_binary"]
 
@@ -200,7 +201,8 @@ class MlflowAuthServer:
         with self.log.open("wb") as sink:
             self._process = subprocess.Popen(self._command, env=self._env,
                                              stdout=sink, stderr=subprocess.STDOUT,
-                                             start_new_session=True)
+                                             start_new_session=True,
+                                             preexec_fn=die_with_parent)
 
     def wait(self) -> None:
         """Return once ``/health`` answers (15-40 s after :meth:`launch` here)."""
@@ -248,7 +250,7 @@ class LoopbackCluster:
                  "--disable-usage-stats", f"--node-ip-address={ip}", "--num-cpus=1",
                  "--object-store-memory=100000000", f"--temp-dir={self.temp_dirs[ip]}", *args],
                 env=self._node_environ(), stdout=out, cwd=self.temp_dirs[ip],
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         self._nodes[ip] = process
         return process
 

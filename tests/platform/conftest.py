@@ -26,6 +26,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
+from tests.platform.concurrency_harness import die_with_parent
 
 # Measured 12-16 s on an idle 2-core machine and 33 s while other test suites ran.
 _SERVER_START_TIMEOUT_S = 90.0
@@ -109,7 +110,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = root / "server.log"
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=sink,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, log)

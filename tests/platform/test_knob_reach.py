@@ -436,6 +436,33 @@ def _batch(sweep: SweepConfig) -> Any:
     return tuple(next(parts.patch_batches(config, data.train)(0))["image"].shape)
 
 
+def _divergence(sweep: SweepConfig) -> Any:
+    """The iteration at which the training loop's divergence guard stops a loss of 1 for
+    six iterations, then 150 (issue 28; None: never): 10 by default, 7 with a lower
+    factor or a shorter window."""
+    from platform.trial.stops import DivergingLossError
+    from platform.trial.training import TrainingParts, train
+
+    model = torch.nn.Conv3d(1, 1, 1)
+    losses = iter([1.0] * 6 + [150.0] * 6)
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return logits.sum() * 0.0 + next(losses)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    schedule = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+    settings = _final(sweep).train.model_copy(update={"iterations": 12})
+    batch = {"image": torch.zeros(1, 1, 2, 2, 2), "lesion": torch.zeros(1, 1, 2, 2, 2)}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            train(TrainingParts(model, loss, optimizer, schedule), lambda seed: iter(
+                [batch] * 12), settings, device=torch.device("cpu"), checkpoint_dir=Path(tmp),
+                on_progress=lambda progress: None)
+    except DivergingLossError as err:
+        return err.iteration
+    return None
+
+
 def _preprocessing(sweep: SweepConfig) -> Any:
     from data_pipeline.cache import cache_key
 
@@ -721,6 +748,8 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.train.channels_last": (("train.channels_last=false",), _train),
     "trial.train.compile": (("train.compile=true",), _train),
     "trial.train.threads": (("train.threads=2",), _threads),
+    "trial.train.divergence_factor": (("train.divergence_factor=10",), _divergence),
+    "trial.train.divergence_window": (("train.divergence_window=1",), _divergence),
     "trial.eval": (("eval.threshold=0.6",), _evaluation),
     "trial.eval.inference": (("eval.inference.overlap=0.5",), _inference),
     "trial.eval.threshold": (("eval.threshold=0.6",), _evaluation),

@@ -21,10 +21,10 @@ def test_table_for_a_good_cohort_exits_zero(
     assert "3 of 3 cases usable" in out and "lesion" in out
 
 
-def test_json_lists_bad_cases_and_exits_one(
+def test_json_lists_bad_cases_and_exits_two(
     broken_cohort: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([str(broken_cohort), "--json", "--no-progress"]) == 1
+    assert main([str(broken_cohort), "--json", "--no-progress"]) == 2  # issue 28: bad input
     report = json.loads(capsys.readouterr().out)
     assert (report["usable"], report["unusable"]) == (1, len(BROKEN_CASES))
     rows = {row["key"]: row for row in report["cases"]}

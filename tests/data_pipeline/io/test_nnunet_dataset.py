@@ -60,7 +60,7 @@ def test_a_normalised_ct_is_refused_naming_the_case(
         load_case(load_cohort(copy)[1])
     assert info.value.case_key == "case-001" and "not in Hounsfield units" in str(info.value)
     code, rows = _inspect(copy, capsys)
-    assert code == 1
+    assert code == 2  # issue 28: an unusable case is bad input
     assert rows["case-000"]["usable"] and not rows["case-001"]["usable"]
     assert "case-001_0000.nii.gz is not in Hounsfield units" in rows["case-001"]["problems"][0]
 

@@ -26,6 +26,7 @@ import psutil
 import yaml
 
 from platform.tune.env import REPO_ROOT, ray_process_env
+from tests.platform.concurrency_harness import die_with_parent
 
 __all__ = [
     "SWEEP_TIMEOUT_S", "TINY_SWEEP", "TWO_AT_A_TIME", "SweepProcess", "child_runs",
@@ -126,8 +127,10 @@ class SweepProcess:
         env.pop("MLFLOW_LOGGING_LEVEL", None)
         env.update(self.extra_env)
         with self.log.open("ab") as sink:
+            # die_with_parent: a killed pytest (no teardown) takes the driver with it.
             self._process = subprocess.Popen(self.args, cwd=self.cwd, env=env, stdout=sink,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+                                             stderr=subprocess.STDOUT, start_new_session=True,
+                                             preexec_fn=die_with_parent)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

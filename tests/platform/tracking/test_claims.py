@@ -8,6 +8,7 @@ and claims left by a dead process.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -112,9 +113,13 @@ def test_a_retried_trial_owns_its_earlier_claim_again(mlflow_sqlite_uri: str) ->
     uri = mlflow_sqlite_uri
     first = TrainingClaim(uri, "e", "k", owner="sweep:trial", stale_after_s=30, poll_s=0.05)
     assert first.wait_or_claim(lambda: None) is None  # then the worker is killed
-    retry = TrainingClaim(uri, "e", "k", owner="sweep:trial", stale_after_s=30, poll_s=0.05)
-    started = time.monotonic()
-    assert retry.wait_or_claim(lambda: None) is None
-    assert time.monotonic() - started < 5  # no wait for the claim to go stale
+    retry = TrainingClaim(uri, "e", "k", owner="sweep:trial", stale_after_s=300, poll_s=0.05)
+    claimed = threading.Event()  # issue 28: a bounded wait on the event, not a timed assert
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: (outcome.append(retry.wait_or_claim(lambda: None)),
+                                              claimed.set()), daemon=True)
+    thread.start()
+    assert claimed.wait(timeout=120)  # far below the 300 s a stale claim would take
+    assert outcome == [None]
     retry.release()
     first.release()  # the killed attempt's claim is gone with the retry's: nothing to do

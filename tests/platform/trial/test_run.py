@@ -27,6 +27,7 @@ from models.registry import LOSSES
 from platform.tracking import load_trial_model
 from platform.tracking.payloads import config_params
 from platform.trial.fold import load_data
+from platform.trial.stops import TrainingStopped
 from platform.trial.training import CHECKPOINT_FILE, NonFiniteLossError
 from tests.platform.trial.harness import run_spec, trial_context
 
@@ -149,11 +150,13 @@ def test_nan_loss_stops_the_trial_as_failed_and_keeps_the_last_checkpoint(
     state = torch.load(tmp_path / "work" / "checkpoint" / CHECKPOINT_FILE, weights_only=True)
     assert state["iteration"] == 2
     client = MlflowClient(tracking_uri=context.tracking_uri)
-    (run,) = client.search_runs(
-        [client.get_experiment_by_name(context.experiment).experiment_id]
-    )
+    experiment = client.get_experiment_by_name(context.experiment).experiment_id
+    (run,) = client.search_runs([experiment], "tags.run_kind = 'training'")
     assert run.info.status == "FAILED"
     assert "iteration 3" in run.data.tags["failure_reason"]
     assert "dice" not in run.data.metrics  # never recorded as a result
-    with pytest.raises(RuntimeError, match="not retried"):
+    (evaluation,) = client.search_runs([experiment], "tags.run_kind = 'evaluation'")
+    assert evaluation.info.status == "FAILED"  # issue 28: Table 1 says why
+    assert evaluation.data.tags["failure_reason"].startswith("non-finite loss at iteration 3")
+    with pytest.raises(TrainingStopped, match="not retried"):
         run_spec(spec, context, tmp_path / "work")
