@@ -44,7 +44,7 @@ def _child_metrics(uri: str) -> list[dict[str, float]]:
 
 
 SMALL_OVERRIDES = ("variants=[{name: final}]", "data.synthetic.patients=4",
-                   "data.synthetic.shape=[40,64,64]")
+                   "data.synthetic.shape=[40,64,64]", "sampler.patch_size=[16,16,16]")
 
 
 def _timed_sweep(

@@ -64,7 +64,7 @@ class PairedEffect:
 
     def excludes_zero(self) -> bool:
         """Whether the interval lies wholly above or below zero."""
-        return self.has_interval and (self.low > 0 or self.high < 0)  # type: ignore[operator]
+        return self.has_interval and (self.low > 0 or self.high < 0)  # type: ignore[operator]  # has_interval: low and high are set
 
     def significant(self, alpha: float) -> bool:
         """Whether the adjusted p is at most ``alpha``."""
@@ -76,7 +76,7 @@ class PairedEffect:
             return "n/a"
         if not self.has_interval:
             return f"{signed(self.mean)} (n={self.n_pairs}, no CI)"
-        return f"{signed(self.mean)} [{signed(self.low)}, {signed(self.high)}]"  # type: ignore[arg-type]
+        return f"{signed(self.mean)} [{signed(self.low)}, {signed(self.high)}]"  # type: ignore[arg-type]  # has_interval: low and high are set
 
 
 def signed(value: float, decimals: int = 3) -> str:

@@ -86,7 +86,7 @@ def build_effects(values: PatientValues, variants: Sequence[str], refs: Mapping[
             key = "table" if settings.family == "table" else effect.metric
             families.setdefault(key, []).append(index)
     for members in families.values():
-        adjusted = adjust_p_values([effects[i].p_value for i in members],  # type: ignore[misc]
+        adjusted = adjust_p_values([effects[i].p_value for i in members],  # type: ignore[misc]  # the members tested have a p value
                                    settings.correction)
         for index, p_adjusted in zip(members, adjusted, strict=True):
             effects[index] = replace(effects[index], p_adjusted=p_adjusted)

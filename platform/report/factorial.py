@@ -63,7 +63,7 @@ def factorial_effects(values: Mapping[str, Mapping[str, float]],
             contrast, dict.fromkeys(contrast, 0.0), metric=metric, variant=" x ".join(term),
             versus=MAIN_EFFECT if len(term) == 1 else INTERACTION, settings=settings))
     tested = [i for i, e in enumerate(effects) if e.p_value is not None]
-    adjusted = adjust_p_values([effects[i].p_value for i in tested],  # type: ignore[misc]
+    adjusted = adjust_p_values([effects[i].p_value for i in tested],  # type: ignore[misc]  # the effects tested have a p value
                                settings.correction)
     for index, p_adjusted in zip(tested, adjusted, strict=True):
         effects[index] = replace(effects[index], p_adjusted=p_adjusted)

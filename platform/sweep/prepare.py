@@ -61,7 +61,7 @@ def _too_small(sweep: SweepConfig, shapes: dict[tuple[str, str], tuple[int, ...]
     for variant in sweep.variants:
         config = variant.config
         steps = canonical_steps(config.preprocessing.steps)
-        patch = tuple(config.sampler.params.patch_size)  # type: ignore[attr-defined] # sampler
+        patch = tuple(config.sampler.params.patch_size)
         for (key, text), shape in sorted(shapes.items()):
             short = [axis for axis, p, n in zip("zyx", patch, shape, strict=True) if n < p]
             if text == steps and short:

@@ -75,7 +75,8 @@ def run_searches(sweep: SweepConfig, context: SweepContext, specs: Sequence[Tria
         suffix = "" if outer is None else f"-outer{outer}"
         study = study_generation(search.storage, f"{prefix}{suffix}", restart=not resume)
         base = TrialRequest(spec=specs[0], context=context, search_metric=search.metric,
-                            search_mode=search.mode, inner_folds=tuple(inner), outer_fold=outer)
+                            search_mode="min" if search.mode == "min" else "max",
+                            inner_folds=tuple(inner), outer_fold=outer)
         display = progress_display(console, f"search {study}{suffix}", metric=search.metric,
                                    mode=search.mode)
         grid = run_search(base, search, study_name=study, n_folds=len(inner),

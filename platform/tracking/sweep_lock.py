@@ -175,6 +175,8 @@ class SweepLock:
 
     def _start_heartbeat(self) -> None:
         held = self._held
+        if held is None:
+            raise RuntimeError(f"sweep {self.sweep}: the lock is not held, nothing to beat for")
         interval = self.stale_after_s / 5
 
         def beat() -> None:

@@ -163,7 +163,7 @@ def test_cuda_test_files_are_split_by_their_torchio_import() -> None:
                     if any(line.lstrip().startswith("@pytest.mark.gpu")
                            for line in p.read_text().splitlines()))
     assert core and with_torchio and sorted(core + with_torchio) == marked
-    assert "tests/platform/test_inference.py" in with_torchio
+    assert "tests/platform/inference/test_sliding_window.py" in with_torchio
     assert "tests/benchmarks/test_gpu_check.py" not in core  # names the mark, has no such test
     assert not any("import torchio" in (REPO / f).read_text() for f in core)
 

@@ -493,10 +493,13 @@ def _evaluation(sweep: SweepConfig) -> Any:
         def log_json(self, data: Any, name: str) -> None:
             self.calls.append(("json", name, json.dumps(data, sort_keys=True)))
 
-        def log_metrics(self, metrics: Any, step: Any = None) -> None:
+        def log_metrics(self, metrics: Any, step: Any = None, model_uri: Any = None) -> None:
             pass
 
         def log_model(self, model: Any, config: Any, *, code: Any) -> None:
+            pass
+
+        def log_model_reference(self, model_uri: Any) -> None:
             pass
 
     config, context = _final(sweep), _context(sweep)

@@ -73,7 +73,7 @@ def test_a_piped_table_keeps_each_problem_on_one_line(
 ) -> None:
     """Issue 23: in a log (not a terminal) rich assumed 80 columns and folded a problem cell
     to one word per line; the problems now follow the table, one whole line per case."""
-    assert main([str(broken_cohort), "--no-progress"]) == 1
+    assert main([str(broken_cohort), "--no-progress"]) == 2  # bad input exits 2 (issue 28)
     lines = capsys.readouterr().out.splitlines()
     for key, phrase in BROKEN_CASES.items():
         (line,) = [line for line in lines if line.startswith(f"{key}: UNUSABLE: ")]

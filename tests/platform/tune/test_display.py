@@ -14,7 +14,8 @@ import pytest
 from platform.sweep.console import SweepProgress
 from platform.tune.display import ProgressDisplay, TrialView
 
-PROTOCOL_METHODS = ("expect", "start", "update", "trial_failed", "trial_retrying", "stop")
+PROTOCOL_METHODS = ("expect", "start", "update", "trial_failed", "trial_stopped",
+                    "trial_retrying", "stop")
 
 
 def test_a_trial_view_is_frozen_and_starts_with_its_own_empty_result() -> None:
