@@ -114,7 +114,7 @@ def seed_mean_per_patient(variant: str, folds: Iterable[Mapping[int, TrialResult
             for row in run.per_patient:
                 case, value = str(row["case"]), row.get(metric)
                 finite = isinstance(value, Real) and not math.isnan(value)
-                seen.setdefault(case, []).extend([float(value)] if finite else [])  # type: ignore[arg-type]
+                seen.setdefault(case, []).extend([float(value)] if finite else [])  # type: ignore[arg-type]  # finite: a real number
         twice = sorted(set(seen) & cases)
         if twice:
             raise ValueError(f"variant {variant!r}: case {twice[0]} was evaluated in two "

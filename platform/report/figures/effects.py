@@ -63,13 +63,13 @@ def _point(effect: PairedEffect, alpha: float) -> dict[str, object]:
 def _panel(axes: Axes, points: Sequence[dict[str, object]], label: str) -> None:
     axes.axvline(0.0, color="0.4", linewidth=0.8, linestyle="--", zorder=1)
     for y, point in enumerate(points):
-        mean = float(point["mean"])  # type: ignore[arg-type]
+        mean = float(point["mean"])  # type: ignore[arg-type]  # JSON numbers of the drawn points
         if math.isnan(mean):
             continue
         if point["low"] is None:
             axes.scatter([mean], [y], marker="x", color="0.3", zorder=3)
             continue
-        low, high = float(point["low"]), float(point["high"])  # type: ignore[arg-type]
+        low, high = float(point["low"]), float(point["high"])  # type: ignore[arg-type]  # JSON numbers of the drawn points
         axes.plot([low, high], [y, y], color=_COLOUR, linewidth=1.6, zorder=2)
         axes.scatter([mean], [y], s=36, zorder=3, edgecolors=_COLOUR,
                      color=_COLOUR if point["significant"] else "white")
