@@ -30,7 +30,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
-from platform.tracking.store import artifact_location, mlflow_client
+from platform.tracking.store import artifact_location, delete_experiment_if_present, mlflow_client
 from platform.tracking.sweep_lock import lock_alive
 
 __all__ = ["LockRef", "TrainingClaim", "claim_name"]
@@ -148,17 +148,11 @@ class TrainingClaim:
     def release(self) -> None:
         """Stop the heartbeat and delete the claim (its name stays taken: see module doc);
         a claim a retry of this owner already released is left as it is."""
-        from mlflow.exceptions import MlflowException
-
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
         if self._held is not None:
-            try:
-                mlflow_client(self.uri).delete_experiment(self._held)
-            except MlflowException as err:
-                if err.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
+            delete_experiment_if_present(self.uri, self._held)
             self._held = None
 
     def __enter__(self) -> TrainingClaim:

@@ -32,7 +32,7 @@ from types import TracebackType
 
 import psutil
 
-from platform.tracking.store import artifact_location, mlflow_client
+from platform.tracking.store import artifact_location, delete_experiment_if_present, mlflow_client
 
 __all__ = ["Invocation", "SweepAlreadyRunning", "SweepLock", "lock_name"]
 
@@ -193,17 +193,11 @@ class SweepLock:
 
     def release(self) -> None:
         """Stop the heartbeat and delete the lock (its name stays taken)."""
-        from mlflow.exceptions import MlflowException
-
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
         if self._held is not None:
-            try:
-                mlflow_client(self.uri).delete_experiment(self._held)
-            except MlflowException as err:
-                if err.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
+            delete_experiment_if_present(self.uri, self._held)
             self._held = None
 
     def __enter__(self) -> SweepLock:
