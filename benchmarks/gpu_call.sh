@@ -8,6 +8,8 @@
 #
 # Arguments after the part go to gpu_check.py (they override the defaults below). The
 # machine reaches no registry: everything beyond its own packages comes from the wheels.
+# Each set is complete and goes into its own folder, $SITE/<part>, so a call runs alike on
+# a bare machine and on one still warm from the other call (whose packages it does not see).
 # WHEELS (default .whl), SITE (default /tmp/site) and OUT (default runs) can be set.
 set -o pipefail
 part=${1:?usage: gpu_call.sh core|torchio [gpu_check.py arguments]}
@@ -18,9 +20,13 @@ case $part in
   *) echo "gpu_call.sh: the part is core or torchio, not '$part'" >&2; exit 2 ;;
 esac
 wheels=${WHEELS:-.whl}/$part
-site=${SITE:-/tmp/site}
+site=${SITE:-/tmp/site}/$part
 out=${OUT:-runs}
 mkdir -p "$out"
+# gpu_wheels.py rewrites the wheels over 8 MiB (SimpleITK's) with LZMA, which pip reads
+# through python3's lzma module
+python3 -c 'import lzma' || { echo "gpu_call.sh: python3 has no lzma module, which the" \
+  "LZMA-packed wheels in $wheels need" >&2; exit 3; }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target "$site" "$wheels"/*.whl || exit
 export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
