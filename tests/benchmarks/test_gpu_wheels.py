@@ -170,3 +170,22 @@ def test_the_device_call_script_installs_the_set_and_starts_the_check(tmp_path) 
     wrong = subprocess.run(["bash", str(gpu_wheels.ROOT / "benchmarks" / "gpu_call.sh"), "all"],
                            cwd=gpu_wheels.ROOT, env=env, capture_output=True, text=True)
     assert wrong.returncode == 2 and "core or torchio" in wrong.stderr
+
+
+def test_the_device_call_script_says_so_when_python3_lacks_lzma(tmp_path) -> None:
+    """The packed wheel needs python3's lzma module: without it, one line and exit 3, before
+    pip (which would fail deep in a traceback) installs anything."""
+    fake = tmp_path / "bin" / "python3"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nif [ "$2" = "import lzma" ]; then echo "No module named _lzma" >&2;'
+                    f' exit 1; fi\nexec {sys.executable} "$@"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "WHEELS": str(tmp_path / "wheels"), "SITE": str(tmp_path / "site"),
+           "OUT": str(tmp_path / "out"), "PATH": os.pathsep.join([str(fake.parent),
+                                                                 os.environ["PATH"]])}
+    done = subprocess.run(["bash", str(gpu_wheels.ROOT / "benchmarks" / "gpu_call.sh"),
+                           "torchio"], cwd=gpu_wheels.ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3
+    assert "python3 has no lzma module, which the LZMA-packed wheels in" in done.stderr
+    assert not (tmp_path / "site").exists()
