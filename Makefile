@@ -11,6 +11,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 SWEEP ?= sweeps/quickstart.yaml
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist): much of the slow tests' time is waiting on servers,
+# Ray and subprocesses, so two keep both cores busy (about N min instead of M). 0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test bench lint clean-venv
 
@@ -28,7 +31,7 @@ demo: install
 	$(BIN)/python -m platform.sweep $(SWEEP)
 
 test: install
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
 	exit $$status
 

@@ -33,6 +33,26 @@ HEAD_IP = "127.0.0.2"
 WORKER_IP = "127.0.0.3"
 
 
+SHARED_SESSION_FIXTURES = ("ray_two_nodes", "finished_tiny_sweep", "trained_trial",
+                           "mlflow_server")
+"""Costly session fixtures: under pytest-xdist the tests that use one run on one worker."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``): the tests that share
+    a costly session fixture form one group, so it is built once and not once per worker,
+    and the slow tests are handed out first, so that no worker is left with a long one at
+    the end while the other idles. Without xdist nothing changes."""
+    if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", 0):
+        return
+    for item in items:
+        shared = next((name for name in SHARED_SESSION_FIXTURES if name in item.fixturenames), None)
+        if shared is not None:
+            item.add_marker(pytest.mark.xdist_group(shared))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None
+               and item.get_closest_marker("cluster") is None)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on at ``host`` now (the OS picks it), for a server to take."""
     with socket.socket() as sock:
