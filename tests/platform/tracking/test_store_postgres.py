@@ -61,6 +61,7 @@ def server_uri(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> 
 def _create(uri: str, name: str, ready, results) -> None:  # noqa: ANN001
     """Open the new store at the barrier, as every sweep process does, then write to it;
     report whether this process found the schema there when it got the lock."""
+    # In the spawned child: it replaces its own copy of the store's opener.
     import sqlalchemy
 
     import platform.tracking.store as store

@@ -29,6 +29,7 @@ from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand
 from platform.sweep.folds import inner_folds
 from platform.trial.search_sample import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
+from platform.trial.stops import NonFiniteLossError
 from tests.platform.sweep.harness import (
     TWO_AT_A_TIME,
     child_runs,
@@ -213,8 +214,6 @@ def test_a_stopped_search_sample_ends_its_run_failed_with_its_reason(
     """Issue 28: a sample whose training stops (a NaN loss at lr=1e30) raises the stop for
     the trainable to end the trial with (``tune/test_tuner.py``: PRUNED in the study, the
     search goes on), and its MLflow run ends FAILED with the reason; no fold is scored."""
-    from platform.trial.stops import NonFiniteLossError
-
     sweep = load_sweep(write_sweep(tmp_path / "s.yaml", {}), [
         f"data.cache_root={sweep_cache}", f"tracking.uri={mlflow_sqlite_uri}",
         "eval.validation_fraction=0.5", "optimizer.lr=1.0e+30"])

@@ -9,6 +9,8 @@ from typing import Any
 
 import optuna
 import pytest
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
 
 from platform.config import load_sweep
 from platform.config.runtime import RayConfig
@@ -89,9 +91,6 @@ def test_a_stopped_sample_is_pruned_with_its_reason_and_the_search_goes_on(
     """Issue 28: a sample whose training stops (a NaN loss) ends PRUNED in the Optuna study
     with its reason, not COMPLETE with the worst value it reported; the other samples run.
     Real Ray Tune, the real searcher, an Optuna SQLite study."""
-    from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
-
     reported = {FAILURE_REASON: str(NonFiniteLossError(2, float("nan"), 1.44).reason),
                 "val_dice": float("-inf")}
     assert reported == stopped_result(reported[FAILURE_REASON], "val_dice", "max")
