@@ -6,8 +6,9 @@ lesion voxel preprocessing removed is counted and logged, and a case over the va
 whose cropped volume is smaller than the variant's ``sampler.patch_size`` along an axis
 (issue 28: it used to be zero-padded silently), with both sizes. What a case folder holds
 besides its CT series (a scout, an RT structure set, another modality) is one warning
-per case, in the words of ``inspect`` and ``--dry-run`` (every case's headers are read
-for it: seconds, no pixel).
+per case, in the words of ``inspect`` and ``--dry-run``, when the case is read to build
+its cache entries (a cached case is not read again; ``inspect`` and ``--dry-run`` show
+the notes every time).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from data_pipeline.cohort.cohort import check_cohort_headers, load_cohort
+from data_pipeline.cohort.cohort import load_cohort
 from data_pipeline.prepare import warm_cache
 from data_pipeline.preprocess import canonical_steps
 from platform.config import SweepConfig
@@ -33,12 +34,11 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
     here, by name, before Ray starts.
     """
 
-    refs = load_cohort(cohort)
-    for key, notes in check_cohort_headers(refs)[1].items():  # problems: warm_cache's
+    lists = [variant.config.preprocessing.steps for variant in sweep.variants]
+    result = warm_cache(load_cohort(cohort), lists, Path(sweep.data.cache_root))
+    for key, notes in result.notes.items():
         for note in notes:
             logger.warning("case %s: %s", key, note)
-    lists = [variant.config.preprocessing.steps for variant in sweep.variants]
-    result = warm_cache(refs, lists, Path(sweep.data.cache_root))
     logger.info("preprocessing cache: %d entries already there, %d built, %d failed",
                 result.cached, result.built, len(result.failed))
     for key, failure in result.failed:
