@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
-from data_pipeline.cohort.cohort import CaseRef, load_case
+from data_pipeline.cohort.cohort import Case, CaseRef, load_case
 from data_pipeline.errors import DataError
 from data_pipeline.parts import PartSpec
 from data_pipeline.preprocess import LesionLoss, canonical_steps
@@ -31,14 +31,17 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class WarmResult:
     """What warming did: entries found, built, the cases that failed (key, problem), the
-    lesion each case lost per step list (``{(key, canonical steps): LesionLoss}``) and the
-    shape of each cropped volume (``{(key, canonical steps): (Z, Y, X)}``)."""
+    lesion each case lost per step list (``{(key, canonical steps): LesionLoss}``), the
+    shape of each cropped volume (``{(key, canonical steps): (Z, Y, X)}``) and the
+    readers' notes of each case read (``{key: notes}``: only cases read for an entry
+    built here; a cached entry reads nothing)."""
 
     cached: int
     built: int
     failed: tuple[tuple[str, str], ...]
     losses: dict[tuple[str, str], LesionLoss]
     shapes: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def distinct_step_lists(lists: Sequence[Sequence[PartSpec]]) -> list[tuple[PartSpec, ...]]:
@@ -57,8 +60,16 @@ def warm_cache(refs: Sequence[CaseRef], step_lists: Sequence[Sequence[PartSpec]]
     preprocessed is reported in :attr:`WarmResult.failed` and the others go on.
     """
     lists = distinct_step_lists(step_lists)
+    notes: dict[str, tuple[str, ...]] = {}
+
+    def load(ref: CaseRef) -> Case:
+        case = load_case(ref)
+        if case.notes:
+            notes[ref.key] = case.notes
+        return case
+
     cache = PreprocessedCache(cache_root / PREPROCESSED_DIR,
-                              loader=functools.lru_cache(maxsize=1)(load_case))
+                              loader=functools.lru_cache(maxsize=1)(load))
     failed: list[tuple[str, str]] = []
     losses: dict[tuple[str, str], LesionLoss] = {}
     shapes: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -75,4 +86,4 @@ def warm_cache(refs: Sequence[CaseRef], step_lists: Sequence[Sequence[PartSpec]]
                 bar.update()
     unique = tuple(sorted(set(failed)))
     return WarmResult(cached=cache.hits, built=cache.misses - len(failed), failed=unique,
-                      losses=losses, shapes=shapes)
+                      losses=losses, shapes=shapes, notes=notes)

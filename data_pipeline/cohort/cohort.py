@@ -44,6 +44,7 @@ __all__ = [
     "CohortError",
     "case_key_from_patient_id",
     "check_case_headers",
+    "check_cohort_headers",
     "iter_cases",
     "load_case",
     "load_cases",
@@ -175,6 +176,32 @@ def check_case_headers(ref: CaseRef) -> tuple[str, ...]:
         raise DataError(ref.key, f"lesion mask {ref.mask_path.name} not found; check the "
                         "cohort's mask path")
     return notes
+
+
+def check_cohort_headers(
+    refs: Iterable[CaseRef],
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Check every case by its headers (:func:`check_case_headers`, no pixel read).
+
+    What ``--dry-run`` and a sweep's pre-flight report, in the words ``inspect`` shows:
+    the cases that cannot be used, and the notes of the others (what a case folder holds
+    besides its CT series: a scout, an RT structure set, another modality).
+
+    Returns:
+        ``key -> problem`` of the unusable cases, ``key -> notes`` of the usable cases
+        that have notes.
+    """
+    problems: dict[str, str] = {}
+    notes: dict[str, tuple[str, ...]] = {}
+    for ref in refs:
+        try:
+            found = check_case_headers(ref)
+        except DataError as err:
+            problems[ref.key] = err.problem
+            continue
+        if found:
+            notes[ref.key] = found
+    return problems, notes
 
 
 def iter_cases(

@@ -5,7 +5,8 @@ every DICOM identifier enters the program here and must stay here).
 
 - :mod:`~data_pipeline.io.dicom`: a DICOM CT series -> a checked HU volume
   (``read_series``), via :mod:`~data_pipeline.io.dicom_headers` (files and headers),
-  :mod:`~data_pipeline.io.series_layout` (series choice, slice order, gaps, tilt) and
+  :mod:`~data_pipeline.io.series_choice` (which series is the CT, what else is
+  there), :mod:`~data_pipeline.io.series_layout` (slice order, gaps, tilt) and
   :mod:`~data_pipeline.io.dicom_pixels` (pixels into HU).
 - :mod:`~data_pipeline.io.dicom_patient`: the pseudonymous key from a PatientID.
 - :mod:`~data_pipeline.io.dicom_writer`: a volume written as a CT series (synthetic cohorts).

@@ -10,8 +10,9 @@ How a folder is read (headers first, so that nothing is decoded before it is che
 1. :mod:`~data_pipeline.io.dicom_headers`: headers only (``stop_before_pixels``), in
    file-name order; truncated files are found here, non-DICOM files are ignored (a note
    names them).
-2. :mod:`~data_pipeline.io.series_layout`: series selection (``series_uid``, else the
-   CT series with most slices), modality, one patient (compared as hashes), one image
+2. :mod:`~data_pipeline.io.series_choice`: the CT series (``series_uid``, else the
+   folder's only CT series; what else the folder holds is named in a note), then
+   :mod:`~data_pipeline.io.series_layout`: one patient (compared as hashes), one image
    format, slice order along the normal, gaps, tilt.
 3. :mod:`~data_pipeline.io.dicom_pixels`: a compressed transfer syntax needs an
    installed decoder; then the pixels go straight into one preallocated float32
@@ -37,13 +38,13 @@ from pydicom.misc import is_dicom
 from data_pipeline.io.dicom_headers import quiet_pydicom, read_folder
 from data_pipeline.io.dicom_pixels import check_decoder, read_pixels
 from data_pipeline.io.geometry import Geometry
+from data_pipeline.io.series_choice import select_series
 from data_pipeline.io.series_layout import (
     SliceHeader,
     SliceLayout,
     check_uniform,
     layout_slices,
     orientation_name,
-    select_series,
 )
 
 __all__ = [
@@ -88,7 +89,7 @@ def read_series(folder: Path, *, case_key: str, series_uid: str | None = None) -
     Args:
         folder: folder of DICOM files (one slice per file); other series may be present.
         case_key: pseudonymous key used in every message.
-        series_uid: SeriesInstanceUID to read; default: the CT series with most slices.
+        series_uid: SeriesInstanceUID to read; default: the folder's only CT series.
 
     Returns:
         The HU volume, its geometry, and notes.
@@ -133,8 +134,8 @@ def _ordered_series(
     folder: Path, case_key: str, series_uid: str | None
 ) -> tuple[list[SliceHeader], SliceLayout, tuple[str, ...]]:
     """Choose the series, check it, and sort its slices along the slice normal."""
-    headers, ignored = read_folder(folder, case_key)
-    series, notes = select_series(headers, series_uid, case_key)
+    headers, ignored, non_images = read_folder(folder, case_key)
+    series, notes = select_series(headers, series_uid, case_key, non_images)
     if ignored:
         shown = ", ".join(ignored[:5]) + (", ..." if len(ignored) > 5 else "")
         notes = (*notes, f"ignored {len(ignored)} non-DICOM file(s): {shown}")

@@ -3,7 +3,8 @@
 Why apart: this pass decides what is a usable image before any pixel is decoded. Files
 are read in file-name order; hidden files and ``DICOMDIR`` are skipped, other files
 without the DICOM marker are ignored and counted (named in a note: an export's
-``notes.txt``), files without pixel data (reports, SEG objects) are left out, and
+``notes.txt``), DICOM files without pixel data (an RT structure set, a report) are
+returned by name and Modality (the series choice names them in its note), and
 truncated files are found here by comparing the pixel data's length with the image
 format. Each distinct raw header value is converted once per series (``_ValueCache``).
 Each header's patient identity (PatientID, PatientName, PatientBirthDate) is kept only
@@ -32,6 +33,7 @@ from pydicom.filereader import data_element_generator
 from pydicom.uid import UID
 
 from data_pipeline.errors import DataError
+from data_pipeline.io.series_choice import NonImage
 from data_pipeline.io.series_layout import SliceHeader
 
 __all__ = ["list_files", "quiet_pydicom", "read_folder", "read_headers"]
@@ -87,9 +89,12 @@ def read_headers(folder: Path, case_key: str) -> list[SliceHeader]:
     return read_folder(folder, case_key)[0]
 
 
-def read_folder(folder: Path, case_key: str) -> tuple[list[SliceHeader], list[str]]:
-    """The header of every image file in ``folder`` in file-name order, and the names of
-    the files ignored because they are not DICOM (no 'DICM' marker).
+def read_folder(
+    folder: Path, case_key: str
+) -> tuple[list[SliceHeader], list[str], list[NonImage]]:
+    """The header of every image file in ``folder`` in file-name order, the names of the
+    files ignored because they are not DICOM (no 'DICM' marker), and the DICOM files
+    without pixel data.
 
     Raises:
         DataError: a missing or empty folder, a corrupt or a truncated DICOM file.
@@ -98,7 +103,8 @@ def read_folder(folder: Path, case_key: str) -> tuple[list[SliceHeader], list[st
     values = _ValueCache()
     found = [_read_header(path, i, len(files), values, case_key) for i, path in enumerate(files)]
     ignored = [path.name for path, f in zip(files, found, strict=True) if f is _NOT_DICOM]
-    return [f for f in found if isinstance(f, SliceHeader)], ignored
+    return ([f for f in found if isinstance(f, SliceHeader)], ignored,
+            [f for f in found if isinstance(f, NonImage)])
 
 
 class _ValueCache:
@@ -138,9 +144,9 @@ class _ValueCache:
 
 def _read_header(
     path: Path, index: int, total: int, values: _ValueCache, case_key: str
-) -> SliceHeader | object | None:
-    """Read one file's header; None for a DICOM object without pixel data,
-    :data:`_NOT_DICOM` for a file without the DICOM marker."""
+) -> SliceHeader | NonImage | object:
+    """Read one file's header; a :class:`NonImage` for a DICOM object without pixel
+    data, :data:`_NOT_DICOM` for a file without the DICOM marker."""
     where = f"{path.name}: file {index + 1} of {total} in the folder (sorted by name)"
     parsed = _parse_header(path, where, case_key)
     if parsed is None:
@@ -154,7 +160,8 @@ def _read_header(
                 case_key,
                 f"{where} is truncated: its header ends before the pixel data; export it again",
             )
-        return None  # not an image: a report, a SEG object, a presentation state
+        # not an image: an RT structure set, a report, a presentation state
+        return NonImage(path.name, values.get(ds, "Modality", str, ""))
     image_format = tuple(values.get(ds, k, int, d) for k, d in _FORMAT_TAGS)
     native = syntax in _NATIVE_SYNTAXES
     expected = image_format[0] * image_format[1] * image_format[2] // 8

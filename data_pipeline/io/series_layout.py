@@ -1,14 +1,10 @@
-"""Which slices of a DICOM folder form the CT volume, in which order, on which grid.
+"""How the slices of the chosen CT series form a volume, in which order, on which grid.
 
-Why a module of its own: once the headers are read, choosing the series and placing
-its slices is plain logic on header values, and it holds most of the ways a series can
-be unusable (another modality, mixed acquisitions, a missing slice, a tilted gantry).
-Keeping it free of pydicom lets ``dicom.py`` stay about reading files, and lets the
-rules be read in one place.
-
-Series selection: ``series_uid`` when given, else the CT series with the most slices;
-localizer (scout) images never count; a tie is refused. Series are named by their
-position in the folder (``series #2``), never by UID.
+Why a module of its own: once the headers are read and the series is chosen
+(:mod:`~data_pipeline.io.series_choice`), placing its slices is plain logic on header
+values, and it holds most of the ways a series can be unusable (mixed acquisitions, a
+missing slice, a tilted gantry, another patient's slice). Keeping it free of pydicom lets
+``dicom.py`` stay about reading files, and lets the rules be read in one place.
 
 The slice rules, as DICOM defines the patient coordinate system (PS3.3 C.7.6.2.1.1):
 
@@ -40,7 +36,6 @@ __all__ = [
     "check_uniform",
     "layout_slices",
     "orientation_name",
-    "select_series",
 ]
 
 logger = logging.getLogger(__name__)
@@ -208,75 +203,6 @@ def _check_tilt(
         "Resample to an orthogonal grid first (dcm2niix corrects gantry tilt; 3D Slicer "
         "offers 'acquisition geometry regularization')",
     )
-
-
-def select_series(
-    slices: Sequence[SliceHeader], series_uid: str | None, case_key: str
-) -> tuple[list[SliceHeader], tuple[str, ...]]:
-    """Choose the series to read (see the module docstring) and drop its localizers.
-
-    Returns:
-        The chosen slices (file order) and a note saying which series was read and why,
-        when the folder holds more than one.
-
-    Raises:
-        DataError: no images, an unknown ``series_uid``, no CT series (non-CT modality),
-            or a tie between CT series (mixed series).
-    """
-    groups: dict[str, list[SliceHeader]] = {}
-    for s in slices:
-        groups.setdefault(s.series_uid, []).append(s)
-    if not groups:
-        raise DataError(case_key, "the DICOM folder holds no images (no file has pixel data)")
-    names = {uid: f"series #{i + 1}" for i, uid in enumerate(groups)}
-    if series_uid is not None:
-        if series_uid not in groups:
-            raise DataError(
-                case_key,
-                f"no series with the requested series_uid among the folder's "
-                f"{len(groups)} series; check the cohort's series_uid",
-            )
-        chosen, rule = series_uid, "series_uid given"
-    else:
-        chosen, rule = _largest_ct_series(groups, names, case_key), "the CT series with most slices"
-    series = [s for s in groups[chosen] if not s.localizer]
-    modality = series[0].modality if series else groups[chosen][0].modality
-    if modality != "CT" or not series:
-        what = "localizer images" if not series else f"modality {modality or 'unknown'}"
-        raise DataError(case_key, f"non-CT modality: {names[chosen]} holds {what}; expected CT")
-    notes: list[str] = []
-    if len(groups) > 1:
-        notes.append(
-            f"folder holds {len(groups)} series; read {names[chosen]} ({len(series)} slices) "
-            f"by rule: {rule}"
-        )
-        logger.info("case %s: %s", case_key, notes[-1])
-    return series, tuple(notes)
-
-
-def _largest_ct_series(
-    groups: dict[str, list[SliceHeader]], names: dict[str, str], case_key: str
-) -> str:
-    counts = {
-        uid: sum(s.modality == "CT" and not s.localizer for s in g) for uid, g in groups.items()
-    }
-    best = max(counts.values())
-    if best == 0:
-        found = ", ".join(
-            f"{names[u]}: {g[0].modality or 'unknown'} ({len(g)} images)" for u, g in groups.items()
-        )
-        raise DataError(
-            case_key, f"non-CT modality: no CT images in the folder ({found}); expected a CT series"
-        )
-    tied = [uid for uid, c in counts.items() if c == best]
-    if len(tied) > 1:
-        found = ", ".join(f"{names[u]} (SeriesNumber {groups[u][0].series_number})" for u in tied)
-        raise DataError(
-            case_key,
-            f"mixed series: {len(tied)} CT series have {best} slices each ({found}); "
-            "give the cohort's series_uid for this case, or move the other series out",
-        )
-    return tied[0]
 
 
 def check_one_patient(series: Sequence[SliceHeader], case_key: str) -> None:

@@ -138,15 +138,25 @@ def mlflow_ui_command(uri: str) -> str:
 def sweep_epilogue(uri: str, sweep_name: str, parent_run_id: str,
                    console: Console | None = None) -> None:
     """The last lines of a sweep: where its runs are and how to look at them (the UI
-    address opens the evaluation runs, best Dice first, not MLflow's GenAI overview)."""
+    address opens the evaluation runs, best Dice first, not MLflow's GenAI overview).
+
+    The experiment is read from the store, not assumed to be the sweep's name
+    (``tracking.experiment`` may name another one). The report command names the sweep
+    as ``<experiment>/<sweep id>`` when the experiment is not the sweep's own, since an
+    experiment shared by several sweeps would otherwise give the newest of them.
+    """
     out = console or Console()
-    experiment_id = mlflow_client(uri).get_run(parent_run_id).info.experiment_id
+    client = mlflow_client(uri)
+    run = client.get_run(parent_run_id)
+    experiment = client.get_experiment(run.info.experiment_id).name
+    reference = experiment if experiment == sweep_name else \
+        f"{experiment}/{run.data.tags['sweep_id']}"
     base = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    for line in (f"MLflow: parent run {parent_run_id} in experiment {sweep_name!r} (Table 1, "
+    for line in (f"MLflow: parent run {parent_run_id} in experiment {experiment!r} (Table 1, "
                  "LaTeX, figures); training and evaluation runs under it. Open the UI with:",
                  f"  {mlflow_ui_command(uri)}",
-                 f"  and browse to {ui_url(base, experiment_id)}",
-                 f"Tables and figures into a folder: python -m platform.report {sweep_name}"):
+                 f"  and browse to {ui_url(base, run.info.experiment_id)}",
+                 f"Tables and figures into a folder: python -m platform.report {reference}"):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 

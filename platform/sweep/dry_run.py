@@ -3,16 +3,15 @@
 Needs MLflow (finished work decides the plan line) but neither Ray nor a training. Every
 case's headers are read (no pixels: seconds for a cohort), so a cohort whose cases
 cannot be used is reported here, one line per case, and the dry run exits 2 (issue 28:
-it used to print a plan for a cohort it could not read).
+it used to print a plan for a cohort it could not read); a usable case's notes (what
+its folder holds besides the CT series) are printed too, in the words of ``inspect``.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from data_pipeline.cohort.cohort import check_case_headers, load_cohort
-from data_pipeline.errors import DataError
+from data_pipeline.cohort.cohort import check_cohort_headers, load_cohort
 from platform.config import SweepConfig
 from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import (
@@ -26,18 +25,7 @@ from platform.sweep.keys import keyed
 from platform.sweep.plan import plan_sweep
 from platform.tracking.work import FinishedWork, finished_work
 
-__all__ = ["case_problems", "dry_run"]
-
-
-def case_problems(cohort: Path) -> dict[str, str]:
-    """``key -> problem`` of every case whose headers already show it cannot be used."""
-    problems = {}
-    for ref in load_cohort(cohort):
-        try:
-            check_case_headers(ref)
-        except DataError as err:
-            problems[ref.key] = err.problem
-    return problems
+__all__ = ["dry_run"]
 
 
 def dry_run(sweep: SweepConfig, summary_line: str) -> int:
@@ -47,7 +35,10 @@ def dry_run(sweep: SweepConfig, summary_line: str) -> int:
 
     print(summary_line)
     cohort = materialize_cohort(sweep.data)
-    problems = case_problems(cohort)
+    problems, notes = check_cohort_headers(load_cohort(cohort))
+    for key, texts in notes.items():
+        for note in texts:
+            print(f"case {key}: {note}")
     for key, problem in problems.items():
         print(f"case {key}: {problem}", file=sys.stderr)
     if problems:

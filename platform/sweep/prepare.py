@@ -4,7 +4,11 @@ Every variant's steps run over every case once (``--prepare-only`` stops here); 
 lesion voxel preprocessing removed is counted and logged, and a case over the variant's
 ``preprocessing.max_lesion_loss`` is refused by name before any training, as is a case
 whose cropped volume is smaller than the variant's ``sampler.patch_size`` along an axis
-(issue 28: it used to be zero-padded silently), with both sizes.
+(issue 28: it used to be zero-padded silently), with both sizes. What a case folder holds
+besides its CT series (a scout, an RT structure set, another modality) is one warning
+per case, in the words of ``inspect`` and ``--dry-run``, when the case is read to build
+its cache entries (a cached case is not read again; ``inspect`` and ``--dry-run`` show
+the notes every time).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
 
     lists = [variant.config.preprocessing.steps for variant in sweep.variants]
     result = warm_cache(load_cohort(cohort), lists, Path(sweep.data.cache_root))
+    for key, notes in result.notes.items():
+        for note in notes:
+            logger.warning("case %s: %s", key, note)
     logger.info("preprocessing cache: %d entries already there, %d built, %d failed",
                 result.cached, result.built, len(result.failed))
     for key, failure in result.failed:

@@ -2,14 +2,14 @@
 
 Why an experiment per claim: MLflow has no lock, but experiment names are unique in
 every backend (a database constraint), so creating the experiment
-``<experiment> claim <key> #<generation>`` succeeds for exactly one process. The owner
-refreshes its ``heartbeat`` tag while it trains and deletes the experiment when done
-(MLflow keeps a deleted experiment's name taken, so the next claim of the key takes the
-next generation). A waiting process polls until the training is finished (and reuses
-it), the claim is released without a result (it takes the next generation), or the
-heartbeat is older than ``stale_after_s`` (a dead owner: it takes the next generation).
-A retried trial owns its earlier claim again (same owner string). Deleted claim
-experiments are hidden in the MLflow UI; ``mlflow gc`` may purge them.
+``<experiment> claim <key> #<generation>`` succeeds for exactly one process. The
+experiment is a hidden record (:mod:`platform.tracking.hidden`: kept deleted, so users
+never see it in the MLflow UI, its name still taken). The owner refreshes its
+``heartbeat`` tag while it trains and marks it released when done (the next claim of the
+key takes the next generation). A waiting process polls until the training is finished
+(and reuses it), the claim is released without a result (it takes the next generation),
+or the heartbeat is older than ``stale_after_s`` (a dead owner: it takes the next
+generation). A retried trial owns its earlier claim again (same owner string).
 
 The owner string names the driver's invocation (a unique id per process start,
 :class:`platform.tracking.sweep_lock.Invocation`) and the work, so two invocations can
@@ -30,7 +30,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
-from platform.tracking.store import artifact_location, delete_experiment_if_present, mlflow_client
+from platform.tracking.hidden import RELEASED, create_hidden, is_released, set_hidden_tags
+from platform.tracking.store import mlflow_client
 from platform.tracking.sweep_lock import lock_alive
 
 __all__ = ["LockRef", "TrainingClaim", "claim_name"]
@@ -69,8 +70,6 @@ class TrainingClaim:
     def wait_or_claim(self, finished: Callable[[], T | None]) -> T | None:
         """Wait until ``finished()`` gives a result (returned) or this process holds the
         claim (None)."""
-        from mlflow.exceptions import MlflowException
-
         client = mlflow_client(self.uri)
         generation = 0
         announced = False
@@ -79,25 +78,20 @@ class TrainingClaim:
             if result is not None:
                 return result
             name = claim_name(self.experiment, self.key, generation)
-            try:
-                self._held = client.create_experiment(
-                    name, artifact_location=artifact_location(self.uri, self.experiment),
-                    tags=self._tags())
-            except MlflowException as err:
-                if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-            else:
+            self._held = create_hidden(self.uri, name, self.experiment, self._tags())
+            if self._held is not None:
                 self._start_heartbeat()
                 return None
             holder = client.get_experiment_by_name(name)
             if holder is None:  # purged between the two calls: try the same name again
                 continue
-            if holder.lifecycle_stage == "active" and holder.tags.get(_OWNER) == self.owner:
+            released = is_released(holder.tags)
+            if not released and holder.tags.get(_OWNER) == self.owner:
                 self._held = holder.experiment_id  # a retry of the owner: still ours
                 self._start_heartbeat()
                 return None
-            if holder.lifecycle_stage == "deleted" or self._gone(holder.tags):
-                if holder.lifecycle_stage == "active":
+            if released or self._gone(holder.tags):
+                if not released:
                     logger.warning("work %s: the owner of claim %r is gone (no heartbeat for "
                                    "%.0f s, or its driver ended); taking it over", self.key,
                                    name, self.stale_after_s)
@@ -135,10 +129,9 @@ class TrainingClaim:
         interval = self.stale_after_s / 5
 
         def beat() -> None:
-            client = mlflow_client(self.uri)
             while not self._stop.wait(interval):
                 try:
-                    client.set_experiment_tag(held, _HEARTBEAT, repr(time.time()))
+                    set_hidden_tags(self.uri, held, {_HEARTBEAT: repr(time.time())})
                 except Exception as err:  # a missed beat is retried; the claim may go stale
                     logger.warning("training %s: heartbeat failed: %s", self.key, err)
 
@@ -146,13 +139,14 @@ class TrainingClaim:
         self._beat.start()
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the claim (its name stays taken: see module doc);
-        a claim a retry of this owner already released is left as it is."""
+        """Stop the heartbeat and mark the claim released (its name stays taken: see the
+        module doc); releasing a claim a retry of this owner already released again is
+        harmless."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
         if self._held is not None:
-            delete_experiment_if_present(self.uri, self._held)
+            set_hidden_tags(self.uri, self._held, {RELEASED: "done"})
             self._held = None
 
     def __enter__(self) -> TrainingClaim:

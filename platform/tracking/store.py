@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPERIMENT_TAGS", "STORE_LOCK_TIMEOUT_S", "StoreError", "artifact_location",
-    "delete_experiment_if_present",
     "effective_tracking_uri", "ensure_experiment", "global_tracking_uri", "log_metric_batch",
     "mlflow_client", "prepare_store", "read_text_artifact", "resolve_tracking_uri",
     "search_all", "sqlite_file", "store_problem",
@@ -333,14 +332,3 @@ def read_text_artifact(mlflow_client: MlflowClient, run_id: str, path: str) -> s
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
         else:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = before
-
-
-def delete_experiment_if_present(uri: str, experiment_id: str) -> None:
-    """Delete the experiment ``experiment_id`` (a claim or a lock); one already gone is fine."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow_client(uri).delete_experiment(experiment_id)
-    except MlflowException as err:
-        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise

@@ -8,9 +8,10 @@ with one line naming the running one (host, pid, start time). Different sweeps r
 once and share finished work through the claims of :mod:`platform.tracking.claims`.
 
 Like a claim, the lock is an MLflow experiment whose creation succeeds for one process
-(``<experiment> sweep <sweep id> #<generation>``), tagged with the holding
-:class:`Invocation` and refreshed by a heartbeat; released, it is deleted (its name stays
-taken: the next driver takes the next generation). A holder is gone when its lock is
+(``<experiment> sweep <sweep id> #<generation>``), a hidden record
+(:mod:`platform.tracking.hidden`: users never see it in the MLflow UI), tagged with the
+holding :class:`Invocation` and refreshed by a heartbeat; released, it is marked so (its
+name stays taken: the next driver takes the next generation). A holder is gone when its lock is
 released, when its heartbeat is older than ``stale_after_s``, or, on the same host, at
 once when its process is no longer alive (a driver killed with SIGKILL and run again).
 A trial's claim names the lock generation of its invocation, so that a claim left by a
@@ -32,7 +33,8 @@ from types import TracebackType
 
 import psutil
 
-from platform.tracking.store import artifact_location, delete_experiment_if_present, mlflow_client
+from platform.tracking.hidden import RELEASED, create_hidden, is_released, set_hidden_tags
+from platform.tracking.store import mlflow_client
 
 __all__ = ["Invocation", "SweepAlreadyRunning", "SweepLock", "lock_name"]
 
@@ -130,32 +132,26 @@ class SweepLock:
         Raises:
             SweepAlreadyRunning: a live driver holds it.
         """
-        from mlflow.exceptions import MlflowException
-
         client = mlflow_client(self.uri)
         generation = 0
         while True:
             name = lock_name(self.experiment, self.sweep_id, generation)
-            try:
-                self._held = client.create_experiment(
-                    name, artifact_location=artifact_location(self.uri, self.experiment),
-                    tags={**self.invocation.tags(), _HEARTBEAT: repr(time.time())})
-            except MlflowException as err:
-                if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-            else:
+            self._held = create_hidden(self.uri, name, self.experiment,
+                                       {**self.invocation.tags(), _HEARTBEAT: repr(time.time())})
+            if self._held is not None:
                 self.name = name
                 self._start_heartbeat()
                 return name
             holder = client.get_experiment_by_name(name)
             if holder is None:  # purged between the two calls
                 continue
-            if holder.lifecycle_stage == "active" and not self._gone(holder.tags):
+            released = is_released(holder.tags)
+            if not released and not self._gone(holder.tags):
                 raise SweepAlreadyRunning(self._refusal(holder.tags))
-            if holder.lifecycle_stage == "active":  # a dead driver's: ended here
+            if not released:  # a dead driver's: ended here, so its claims are free at once
                 logger.warning("sweep %s: the driver holding %r is gone; taking over",
                                self.sweep, name)
-                client.delete_experiment(holder.experiment_id)
+                set_hidden_tags(self.uri, holder.experiment_id, {RELEASED: "taken over"})
             generation += 1
 
     def _gone(self, tags: dict[str, str]) -> bool:
@@ -180,10 +176,9 @@ class SweepLock:
         interval = self.stale_after_s / 5
 
         def beat() -> None:
-            client = mlflow_client(self.uri)
             while not self._stop.wait(interval):
                 try:
-                    client.set_experiment_tag(held, _HEARTBEAT, repr(time.time()))
+                    set_hidden_tags(self.uri, held, {_HEARTBEAT: repr(time.time())})
                 except Exception as err:  # a missed beat is retried; the lock may go stale
                     logger.warning("sweep %s: lock heartbeat failed: %s", self.sweep, err)
 
@@ -192,12 +187,12 @@ class SweepLock:
         self._beat.start()
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the lock (its name stays taken)."""
+        """Stop the heartbeat and mark the lock released (its name stays taken)."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
         if self._held is not None:
-            delete_experiment_if_present(self.uri, self._held)
+            set_hidden_tags(self.uri, self._held, {RELEASED: "ended"})
             self._held = None
 
     def __enter__(self) -> SweepLock:
@@ -213,5 +208,5 @@ def lock_alive(uri: str, name: str, invocation: str) -> bool:
     """Whether the lock experiment ``name`` is still held by invocation ``invocation``
     (False once released, taken over, or held by another)."""
     holder = mlflow_client(uri).get_experiment_by_name(name)
-    return (holder is not None and holder.lifecycle_stage == "active"
+    return (holder is not None and not is_released(holder.tags)
             and holder.tags.get(_INVOCATION) == invocation)

@@ -8,7 +8,8 @@ fold's split are logged (``cases/fold<k>.json``) so anyone can check that. After
 the running mean of the search metric is reported with ``folds_done`` so ASHA, the median
 rule or a pruner can stop the sample early, with a checkpoint of the scores so far: a
 sample retried after a crash (or a resumed search) goes on at its next fold, logging into
-the same MLflow run.
+the same MLflow run. A training that stops for good (a NaN or diverging loss) ends the
+run FAILED with its reason and raises, for the trainable to end the sample with.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from platform.evaluation.metrics import (
 )
 from platform.tracking import TrialRun, run_tags
 from platform.trial.fold import Reporter, load_data, predict_fold, train_fold
+from platform.trial.stops import TrainingStopped
 
 __all__ = ["PROGRESS_FILE", "VALIDATION_METRICS", "run_search_sample"]
 
@@ -99,8 +102,13 @@ def run_search_sample(
                                              "train": list(data.train_keys),
                                              "validation": list(data.eval_keys)}))
                 run.log_artifact(cases, "cases")
-                model = train_fold(config, data, device=device, checkpoint_dir=Path(scratch),
-                                 on_progress=lambda progress: None)
+                try:
+                    model = train_fold(config, data, device=device,
+                                       checkpoint_dir=Path(scratch),
+                                       on_progress=lambda progress: None)
+                except TrainingStopped as err:  # the run says why, as a grid trial's does
+                    run.set_failed(err.reason, details="".join(traceback.format_exception(err)))
+                    raise
             values = [float(e.row[VALIDATION_METRICS[metric]])
                       for e in predict_fold(model, data, config, device=device)]
             scores.append(summarize(values)[0])

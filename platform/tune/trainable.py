@@ -84,8 +84,9 @@ def trainable(config: dict[str, Any]) -> None:
 
 def stopped_result(reason: str, metric: str | None, mode: str) -> dict[str, Any]:
     """The last result of a trial whose training stopped for good: ``failure_reason``;
-    a search sample also reports its metric's worst value (a search's results must hold
-    it; Optuna records the sample as COMPLETE with that value)."""
+    a search sample also reports its metric's worst value (Ray Tune refuses a search's
+    result without it). The study records the sample PRUNED with its reason
+    (:class:`platform.tune.tuner.StopAwareOptunaSearch`)."""
     result: dict[str, Any] = {FAILURE_REASON: reason}
     if metric is not None:
         result[metric] = float("-inf") if mode == "max" else float("inf")

@@ -31,14 +31,16 @@ from platform.config.request import REQUEST_KEY, SAMPLE_KEY, TrialRequest
 from platform.config.runtime import FailureConfig, RayConfig, ResourcesConfig
 from platform.config.search import SearchConfig
 from platform.tracking.store import sqlite_file
+from platform.tune.display import FAILURE_REASON
 from platform.tune.env import ray_process_env, s3_keys_kept_from_ray, worker_runtime_env
 from platform.tune.pruning import OptunaPrunerScheduler
 from platform.tune.storage import RayStorage
 from platform.tune.trainable import trainable
 
 __all__ = [
-    "TuneRun", "TunerSettings", "grid_settings", "gpus_per_trial", "ray_init_arguments", "run_grid",
-    "run_search", "search_settings", "shutdown_ray", "start_ray", "study_generation",
+    "StopAwareOptunaSearch", "TuneRun", "TunerSettings", "grid_settings", "gpus_per_trial",
+    "ray_init_arguments", "run_grid", "run_search", "search_settings", "shutdown_ray", "start_ray",
+    "study_generation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -275,6 +277,32 @@ def _scheduler(pruner: str, max_t: int, mode: str, fold_score: str) -> Any:
     return None
 
 
+class StopAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch that ends a stopped sample (a NaN or diverging loss) PRUNED in the
+    study, with its reason as the Optuna trial's user attribute ``failure_reason``.
+
+    Why: such a sample's last result holds ``failure_reason`` and the worst value of the
+    metric (Ray Tune refuses a result without it). Plain OptunaSearch would record that
+    value as a COMPLETE trial, so the study (and optuna-dashboard) would count a score no
+    configuration earned among its results. PRUNED (Optuna keeps the last reported value
+    on it, the worst) tells TPE the region is bad: it ranks pruned trials below every
+    complete one, while it ignores FAIL trials. The other samples go on.
+
+    ``_ot_trials`` and ``_completed_trials`` are Ray 2.60's private fields, the only way
+    to the Optuna trial of a Ray trial; ``tests/platform/tune/test_tuner.py`` runs a real
+    search through them.
+    """
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        reason = (result or {}).get(FAILURE_REASON)
+        if reason is None or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        self._ot_trials[trial_id].set_user_attr(FAILURE_REASON, str(reason))
+        super().on_trial_complete(trial_id, None, error=False)  # no value, no error: PRUNED
+
+
 def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str,
                     n_folds: int, run: TuneRun) -> TunerSettings:
     """An Optuna search through Ray Tune; each sample loops the folds internally.
@@ -287,7 +315,7 @@ def search_settings(base: TrialRequest, search: SearchConfig, *, study_name: str
     database = sqlite_file(search.storage)
     if database is not None:  # SQLite creates the file, not its folder
         database.parent.mkdir(parents=True, exist_ok=True)
-    searcher = OptunaSearch(
+    searcher = StopAwareOptunaSearch(
         metric=search.metric, mode=search.mode,
         sampler=optuna.samplers.TPESampler(seed=search.seed), study_name=study_name,
         storage=optuna.storages.RDBStorage(search.storage))

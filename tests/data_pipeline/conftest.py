@@ -20,7 +20,13 @@ import pydicom
 import pytest
 import yaml
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import PYDICOM_ROOT_UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    PYDICOM_ROOT_UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    RTStructureSetStorage,
+    generate_uid,
+)
 
 from data_pipeline.errors import DataError
 from data_pipeline.io.dicom import read_series
@@ -120,6 +126,21 @@ def _slice_header(modality: str, series: str, study: str, frame: str, number: in
     return ds
 
 
+def write_rt_struct(path: Path, header: dict[str, object]) -> None:
+    """Write an RT structure set (a DICOM object without pixel data) carrying ``header``."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = RTStructureSetStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = RTStructureSetStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    for keyword, value in header.items():
+        setattr(ds, keyword, value)
+    ds.Modality, ds.SeriesInstanceUID, ds.StructureSetLabel = "RTSTRUCT", generate_uid(), "lesion"
+    ds.save_as(path, enforce_file_format=True)
+
+
 def assert_private(text: str) -> None:
     """No fake identifier and no UID may appear in a message."""
     for value in FAKE_PHI.values():
@@ -184,7 +205,7 @@ BROKEN_CASES = {
     "other-patient": "the slices disagree on the patient",  # issue 28
     "not-hu": "is not in Hounsfield units",  # issue 28: DICOM gets the HU check
     "missing-slice": "missing slice: 1 slice(s) missing",
-    "mixed-series": "mixed series: 2 CT series have 48 slices each",
+    "mixed-series": "mixed series: the folder holds 2 CT series",
     "other-scan-mask": "mask of another scan?",
     "empty-mask": "empty mask",
     "all-zero": "all-zero scan",

@@ -38,3 +38,14 @@ def test_a_case_that_fails_is_reported_and_the_others_are_built(
     result = warm_cache(refs, [NO_PREPROCESSING_STEPS], tmp_path / "cache", progress=False)
     assert result.built == 1
     assert [key for key, _ in result.failed] == [refs[0].key]
+
+
+def test_the_notes_of_each_case_read_are_returned(tmp_path: Path, make_cohort) -> None:
+    """Issue 28: what a case folder holds besides its CT reaches the sweep's pre-flight,
+    in the readers' words, when the case is read (a cached case is not read again)."""
+    refs = load_cohort(make_cohort(patients=2, shape=(32, 32, 32), seed=0))
+    (refs[1].image / "export-notes.txt").write_text("exported by PACS\n")
+    first = warm_cache(refs, [NO_PREPROCESSING_STEPS], tmp_path / "cache", progress=False)
+    assert first.notes == {refs[1].key: ("ignored 1 non-DICOM file(s): export-notes.txt",)}
+    again = warm_cache(refs, [NO_PREPROCESSING_STEPS], tmp_path / "cache", progress=False)
+    assert (again.cached, again.notes) == (2, {})

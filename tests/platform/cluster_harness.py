@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -30,7 +31,7 @@ from platform.tune.env import REPO_ROOT, ray_process_env
 from tests.conftest import free_port
 from tests.platform.concurrency_harness import die_with_parent
 
-__all__ = ["LoopbackCluster", "MlflowAuthServer", "Postgres", "pg_binary"]
+__all__ = ["LoopbackCluster", "MlflowAuthServer", "MlflowServer", "Postgres", "pg_binary"]
 
 _START_TIMEOUT_S = 120.0
 # The GCS marks a silent node dead after period x threshold (Ray's defaults: 3 s x 5 after
@@ -94,7 +95,8 @@ class Postgres:
     """A throw-away PostgreSQL cluster on 127.0.0.1 (trust authentication, user ``admin``).
 
     PostgreSQL refuses to run as root, so as root the data folder belongs to the
-    ``postgres`` user and the programs run through ``runuser`` (STACK_NOTES.md).
+    ``postgres`` user, ``initdb`` runs through ``runuser`` (STACK_NOTES.md) and the server
+    switches to that user before it starts.
     """
 
     def __init__(self) -> None:
@@ -102,6 +104,7 @@ class Postgres:
         self.root = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
         self.port = free_port("127.0.0.1")
         self._as_owner: list[str] = []
+        self._process: subprocess.Popen | None = None
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
             self._as_owner = ["runuser", "-u", "postgres", "--"]
@@ -119,13 +122,24 @@ class Postgres:
     def start(self, databases: tuple[str, ...]) -> None:
         """initdb, start on ``self.port``, create ``databases`` owned by the role ``mlflow``
         as infra/README.md does (about 3 s): PostgreSQL 15+ lets only a database's owner
-        create tables in its ``public`` schema, so MLflow must connect as the owner."""
+        create tables in its ``public`` schema, so MLflow must connect as the owner.
+
+        The server is ``postgres`` itself, a child of this process that dies with it
+        (:func:`die_with_parent`), not a daemon of ``pg_ctl start``, which outlived a
+        killed pytest (issue 28)."""
         data = self.root / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", "admin", "--no-sync")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c max_connections=60")
-        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"),
-                  "-w", "start")
+        binary = pg_binary("postgres")
+        if binary is None:
+            raise RuntimeError("postgres not found beside initdb")
+        with (self.root / "log").open("wb") as sink:
+            self._process = subprocess.Popen(
+                [binary, "-D", str(data), "-p", str(self.port), "-k", str(self.root),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "max_connections=60"],
+                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=self._as_owner_dying_with_parent)
+        _wait(self._accepting, "postgres", self._process, self.root / "log")
         import psycopg2
 
         connection = psycopg2.connect(self.uri("postgres"))
@@ -137,6 +151,30 @@ class Postgres:
                     cursor.execute(f'CREATE DATABASE "{name}" OWNER mlflow')
         finally:
             connection.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The server's (postmaster's) process id, once started."""
+        return None if self._process is None else self._process.pid
+
+    def _as_owner_dying_with_parent(self) -> None:
+        """``preexec_fn``: become the ``postgres`` user when root, then ask for SIGKILL
+        when the parent dies (after the user change, which clears that setting)."""
+        if self._as_owner:
+            owner = pwd.getpwnam("postgres")
+            os.setgroups([])
+            os.setgid(owner.pw_gid)
+            os.setuid(owner.pw_uid)
+        die_with_parent()
+
+    def _accepting(self) -> bool:
+        import psycopg2
+
+        try:
+            psycopg2.connect(self.uri("postgres"), connect_timeout=2).close()
+        except psycopg2.OperationalError:  # not listening yet, or still starting up
+            return False
+        return True
 
     def uri(self, database: str) -> str:
         """``postgresql://admin@127.0.0.1:PORT/database``."""
@@ -161,10 +199,9 @@ class Postgres:
         return "\n".join(lines)
 
     def stop(self) -> None:
-        """Stop the server and delete its folder."""
-        data = self.root / "data"
-        if (data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        """Stop the server (SIGQUIT: PostgreSQL's immediate shutdown) and delete its folder."""
+        if self._process is not None:
+            _kill_tree(self._process, signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -207,6 +244,44 @@ class MlflowAuthServer:
     def wait(self) -> None:
         """Return once ``/health`` answers (15-40 s after :meth:`launch` here)."""
         assert self._process is not None, "launch() first"
+        _wait(self._healthy, "mlflow server", self._process, self.log, timeout=180)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM the server and what it started."""
+        if self._process is not None:
+            _kill_tree(self._process)
+
+
+class MlflowServer:
+    """A plain ``mlflow server`` on 127.0.0.1: runs in ``backend`` (PostgreSQL here),
+    artifacts served from a local folder, no auth (the concurrency tests' store)."""
+
+    def __init__(self, root: Path, *, backend: str) -> None:
+        self.port = free_port("127.0.0.1")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root / "server.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        self._env, self._root = env, root
+        self._command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host",
+                         "127.0.0.1", "--port", str(self.port), "--backend-store-uri", backend,
+                         "--artifacts-destination", str(root / "artifacts"), "--workers", "2"]
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start the server and return once ``/health`` answers."""
+        with self.log.open("wb") as sink:
+            self._process = subprocess.Popen(self._command, env=self._env, cwd=self._root,
+                                             stdout=sink, stderr=subprocess.STDOUT,
+                                             start_new_session=True,
+                                             preexec_fn=die_with_parent)
         _wait(self._healthy, "mlflow server", self._process, self.log, timeout=180)
 
     def _healthy(self) -> bool:

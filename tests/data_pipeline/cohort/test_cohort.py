@@ -13,6 +13,7 @@ from data_pipeline.cohort.cohort import (
     Case,
     CohortError,
     case_key_from_patient_id,
+    check_cohort_headers,
     load_case,
     load_cases,
     load_cohort,
@@ -78,3 +79,15 @@ def test_bad_cases_are_listed_and_the_others_still_load(broken_cohort: Path) -> 
     assert sorted(bad) == sorted(BROKEN_CASES)
     for key, phrase in BROKEN_CASES.items():
         assert phrase in bad[key], (key, bad[key])
+
+
+def test_headers_find_the_header_problems_in_loads_words(broken_cohort: Path) -> None:
+    """Issue 28: ``--dry-run`` and the pre-flight read headers only; what headers show is
+    found with the words ``load_cases`` (and ``inspect``) use."""
+    refs = load_cohort(broken_cohort)
+    problems, notes = check_cohort_headers(refs)
+    _, loaded = load_cases(refs, progress=False)
+    needs_pixels = {"not-hu", "all-zero", "empty-mask", "other-scan-mask"}
+    assert sorted(problems) == sorted(set(BROKEN_CASES) - needs_pixels)
+    assert problems == {key: loaded[key] for key in problems}
+    assert notes == {}

@@ -19,7 +19,10 @@ from platform.sweep.console import (
     TrialView,
     configure_console,
     mlflow_ui_command,
+    sweep_epilogue,
 )
+from platform.tracking.results import find_sweep_parent
+from platform.tracking.sweep_runs import start_sweep_run
 
 
 class Clock:
@@ -132,3 +135,21 @@ def test_mlflow_ui_command_names_the_store(tmp_path: Path) -> None:
     else:
         assert program == "mlflow"
     assert mlflow_ui_command("http://127.0.0.1:5000") == "open http://127.0.0.1:5000 in a browser"
+
+
+@pytest.mark.parametrize(("experiment", "reference"), [
+    ("tiny", "tiny"), ("lab-stroke", "lab-stroke/0a1b2c3d4e")])
+def test_closing_lines_name_the_experiment_the_sweep_is_in(tmp_path: Path, experiment: str,
+                                                           reference: str) -> None:
+    """Issue 28: with ``tracking.experiment`` set, the closing lines named the sweep as the
+    experiment and printed a report command that found no sweep. They now name the
+    experiment the parent run is in, and a report reference that finds this very run."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    parent = start_sweep_run(uri, experiment, sweep_name="tiny", sweep_id="0a1b2c3d4e",
+                             config_yaml="name: tiny\n", source_yaml="name: tiny\n", tags={})
+    out = io.StringIO()
+    sweep_epilogue(uri, "tiny", parent, Console(file=out, width=200))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"MLflow: parent run {parent} in experiment {experiment!r} ")
+    assert lines[-1] == f"Tables and figures into a folder: python -m platform.report {reference}"
+    assert find_sweep_parent(uri, reference) == parent

@@ -72,7 +72,8 @@ def test_two_sweeps_racing_for_one_training_train_it_once(
     assert trainings[0].info.status == "FINISHED"
     assert trainings[0].data.tags["training_key"] == spec.training_key
     claim = client.get_experiment_by_name(claim_name(context.experiment, spec.training_key, 0))
-    assert claim is not None and claim.lifecycle_stage == "deleted"  # released after training
+    assert claim is not None and claim.tags["released"] == "done"  # released after training
+    assert claim.lifecycle_stage == "deleted"  # hidden from users all along (issue 23)
 
 
 def test_a_claim_without_heartbeat_is_taken_over(mlflow_sqlite_uri: str) -> None:
@@ -82,9 +83,9 @@ def test_a_claim_without_heartbeat_is_taken_over(mlflow_sqlite_uri: str) -> None
     claim = TrainingClaim(uri, "e", "k", owner="alive", stale_after_s=5, poll_s=0.05)
     assert claim.wait_or_claim(lambda: None) is None
     held = client.get_experiment_by_name(claim_name("e", "k", 1))
-    assert held.lifecycle_stage == "active" and held.tags["owner"] == "alive"
+    assert held.tags["owner"] == "alive" and "released" not in held.tags
     claim.release()
-    assert client.get_experiment_by_name(claim_name("e", "k", 1)).lifecycle_stage == "deleted"
+    assert client.get_experiment_by_name(claim_name("e", "k", 1)).tags["released"] == "done"
 
 
 def test_a_live_claim_is_waited_on_until_its_training_finished(mlflow_sqlite_uri: str) -> None:

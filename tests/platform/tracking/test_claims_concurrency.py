@@ -77,4 +77,4 @@ def test_a_killed_owner_loses_its_claim_only_once_its_heartbeat_stops(
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
     assert client.get_experiment_by_name(claim_name("e", "k", 0)).tags["owner"] == "A"
     taken = client.get_experiment_by_name(claim_name("e", "k", 1))
-    assert taken.tags["owner"] == "B" and taken.lifecycle_stage == "deleted"  # released
+    assert taken.tags["owner"] == "B" and taken.tags["released"] == "done"

@@ -62,7 +62,7 @@ def test_a_dead_driver_on_this_host_is_taken_over_at_once(mlflow_sqlite_uri: str
         assert new.name == lock_name("e", "sid", 1)
     assert time.monotonic() - started < 30  # no wait for the 300 s staleness
     client = MlflowClient(tracking_uri=mlflow_sqlite_uri)
-    assert client.get_experiment_by_name(lock_name("e", "sid", 0)).lifecycle_stage == "deleted"
+    assert client.get_experiment_by_name(lock_name("e", "sid", 0)).tags["released"] == "taken over"
 
 
 def test_a_driver_on_another_host_is_taken_over_once_its_heartbeat_is_stale(

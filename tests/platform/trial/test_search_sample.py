@@ -29,6 +29,7 @@ from platform.sweep.context import build_context, materialize_cohort
 from platform.sweep.expand import expand
 from platform.sweep.folds import inner_folds
 from platform.trial.search_sample import PROGRESS_FILE, VALIDATION_METRICS, run_search_sample
+from platform.trial.stops import NonFiniteLossError
 from tests.platform.sweep.harness import (
     TWO_AT_A_TIME,
     child_runs,
@@ -206,3 +207,30 @@ def test_a_killed_search_sample_resumes_at_its_next_fold(
     assert sorted(m.step for m in history) == [1, 2]
     assert run.data.metrics["val_dice"] == pytest.approx(score)
     assert json.loads((keep / PROGRESS_FILE).read_text())["run_id"] == run.info.run_id
+
+
+def test_a_stopped_search_sample_ends_its_run_failed_with_its_reason(
+        tmp_path: Path, sweep_cache: Path, mlflow_sqlite_uri: str) -> None:
+    """Issue 28: a sample whose training stops (a NaN loss at lr=1e30) raises the stop for
+    the trainable to end the trial with (``tune/test_tuner.py``: PRUNED in the study, the
+    search goes on), and its MLflow run ends FAILED with the reason; no fold is scored."""
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", {}), [
+        f"data.cache_root={sweep_cache}", f"tracking.uri={mlflow_sqlite_uri}",
+        "eval.validation_fraction=0.5", "optimizer.lr=1.0e+30"])
+    context = build_context(sweep, materialize_cohort(sweep.data, progress=False),
+                            parent_run_id=None)
+    outer = context.folds[0]
+    inner = tuple(FoldKeys(index=f.index, train=f.train, test=f.test) for f in inner_folds(
+        (*outer.train, *outer.test), folds=2, validation_fraction=0.5, seed=0))
+    request = TrialRequest(spec=expand(sweep)[1], context=context, search_metric="val_dice",
+                           inner_folds=inner, outer_fold=0)
+    reporter = _Reporter(tmp_path / "checkpoint")
+    with pytest.raises(NonFiniteLossError) as stopped:
+        run_search_sample(request, search_trial_id="t1", device=torch.device("cpu"),
+                          reporter=reporter)
+    assert reporter.reports == 0
+    (run,) = child_runs(mlflow_sqlite_uri, "tiny")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure_reason"] == stopped.value.reason
+    assert stopped.value.reason.startswith("non-finite loss at iteration ")
+    assert "val_dice" not in run.data.metrics

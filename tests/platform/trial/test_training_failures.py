@@ -71,3 +71,30 @@ def test_a_diverging_and_a_nan_trial_fail_once_with_their_reason(
     written = "\n".join(p.read_text(errors="replace") for p in (tmp_path / "report").rglob("*.csv"))
     for reason in REASONS.values():
         assert re.search(f"fold 0: failed: {reason}", written)
+
+
+@pytest.mark.slow
+def test_verbose_prints_the_stopped_trials_traceback(
+        tmp_path: Path, sweep_cache: Path, mlflow_sqlite_uri: str) -> None:
+    """``-v`` gives the full trace of a stopped trial (the default prints its one line,
+    above), once: the trial is not retried. (``-v`` shows Ray Tune's own trial tables in
+    place of the progress display, so the reason comes in the worker's own line.)"""
+    log = tmp_path / "sweep.log"
+    args = [TINY_SWEEP, "-v", "optimizer.lr=1.0e+30", "variants=[{name: final}]",
+            "failure.max_failures=2", *isolation_overrides(tmp_path, sweep_cache,
+                                                           mlflow_sqlite_uri)]
+    with SweepProcess(args, cwd=tmp_path, log=log) as sweep:
+        code = sweep.wait(SWEEP_TIMEOUT_S)
+    console = log.read_text(errors="replace")
+    assert code == 1, console[-4000:]
+    worker = re.sub(r"^(?:\x1b\[\d+m)?\(trainable pid=\d+\)(?:\x1b\[0m)? ?", "", console,
+                    flags=re.M)  # Ray's prefix of a worker's lines
+    trace = re.search(r"^Traceback \(most recent call last\):\n(?:.*\n)*?"
+                      r"platform\.trial\.stops\.NonFiniteLossError: loss became nan at "
+                      r"iteration \d+", worker, re.M)
+    assert trace, console[-6000:]
+    assert "train_fold" in trace.group(0)  # the trace goes down to the training
+    assert len(re.findall(r"^Traceback", worker, re.M)) == 1, console[-6000:]
+    lines = re.findall(r"^trial stopped: non-finite loss at iteration \d+", worker, re.M)
+    assert len(lines) == 1, console[-4000:]
+    assert len(child_runs(mlflow_sqlite_uri, "tiny", kind="training")) == 1  # not retried

@@ -14,7 +14,8 @@ from platform.trial.stops import NonFiniteLossError, TrainingStopped
 from platform.tune.display import FAILURE_REASON
 from tests.test_errors_travel import sample_error
 
-__all__ = ["raise_in_task", "raise_in_trial", "stop_like_the_trainable"]
+__all__ = ["raise_in_task", "raise_in_trial", "sample_like_the_trainable",
+           "stop_like_the_trainable"]
 
 
 def raise_in_task(name: str) -> None:
@@ -36,3 +37,15 @@ def stop_like_the_trainable(config: dict[str, Any]) -> None:
         raise NonFiniteLossError(2, math.nan, 1.44)
     except TrainingStopped as err:
         tune.report({FAILURE_REASON: err.reason})
+
+
+def sample_like_the_trainable(config: dict[str, Any]) -> None:
+    """A search sample as :func:`platform.tune.trainable.trainable` ends it: a learning
+    rate above 1 stops its training (its last result: the reason and the worst
+    ``val_dice``, as ``stopped_result`` gives), any other scores one fold."""
+    try:
+        if config["lr"] > 1.0:
+            raise NonFiniteLossError(2, math.nan, 1.44)
+        tune.report({"val_dice": 1.0 / (1.0 + config["lr"]), "folds_done": 1.0})
+    except TrainingStopped as err:
+        tune.report({FAILURE_REASON: err.reason, "val_dice": float("-inf")})
