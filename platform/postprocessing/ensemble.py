@@ -19,16 +19,17 @@ tiled inference averages linearly, so averaging per patch equals averaging the v
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from data_pipeline.parts.registry import PartSpec
 from platform.postprocessing.choice import CHOICE_FILE, chosen_spec
-from platform.tracking import fetch_trial_results, load_trial_model, read_json
+from platform.tracking import TrialResult, fetch_trial_results, load_trial_model, read_json
 
-__all__ = ["EnsembleNetwork", "load_predictor", "load_variant_ensemble"]
+__all__ = ["EnsembleNetwork", "ensemble_of", "load_predictor", "load_variant_ensemble",
+           "variant_members"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,42 +58,63 @@ class EnsembleNetwork(torch.nn.Module):
         return torch.logit(total / len(self.members))
 
 
-def load_variant_ensemble(uri: str, parent_run_id: str,
-                          variant: str) -> tuple[EnsembleNetwork, dict[str, Any], list[int]]:
-    """The finished fold models of ``variant`` under a sweep's parent run, as one ensemble.
+def variant_members(results: Sequence[TrialResult], variant: str) -> dict[int, TrialResult]:
+    """``variant``'s finished evaluation run per fold among a sweep's ``results``, the newest
+    trial's where a fold has several (seeds): the members of its ensemble.
 
-    Args:
-        uri: the MLflow tracking URI.
-        parent_run_id: the sweep's parent run.
-        variant: the variant's name.
+    Raises:
+        KeyError: no finished trial of ``variant``.
+    """
+    finished = [r for r in results if r.variant == variant and r.status == "FINISHED"]
+    by_fold = {r.fold: r for r in sorted(finished, key=lambda r: r.trial_id)}
+    if not by_fold:
+        raise KeyError(f"no finished trial of variant {variant!r}; run the sweep to the end, "
+                       "or check the variant name")
+    return dict(sorted(by_fold.items()))
+
+
+def ensemble_of(uri: str, members: Mapping[int, TrialResult],
+                variant: str) -> tuple[EnsembleNetwork, dict[str, Any], list[int]]:
+    """The fold models of ``members`` (:func:`variant_members`) loaded as one ensemble.
 
     Returns:
         ``(ensemble, config, folds)``: the members' shared resolved config (the first
         fold's, for preprocessing and inference) and the folds the members come from.
 
     Raises:
-        KeyError: no finished trial of ``variant`` with a model under that run.
+        KeyError: a member's model cannot be loaded.
         ValueError: members whose preprocessing or inference settings differ.
     """
-    results = [r for r in fetch_trial_results(uri, parent_run_id)
-               if r.variant == variant and r.status == "FINISHED"]
-    by_fold = {r.fold: r for r in sorted(results, key=lambda r: r.trial_id)}
-    if not by_fold:
-        raise KeyError(f"no finished trial of variant {variant!r} under sweep run "
-                       f"{parent_run_id}; run the sweep to the end, or check the variant name")
-    members, configs = [], []
-    for fold in sorted(by_fold):
-        model, config = load_trial_model(uri, by_fold[fold].run_id)
-        members.append(model)
+    networks, configs = [], []
+    for result in members.values():
+        model, config = load_trial_model(uri, result.run_id)
+        networks.append(model)
         configs.append(config)
-    for fold, config in zip(sorted(by_fold), configs, strict=True):
+    first = min(members)
+    for fold, config in zip(members, configs, strict=True):
         differ = [s for s in _SHARED_SECTIONS if config.get(s) != configs[0].get(s)]
         if differ:
             raise ValueError(f"variant {variant!r}: fold {fold}'s model was trained with other "
-                             f"{', '.join(differ)} settings than fold {min(by_fold)}'s; an "
+                             f"{', '.join(differ)} settings than fold {first}'s; an "
                              "ensemble needs one preprocessing and inference")
-    logger.info("ensemble of variant %s: folds %s", variant, sorted(by_fold))
-    return EnsembleNetwork(members), configs[0], sorted(by_fold)
+    logger.info("ensemble of variant %s: folds %s", variant, list(members))
+    return EnsembleNetwork(networks), configs[0], list(members)
+
+
+def load_variant_ensemble(uri: str, parent_run_id: str,
+                          variant: str) -> tuple[EnsembleNetwork, dict[str, Any], list[int]]:
+    """The finished fold models of ``variant`` under a sweep's parent run, as one ensemble
+    (:func:`ensemble_of`).
+
+    Raises:
+        KeyError: no finished trial of ``variant`` with a model under that run.
+        ValueError: members whose preprocessing or inference settings differ.
+    """
+    try:
+        members = variant_members(fetch_trial_results(uri, parent_run_id), variant)
+    except KeyError as err:
+        raise KeyError(f"sweep run {parent_run_id}: {err.args[0]}") from err
+    return ensemble_of(uri, members, variant)
 
 
 def load_predictor(uri: str, model: str, variant: str | None
