@@ -55,6 +55,7 @@ from platform.report.figures.strata import strata_figure
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
 from platform.report.fold_runs import seed_of
 from platform.report.latex import booktabs
+from platform.report.same_rows import same_row_notes
 from platform.report.search import search_figures
 from platform.report.table1 import Table1, build_table1
 from platform.report.table2 import Table2, build_table2
@@ -102,8 +103,9 @@ class TableLayout:
         """Table 1 of ``results`` with this layout."""
         plan = EvidencePlan(EvidenceConfig.model_validate(self.evidence), self.compare_to,
                             self.factorial)
+        notes = (*self.notes, *same_row_notes(results, self.variants))
         return build_table1(results, variants=self.variants, folds=self.folds,
-                            reference=self.reference or None, notes=self.notes,
+                            reference=self.reference or None, notes=notes,
                             timing=self.timing, evidence=plan)
 
     @classmethod

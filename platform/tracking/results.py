@@ -30,6 +30,7 @@ from platform.tracking.tags import (
     REUSED_FROM,
     RUN_KIND,
     SWEEP,
+    TRAINING_RUN,
     kind_filters,
 )
 
@@ -71,6 +72,9 @@ class TrialResult:
     """The run that did the work, for a link run of a reused evaluation."""
     device: str = ""
     """What ran the inference (Table 2's seconds per patient)."""
+    training_device: str = ""
+    """What ran the training whose model was evaluated (its run's ``device`` tag; empty
+    where unknown)."""
 
 
 def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
@@ -83,6 +87,8 @@ def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
     runs = [run for clause in kind_filters(EVALUATION)
             for run in search_all(client, experiment_id,
                                   f"tags.`{PARENT_TAG}` = '{parent_run_id}' and {clause}")]
+    trainings = _training_devices(client, experiment_id,
+                                  {run.data.tags.get(TRAINING_RUN, "") for run in runs})
     for run in runs:
         tags = run.data.tags
         reused_from = tags.get(REUSED_FROM)
@@ -96,8 +102,22 @@ def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
             tags=dict(tags), start_time=int(run.info.start_time or 0),
             evaluation_key=tags.get("evaluation_key", ""), reused_from=reused_from,
             device=tags.get("device", ""),
+            training_device=trainings.get(tags.get(TRAINING_RUN, ""), ""),
         ))
     return sorted(results, key=lambda r: (r.variant, r.fold, r.trial_id))
+
+
+def _training_devices(client: MlflowClient, experiment_id: str,
+                      run_ids: set[str]) -> dict[str, str]:
+    """The ``device`` tag of each training run in ``run_ids`` (trainings are reused only
+    within their experiment), a hundred ids per search."""
+    ids = sorted(i for i in run_ids if _RUN_ID.match(i))
+    devices = {}
+    for start in range(0, len(ids), 100):
+        quoted = ", ".join(f"'{i}'" for i in ids[start:start + 100])
+        for run in search_all(client, experiment_id, f"attributes.run_id IN ({quoted})"):
+            devices[run.info.run_id] = run.data.tags.get("device", "")
+    return devices
 
 
 def read_run_text(uri: str, run_id: str, path: str) -> str | None:
