@@ -28,8 +28,8 @@ from data_pipeline.parts.registry import PartSpec
 from platform.postprocessing.choice import CHOICE_FILE, chosen_spec
 from platform.tracking import TrialResult, fetch_trial_results, load_trial_model, read_json
 
-__all__ = ["EnsembleNetwork", "ensemble_of", "load_predictor", "load_variant_ensemble",
-           "variant_members"]
+__all__ = ["EnsembleNetwork", "check_members", "ensemble_of", "load_predictor",
+           "load_variant_ensemble", "variant_members"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,28 @@ def variant_members(results: Sequence[TrialResult], variant: str) -> dict[int, T
     return dict(sorted(by_fold.items()))
 
 
+def check_members(variant: str, members: Mapping[int, TrialResult]) -> None:
+    """Refuse members whose preprocessing, sampler or evaluation settings differ (their
+    runs' params: the resolved configs, flattened), before any model is loaded.
+
+    Raises:
+        ValueError: names the first fold that differs from the first member and how.
+    """
+    def shared(result: TrialResult) -> dict[str, str]:
+        return {k: v for k, v in result.params.items() if k.split(".")[0] in _SHARED_SECTIONS}
+
+    first = min(members)
+    reference = shared(members[first])
+    for fold, result in members.items():
+        settings = shared(result)
+        differ = sorted({k.split(".")[0] for k in reference.keys() | settings.keys()
+                         if reference.get(k) != settings.get(k)})
+        if differ:
+            raise ValueError(f"variant {variant!r}: fold {fold}'s model was trained with other "
+                             f"{', '.join(differ)} settings than fold {first}'s; an "
+                             "ensemble needs one preprocessing and inference")
+
+
 def ensemble_of(uri: str, members: Mapping[int, TrialResult],
                 variant: str) -> tuple[EnsembleNetwork, dict[str, Any], list[int]]:
     """The fold models of ``members`` (:func:`variant_members`) loaded as one ensemble.
@@ -85,20 +107,10 @@ def ensemble_of(uri: str, members: Mapping[int, TrialResult],
         KeyError: a member's model cannot be loaded.
         ValueError: members whose preprocessing or inference settings differ.
     """
-    networks, configs = [], []
-    for result in members.values():
-        model, config = load_trial_model(uri, result.run_id)
-        networks.append(model)
-        configs.append(config)
-    first = min(members)
-    for fold, config in zip(members, configs, strict=True):
-        differ = [s for s in _SHARED_SECTIONS if config.get(s) != configs[0].get(s)]
-        if differ:
-            raise ValueError(f"variant {variant!r}: fold {fold}'s model was trained with other "
-                             f"{', '.join(differ)} settings than fold {first}'s; an "
-                             "ensemble needs one preprocessing and inference")
+    check_members(variant, members)
+    loaded = [load_trial_model(uri, result.run_id) for result in members.values()]
     logger.info("ensemble of variant %s: folds %s", variant, list(members))
-    return EnsembleNetwork(networks), configs[0], list(members)
+    return EnsembleNetwork([model for model, _ in loaded]), loaded[0][1], list(members)
 
 
 def load_variant_ensemble(uri: str, parent_run_id: str,

@@ -29,7 +29,7 @@ import numpy as np
 from platform.evaluation.metrics import MODEL_SCORES
 from platform.inference.segment import segment_volume
 from platform.postprocessing.choice import PostprocessingChoice
-from platform.postprocessing.ensemble import EnsembleNetwork, ensemble_of, variant_members
+from platform.postprocessing.ensemble import EnsembleNetwork, check_members, variant_members
 from platform.postprocessing.rules import POSTPROCESSING, apply_postprocessing
 from platform.tracking import TrialResult
 from platform.tracking.ensemble_model import PortableEnsembleModel, log_ensemble_model
@@ -98,7 +98,7 @@ def log_variant_ensemble(uri: str, parent_run_id: str, results: Sequence[TrialRe
         ValueError: members with different preprocessing or inference settings.
     """
     members = variant_members(results, variant)
-    ensemble_of(uri, members, variant)  # refuse what could not be combined, before logging
+    check_members(variant, members)  # refuse what could not be combined, before logging
     chosen = None if choice is None or choice.chosen is None else choice.chosen.dump()
     uris = {fold: r.tags.get("model_uri", "") for fold, r in members.items()}
     missing = [fold for fold, model in uris.items() if not model.startswith("models:/")]

@@ -61,20 +61,25 @@ def _shown(key: str, a: Settings, b: Settings) -> str:
     return f"{key} ({values(a)} vs {values(b)})"
 
 
+def _inert(keys: Sequence[str], a: Settings, b: Settings) -> str:
+    """``train.amp (False vs auto), which changes nothing on a CPU``."""
+    verb = "changes" if len(keys) == 1 else "change"
+    return f"{', '.join(_shown(k, a, b) for k in keys)}, which {verb} nothing on a CPU"
+
+
 def _pair_note(names: tuple[str, str], a: Settings, b: Settings, cpu: bool) -> str | None:
     differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     inert = [k for k in differ if cpu and k in TrialConfig.cpu_inert]
     rest = [k for k in differ if k not in inert]
-    first, second = names
+    rows = f"rows {names[0]} and {names[1]}"
+    if not differ:
+        return f"{rows} are identical by construction here: the same settings"
     if not rest:
-        reason = ("the same settings" if not inert else
-                  f"they differ only in {', '.join(_shown(k, a, b) for k in inert)}, which "
-                  "change nothing on a CPU, where every training and evaluation of both ran")
-        return f"rows {first} and {second} are identical by construction here: {reason}"
+        return (f"{rows} are identical by construction here: they differ only in "
+                f"{_inert(inert, a, b)}, where every training and evaluation of both ran")
     if inert and all(k.startswith("eval.") for k in rest):
-        return (f"rows {first} and {second} train identically here "
-                f"({', '.join(_shown(k, a, b) for k in inert)} change nothing on a CPU, where "
-                "both trained); their numbers differ only through "
+        return (f"{rows} train identically here: they differ in {_inert(inert, a, b)}, where "
+                "both trained; their numbers differ only through "
                 f"{', '.join(_shown(k, a, b) for k in rest)}")
     return None
 

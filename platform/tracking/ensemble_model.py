@@ -51,7 +51,12 @@ from platform.tracking.portable_model import (
     model_signature,
     pip_requirements,
 )
-from platform.tracking.store import global_tracking_uri, log_metric_batch, mlflow_client
+from platform.tracking.store import (
+    global_tracking_uri,
+    log_metric_batch,
+    mlflow_client,
+    no_progress_bar,
+)
 from platform.tracking.tags import ENSEMBLE, PARENT_TAG, RUN_KIND
 
 __all__ = ["ENSEMBLE_ARTIFACT", "MEMBERS_TAG", "Combine", "PortableEnsembleModel", "PostProcess",
@@ -188,9 +193,11 @@ def _log_model(client: Any, uri: str, run_id: str, experiment: str, *, name: str
     with tempfile.TemporaryDirectory(prefix="ensemble-model-") as tmp:
         file = Path(tmp) / "ensemble.json"
         file.write_text(json.dumps(document, indent=2))
-        with warnings.catch_warnings(), global_tracking_uri(uri):
-            # An input example would be a whole CT volume in JSON; the signature says it.
+        with warnings.catch_warnings(), global_tracking_uri(uri), no_progress_bar():
+            # An input example would be a whole CT volume in JSON, and predict's type hints
+            # are not a signature: the stored signature says what the model takes.
             warnings.filterwarnings("ignore", message=".*input example was not provided")
+            warnings.filterwarnings("ignore", message="Failed to infer signature from type hint")
             info = Model.log(
                 artifact_path=None, name=name, flavor=mlflow.pyfunc, run_id=run_id,
                 model_id=logged.model_id, python_model=str(code),

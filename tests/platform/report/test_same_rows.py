@@ -64,9 +64,10 @@ def test_rows_that_train_identically_name_the_evaluation_settings_they_differ_by
     fast = BASE.with_overrides({"train.amp": "auto", "eval.inference.skip_outside_brain": True})
     (note,) = same_row_notes([*_runs("final_hull", BASE), *_runs("final_fast", fast)],
                              ["final_hull", "final_fast"])
-    assert note == ("rows final_hull and final_fast train identically here (train.amp (False "
-                    "vs auto) change nothing on a CPU, where both trained); their numbers "
-                    "differ only through eval.inference.skip_outside_brain (False vs True)")
+    assert note == ("rows final_hull and final_fast train identically here: they differ in "
+                    "train.amp (False vs auto), which changes nothing on a CPU, where both "
+                    "trained; their numbers differ only through "
+                    "eval.inference.skip_outside_brain (False vs True)")
 
 
 def test_settings_that_change_no_number_are_ignored_and_real_differences_are_not() -> None:
@@ -105,10 +106,11 @@ def test_a_sweeps_table_says_which_rows_are_identical_by_construction(
     log = tmp_path / "sweep.log"
     run_to_completion([sweep, *isolation_overrides(tmp_path, sweep_cache, uri)], tmp_path, log)
     identical = ("rows final and final_amp are identical by construction here: they differ "
-                 "only in train.amp (False vs auto)")
-    trains = ("rows final and final_fast train identically here (train.amp (False vs auto) "
-              "change nothing on a CPU, where both trained); their numbers differ only "
-              "through eval.inference.skip_outside_brain (True vs False)")
+                 "only in train.amp (False vs auto), which changes nothing on a CPU, where "
+                 "every training and evaluation of both ran")
+    trains = ("rows final and final_fast train identically here: they differ in train.amp "
+              "(False vs auto), which changes nothing on a CPU, where both trained; their "
+              "numbers differ only through eval.inference.skip_outside_brain (True vs False)")
     console = " ".join(log.read_text().split())  # the terminal wraps long notes
     assert identical in console and trains in console
     parent = find_sweep_parent(uri, "same")
