@@ -32,17 +32,17 @@ from platform.postprocessing.choice import PostprocessingChoice
 from platform.postprocessing.ensemble import EnsembleNetwork, check_members, variant_members
 from platform.postprocessing.rules import POSTPROCESSING, apply_postprocessing
 from platform.tracking import TrialResult
-from platform.tracking.ensemble_model import PortableEnsembleModel, log_ensemble_model
+from platform.tracking.ensemble_model import (
+    CV_MEAN,
+    EXTERNAL_TEST,
+    PortableEnsembleModel,
+    log_ensemble_model,
+)
 
-__all__ = ["CV_MEAN", "ENSEMBLE_CODE", "EXTERNAL_TEST", "FoldEnsembleModel", "ensemble_scores",
-           "log_variant_ensemble"]
+__all__ = ["ENSEMBLE_CODE", "FoldEnsembleModel", "ensemble_scores", "log_variant_ensemble"]
 
 ENSEMBLE_CODE = Path(__file__).with_name("ensemble_code.py")
 """The models-from-code file MLflow stores with every ensemble model and runs on load."""
-CV_MEAN = "cv_mean_"
-"""Prefix of the mean of the member folds' cross-validation scores (not the ensemble's)."""
-EXTERNAL_TEST = "external_test_"
-"""Prefix of the ensemble's own scores on the external test cohort."""
 
 
 def _postprocess(chosen: Mapping[str, Any], mask: np.ndarray,

@@ -59,11 +59,16 @@ from platform.tracking.store import (
 )
 from platform.tracking.tags import ENSEMBLE, PARENT_TAG, RUN_KIND
 
-__all__ = ["ENSEMBLE_ARTIFACT", "MEMBERS_TAG", "Combine", "PortableEnsembleModel", "PostProcess",
-           "ensemble_signature", "log_ensemble_model", "set_model"]
+__all__ = ["CV_MEAN", "ENSEMBLE_ARTIFACT", "EXTERNAL_TEST", "MEMBERS_TAG", "Combine",
+           "PortableEnsembleModel", "PostProcess", "ensemble_signature", "log_ensemble_model",
+           "set_model"]
 
 ENSEMBLE_ARTIFACT = "ensemble"
 """The model's artifact ``ensemble.json``: ``{variant, folds, members, postprocessing}``."""
+CV_MEAN = "cv_mean_"
+"""Prefix of the mean of the member folds' cross-validation scores (not the ensemble's)."""
+EXTERNAL_TEST = "external_test_"
+"""Prefix of the ensemble's own scores on the external test cohort."""
 MEMBERS_TAG = "ensemble_members"
 """On an ensemble run: the members' model URIs and the post-processing, as JSON. A sweep
 that is run again with the same members reuses the run and its model."""
@@ -194,17 +199,16 @@ def _log_model(client: Any, uri: str, run_id: str, experiment: str, *, name: str
         file = Path(tmp) / "ensemble.json"
         file.write_text(json.dumps(document, indent=2))
         with warnings.catch_warnings(), global_tracking_uri(uri), no_progress_bar():
-            # An input example would be a whole CT volume in JSON, and predict's type hints
-            # are not a signature: the stored signature says what the model takes.
+            # An input example would be a whole CT volume in JSON; the signature says it.
             warnings.filterwarnings("ignore", message=".*input example was not provided")
-            warnings.filterwarnings("ignore", message="Failed to infer signature from type hint")
             info = Model.log(
                 artifact_path=None, name=name, flavor=mlflow.pyfunc, run_id=run_id,
                 model_id=logged.model_id, python_model=str(code),
                 artifacts={ENSEMBLE_ARTIFACT: str(file)}, signature=ensemble_signature(),
                 pip_requirements=pip_requirements())
             model_uri = str(info.model_uri)
-            log_model_reference(client, run_id, model_uri)  # runs:/<run id>/model loads it
+            # runs:/<run id>/model loads it, spacing included
+            log_model_reference(client, run_id, model_uri, signature=ensemble_signature())
     log_metric_batch(client, run_id, metrics, step=0, model_id=logged.model_id)
     client.set_tag(run_id, "model_uri", model_uri)
     return model_uri
