@@ -26,7 +26,9 @@ import torch
 
 from data_pipeline.parts.registry import PartSpec
 from platform.postprocessing.choice import CHOICE_FILE, chosen_spec
+from platform.postprocessing.rules import postprocessing_spec
 from platform.tracking import TrialResult, fetch_trial_results, load_trial_model, read_json
+from platform.tracking.results import load_segmentation_model
 
 __all__ = ["EnsembleNetwork", "check_members", "ensemble_of", "load_predictor",
            "load_variant_ensemble", "variant_members"]
@@ -141,8 +143,8 @@ def load_predictor(uri: str, model: str, variant: str | None
     Returns:
         ``(network, resolved config, post-processing or None)``.
     """
-    if variant is None:
-        network, config = load_trial_model(uri, model)
-        return network, config, None
+    if variant is None:  # a trial's model, or a logged <variant>-ensemble
+        network, config, chosen = load_segmentation_model(uri, model)
+        return network, config, None if chosen is None else postprocessing_spec(chosen)
     ensemble, config, _ = load_variant_ensemble(uri, model, variant)
     return ensemble, config, chosen_spec(read_json(uri, model, CHOICE_FILE) or {}, variant)

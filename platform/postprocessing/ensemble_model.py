@@ -30,7 +30,7 @@ from platform.evaluation.metrics import MODEL_SCORES
 from platform.inference.segment import segment_volume
 from platform.postprocessing.choice import PostprocessingChoice
 from platform.postprocessing.ensemble import EnsembleNetwork, check_members, variant_members
-from platform.postprocessing.rules import POSTPROCESSING, apply_postprocessing
+from platform.postprocessing.rules import apply_postprocessing, postprocessing_spec
 from platform.tracking import TrialResult
 from platform.tracking.ensemble_model import (
     CV_MEAN,
@@ -47,8 +47,7 @@ ENSEMBLE_CODE = Path(__file__).with_name("ensemble_code.py")
 
 def _postprocess(chosen: Mapping[str, Any], mask: np.ndarray,
                  spacing: Sequence[float]) -> np.ndarray:
-    params = {k: v for k, v in chosen.items() if k != "name"}
-    return apply_postprocessing(POSTPROCESSING.spec(str(chosen["name"]), params), mask, spacing)
+    return apply_postprocessing(postprocessing_spec(chosen), mask, spacing)
 
 
 class FoldEnsembleModel(PortableEnsembleModel):

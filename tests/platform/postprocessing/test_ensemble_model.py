@@ -32,7 +32,7 @@ from platform.config.sweep import DataConfig
 from platform.config.trial import TrialConfig
 from platform.inference import from_config
 from platform.inference.segment import segment_volume
-from platform.postprocessing.ensemble import EnsembleNetwork
+from platform.postprocessing.ensemble import EnsembleNetwork, load_predictor
 from platform.postprocessing.ensemble_model import (
     FoldEnsembleModel,
     ensemble_scores,
@@ -169,6 +169,11 @@ def test_each_variant_has_an_ensemble_model_that_loads_elsewhere_and_averages_it
     np.testing.assert_array_equal(mask[~at_threshold], expected[~at_threshold])
     differs = [(mask != own)[~at_threshold].sum() for own in alone]
     assert all(n > 0 for n in differs), "a fold alone would pass: the test could not fail"
+    # stroke-predict --model models:/<ensemble id> runs the same ensemble
+    network, config, chosen = load_predictor(uri, f"models:/{models['final-ensemble'].model_id}",
+                                             None)
+    assert isinstance(network, EnsembleNetwork) and len(network.members) == 2
+    assert chosen is None and config == load_trial_model(uri, members[0].run_id)[1]
 
 
 @pytest.mark.slow  # the session's finished tiny sweep
