@@ -38,6 +38,7 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import torch
+from mlflow import MlflowClient
 from mlflow.models import Model, ModelSignature, set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ParamSchema, ParamSpec
@@ -139,7 +140,7 @@ def ensemble_signature() -> ModelSignature:
                           params=ParamSchema([ParamSpec("spacing", "double", [], (-1,))]))
 
 
-def _reused(client: Any, experiment: str, parent_run_id: str, variant: str,
+def _reused(client: MlflowClient, experiment: str, parent_run_id: str, variant: str,
             members: str) -> str | None:
     """The model URI of a finished ensemble run of ``variant`` with these ``members``."""
     runs = client.search_runs(
@@ -191,7 +192,7 @@ def log_ensemble_model(uri: str, parent_run_id: str, *, variant: str,
     return model_uri
 
 
-def _log_model(client: Any, uri: str, run_id: str, experiment: str, *, name: str,
+def _log_model(client: MlflowClient, uri: str, run_id: str, experiment: str, *, name: str,
                document: Mapping[str, Any], code: Path, metrics: Mapping[str, float]) -> str:
     """The logged model ``name`` of run ``run_id``, its reference ``model/`` and scores."""
     logged = client.create_logged_model(experiment, name=name, source_run_id=run_id)
