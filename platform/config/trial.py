@@ -223,6 +223,16 @@ class TrialConfig(Section):
     sections: ClassVar[tuple[str, ...]] = (
         "preprocessing", "sampler", "model", "loss", "optimizer", "schedule", "train", "eval")
 
+    unscored: ClassVar[tuple[str, ...]] = ("eval.figure_patients", "eval.validation_fraction")
+    """Settings that change no number of an evaluation (pictures; searches only): left out
+    of evaluation keys (:mod:`platform.sweep.keys`) and of the rows Table 1 compares
+    (:mod:`platform.report.same_rows`)."""
+    cpu_inert: ClassVar[tuple[str, ...]] = ("train.amp", "train.channels_last")
+    """Settings that change nothing on a CPU: autocast and the channels-last layout apply
+    on CUDA only (:func:`models.precision.autocast_dtype`, ``platform.trial.training.train``,
+    ``platform.inference.sliding_window.predict_volume``); Table 1 says when two rows
+    differ only in them on a CPU (:mod:`platform.report.same_rows`)."""
+
     added_later: ClassVar[dict[str, tuple[str, ...]]] = {
         "train": ("divergence_factor", "divergence_window")}
     """Fields added after sweeps were stored (issue 28), per section: left out of

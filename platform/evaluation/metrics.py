@@ -45,6 +45,7 @@ __all__ = [
     "DICE",
     "HD95",
     "METRIC_NAMES",
+    "MODEL_SCORES",
     "PRECISION",
     "SENSITIVITY",
     "METRIC_LABELS",
@@ -73,6 +74,10 @@ METRIC_NAMES: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRA
 SECONDS_PER_PATIENT = "seconds_per_patient"
 PATCHES_PER_PATIENT = "patches_per_patient"
 TABLE1_METRICS: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, SPECIFICITY_BRAIN, PRECISION)
+MODEL_SCORES: tuple[str, ...] = (DICE, SENSITIVITY, SPECIFICITY, PRECISION)
+"""The scores linked to a logged model (MLflow 3's Models tab ranks models by them): a fold
+model's are its evaluation's, a fold ensemble's are prefixed with where they come from
+(``cv_mean_dice``, ``external_test_dice``: :mod:`platform.postprocessing.ensemble_model`)."""
 METRIC_LABELS: dict[str, str] = {
     SPECIFICITY: "specificity (whole scan)", SPECIFICITY_BRAIN: "specificity (brain)",
     SECONDS_PER_PATIENT: "seconds per patient", PATCHES_PER_PATIENT: "patches per patient"}

@@ -29,7 +29,7 @@ from platform.config.trial import TrialConfig
 from platform.evaluation.cases import CaseScores
 from platform.evaluation.lesion_metrics import lesion_metrics
 from platform.evaluation.metrics import confusion_counts, summarize
-from platform.postprocessing.rules import POSTPROCESSING, apply_postprocessing
+from platform.postprocessing.rules import apply_postprocessing, postprocessing_spec
 
 __all__ = ["CHOICE_FILE", "PostprocessingChoice", "candidate_column", "candidate_dice",
            "case_scores",
@@ -136,7 +136,4 @@ def choose(variant: str, rows: Sequence[Mapping[str, Any]],
 def chosen_spec(document: Mapping[str, Any], variant: str) -> PartSpec | None:
     """The post-processing a ``postprocessing.json`` records as chosen for ``variant``."""
     chosen = (document.get(variant) or {}).get("chosen")
-    if chosen is None:
-        return None
-    params = {k: v for k, v in chosen.items() if k != "name"}
-    return POSTPROCESSING.spec(chosen["name"], params)
+    return None if chosen is None else postprocessing_spec(chosen)

@@ -11,7 +11,11 @@ Why after the sweep, in the driver: both steps need every fold of a variant fini
    with the variant's choice and scored exactly as cross-validation scores (original
    grid, untouched mask, lesion-wise metrics). The rows, their means and an nnU-Net
    ``summary.json`` are logged on the parent run under ``external_test/<variant>/``, and
-   one line per variant goes under Table 1.
+   one line per variant goes under Table 1;
+3. each variant's fold models are logged together as one model, ``<variant>-ensemble``
+   (:mod:`platform.postprocessing.ensemble_model`), with the external test's scores
+   where there is one and the mean of the folds' cross-validation scores, each named
+   for what it is.
 
 The test cohort never enters cross-validation: folds are planned from ``data.cohort``
 alone, and a test case whose key or CT file is also in the cohort is refused before
@@ -45,6 +49,7 @@ from platform.postprocessing.choice import (
     choose,
 )
 from platform.postprocessing.ensemble import load_variant_ensemble
+from platform.postprocessing.ensemble_model import log_variant_ensemble
 from platform.postprocessing.rules import POSTPROCESSING
 from platform.tracking import fetch_trial_results, log_json
 
@@ -105,30 +110,49 @@ def score_external_test(sweep: SweepConfig, context: SweepContext, variant: str,
 
 def after_cross_validation(sweep: SweepConfig, context: SweepContext,
                            variants: Sequence[str]) -> list[str]:
-    """Choose post-processing, then score ensembles on ``data.test_cohort``; Table 1 notes."""
+    """Choose post-processing, score ensembles on ``data.test_cohort``, log each variant's
+    ensemble model (``<variant>-ensemble``); return the notes for under Table 1."""
     assert context.parent_run_id is not None
+    uri, parent = context.tracking_uri, context.parent_run_id
     candidates = {v: sweep.resolve_variant(v).eval.postprocessing for v in variants}
-    choices = choose_for_sweep(context.tracking_uri, context.parent_run_id, candidates)
+    choices = choose_for_sweep(uri, parent, candidates)
     notes = [choice.note() for choice in choices.values()]
-    if sweep.data.test_cohort is None:
-        return notes
-    refs = load_test_refs(sweep.data.test_cohort, load_cohort(Path(context.cohort)))
+    refs = None if sweep.data.test_cohort is None else load_test_refs(
+        sweep.data.test_cohort, load_cohort(Path(context.cohort)))
+    results = fetch_trial_results(uri, parent)
     for variant in variants:
+        external = None
+        if refs is not None:
+            external, note = _external_test(sweep, context, variant, refs, choices.get(variant))
+            notes.append(note)
         try:
-            report = score_external_test(sweep, context, variant, refs, choices.get(variant))
-        except KeyError as err:  # no finished fold model: the table says which folds failed
-            logger.error("external test of %s skipped: %s", variant, err)
-            notes.append(f"external test cohort: {variant} not scored ({err})")
-            continue
-        means = report["means"]
-        notes.append(
-            f"external test cohort ({report['cases']} patients, never in cross-validation), "
-            f"{variant}: ensemble of folds {report['folds']}"
-            f"{'' if report['postprocessing'] is None else ' + its post-processing'}: "
-            f"Dice {means['dice']:.4f}, lesion F1 {means['lesion_f1']:.4f}, surface Dice "
-            f"{means['surface_dice']:.4f}, |volume difference| {means['abs_volume_diff_ml']:.3f} "
-            "mL (means over patients)")
+            log_variant_ensemble(uri, parent, results, variant, choice=choices.get(variant),
+                                 external=external)
+        except KeyError as err:  # no finished fold: Table 1 says why
+            logger.info("no ensemble model of %s logged: %s", variant, err)
+        except ValueError as err:  # members that cannot be averaged
+            logger.warning("no ensemble model of %s logged: %s", variant, err)
     return notes
+
+
+def _external_test(sweep: SweepConfig, context: SweepContext, variant: str,
+                   refs: Sequence[CaseRef], choice: PostprocessingChoice | None
+                   ) -> tuple[dict[str, float] | None, str]:
+    """Score ``variant``'s ensemble on the test cohort: its means (None if not scored) and
+    the line for under Table 1."""
+    try:
+        report = score_external_test(sweep, context, variant, refs, choice)
+    except KeyError as err:  # no finished fold model: the table says which folds failed
+        logger.error("external test of %s skipped: %s", variant, err)
+        return None, f"external test cohort: {variant} not scored ({err})"
+    means = report["means"]
+    return means, (
+        f"external test cohort ({report['cases']} patients, never in cross-validation), "
+        f"{variant}: ensemble of folds {report['folds']}"
+        f"{'' if report['postprocessing'] is None else ' + its post-processing'}: "
+        f"Dice {means['dice']:.4f}, lesion F1 {means['lesion_f1']:.4f}, surface Dice "
+        f"{means['surface_dice']:.4f}, |volume difference| {means['abs_volume_diff_ml']:.3f} "
+        "mL (means over patients)")
 
 
 def choose_for_sweep(

@@ -8,7 +8,9 @@
 The model is a trial's portable MLflow model (``platform.tracking.portable_model``): a
 trial's run id, ``runs:/<run id>[/model]``, ``models:/<model id>``, or a registered model
 ``models:/<name>@<alias>`` / ``models:/<name>/<version>`` (``--tracking-uri`` or
-``MLFLOW_TRACKING_URI`` says which store). With ``--variant NAME`` and a sweep's parent
+``MLFLOW_TRACKING_URI`` says which store); a fold ensemble's logged model
+(``<variant>-ensemble``, :mod:`platform.postprocessing.ensemble_model`) predicts with its
+members and applies its post-processing. With ``--variant NAME`` and a sweep's parent
 run id as ``--model``, every finished fold model of that variant predicts and their
 probabilities are averaged (``platform.postprocessing.ensemble``), then the post-processing
 chosen on

@@ -19,8 +19,8 @@ result a new uint8 mask. Components are found with ``cc3d`` at the part's connec
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Annotated, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 import cc3d
 import numpy as np
@@ -29,7 +29,7 @@ from pydantic import Field
 from data_pipeline.parts import Params, PartSpec, Registry
 
 __all__ = ["POSTPROCESSING", "ComponentParams", "PostProcess", "SmallComponentParams",
-           "apply_postprocessing"]
+           "apply_postprocessing", "postprocessing_spec"]
 
 PostProcess = Callable[[np.ndarray, Sequence[float]], np.ndarray]
 POSTPROCESSING: Registry[PostProcess] = Registry(
@@ -85,6 +85,13 @@ def keep_largest_component(params: ComponentParams) -> PostProcess:
         return (labels == 1 + int(np.argmax(sizes[1:]))).astype(np.uint8)
 
     return apply
+
+
+def postprocessing_spec(dumped: Mapping[str, Any]) -> PartSpec:
+    """The part a ``{name, **params}`` mapping names (:meth:`PartSpec.dump`'s form, as
+    ``postprocessing.json`` and an ensemble model store it)."""
+    params = {k: v for k, v in dumped.items() if k != "name"}
+    return POSTPROCESSING.spec(str(dumped["name"]), params)
 
 
 def apply_postprocessing(spec: PartSpec | None, mask: np.ndarray,

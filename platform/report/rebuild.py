@@ -55,6 +55,7 @@ from platform.report.figures.strata import strata_figure
 from platform.report.figures.tables import overlap_figure, per_patient_figure, table1_figure
 from platform.report.fold_runs import seed_of
 from platform.report.latex import booktabs
+from platform.report.same_rows import same_row_notes
 from platform.report.search import search_figures
 from platform.report.table1 import Table1, build_table1
 from platform.report.table2 import Table2, build_table2
@@ -102,8 +103,9 @@ class TableLayout:
         """Table 1 of ``results`` with this layout."""
         plan = EvidencePlan(EvidenceConfig.model_validate(self.evidence), self.compare_to,
                             self.factorial)
+        notes = (*self.notes, *same_row_notes(results, self.variants))
         return build_table1(results, variants=self.variants, folds=self.folds,
-                            reference=self.reference or None, notes=self.notes,
+                            reference=self.reference or None, notes=notes,
                             timing=self.timing, evidence=plan)
 
     @classmethod
@@ -315,11 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--register", metavar="NAME", default=None,
                         help="also register --variant's best fold model (by Dice) as NAME")
     parser.add_argument("--variant", default=None, help="the variant --register picks from")
+    parser.add_argument("--ensemble", action="store_true", help="--register the variant's "
+                        "fold ensemble (<variant>-ensemble) instead of its best fold model")
     parser.add_argument("--alias", default=None, help="alias of the registered version, "
                         "e.g. champion (models:/NAME@champion)")
     args = parser.parse_args(argv)
     if args.register and not args.variant:
         parser.error("--register needs --variant (the variant whose best fold model to register)")
+    if args.ensemble and not args.register:
+        parser.error("--ensemble says what --register registers; give --register NAME too")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     uri = resolve_tracking_uri(args.tracking_uri, default_root=Path("runs").resolve())
     try:
@@ -334,12 +340,13 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{', '.join(sorted({p.name for p in written if p.parent == out}))}")
     if args.register:
         try:
-            done = register_best_model(uri, parent, args.variant, args.register, args.alias)
+            done = register_best_model(uri, parent, args.variant, args.register, args.alias,
+                                       ensemble=args.ensemble)
         except KeyError as err:
             print(f"error: {err.args[0]}", file=sys.stderr)
             return 2
         at = f"@{done.alias}" if done.alias else f"/{done.version}"
-        print(f"registered {done.model_uri} (Dice {done.dice:.4g}) as {done.name} version "
+        print(f"registered {done.model_uri} ({done.score} {done.dice:.4g}) as {done.name} version "
               f"{done.version}: models:/{done.name}{at}")
     return 0
 

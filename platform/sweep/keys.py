@@ -38,7 +38,7 @@ __all__ = ["KEY_CHARS", "data_fingerprint", "evaluation_key", "keyed", "training
 KEY_CHARS = 16
 """Hex characters of a key (64 bits: no collision in any store's lifetime)."""
 
-_NOT_SCORED = ("figure_patients", "validation_fraction")
+_NOT_SCORED = tuple(name.removeprefix("eval.") for name in TrialConfig.unscored)
 """``eval`` fields that change no number of an evaluation (pictures; searches only)."""
 
 

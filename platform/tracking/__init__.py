@@ -21,6 +21,8 @@ It never imports the trial layer and never draws (figures come in as files from
 - :mod:`.model_reference`: a run's ``model/`` that loads a logged model (``runs:/<id>/model``
   of an evaluation or a training whose model has another name);
 - :mod:`.registry`: register a variant's best fold model under a name and alias;
+- :mod:`.ensemble_model`: a variant's fold ensemble as one pyfunc model (members by
+  reference; :mod:`platform.postprocessing.ensemble_model` wires the averaging in);
 - :mod:`.relocate`: point a moved SQLite store's artifact URIs at its new folder;
 - :mod:`.ui`: the MLflow UI address that opens a sweep's evaluation runs;
 - :mod:`.model_flavor`: the path models logged before issue 26 import their class from.

@@ -10,8 +10,10 @@ the volume on. No weights are copied; a moved store keeps working, since the ref
 is a model id, not a path.
 
 This file is also the *models from code* entry MLflow stores with the reference and runs
-on load; it imports mlflow only, so it runs wherever MLflow is installed (the referenced
-model then needs this project, as always).
+on load; it imports mlflow (and numpy, which MLflow needs) only, so it runs wherever
+MLflow is installed (the referenced model then needs this project, as always). ``predict``
+is typed with NumPy arrays, which MLflow takes as "no signature from type hints" (the
+stored signature says it); ``Any`` made MLflow warn on every reference it saved.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 from typing import Any
 
 import mlflow.pyfunc
+import numpy as np
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
@@ -49,12 +52,12 @@ class ModelReference(PythonModel):
             self.model_uri = str(json.load(handle)["model_uri"])
         self.target = mlflow.pyfunc.load_model(self.model_uri)
 
-    def predict(self, context: PythonModelContext, model_input: Any,
-                params: dict[str, Any] | None = None) -> Any:
-        """The referenced model's prediction for ``model_input``."""
+    def predict(self, context: PythonModelContext, model_input: np.ndarray,
+                params: dict[str, Any] | None = None) -> np.ndarray:
+        """The referenced model's prediction for ``model_input`` (``params`` handed on)."""
         if self.target is None:
             raise RuntimeError("the model is not loaded: use mlflow.pyfunc.load_model(uri)")
-        return self.target.predict(model_input)
+        return np.asarray(self.target.predict(model_input, params=params))
 
 
 set_model(ModelReference())

@@ -14,13 +14,14 @@ from typing import Any
 
 from platform.tracking.phi_guard import check_no_identifiers
 
-__all__ = ["PARAM_VALUE_LIMIT", "config_params", "parse_per_patient_csv", "per_patient_csv",
-           "plain_data"]
+__all__ = ["PARAM_VALUE_LIMIT", "TRUNCATED", "config_params", "parse_per_patient_csv",
+           "per_patient_csv", "plain_data"]
 
 #: Longest param value sent (MLflow 1.x servers refuse more than 500 characters; newer
 #: ones allow 6000). Longer values are cut and marked; ``config.yaml`` holds them whole.
 PARAM_VALUE_LIMIT = 500
-_TRUNCATED = "...[truncated, see config.yaml]"
+TRUNCATED = "...[truncated, see config.yaml]"
+"""The end of a param value cut to :data:`PARAM_VALUE_LIMIT`."""
 
 
 def plain_data(node: Any) -> Any:
@@ -121,4 +122,4 @@ def _is_named_parts(value: Any) -> bool:
 def _clip(value: str) -> str:
     if len(value) <= PARAM_VALUE_LIMIT:
         return value
-    return value[: PARAM_VALUE_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+    return value[: PARAM_VALUE_LIMIT - len(TRUNCATED)] + TRUNCATED

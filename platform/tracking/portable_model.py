@@ -146,12 +146,14 @@ def pip_requirements() -> list[str]:
 
 
 def log_model_reference(client: MlflowClient, run_id: str, model_uri: str,
-                        artifact_path: str = "model") -> None:
+                        artifact_path: str = "model",
+                        signature: ModelSignature | None = None) -> None:
     """Store a small pyfunc under run ``run_id``'s ``artifact_path`` that loads ``model_uri``.
 
     So ``runs:/<run id>/model`` loads a model that lives elsewhere (the training's
     ``models:/<model id>``) without copying its weights (:mod:`.model_reference`). Plain
-    run artifacts: no second ``LoggedModel`` appears in the Models tab.
+    run artifacts: no second ``LoggedModel`` appears in the Models tab. ``signature``:
+    the referenced model's (default: a trial model's, :func:`model_signature`).
     """
     if not model_uri.startswith("models:/"):
         raise ValueError(f"a model reference names a 'models:/...' URI, got {model_uri!r}")
@@ -161,8 +163,8 @@ def log_model_reference(client: MlflowClient, run_id: str, model_uri: str,
         folder = Path(tmp) / "model"
         mlflow.pyfunc.save_model(
             str(folder), python_model=str(REFERENCE_CODE),
-            artifacts={"reference": str(reference)}, signature=model_signature(),
-            pip_requirements=pip_requirements())
+            artifacts={"reference": str(reference)},
+            signature=signature or model_signature(), pip_requirements=pip_requirements())
         client.log_artifacts(run_id, str(folder), artifact_path)
 
 

@@ -6,9 +6,13 @@ Why: the Models tab ranks each training's model by the Dice its evaluation linke
 take) without clicking through the UI::
 
     stroke-report quickstart --register stroke-final --variant final_hull --alias champion
+    stroke-report quickstart --register stroke-final --variant final_hull --ensemble
 
 The best model is the variant's fold model (``<variant>-fold<k>``) of the sweep with the
-highest linked Dice; a model without a Dice never wins.
+highest linked Dice; a model without a Dice never wins. With ``--ensemble``, the
+variant's fold ensemble (``<variant>-ensemble``, :mod:`.ensemble_model`) is registered
+instead, with its external-test Dice where there is one, else the mean of its folds' CV
+Dice, each under its own name.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import math
 from dataclasses import dataclass
 
 from platform.tracking.store import global_tracking_uri, mlflow_client, search_all
-from platform.tracking.tags import EVALUATION, kind_filters
+from platform.tracking.tags import ENSEMBLE, EVALUATION, PARENT_TAG, kind_filters
 
-__all__ = ["Registered", "best_fold_model", "register_best_model"]
+__all__ = ["Registered", "best_fold_model", "ensemble_model", "register_best_model"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class Registered:
     model_uri: str
     """The ``models:/<model id>`` that was registered."""
     dice: float
+    score: str = "dice"
+    """What :attr:`dice` is: a fold's ``dice``, or an ensemble's ``external_test_dice`` or
+    ``cv_mean_dice``."""
 
 
 def best_fold_model(uri: str, parent_run_id: str, variant: str) -> tuple[str, float, str]:
@@ -57,18 +64,52 @@ def best_fold_model(uri: str, parent_run_id: str, variant: str) -> tuple[str, fl
     return best
 
 
-def register_best_model(uri: str, parent_run_id: str, variant: str, name: str,
-                        alias: str | None = None) -> Registered:
-    """Register ``variant``'s best fold model as a new version of ``name`` (created if
-    needed) and point ``alias`` at it.
+def ensemble_model(uri: str, parent_run_id: str, variant: str) -> tuple[str, float, str, str]:
+    """``(models:/<model id>, its Dice, which Dice, the ensemble run id)`` of ``variant``'s
+    newest fold ensemble under the sweep run: ``external_test_dice`` where there is one,
+    else ``cv_mean_dice`` (NaN if neither).
 
     Raises:
-        KeyError: see :func:`best_fold_model`.
+        KeyError: the sweep logged no ensemble of ``variant``.
+    """
+    # mlflow.pyfunc and torch come with the metric names: only when an ensemble is asked for.
+    from platform.tracking.ensemble_model import CV_MEAN, EXTERNAL_TEST
+
+    client = mlflow_client(uri)
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    runs = [run for clause in kind_filters(ENSEMBLE) for run in search_all(
+        client, experiment, f"{clause} and tags.`{PARENT_TAG}` = '{parent_run_id}' and "
+        f"tags.variant = '{variant}' and attributes.status = 'FINISHED'")
+        if run.data.tags.get("model_uri")]
+    if not runs:
+        raise KeyError(f"sweep run {parent_run_id} logged no ensemble model of variant "
+                       f"{variant!r}; check the variant's name, or run the sweep again")
+    newest = max(runs, key=lambda run: run.info.start_time or 0)
+    for score in (f"{EXTERNAL_TEST}dice", f"{CV_MEAN}dice"):
+        if score in newest.data.metrics:
+            return (newest.data.tags["model_uri"], float(newest.data.metrics[score]), score,
+                    newest.info.run_id)
+    return newest.data.tags["model_uri"], math.nan, f"{CV_MEAN}dice", newest.info.run_id
+
+
+def register_best_model(uri: str, parent_run_id: str, variant: str, name: str,
+                        alias: str | None = None, *, ensemble: bool = False) -> Registered:
+    """Register ``variant``'s best fold model (``ensemble``: its fold ensemble) as a new
+    version of ``name`` (created if needed) and point ``alias`` at it.
+
+    Raises:
+        KeyError: see :func:`best_fold_model` and :func:`ensemble_model`.
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    model_uri, dice, evaluation = best_fold_model(uri, parent_run_id, variant)
+    if ensemble:
+        model_uri, dice, score, source = ensemble_model(uri, parent_run_id, variant)
+        tags = {"variant": variant, "ensemble_run": source, score: f"{dice:.6g}"}
+    else:
+        model_uri, dice, source = best_fold_model(uri, parent_run_id, variant)
+        score, tags = "dice", {"variant": variant, "evaluation_run": source,
+                               "dice": f"{dice:.6g}"}
     # The registry of this store: a client's registry otherwise follows MLflow's *global*
     # tracking URI (sqlite:///<cwd>/mlflow.db when unset), not the client's.
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -81,8 +122,8 @@ def register_best_model(uri: str, parent_run_id: str, variant: str, name: str,
     with global_tracking_uri(uri):  # MLflow resolves a models:/ source through the global
         version = client.create_model_version(  # URI (a TODO in its SQL registry store)
             name, source=model_uri, run_id=model.source_run_id, model_id=model.model_id,
-            tags={"variant": variant, "evaluation_run": evaluation, "dice": f"{dice:.6g}"})
+            tags=tags)
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return Registered(name=name, version=str(version.version), alias=alias,
-                      model_uri=model_uri, dice=dice)
+                      model_uri=model_uri, dice=dice, score=score)

@@ -30,6 +30,7 @@ from platform.tracking.tags import (
     REUSED_FROM,
     RUN_KIND,
     SWEEP,
+    TRAINING_RUN,
     kind_filters,
 )
 
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = ["TrialResult", "fetch_trial_results", "find_sweep_parent",
-           "load_trial_model", "log_table", "metric_history", "model_uri_of", "read_json",
-           "read_run_text"]
+           "load_segmentation_model", "load_trial_model", "log_table", "metric_history",
+           "model_uri_of", "read_json", "read_run_text"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -71,6 +72,9 @@ class TrialResult:
     """The run that did the work, for a link run of a reused evaluation."""
     device: str = ""
     """What ran the inference (Table 2's seconds per patient)."""
+    training_device: str = ""
+    """What ran the training whose model was evaluated (its run's ``device`` tag; empty
+    where unknown)."""
 
 
 def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
@@ -83,6 +87,8 @@ def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
     runs = [run for clause in kind_filters(EVALUATION)
             for run in search_all(client, experiment_id,
                                   f"tags.`{PARENT_TAG}` = '{parent_run_id}' and {clause}")]
+    trainings = _training_devices(client, experiment_id,
+                                  {run.data.tags.get(TRAINING_RUN, "") for run in runs})
     for run in runs:
         tags = run.data.tags
         reused_from = tags.get(REUSED_FROM)
@@ -96,8 +102,22 @@ def fetch_trial_results(uri: str, parent_run_id: str) -> list[TrialResult]:
             tags=dict(tags), start_time=int(run.info.start_time or 0),
             evaluation_key=tags.get("evaluation_key", ""), reused_from=reused_from,
             device=tags.get("device", ""),
+            training_device=trainings.get(tags.get(TRAINING_RUN, ""), ""),
         ))
     return sorted(results, key=lambda r: (r.variant, r.fold, r.trial_id))
+
+
+def _training_devices(client: MlflowClient, experiment_id: str,
+                      run_ids: set[str]) -> dict[str, str]:
+    """The ``device`` tag of each training run in ``run_ids`` (trainings are reused only
+    within their experiment), a hundred ids per search."""
+    ids = sorted(i for i in run_ids if _RUN_ID.match(i))
+    devices = {}
+    for start in range(0, len(ids), 100):
+        quoted = ", ".join(f"'{i}'" for i in ids[start:start + 100])
+        for run in search_all(client, experiment_id, f"attributes.run_id IN ({quoted})"):
+            devices[run.info.run_id] = run.data.tags.get("device", "")
+    return devices
 
 
 def read_run_text(uri: str, run_id: str, path: str) -> str | None:
@@ -220,6 +240,32 @@ def model_uri_of(client: MlflowClient, reference: str) -> str:
     return model_uri
 
 
+def _python_model(uri: str, model: str, what: str) -> Any:
+    """The Python object of the pyfunc model ``model`` names (loaded on CPU or CUDA)."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_client(uri)
+    try:
+        model_uri = model_uri_of(client, model)
+        with global_tracking_uri(uri):  # models:/ URIs resolve through the global URI
+            return mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    except MlflowException as err:
+        raise KeyError(f"no {what} {model!r} in the MLflow store {uri}: "
+                       f"{err.message}") from err
+
+
+def _trial_parts(loaded: Any, model: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    # mlflow.pyfunc and torch: loaded only by the callers that load a model.
+    from platform.tracking.portable_model import PortableSegmentationModel
+
+    if not isinstance(loaded, PortableSegmentationModel) or loaded.network is None:
+        raise KeyError(f"{model!r} is not a portable trial model (logged by an older version "
+                       "as a pickled mlflow.pytorch model?); run the trial again")
+    assert loaded.config is not None  # set together with the network by load_context
+    return loaded.network.cpu(), loaded.config.model_dump(mode="json")
+
+
 def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Load a trial's portable model (:mod:`platform.tracking.portable_model`) on CPU.
 
@@ -236,26 +282,30 @@ def load_trial_model(uri: str, model: str) -> tuple[torch.nn.Module, dict[str, A
             logged before trials logged portable models (a pickled ``mlflow.pytorch``
             model: train it again).
     """
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
+    return _trial_parts(_python_model(uri, model, "trial model"), model)
 
+
+def load_segmentation_model(uri: str, model: str
+                            ) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any] | None]:
+    """Load a trial's model or a fold ensemble's (``<variant>-ensemble``,
+    :mod:`platform.tracking.ensemble_model`) on CPU, as ``predict`` runs them.
+
+    Returns:
+        ``(network, config, post-processing)``: as :func:`load_trial_model`, with the
+        post-processing an ensemble applies (``{name, **params}``; None for a trial).
+
+    Raises:
+        KeyError: see :func:`load_trial_model`.
+    """
     # mlflow.pyfunc and torch: loaded only by the callers that load a model.
-    from platform.tracking.portable_model import PortableSegmentationModel
+    from platform.tracking.ensemble_model import PortableEnsembleModel
 
-    client = mlflow_client(uri)
-    try:
-        model_uri = model_uri_of(client, model)
-        with global_tracking_uri(uri):  # models:/ URIs resolve through the global URI
-            loaded = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
-    except MlflowException as err:
-        raise KeyError(f"no trial model {model!r} in the MLflow store {uri}: "
-                       f"{err.message}") from err
-    if not isinstance(loaded, PortableSegmentationModel) or loaded.network is None:
-        raise KeyError(f"{model!r} is not a portable trial model (logged by an older version "
-                       "as a pickled mlflow.pytorch model?); run the trial again")
-    assert loaded.config is not None  # set together with the network by load_context
-    return loaded.network.cpu(), loaded.config.model_dump(mode="json")
-
+    loaded = _python_model(uri, model, "model")
+    if isinstance(loaded, PortableEnsembleModel) and loaded.network is not None:
+        assert loaded.config is not None  # set together with the network by load_context
+        return (loaded.network.cpu(), loaded.config.model_dump(mode="json"),
+                loaded.postprocessing)
+    return (*_trial_parts(loaded, model), None)
 
 
 def read_json(uri: str, run_id: str, name: str) -> Any | None:

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPERIMENT_TAGS", "STORE_LOCK_TIMEOUT_S", "StoreError", "artifact_location",
     "effective_tracking_uri", "ensure_experiment", "global_tracking_uri", "log_metric_batch",
-    "mlflow_client", "prepare_store", "read_text_artifact", "resolve_tracking_uri",
-    "search_all", "sqlite_file", "store_problem",
+    "mlflow_client", "no_progress_bar", "prepare_store", "read_text_artifact",
+    "resolve_tracking_uri", "search_all", "sqlite_file", "store_problem",
 ]
 
 STORE_LOCK_TIMEOUT_S = 600.0
@@ -311,24 +311,29 @@ def search_all(mlflow_client: MlflowClient, experiment: str, filter_string: str)
             return runs
 
 
-def read_text_artifact(mlflow_client: MlflowClient, run_id: str, path: str) -> str | None:
-    """The text of artifact ``path`` of run ``run_id``, or ``None`` if the run has none.
-
-    MLflow draws a "Downloading artifacts" progress bar for every download (a dozen per
-    Table 1); reading a small text file needs none, so it is switched off for this call
-    (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``, read by MLflow at each download).
-    """
-    folder = path.rpartition("/")[0] or None
-    if path not in {f.path for f in mlflow_client.list_artifacts(run_id, folder)}:
-        return None
+@contextmanager
+def no_progress_bar() -> Iterator[None]:
+    """No "Downloading artifacts" progress bar inside the block (MLflow draws one for every
+    download: a dozen per Table 1, three per logged ensemble), whatever was set before
+    (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``, read by MLflow at each download)."""
     before = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow_client.download_artifacts(run_id, path, tmp)
-            return Path(local).read_text()
+        yield
     finally:
         if before is None:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
         else:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = before
+
+
+def read_text_artifact(mlflow_client: MlflowClient, run_id: str, path: str) -> str | None:
+    """The text of artifact ``path`` of run ``run_id``, or ``None`` if the run has none
+    (read without a progress bar: :func:`no_progress_bar`)."""
+    folder = path.rpartition("/")[0] or None
+    if path not in {f.path for f in mlflow_client.list_artifacts(run_id, folder)}:
+        return None
+    with no_progress_bar(), tempfile.TemporaryDirectory() as tmp:
+        local = mlflow_client.download_artifacts(run_id, path, tmp)
+        return Path(local).read_text()
+

@@ -2,7 +2,9 @@
 
 A run's ``run_kind`` says what it is: ``sweep`` (the parent run of one sweep),
 ``training`` (one training, its learning curves and portable model) or ``evaluation``
-(one evaluation of a training on a fold's test patients: what Table 1 reads). Evaluation
+(one evaluation of a training on a fold's test patients: what Table 1 reads) or
+``ensemble`` (a variant's fold ensemble, its model ``<variant>-ensemble`` and the scores
+linked to it). Evaluation
 runs written before the stage layout (issue 26) carry ``run_kind=trial``; every reader
 takes both (:data:`EVALUATION_KINDS`), so a lab's finished sweeps are still reused and
 reported.
@@ -10,7 +12,7 @@ reported.
 
 from __future__ import annotations
 
-__all__ = ["EVALUATION", "EVALUATION_KEY", "EVALUATION_KINDS", "LEGACY_EVALUATION",
+__all__ = ["ENSEMBLE", "EVALUATION", "EVALUATION_KEY", "EVALUATION_KINDS", "LEGACY_EVALUATION",
            "PARENT_TAG", "REUSED_FROM", "RUN_KIND", "SWEEP", "TRAINING", "TRAINING_KEY",
            "TRAINING_RUN", "kind_filters"]
 
@@ -20,6 +22,7 @@ RUN_KIND = "run_kind"
 SWEEP = "sweep"
 TRAINING = "training"
 EVALUATION = "evaluation"
+ENSEMBLE = "ensemble"
 LEGACY_EVALUATION = "trial"
 """``run_kind`` of evaluation runs written before issue 26: read, never written."""
 EVALUATION_KINDS = (EVALUATION, LEGACY_EVALUATION)
@@ -30,7 +33,8 @@ TRAINING_RUN = "training_run"
 REUSED_FROM = "reused_from"
 """On a link run of a reused evaluation: the run that did the work."""
 
-_READ_AS = {SWEEP: (SWEEP,), TRAINING: (TRAINING,), EVALUATION: EVALUATION_KINDS}
+_READ_AS = {SWEEP: (SWEEP,), TRAINING: (TRAINING,), EVALUATION: EVALUATION_KINDS,
+            ENSEMBLE: (ENSEMBLE,)}
 
 
 def kind_filters(kind: str) -> tuple[str, ...]:
@@ -38,6 +42,6 @@ def kind_filters(kind: str) -> tuple[str, ...]:
     (one search per clause: MLflow's filter has no ``IN`` for tags).
 
     Raises:
-        KeyError: ``kind`` is not ``sweep``, ``training`` or ``evaluation``.
+        KeyError: ``kind`` is not ``sweep``, ``training``, ``evaluation`` or ``ensemble``.
     """
     return tuple(f"tags.{RUN_KIND} = '{value}'" for value in _READ_AS[kind])

@@ -33,6 +33,7 @@ from data_pipeline.cohort.cohort import load_cohort
 from platform.config.request import FoldKeys, SweepContext, TrialRequest, TrialSpec
 from platform.config.trial import TrialConfig
 from platform.evaluation.cases import CaseEvaluation, Scoring, evaluate_cases, fold_means
+from platform.evaluation.metrics import MODEL_SCORES
 from platform.evaluation.nnunet import nnunet_summary
 from platform.postprocessing.choice import case_scores
 from platform.report.figures.contours import contour_figure
@@ -133,10 +134,6 @@ def open_run(request: TrialRequest, spec: TrialSpec | None = None,
 
 def _model_uri(uri: str, training_run_id: str) -> str:
     return str(mlflow_client(uri).get_run(training_run_id).data.tags.get("model_uri", ""))
-
-
-MODEL_SCORES = ("dice", "sensitivity", "specificity", "precision")
-"""An evaluation's metrics that are also linked to the model it scored (the Models tab)."""
 
 
 def model_name(variant: str, fold: int) -> str:

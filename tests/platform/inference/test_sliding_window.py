@@ -288,3 +288,14 @@ def test_cuda_path_equals_the_cpu_path(amp: bool) -> None:
     # float32 convolutions may use TF32 on the GPU; amp runs them in bf16 or fp16
     np.testing.assert_allclose(on_gpu, on_cpu, atol=5e-2 if amp else 5e-3)
     np.testing.assert_array_equal(on_gpu == 0, on_cpu == 0)  # the same patches were skipped
+
+
+def test_mixed_precision_changes_nothing_on_a_cpu() -> None:
+    """``train.amp`` is one of ``TrialConfig.cpu_inert``: Table 1 calls rows that differ only
+    in it identical on a CPU (``platform/report/same_rows.py``), so inference must agree
+    to the bit."""
+    image = RNG.uniform(0, 1, size=(20, 24, 28)).astype(np.float32)
+    tiling = Tiling(patch_size=(16, 16, 16), overlap=0.25, batch_size=2)
+    model = context_net(affine_norm())
+    plain = predict_volume(model, image, tiling, amp=False)
+    np.testing.assert_array_equal(predict_volume(model, image, tiling, amp=True), plain)

@@ -32,6 +32,7 @@ from platform.postprocessing.ensemble import load_variant_ensemble
 from platform.postprocessing.predict import main as predict_main
 from platform.sweep.__main__ import main as sweep_main
 from platform.tracking import fetch_trial_results, load_trial_model
+from platform.tracking.ensemble_model import MEMBERS_TAG
 from tests.platform.sweep.harness import TWO_AT_A_TIME, write_sweep
 
 CANDIDATES = ["keep_largest_component", {"remove_small_components": {"min_volume_ml": 0.01}}]
@@ -110,6 +111,14 @@ def test_the_fold_ensemble_is_scored_on_the_external_test_cohort(finished: dict)
     check_summary(_artifact(client, parent, "external_test/final/summary.json"))
     assert "external test cohort (2 patients, never in cross-validation)" in \
         _artifact(client, parent, "table1.md")
+    # ... and logged as the model final-ensemble, with that score under its own name (issue 23)
+    experiment = client.get_run(parent).info.experiment_id
+    (run,) = client.search_runs([experiment], "tags.run_kind = 'ensemble'")
+    model = client.get_logged_model(run.data.tags["model_uri"].removeprefix("models:/"))
+    linked = {m.key: m.value for m in model.metrics or []}
+    assert model.name == "final-ensemble" and "dice" not in linked
+    assert linked["external_test_dice"] == pytest.approx(scores["means"]["dice"])
+    assert json.loads(run.data.tags[MEMBERS_TAG])["postprocessing"] == choice["chosen"]
 
 
 def test_the_loaded_ensemble_averages_the_fold_models(finished: dict) -> None:

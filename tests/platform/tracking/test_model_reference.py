@@ -37,7 +37,8 @@ def test_models_are_named_by_variant_and_fold_and_carry_their_scores(
     evaluations = child_runs(uri, "tiny")
     models = {model.name: model for model in _models(uri)}
     assert set(models) == {f"{run.data.tags['variant']}-fold{run.data.tags['fold']}"
-                           for run in evaluations}
+                           for run in evaluations} | {  # and each variant's fold ensemble
+        f"{run.data.tags['variant']}-ensemble" for run in evaluations}
     for run in evaluations:
         model = models[f"{run.data.tags['variant']}-fold{run.data.tags['fold']}"]
         assert run.data.tags["model_uri"] == f"models:/{model.model_id}"
@@ -48,16 +49,17 @@ def test_models_are_named_by_variant_and_fold_and_carry_their_scores(
 
 def test_model_requirements_are_ranges(finished_tiny_sweep: Any, tmp_path: Path) -> None:
     uri = finished_tiny_sweep.uri
-    model = _models(uri)[0]
-    with global_tracking_uri(uri):
-        import mlflow.artifacts
+    for kind in ("-fold0", "-ensemble"):
+        model = [m for m in _models(uri) if m.name.endswith(kind)][0]
+        with global_tracking_uri(uri):
+            import mlflow.artifacts
 
-        folder = mlflow.artifacts.download_artifacts(f"models:/{model.model_id}",
-                                                     dst_path=str(tmp_path))
-    lines = (Path(folder) / "requirements.txt").read_text().split()
-    (torch,) = [Requirement(line) for line in lines if line.startswith("torch")]
-    assert torch.specifier == Requirement(TORCH_REQUIREMENT).specifier  # MLflow reorders it
-    assert not any("==" in line for line in lines if not line.startswith("mlflow")), lines
+            folder = mlflow.artifacts.download_artifacts(f"models:/{model.model_id}",
+                                                         dst_path=str(tmp_path / kind))
+        lines = (Path(folder) / "requirements.txt").read_text().split()
+        (torch,) = [Requirement(line) for line in lines if line.startswith("torch")]
+        assert torch.specifier == Requirement(TORCH_REQUIREMENT).specifier  # MLflow reorders
+        assert not any("==" in line for line in lines if not line.startswith("mlflow")), lines
 
 
 def test_runs_uris_of_the_evaluation_and_the_training_load_the_same_model(

@@ -50,3 +50,24 @@ def test_the_report_command_registers_on_request(finished_tiny_sweep: Any, tmp_p
     assert "models:/issue23-plain/1" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         report_main(["tiny", "--tracking-uri", uri, "--register", "x"])  # no --variant
+
+
+def test_a_variants_fold_ensemble_is_registered_on_request(finished_tiny_sweep: Any, tmp_path,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    uri = finished_tiny_sweep.uri
+    (run,) = [r for r in child_runs(uri, "tiny", kind="ensemble")
+              if r.data.tags["variant"] == "final"]
+    assert report_main(["tiny", "--tracking-uri", uri, "--out", str(tmp_path), "--no-trials",
+                        "--register", "issue23-ensemble", "--variant", "final", "--ensemble",
+                        "--alias", "team"]) == 0
+    out = capsys.readouterr().out
+    assert f"registered {run.data.tags['model_uri']} (cv_mean_dice " in out  # not its own Dice
+    version = MlflowClient(uri).get_model_version_by_alias("issue23-ensemble", "team")
+    assert version.tags["ensemble_run"] == run.info.run_id
+    assert float(version.tags["cv_mean_dice"]) == pytest.approx(
+        run.data.metrics["cv_mean_dice"], rel=1e-5)
+    with pytest.raises(KeyError, match="no ensemble model of variant 'nope'"):
+        register_best_model(uri, _parent(uri), "nope", "x", ensemble=True)
+    with pytest.raises(SystemExit):
+        report_main(["tiny", "--tracking-uri", uri, "--variant", "final", "--ensemble"])

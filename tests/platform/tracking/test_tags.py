@@ -13,6 +13,7 @@ def test_evaluations_are_searched_under_the_new_and_the_old_run_kind() -> None:
     assert EVALUATION_KINDS == ("evaluation", "trial")
     assert kind_filters("training") == ("tags.run_kind = 'training'",)
     assert kind_filters("sweep") == ("tags.run_kind = 'sweep'",)
+    assert kind_filters("ensemble") == ("tags.run_kind = 'ensemble'",)  # issue 23
 
 
 def test_an_unknown_kind_is_refused() -> None:

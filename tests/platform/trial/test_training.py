@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from platform.config.trial import TrainConfig
+from platform.config.trial import TrainConfig, TrialConfig
 from platform.trial import training
 from platform.trial.training import (
     CHECKPOINT_FILE,
@@ -222,3 +222,24 @@ def test_cuda_training_with_amp_checkpoints_and_reports(tmp_path):
     assert [e.iteration for e in events] == [2, 3, 4, 6]
     assert next(model.parameters()).is_cuda
     assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["iteration"] == 6
+
+
+@pytest.mark.parametrize(("setting", "values"), [("train.amp", (False, True, "auto")),
+                                                 ("train.channels_last", (False, True))])
+def test_the_settings_called_cpu_inert_train_the_same_weights_on_a_cpu(
+        tmp_path, setting, values) -> None:
+    """Table 1 calls rows that differ only in ``TrialConfig.cpu_inert`` identical on a CPU
+    (``platform/report/same_rows.py``): training must agree to the bit."""
+    assert setting in TrialConfig.cpu_inert
+    name = setting.removeprefix("train.")
+    states = []
+    for value in values:
+        model, optimizer, schedule = _parts()
+        _train(model, torch.nn.BCEWithLogitsLoss(), optimizer, schedule, iterations=5, seed=7,
+               device=torch.device("cpu"), checkpoint_dir=tmp_path / str(value),
+               checkpoint_every=5, log_every=2, on_progress=lambda p: None, **{name: value})
+        states.append(model.state_dict())
+    for state in states[1:]:
+        for a, b in zip(states[0].values(), state.values(), strict=True):
+            assert torch.equal(a, b)
+    assert set(TrialConfig.cpu_inert) == {"train.amp", "train.channels_last"}  # all tested
