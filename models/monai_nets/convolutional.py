@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from torch import nn
 
 from data_pipeline.parts import as_tuple
@@ -98,11 +98,20 @@ class SegResNetParams(MonaiNetParams):
     upsample_mode: Literal["deconv", "nontrainable", "pixelshuffle"] = "nontrainable"
     """Decoder up-sampling (MONAI's: trilinear interpolation, ``nontrainable``)."""
 
+    @model_validator(mode="after")
+    def _levels_and_groups(self) -> SegResNetParams:
+        if len(self.blocks_up) != len(self.blocks_down) - 1:
+            raise ValueError(f"blocks_up needs one level fewer than blocks_down: got "
+                             f"{len(self.blocks_up)} and {len(self.blocks_down)}")
+        groups = self.norm[1].get("num_groups") if isinstance(self.norm, tuple) else None
+        if isinstance(groups, int) and groups > 0 and self.init_filters % groups:
+            raise ValueError(f"init_filters must be a multiple of the group norm's "
+                             f"num_groups; got init_filters={self.init_filters}, "
+                             f"num_groups={groups}")
+        return self
+
     def patch_problem(self, patch_size: Triplet) -> str | None:
         """Each down-sampling halves the patch exactly; the skips are added, not padded."""
-        if len(self.blocks_up) != len(self.blocks_down) - 1:
-            return (f"blocks_up needs one level fewer than blocks_down: got "
-                    f"{len(self.blocks_up)} and {len(self.blocks_down)}")
         return edges_divisible(patch_size, 2 ** (len(self.blocks_down) - 1),
                                f"{len(self.blocks_down) - 1} 2x down-samplings")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from torch import nn
 
 from data_pipeline.parts import as_tuple
@@ -72,11 +72,15 @@ class UNETRParams(MonaiNetParams):
     qkv_bias: bool = False
     """Biases of the attention's query, key and value projections (MONAI's: none)."""
 
-    def patch_problem(self, patch_size: Triplet) -> str | None:
-        """``img_size`` is the patch; it is cut into 16^3 tokens; heads split the width."""
+    @model_validator(mode="after")
+    def _heads_split_the_width(self) -> UNETRParams:
         if self.hidden_size % self.num_heads:
-            return (f"hidden_size must be a multiple of num_heads; got hidden_size="
-                    f"{self.hidden_size}, num_heads={self.num_heads}")
+            raise ValueError(f"hidden_size must be a multiple of num_heads; got hidden_size="
+                             f"{self.hidden_size}, num_heads={self.num_heads}")
+        return self
+
+    def patch_problem(self, patch_size: Triplet) -> str | None:
+        """``img_size`` is the patch, cut into tokens of 16^3 voxels."""
         return edges_divisible(patch_size, UNETR_TOKEN, "UNETR's tokens are 16^3 voxels")
 
 
@@ -128,6 +132,14 @@ class SwinUNETRParams(MonaiNetParams):
     """Patch merging between stages (MONAI's: ``merging``)."""
     use_v2: bool = False
     """SwinUNETR-v2's residual convolution at the start of each stage (MONAI's: no)."""
+
+    @model_validator(mode="after")
+    def _heads_split_each_stage(self) -> SwinUNETRParams:
+        widths = [self.feature_size * 2**stage for stage in range(4)]
+        if any(width % heads for width, heads in zip(widths, self.num_heads, strict=True)):
+            raise ValueError(f"each stage's width {widths} must be a multiple of its "
+                             f"num_heads; got num_heads={list(self.num_heads)}")
+        return self
 
     def patch_problem(self, patch_size: Triplet) -> str | None:
         """Edges are multiples of 32; the bottleneck's instance norm needs 2 voxels."""
