@@ -16,7 +16,6 @@ import models
 from data_pipeline.parts.registry import registry
 from models.registry import ACTIVATIONS, BLOCKS, KINDS, NORMS, UPSAMPLES
 
-
 TOY_MODELS: dict[str, tuple[dict[str, object], tuple[int, int, int]]] = {
     "monai_basicunet": ({"features": [2, 2, 4, 4, 8, 2]}, (16, 16, 32)),
     "monai_dynunet": ({"filters": [2, 4, 4]}, (12, 16, 8)),
