@@ -70,8 +70,7 @@ class BasicUNetParams(MonaiNetParams):
 
 @MODELS.register("monai_basicunet", params=BasicUNetParams)
 def basicunet(params: BasicUNetParams, *, patch_size: Triplet | None = None) -> nn.Module:
-    """MONAI's BasicUNet (5 levels, LeakyReLU, instance norm, deconvolution; MONAI's
-    defaults)."""
+    """MONAI's BasicUNet: 5 levels, LeakyReLU, instance norm, transposed convolutions."""
     nets = network_classes(params, patch_size, "monai_basicunet")
     net: nn.Module = nets.BasicUNet(**FIXED, **params.model_dump(mode="python"))
     return net
@@ -194,8 +193,9 @@ def dynunet_plan(params: DynUNetParams, patch_size: Triplet
 
 @MODELS.register("monai_dynunet", params=DynUNetParams)
 def dynunet(params: DynUNetParams, *, patch_size: Triplet | None = None) -> nn.Module:
-    """MONAI's DynUNet, nnU-Net's network (Isensee et al. 2021) with kernels and strides
-    planned from the patch size (MONAI's defaults otherwise)."""
+    """MONAI's DynUNet (nnU-Net's network), kernels and strides planned from the patch.
+
+    Isensee et al. (2021); MONAI's defaults otherwise."""
     size = need_patch_size("monai_dynunet", patch_size)
     nets = network_classes(params, size, "monai_dynunet")
     kernels, strides = dynunet_plan(params, size)

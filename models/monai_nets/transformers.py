@@ -86,8 +86,7 @@ class UNETRParams(MonaiNetParams):
 
 @MODELS.register("monai_unetr", params=UNETRParams)
 def unetr(params: UNETRParams, *, patch_size: Triplet | None = None) -> nn.Module:
-    """MONAI's UNETR (Hatamizadeh et al. 2022), built for the sampler's patch size
-    (MONAI's defaults: a ViT-B encoder)."""
+    """MONAI's UNETR (Hatamizadeh et al. 2022): a ViT-B encoder built for the patch size."""
     size = need_patch_size("monai_unetr", patch_size)
     nets = network_classes(params, size, "monai_unetr")
     net: nn.Module = nets.UNETR(**FIXED, **params.model_dump(mode="python"), img_size=size,
@@ -153,8 +152,7 @@ class SwinUNETRParams(MonaiNetParams):
 
 @MODELS.register("monai_swinunetr", params=SwinUNETRParams)
 def swinunetr(params: SwinUNETRParams, *, patch_size: Triplet | None = None) -> nn.Module:
-    """MONAI's SwinUNETR (Hatamizadeh et al. 2021), edges multiples of 32 (MONAI's
-    defaults)."""
+    """MONAI's SwinUNETR (Hatamizadeh et al. 2021): patch edges multiples of 32."""
     nets = network_classes(params, patch_size, "monai_swinunetr")
     net: nn.Module = nets.SwinUNETR(**FIXED, **params.model_dump(mode="python"), patch_size=2)
     return net
