@@ -26,12 +26,19 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from data_pipeline.parts import PartSpec, Registry, load_plugins
-from models import blocks, losses, optim, unet3d  # noqa: F401 -- imported to register parts
+from models import (  # noqa: F401 -- imported to register parts
+    blocks,
+    losses,
+    monai_nets,
+    optim,
+    unet3d,
+)
 from models.losses import SegmentationLoss
 from models.precision import autocast_dtype
 from models.registry import LOSSES, MODELS, OPTIMIZERS, SCHEDULES
 
-__all__ = ["autocast_dtype", "build_loss", "build_model", "build_optimizer", "build_schedule"]
+__all__ = ["autocast_dtype", "build_loss", "build_model", "build_optimizer", "build_schedule",
+           "network_problem"]
 
 
 def _spec(registry: Registry[Any], part: PartSpec | str, params: dict[str, Any]) -> PartSpec:
@@ -51,15 +58,34 @@ def _checked(spec: PartSpec, built: Any, expected: type) -> Any:
     return built
 
 
-def build_model(part: PartSpec | str, **params: Any) -> nn.Module:
+def build_model(part: PartSpec | str, *, patch_size: tuple[int, int, int] | None = None,
+                **params: Any) -> nn.Module:
     """The network ``part`` names, e.g. ``build_model("unet3d_residual_se", base_width=8)``.
+
+    Args:
+        patch_size: ``(D, H, W)`` of the patches it will see in training and tiled
+            inference (the sampler's). A network built for one size (``monai_unetr``,
+            ``monai_dynunet``) needs it; the others check it when given.
 
     Raises:
         UnknownNameError, ParamsError: an unknown name or parameter (with the part's
             parameters and a did-you-mean).
+        ValueError: a network that cannot take patches of ``patch_size``.
     """
     spec = _spec(MODELS, part, params)
-    return _checked(spec, MODELS.create(spec), nn.Module)
+    return _checked(spec, MODELS.create(spec, patch_size=patch_size), nn.Module)
+
+
+def network_problem(part: PartSpec, patch_size: tuple[int, int, int]) -> str | None:
+    """Why the network ``part`` cannot be built for patches of ``patch_size`` (a missing
+    package, a size it cannot take), or None; cheap: nothing is built.
+
+    A part's params model states its rule with a ``build_problem(patch_size)`` method
+    (:class:`models.monai_nets.common.MonaiNetParams`); a part without one takes any size.
+    """
+    rule = getattr(part.params, "build_problem", None)
+    problem: str | None = rule(patch_size) if callable(rule) else None
+    return problem
 
 
 def build_loss(part: PartSpec | str, *, class_counts: tuple[int, int] | None = None,

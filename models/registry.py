@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 MODELS: Registry[Any] = Registry(
-    "model", "builder(params) -> nn.Module mapping (B, 1, D, H, W) to logits of that shape")
+    "model", "builder(params, *, patch_size) -> nn.Module mapping (B, 1, D, H, W) patches of "
+    "patch_size (the sampler's; None outside a trial) to logits of that shape")
 BLOCKS: Registry[Any] = Registry(
     "block", "builder(params, *, in_channels, out_channels) -> nn.Module")
 NORMS: Registry[Any] = Registry("norm", "builder(params, *, channels) -> nn.Module")

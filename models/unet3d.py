@@ -147,7 +147,11 @@ class UNet3D(nn.Module):
 @MODELS.register("unet3d_residual_se", params=UNet3DParams, defaults={"residual": True, "se": True})
 @MODELS.register("unet3d_residual", params=UNet3DParams, defaults={"residual": True, "se": False})
 @MODELS.register("unet3d", params=UNet3DParams, defaults={"residual": False, "se": False})
-def unet3d(params: UNet3DParams) -> nn.Module:
+def unet3d(params: UNet3DParams, *, patch_size: tuple[int, int, int] | None = None
+           ) -> nn.Module:
     """The U-Net; ``unet3d`` is plain (Table 1 rows 1-3), ``unet3d_residual`` adds residual
-    connections (row 4), ``unet3d_residual_se`` adds SE too (rows 5-6, the final model)."""
+    connections (row 4), ``unet3d_residual_se`` adds SE too (rows 5-6, the final model).
+
+    ``patch_size`` (the registry's contract) shapes nothing: the U-Net pads any size."""
+    del patch_size  # any patch passes: the forward pass pads to a multiple of 2**depth
     return UNet3D(params)

@@ -59,6 +59,8 @@ def type_text(annotation: Any, metadata: Iterable[Any] = ()) -> str:
             f"list of {len(args)}"
         if args and args[-1] is not Ellipsis:
             text = f"{len(args)} x {item}"
+            if len(set(args)) > 1:  # a pair of different things: [str, mapping ...]
+                text = "[" + ", ".join(type_text(a) for a in args) + "]"
     elif origin is dict:
         text = f"mapping {type_text(args[0])} -> {type_text(args[1])}"
     elif origin is Literal:

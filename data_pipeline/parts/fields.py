@@ -56,10 +56,13 @@ def part_mapping(value: Any, default: str | None,
 def switch_part(value: Any, name: str, default: str | None, parts: Registry[Any]) -> Any:
     """``value`` (a part as written) switched to part ``name``.
 
-    Parameters the new part also takes are kept, except those its name fixes (a named
-    variant's defaults: ``unet3d`` means ``residual: false``); the others belonged to the
-    old part and are dropped. A value that is not a part comes back as it was, for
-    validation to report where it was written.
+    Parameters the new part also takes, declared alike (same type), are kept, except
+    those its name fixes (a named variant's defaults: ``unet3d`` means ``residual:
+    false``); the others belonged to the old part and are dropped. A parameter of the
+    same name but another type means something else: the U-Net's ``norm`` is one of our
+    norm parts, SegResNet's a MONAI layer spec, and keeping it would silently replace
+    MONAI's default. A value that is not a part comes back as it was, for validation to
+    report where it was written.
     """
     try:
         old, params = part_mapping({} if value is None else value, default, parts)
@@ -70,9 +73,17 @@ def switch_part(value: Any, name: str, default: str | None, parts: Registry[Any]
     if name not in parts:
         return {"name": name}
     entry = parts.entry(name)
+    fields = entry.params.model_fields
+    before = parts.entry(old).params.model_fields if old in parts else fields
     kept = {k: v for k, v in params.items()
-            if k in entry.params.model_fields and k not in entry.defaults}
+            if k in fields and k not in entry.defaults and (
+                k not in before or _declared(before[k]) == _declared(fields[k]))}
     return {"name": name, **kept}
+
+
+def _declared(field: Any) -> tuple[Any, list[Any]]:
+    """A pydantic field's type as declared: annotation and constraints."""
+    return field.annotation, field.metadata
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -219,6 +220,20 @@ class TrialConfig(Section):
     eval: EvalConfig = Field(
         default_factory=EvalConfig)  # type: ignore[arg-type]  # mypy takes Part() fields as required
     """Inference and scoring of held-out patients."""
+
+    @field_validator("model")
+    @classmethod
+    def _model_takes_the_patch(cls, model: PartSpec, info: ValidationInfo) -> PartSpec:
+        """A network built for one patch size (UNETR) or with a size rule (SwinUNETR: edges
+        multiples of 32) is checked against the sampler's patch here, before Ray starts."""
+        sampler = info.data.get("sampler")
+        if sampler is None:  # the sampler was refused: its own error says why
+            return model
+        patch = tuple(sampler.params.patch_size)
+        problem = importlib.import_module(_MODELS).network_problem(model, patch)
+        if problem is not None:
+            raise PydanticCustomError("network_patch", "{message}", {"message": problem})
+        return model
 
     sections: ClassVar[tuple[str, ...]] = (
         "preprocessing", "sampler", "model", "loss", "optimizer", "schedule", "train", "eval")

@@ -19,14 +19,16 @@ from data_pipeline.samplers import make_patch_loader
 from models import build_loss, build_model, build_optimizer, build_schedule
 from platform.config.request import SweepContext
 from platform.config.trial import TrialConfig
+from platform.inference import from_config
 from platform.trial.training import Batches, MakeBatches, TrainingParts
 
 __all__ = ["TrainingParts", "assigned_gpu_index", "configure_threads", "device_name",
            "network", "patch_batches", "trial_device", "training_parts"]
 
 def network(config: TrialConfig) -> torch.nn.Module:
-    """The network of ``config.model`` (initialised from torch's current seed)."""
-    return build_model(config.model)
+    """The network of ``config.model`` for patches of the sampler's size (initialised from
+    torch's current seed); tiled inference feeds it patches of that size too."""
+    return build_model(config.model, patch_size=from_config.patch_size(config))
 
 
 def training_parts(config: TrialConfig, class_counts: tuple[int, int] | None) -> TrainingParts:

@@ -16,11 +16,23 @@ import models
 from data_pipeline.parts.registry import registry
 from models.registry import ACTIVATIONS, BLOCKS, KINDS, NORMS, UPSAMPLES
 
+TOY_MODELS: dict[str, tuple[dict[str, object], tuple[int, int, int]]] = {
+    "monai_basicunet": ({"features": [2, 2, 4, 4, 8, 2]}, (16, 16, 32)),
+    "monai_dynunet": ({"filters": [2, 4, 4]}, (12, 16, 8)),
+    "monai_segresnet": ({"init_filters": 2, "norm": "instance"}, (16, 16, 8)),
+    "monai_swinunetr": ({"feature_size": 12, "depths": [1, 1, 1, 1], "window_size": 2},
+                        (32, 32, 64)),
+    "monai_unetr": ({"feature_size": 2, "hidden_size": 8, "mlp_dim": 8, "num_heads": 2},
+                    (16, 16, 32)),
+}
+"""Toy sizes of the networks that are not our U-Net (its own: width 4, depth 2)."""
+
 
 def _model(name: str) -> None:
-    net = models.build_model(name, base_width=4, depth=2)
-    out = net(torch.randn(2, 1, 12, 16, 8))
-    assert out.shape == (2, 1, 12, 16, 8)
+    params, patch = TOY_MODELS.get(name, ({"base_width": 4, "depth": 2}, (12, 16, 8)))
+    net = models.build_model(name, patch_size=patch, **params)
+    out = net(torch.randn(2, 1, *patch))
+    assert out.shape == (2, 1, *patch)
     out.mean().backward()
 
 

@@ -57,7 +57,7 @@ def test_lab_registers_a_loss_with_the_decorator() -> None:
 
 
 def test_builder_returning_the_wrong_type_is_named() -> None:
-    MODELS.register("not_a_module", params=NoParams)(lambda params: "oops")
+    MODELS.register("not_a_module", params=NoParams)(lambda params, *, patch_size: "oops")
     try:
         with pytest.raises(TypeError, match="'not_a_module' returned str"):
             models.build_model("not_a_module")

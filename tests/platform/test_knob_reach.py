@@ -71,6 +71,13 @@ BASELINE: dict[tuple[str, str], dict[str, Any]] = {
     ("model", "unet3d_residual"): {"base_width": 4, "depth": 2},
     ("model", "unet3d_residual_se"): {"base_width": 4, "depth": 2},
     ("block", "conv_block"): {"se": True, "residual": True},
+    ("model", "monai_basicunet"): {"features": [2, 2, 4, 4, 8, 2]},
+    ("model", "monai_segresnet"): {"init_filters": 4, "norm": ["group", {"num_groups": 2}]},
+    ("model", "monai_dynunet"): {"filters": [2, 4, 4, 4, 4]},
+    ("model", "monai_unetr"): {"feature_size": 2, "hidden_size": 8, "mlp_dim": 8,
+                               "num_heads": 2},
+    ("model", "monai_swinunetr"): {"feature_size": 12, "depths": [1, 1, 1, 1],
+                                   "window_size": 2},
 }
 """Small settings the probes start from (a 128^3 sampler would only cost time)."""
 
@@ -90,6 +97,18 @@ ALTERNATIVES: dict[tuple[str, str], Any] = {
     ("sampler", "augmentations"): ["flip"], ("sampler", "patch_size"): [8, 16, 16],
     ("sampler", "num_workers"): 1, ("focal", "alpha"): None, ("group", "num_groups"): 4,
     ("sliding_window", "mirror_axes"): [0, 2], ("postprocessing", "connectivity"): 6,
+    ("monai_basicunet", "features"): [2, 2, 4, 4, 8, 4], ("monai_basicunet", "act"): "relu",
+    ("monai_basicunet", "norm"): "batch", ("monai_segresnet", "init_filters"): 6,
+    ("monai_segresnet", "act"): "elu", ("monai_segresnet", "norm"): "instance",
+    ("monai_segresnet", "blocks_down"): [1, 1, 2, 4], ("monai_segresnet", "blocks_up"): [1, 2, 1],
+    ("monai_segresnet", "dropout_prob"): 0.1, ("monai_dynunet", "dropout"): 0.1,
+    ("monai_dynunet", "kernel_size"): [[3, 3, 3]] * 4 + [[1, 1, 1]],
+    ("monai_dynunet", "strides"): [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 1, 1]],
+    ("monai_dynunet", "filters"): [2, 4, 4, 4, 8], ("monai_dynunet", "norm_name"): "batch",
+    ("monai_dynunet", "act_name"): "relu", ("monai_unetr", "hidden_size"): 12,
+    ("monai_unetr", "norm_name"): "batch", ("monai_swinunetr", "depths"): [1, 1, 2, 1],
+    ("monai_swinunetr", "num_heads"): [3, 6, 6, 24], ("monai_swinunetr", "feature_size"): 24,
+    ("monai_swinunetr", "norm_name"): "batch",
 }
 """Changed values where a generic change would be refused or would not show."""
 
@@ -255,7 +274,7 @@ PROBES: dict[str, Callable[..., Any]] = {
     "sampler": _probe_sampler,
     "augmentation": lambda spec, phantom, cases: (repr(registry("augmentation").create(spec)),
                                                   str(vars(registry("augmentation").create(spec)))),
-    "model": _probe_module({}),
+    "model": _probe_module({"patch_size": (32, 32, 64)}),
     "block": _probe_module({"in_channels": 2, "out_channels": 32}),
     "norm": _probe_module({"channels": 8}),
     "activation": _probe_module({}),

@@ -6,10 +6,12 @@ Tables 1 and 2 and section 2.5).
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 
+from models.registry import MODELS
 from platform.config import SweepConfig, load_sweep
 from platform.sweep.expand import expand
 
@@ -139,3 +141,40 @@ def test_quickstart_is_the_same_ablation_at_small_size() -> None:
             full.train.amp, full.eval.inference.params.skip_outside_brain)
     assert quick.data.is_synthetic and quick.ray.num_cpus == 2
     assert len(expand(quick)) == 16
+
+
+def _documented_quickstart_overrides() -> list[str]:
+    """The override line of docs/baselines.md's quickstart section, as a shell splits it."""
+    text = (SWEEPS.parent / "docs" / "baselines.md").read_text()
+    section = text.split("### Quickstart size on a CPU", 1)[1]
+    command = section.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    words = shlex.split(command)
+    return words[words.index("sweeps/baselines.yaml") + 1:]
+
+
+def test_baselines_are_the_final_model_and_monai_networks_on_the_same_folds() -> None:
+    """Issue 24: a MONAI row differs from the paper's final model only in the network."""
+    sweep, paper = load("baselines.yaml"), load("ablation.yaml")
+    final = sweep.resolve_variant("final")
+    assert final == paper.resolve_variant("final")
+    assert (sweep.cv, sweep.data) == (paper.cv, paper.data)
+    monai = [n for n in sweep.variant_names if sweep.resolve_variant(n).model.name.startswith(
+        "monai_")]
+    assert len(monai) >= 2
+    for name in monai:
+        config = sweep.resolve_variant(name)
+        assert config.model == MODELS.spec(config.model.name)  # MONAI's defaults
+        assert config.model_copy(update={"model": final.model}) == final
+        assert sweep.comparisons()[name] == "final"
+
+
+def test_the_documented_quickstart_line_runs_baselines_at_quickstart_size() -> None:
+    sweep = load_sweep(SWEEPS / "baselines.yaml", _documented_quickstart_overrides())
+    quick = load("quickstart.yaml")
+    assert sweep.cv.folds == 2 and sweep.ray.num_cpus == 2 and sweep.data == quick.data
+    assert sweep.resolve_variant("final") == quick.resolve_variant("final").model_copy(
+        update={"eval": sweep.resolve_variant("final").eval})
+    for name in ("monai_segresnet", "monai_dynunet"):
+        config = sweep.resolve_variant(name)
+        assert config.sampler.params.patch_size == (32, 32, 32)
+        assert config.model == MODELS.spec(name)

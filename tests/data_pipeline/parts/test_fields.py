@@ -8,6 +8,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from data_pipeline.parts import Part, PartOf, PartSpec
+from data_pipeline.parts.fields import switch_part
+from models.registry import MODELS
 
 
 class Holder(BaseModel):
@@ -50,3 +52,15 @@ def test_a_spec_of_one_kind_is_refused_by_another(things) -> None:
     with pytest.raises(ValidationError, match="expected a preprocessing step"):
         Other(thing=things.spec("scaled"))
     assert isinstance(Other().thing, PartSpec)
+
+
+def test_switching_parts_keeps_only_the_parameters_declared_alike() -> None:
+    """Issue 24: the U-Net's ``norm`` (our norm part) is not SegResNet's (a MONAI layer
+    spec); kept, it would silently replace MONAI's group norm."""
+    written = {"name": "unet3d", "base_width": 8, "norm": "instance", "residual": True}
+    assert switch_part(written, "unet3d_residual_se", None, MODELS) == {
+        "name": "unet3d_residual_se", "base_width": 8, "norm": "instance"}
+    assert switch_part(written, "monai_segresnet", None, MODELS) == {"name": "monai_segresnet"}
+    switched = switch_part({"name": "monai_segresnet", "norm": "batch"}, "monai_basicunet",
+                           None, MODELS)
+    assert switched == {"name": "monai_basicunet", "norm": "batch"}  # both MONAI layer specs
