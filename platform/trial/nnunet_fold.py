@@ -50,8 +50,9 @@ from data_pipeline.io.nnunet_export import write_nnunet_dataset
 from platform.config.request import FoldKeys, SweepContext
 from platform.trial.baselines import NnUNetParams
 
-__all__ = ["DATASET_ID", "DATASET_NAME", "NnUNetFold", "NnUNetWorkspace", "prepare_workspace",
-           "run_nnunet_fold", "train_and_predict"]
+__all__ = ["DATASET_ID", "DATASET_NAME", "NnUNetFold", "NnUNetWorkspace", "nnunet_environment",
+           "prepare_workspace", "run_length", "run_nnunet_fold", "train_and_predict",
+           "trial_device_for", "workspace_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -237,15 +238,24 @@ def _trainer(workspace: NnUNetWorkspace, params: NnUNetParams, *, fold: int,
     dataset = json.loads((workspace.preprocessed / "dataset.json").read_text())
     trainer = trainer_class(plans=plans, configuration=params.configuration, fold=fold,
                             dataset_json=dataset, device=device)
-    for name, value in (("num_epochs", params.epochs),
-                        ("num_iterations_per_epoch", params.iterations_per_epoch),
-                        ("num_val_iterations_per_epoch", params.val_iterations_per_epoch)):
-        if value is not None:
-            setattr(trainer, name, value)
+    for name, value in run_length(params).items():
+        setattr(trainer, name, value)
     return trainer
 
 
-def _device(params: NnUNetParams, trial_device: torch.device) -> torch.device:
+def run_length(params: NnUNetParams) -> dict[str, int]:
+    """The trainer attributes ``params`` set before training (only those given)."""
+    given = {"num_epochs": params.epochs, "num_iterations_per_epoch": params.iterations_per_epoch,
+             "num_val_iterations_per_epoch": params.val_iterations_per_epoch}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def trial_device_for(params: NnUNetParams, trial_device: torch.device) -> torch.device:
+    """Where nnU-Net runs: ``params.device``, or the trial's device for ``auto``.
+
+    Raises:
+        ValueError: ``cuda`` asked for where there is no GPU.
+    """
     if params.device == "auto":
         return trial_device
     if params.device == "cuda" and not torch.cuda.is_available():
@@ -260,7 +270,7 @@ def run_nnunet_fold(params: NnUNetParams, *, context: SweepContext, fold: FoldKe
     """The baseline's fold runner (:data:`platform.trial.baselines.BASELINES`)."""
     workspace = prepare_workspace(context, params)
     result = train_and_predict(workspace, params, fold=fold.index, training_key=training_key,
-                               device=_device(params, device))
+                               device=trial_device_for(params, device))
     _check_split(result, fold.test)
     return result
 
