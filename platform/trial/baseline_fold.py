@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -69,8 +70,7 @@ def run_baseline_trial(request: TrialRequest, reporter: Reporter, *, work_dir: P
         request, work_dir=work_dir, device=device, placement=reporter.placement())
     outcomes = tuple(
         evaluate_with(request, spec, training_run_id,
-                      lambda run, spec=spec: evaluate_predictions(request, spec, predictions,
-                                                                  run, training_run_id))
+                      partial(evaluate_predictions, request, spec, predictions, training_run_id))
         for spec in request.evaluations)
     reporter.report({**outcomes[0].fold_means, "done": 1.0}, None)
     return outcomes
@@ -113,7 +113,7 @@ def baseline_train_or_reuse(request: TrialRequest, *, work_dir: Path, device: to
 
 
 def evaluate_predictions(request: TrialRequest, spec: TrialSpec, predictions: Path,
-                         run: TrialRun, training_run_id: str) -> FoldOutcome:
+                         training_run_id: str, run: TrialRun) -> FoldOutcome:
     """Score the baseline's masks of the fold's test patients on each scan's original
     grid; log per-patient rows, fold means, our ``summary.json`` and the baseline's."""
     context = request.context

@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from filelock import FileLock
@@ -48,7 +49,9 @@ from data_pipeline.cohort.splits import Fold, save_nnunet_splits
 from data_pipeline.content_hash import content_hash
 from data_pipeline.io.nnunet_export import write_nnunet_dataset
 from platform.config.request import FoldKeys, SweepContext
-from platform.trial.baselines import NnUNetParams
+
+if TYPE_CHECKING:  # the params module registers this runner: a type only, no cycle
+    from platform.trial.baselines import NnUNetParams
 
 __all__ = ["DATASET_ID", "DATASET_NAME", "NnUNetFold", "NnUNetWorkspace", "nnunet_environment",
            "prepare_workspace", "run_length", "run_nnunet_fold", "train_and_predict",
@@ -220,7 +223,7 @@ def train_and_predict(workspace: NnUNetWorkspace, params: NnUNetParams, *, fold:
 
 
 def _trainer(workspace: NnUNetWorkspace, params: NnUNetParams, *, fold: int,
-             device: torch.device) -> object:
+             device: torch.device) -> Any:
     """nnU-Net's trainer of ``params.trainer`` for ``fold``, with the run length set."""
     # nnunetv2: the optional baselines extra, imported when a baseline trial runs.
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
