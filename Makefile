@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build there.
 TORCH_SPEC ?= torch==2.13.0
 SWEEP ?= sweeps/quickstart.yaml
+# dev: tests and linters; baselines: nnU-Net v2 for sweeps/baselines.yaml (docs/baselines.md),
+# which its tests run. `make install EXTRAS=dev` leaves nnU-Net out.
+EXTRAS ?= dev,baselines
 PYTEST_ARGS ?=
 # Two test processes (pytest-xdist): much of the slow tests' time is waiting on servers,
 # Ray and subprocesses, so two keep both cores busy (about N min instead of M). 0: one process.
@@ -24,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if [ "$(TORCH_SPEC)" != "skip" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 		echo "installing $(TORCH_SPEC)"; $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 demo: install

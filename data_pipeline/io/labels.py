@@ -32,7 +32,8 @@ from data_pipeline.errors import DataError
 from data_pipeline.io.dicom import is_dicom_file
 from data_pipeline.io.geometry import Geometry
 
-__all__ = ["MASK_SUFFIXES", "lesion_volume_ml", "mask_format", "read_mask", "write_mask"]
+__all__ = ["MASK_SUFFIXES", "lesion_volume_ml", "mask_format", "read_mask", "read_prediction",
+           "write_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +82,7 @@ def read_mask(
             of another scan (both geometries printed), or an empty mask.
     """
     path = Path(path)
-    image, kind = _open_mask(path, label, case_key)
-    mask = _onto_grid(
-        image,
-        reference,
-        shape,
-        allow_box=kind in _CROPPING_FORMATS,
-        case_key=case_key,
-        what=f"{kind} mask {path.name}",
-    )
+    mask, kind = _mask_on_grid(path, reference, shape, case_key=case_key, label=label)
     if not mask.any():
         raise DataError(
             case_key,
@@ -98,6 +91,25 @@ def read_mask(
             "check the label/segment, or that the lesion was saved",
         )
     return mask
+
+
+def read_prediction(path: Path, reference: Geometry, shape: tuple[int, int, int], *,
+                    case_key: str) -> np.ndarray:
+    """Read a predicted mask (a baseline's output, on the CT's grid) as uint8 0/1
+    ``(Z, Y, X)``; unlike :func:`read_mask`, an empty prediction is a valid answer.
+
+    Raises:
+        DataError: unreadable file, non-integer values, or a mask of another grid.
+    """
+    return _mask_on_grid(Path(path), reference, shape, case_key=case_key, label=None)[0]
+
+
+def _mask_on_grid(path: Path, reference: Geometry, shape: tuple[int, int, int], *,
+                  case_key: str, label: int | str | None) -> tuple[np.ndarray, str]:
+    image, kind = _open_mask(path, label, case_key)
+    mask = _onto_grid(image, reference, shape, allow_box=kind in _CROPPING_FORMATS,
+                      case_key=case_key, what=f"{kind} mask {path.name}")
+    return mask, kind
 
 
 def lesion_volume_ml(path: Path, *, case_key: str, label: int | str | None = None) -> float:

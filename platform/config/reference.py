@@ -40,6 +40,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("optimizer", "models"), ("schedule", "models"),
     ("inference", "platform.inference.sliding_window"),
     ("postprocessing", "platform.postprocessing.rules"),
+    ("baseline", "platform.trial.baselines"),
 )
 """Every kind of part a sweep names, with the package that registers it."""
 

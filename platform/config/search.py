@@ -171,6 +171,9 @@ class SearchConfig(Section):
     def space_problems(self, config: TrialConfig) -> list[Failure]:
         """Every choice and bound of the space applied to ``config``, the tuned variant's."""
         problems: list[Failure] = []
+        if config.baseline is not None:
+            return [(("search", "variant"), "a baseline trains its own way and is not tuned "
+                     "here; tune one of our variants", config.baseline.name, {})]
         if config.eval.validation_fraction == 0 and self.inner_folds == 1:
             problems.append((("search",), "a search scores trials on validation patients: set "
                              "eval.validation_fraction above 0 in the tuned variant",

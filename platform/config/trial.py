@@ -193,6 +193,9 @@ class EvalConfig(Section):
 
 
 _MODELS = "models"
+_BASELINES = "platform.trial.baselines"
+_BASELINE_SECTIONS = ("baseline", "eval")
+"""What a baseline row's ids and keys hash: the rest of its config has no consumer."""
 
 
 class TrialConfig(Section):
@@ -220,6 +223,10 @@ class TrialConfig(Section):
     eval: EvalConfig = Field(
         default_factory=EvalConfig)  # type: ignore[arg-type]  # mypy takes Part() fields as required
     """Inference and scoring of held-out patients."""
+    baseline: Annotated[PartSpec, PartOf("baseline", None, home=_BASELINES)] | None = None
+    """A foreign baseline trained and predicted its own way on the same folds, its
+    predictions scored as ours (``nnunet``: nnU-Net v2; ``docs/baselines.md``); null: our
+    network. A baseline row uses none of the sections above but ``eval``."""
 
     @field_validator("model")
     @classmethod
@@ -236,7 +243,8 @@ class TrialConfig(Section):
         return model
 
     sections: ClassVar[tuple[str, ...]] = (
-        "preprocessing", "sampler", "model", "loss", "optimizer", "schedule", "train", "eval")
+        "preprocessing", "sampler", "model", "loss", "optimizer", "schedule", "train", "eval",
+        "baseline")
 
     unscored: ClassVar[tuple[str, ...]] = ("eval.figure_patients", "eval.validation_fraction")
     """Settings that change no number of an evaluation (pictures; searches only): left out
@@ -256,8 +264,13 @@ class TrialConfig(Section):
     def identity(self, exclude: Sequence[str] = ()) -> dict[str, Any]:
         """The config as ids and work keys hash it (:mod:`platform.sweep.keys`,
         :mod:`platform.sweep.expand`): the JSON dump without the sections ``exclude`` and
-        without an :attr:`added_later` field at its default."""
+        without an :attr:`added_later` field at its default; a baseline's config is its
+        ``baseline`` and ``eval`` sections only (nothing else reaches a baseline)."""
         data = self.model_dump(mode="json", exclude=set(exclude))
+        if self.baseline is None:
+            data.pop("baseline", None)  # added later (issue 24): earlier keys stay the same
+        else:  # a baseline consumes its own section and eval only
+            data = {k: v for k, v in data.items() if k in _BASELINE_SECTIONS}
         for section, names in self.added_later.items():
             model = type(getattr(self, section))
             for name in names:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from data_pipeline.cohort.cohort import CaseRef, load_case
+from data_pipeline.cohort.cohort import Case, CaseRef, load_case
 from data_pipeline.preprocess import PreprocessedCase
 from data_pipeline.preprocess.remove_skull import brain_mask
 from platform.config.trial import TrialConfig
@@ -37,7 +37,7 @@ from platform.inference.sliding_window import SlidingWindow, binarize
 
 __all__ = ["PER_PATIENT_MEANS", "SCORING_VERSION", "CaseEvaluation", "CaseScores", "PostProcess",
            "Scoring",
-           "evaluate_cases", "fold_means"]
+           "evaluate_cases", "fold_means", "score_prediction"]
 
 SCORING_VERSION = 2
 """Part of every evaluation key (:mod:`platform.sweep.keys`): bump it when a metric, a
@@ -108,20 +108,48 @@ def evaluate_cases(
                                         brain=case.brain.astype(bool))
         seconds = time.perf_counter() - started
         prediction = binarize(probability, scoring.threshold)
+        patches = float(scoring.inference.count(case.image.shape, scoring.patch_size,
+                                                case.brain.astype(bool)))
         original = load_case(ref)
-        spacing = original.geometry.spacing
-        full = case.paste(prediction)
-        full = full if postprocess is None else postprocess(full, spacing)
-        metrics = segmentation_metrics(full, original.lesion, spacing, brain_mask(original.hu))
-        row: dict[str, float | str] = {"case": ref.key, **metrics, "seconds": seconds}
-        if extra_scores is not None:
-            row.update(extra_scores(full, original.lesion, spacing))
-        row["patches"] = float(scoring.inference.count(case.image.shape, scoring.patch_size,
-                                                       case.brain.astype(bool)))
-        row["voxels"] = float(original.lesion.size)
-        row["lesion_lost"] = case.lesion_loss.fraction
-        logger.info("evaluated %s: dice %.3f in %.1f s", ref.key, metrics["dice"], seconds)
+        row = score_prediction(original, case.paste(prediction), seconds=seconds,
+                               patches=patches, lesion_lost=case.lesion_loss.fraction,
+                               extra_scores=extra_scores, postprocess=postprocess)
         yield CaseEvaluation(row=row, prediction=prediction)
+
+
+def score_prediction(original: Case, full: np.ndarray, *, seconds: float, patches: float,
+                     lesion_lost: float, extra_scores: CaseScores | None = None,
+                     postprocess: PostProcess | None = None) -> dict[str, float | str]:
+    """One case's row: the full-grid mask ``full`` scored against the untouched mask of
+    ``original`` (the case as the cohort holds it), over the scan and its brain region.
+
+    The one scoring every row of Table 1 goes through: our networks' crop predictions
+    pasted back (:meth:`PreprocessedCase.paste`) and a baseline's masks written on the
+    scan's grid (``lesion_lost`` 0: nothing was cropped away).
+
+    Args:
+        full: binary ``(Z, Y, X)`` mask on the scan's grid.
+        seconds: inference seconds of the case (NaN: not timed per case).
+        patches: the patches inference ran (NaN: not counted).
+        lesion_lost: the share of the lesion preprocessing took (counted as missed).
+
+    Raises:
+        ValueError: ``full`` is not on the scan's grid (names the case).
+    """
+    if full.shape != original.lesion.shape:
+        raise ValueError(f"case {original.key}: prediction of shape {full.shape} on a scan "
+                         f"of shape {original.lesion.shape}; predict on the scan's own grid")
+    spacing = original.geometry.spacing
+    full = full if postprocess is None else postprocess(full, spacing)
+    metrics = segmentation_metrics(full, original.lesion, spacing, brain_mask(original.hu))
+    row: dict[str, float | str] = {"case": original.key, **metrics, "seconds": seconds}
+    if extra_scores is not None:
+        row.update(extra_scores(full, original.lesion, spacing))
+    row["patches"] = patches
+    row["voxels"] = float(original.lesion.size)
+    row["lesion_lost"] = lesion_lost
+    logger.info("evaluated %s: dice %.3f in %.1f s", original.key, metrics["dice"], seconds)
+    return row
 
 
 PER_PATIENT_MEANS = {SECONDS_PER_PATIENT: "seconds", PATCHES_PER_PATIENT: "patches"}

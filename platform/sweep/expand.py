@@ -84,7 +84,7 @@ def each_seed(config: TrialConfig) -> tuple[TrialConfig, ...]:
     """``config`` once per seed of ``train.seeds`` (each with that ``train.seed`` and no
     ``seeds``: the config a sweep naming that one seed resolves to, so it keeps that
     sweep's keys and ids), or ``config`` alone when ``train.seeds`` is null."""
-    if config.train.seeds is None:
+    if config.train.seeds is None or config.baseline is not None:  # a baseline: its own seed
         return (config,)
     return tuple(config.model_copy(update={"train": train}) for train in config.train.each_seed())
 

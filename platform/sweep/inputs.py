@@ -24,6 +24,7 @@ from platform.tracking.store import (
     sqlite_file,
     store_problem,
 )
+from platform.trial.baselines import missing_requirement
 from platform.tune.storage import RayStorage, cluster_problems
 
 __all__ = ["CohortSummary", "check_inputs", "prepare_tracking"]
@@ -71,6 +72,7 @@ def check_inputs(sweep: SweepConfig, source: str = "inputs") -> CohortSummary:
         problem = _unwritable(Path(path))
         if problem:
             problems.append(Problem(source, tuple(key.split(".")), f"{path}: {problem}"))
+    problems += _baselines(sweep, source)
     problems += _cluster(sweep, source)
     problems += _store(sweep, source)
     if problems:
@@ -126,6 +128,19 @@ def _splits(sweep: SweepConfig, keys: set[str] | None, source: str,
     if keys is not None and named - keys:
         problems.append(Problem(source, where, f"{path} names cases the cohort lacks: "
                                 f"{sorted(named - keys)[:5]}"))
+
+
+def _baselines(sweep: SweepConfig, source: str) -> list[Problem]:
+    """A variant naming a baseline whose package is missing: one line with the install
+    command (issue 24), instead of every fold's trial failing on import under Ray."""
+    problems = []
+    for index, variant in enumerate(sweep.variants):
+        baseline = variant.config.baseline
+        missing = missing_requirement(baseline.name) if baseline is not None else None
+        if missing:
+            problems.append(Problem(source, ("variants", index, "baseline"),
+                                    f"variant {variant.name!r}: {missing}"))
+    return problems
 
 
 def _cluster(sweep: SweepConfig, source: str) -> list[Problem]:

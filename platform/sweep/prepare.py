@@ -34,7 +34,8 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
     here, by name, before Ray starts.
     """
 
-    lists = [variant.config.preprocessing.steps for variant in sweep.variants]
+    ours = [variant for variant in sweep.variants if variant.config.baseline is None]
+    lists = [variant.config.preprocessing.steps for variant in ours]
     result = warm_cache(load_cohort(cohort), lists, Path(sweep.data.cache_root))
     for key, notes in result.notes.items():
         for note in notes:
@@ -44,7 +45,7 @@ def prepare_cache(sweep: SweepConfig, cohort: Path) -> bool:
     for key, failure in result.failed:
         logger.error("case %s: %s", key, failure)
     refused = []
-    for variant in sweep.variants:
+    for variant in ours:  # a baseline preprocesses its own way
         preprocessing = variant.config.preprocessing
         steps = canonical_steps(preprocessing.steps)
         for (key, text), loss in sorted(result.losses.items()):
@@ -67,6 +68,8 @@ def _too_small(sweep: SweepConfig, shapes: dict[tuple[str, str], tuple[int, ...]
     refused = []
     for variant in sweep.variants:
         config = variant.config
+        if config.baseline is not None:
+            continue
         steps = canonical_steps(config.preprocessing.steps)
         patch = tuple(config.sampler.params.patch_size)
         for (key, text), shape in sorted(shapes.items()):

@@ -13,7 +13,7 @@ from typing import Any
 from platform.tracking.phi_guard import check_no_identifiers
 from platform.tracking.store import mlflow_client
 
-__all__ = ["log_files", "log_json"]
+__all__ = ["download_folder", "log_files", "log_json"]
 
 
 def log_json(uri: str, run_id: str, name: str, data: Any) -> None:
@@ -42,3 +42,17 @@ def log_files(uri: str, run_id: str, folder: str | Path, artifact_path: str | No
             if path.suffix == ".json":
                 check_no_identifiers({"data": json.loads(path.read_text())}, what=path.name)
     mlflow_client(uri).log_artifacts(run_id, str(root), artifact_path)
+
+
+def download_folder(uri: str, run_id: str, artifact_path: str, dst: str | Path) -> Path:
+    """Copy the artifact folder ``artifact_path`` of run ``run_id`` into the local ``dst``;
+    return the local folder (``dst / artifact_path``).
+
+    Raises:
+        FileNotFoundError: the run holds no such folder.
+    """
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    client = mlflow_client(uri)
+    if not client.list_artifacts(run_id, artifact_path):
+        raise FileNotFoundError(f"run {run_id} holds no artifact folder {artifact_path!r}")
+    return Path(client.download_artifacts(run_id, artifact_path, str(dst)))

@@ -62,7 +62,8 @@ from platform.trial.training import (
 )
 
 __all__ = [
-    "FAILURE_FILE", "FoldOutcome", "Reporter", "evaluate_and_log", "evaluate_or_reuse",
+    "FAILURE_FILE", "FoldOutcome", "Reporter", "cohort_dataset", "evaluate_and_log",
+    "evaluate_or_reuse", "evaluate_with",
     "evaluation_claim", "lesion_loss_rows", "load_data", "model_name", "open_run",
     "open_training_run", "predict_fold", "train_and_log", "train_fold", "train_or_reuse",
     "training_claim",
@@ -202,7 +203,7 @@ def train_and_log(
     config = request.spec.config
     data = load_data(config, request.context, request.fold(request.spec.fold))
     run.log_config(config.model_dump(mode="json"))
-    run.log_dataset(**_cohort_dataset(request.context, request.fold(request.spec.fold)))
+    run.log_dataset(**cohort_dataset(request.context, request.fold(request.spec.fold)))
     n0, n1 = data.class_counts
     run.log_metrics({"train_background_voxels": float(n0), "train_lesion_voxels": float(n1)},
                     step=0)
@@ -301,6 +302,15 @@ def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Mo
              data: FoldCases, training_run_id: str, *, device: torch.device) -> FoldOutcome:
     """Evaluate ``spec`` (one of the request's evaluations) with the trained ``model``,
     or take a finished evaluation of the same key (linked into the sweep, if any)."""
+    return evaluate_with(request, spec, training_run_id, lambda run: evaluate_and_log(
+        model, data, spec.config, run, device=device))
+
+
+def evaluate_with(request: TrialRequest, spec: TrialSpec, training_run_id: str,
+                  evaluate: Callable[[TrialRun], FoldOutcome]) -> FoldOutcome:
+    """Take a finished evaluation of ``spec``'s key from the store, else claim the key and
+    run ``evaluate`` on a fresh evaluation run (config and dataset logged): the reuse every
+    row shares, whatever predicts its cases (our network or a baseline)."""
     context = request.context
     uri = context.tracking_uri
     experiment_id = ensure_experiment(mlflow_client(uri), uri, context.experiment)
@@ -317,8 +327,8 @@ def evaluate_or_reuse(request: TrialRequest, spec: TrialSpec, model: torch.nn.Mo
                            training_run_id=training_run_id, reused=True)
     with claim, open_run(request, spec, training=training_run_id) as run:
         run.log_config(spec.config.model_dump(mode="json"))
-        run.log_dataset(**_cohort_dataset(context, request.fold(spec.fold)))
-        return evaluate_and_log(model, data, spec.config, run, device=device)
+        run.log_dataset(**cohort_dataset(context, request.fold(spec.fold)))
+        return evaluate(run)
 
 
 def predict_fold(model: torch.nn.Module, data: FoldCases, config: TrialConfig, *,
@@ -359,7 +369,7 @@ def evaluate_and_log(model: torch.nn.Module, data: FoldCases, config: TrialConfi
                        training_run_id=training_run)
 
 
-def _cohort_dataset(context: SweepContext, fold: FoldKeys) -> dict[str, Any]:
+def cohort_dataset(context: SweepContext, fold: FoldKeys) -> dict[str, Any]:
     """The cohort as an MLflow dataset input of a trial on ``fold`` (``TrialRun.log_dataset``).
 
     Name: the cohort folder's name; digest: the data fingerprint of the work keys

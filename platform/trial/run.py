@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from platform.config.request import TrialRequest
+from platform.trial.baseline_fold import run_baseline_trial
 from platform.trial.fold import (
     FAILURE_FILE,
     FoldOutcome,
@@ -81,6 +82,9 @@ def run_trial(request: TrialRequest, reporter: Reporter, *, work_dir: Path,
             trial without one (:mod:`platform.tune.trainable`).
     """
     configure_threads(request.spec.config, request.context)
+    if request.spec.config.baseline is not None:  # trained and predicted its own way
+        return run_baseline_trial(request, reporter, work_dir=work_dir,
+                                  device=device or trial_device(request.context))
     checkpoint_dir = work_dir / "checkpoint"
     restored = reporter.restore_dir()
     if restored is not None and restored != checkpoint_dir:

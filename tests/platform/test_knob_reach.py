@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -109,6 +110,9 @@ ALTERNATIVES: dict[tuple[str, str], Any] = {
     ("monai_unetr", "norm_name"): "batch", ("monai_swinunetr", "depths"): [1, 1, 2, 1],
     ("monai_swinunetr", "num_heads"): [3, 6, 6, 24], ("monai_swinunetr", "feature_size"): 24,
     ("monai_swinunetr", "norm_name"): "batch",
+    ("nnunet", "trainer"): "nnUNetTrainer_5epochs", ("nnunet", "epochs"): 2,
+    ("nnunet", "iterations_per_epoch"): 2, ("nnunet", "val_iterations_per_epoch"): 2,
+    ("nnunet", "workers"): 0, ("nnunet", "device"): "cpu",
 }
 """Changed values where a generic change would be refused or would not show."""
 
@@ -269,6 +273,24 @@ def _probe_postprocessing(spec: PartSpec, phantom: Any, cases: Any) -> Any:
     return _digest(kept)
 
 
+def _probe_baseline(spec: PartSpec, phantom: Any, cases: Any) -> Any:
+    """What nnU-Net is handed: its environment (workers), the trainer's run length, the
+    trainer and configuration looked up, and the device (the e2e test,
+    trial/test_baseline_fold.py, shows nnU-Net's own record of them)."""
+    from platform.trial.nnunet_fold import (  # torch
+        NnUNetWorkspace,
+        nnunet_environment,
+        run_length,
+        trial_device_for,
+    )
+
+    params = spec.params
+    with nnunet_environment(NnUNetWorkspace(Path("/nowhere")), Path("/nowhere"), params):
+        env = {k: v for k, v in os.environ.items() if k.startswith("nnUNet_")}
+    return (env, run_length(params), params.configuration, params.trainer,
+            str(trial_device_for(params, torch.device("cuda", 1))))  # as Ray gave it
+
+
 PROBES: dict[str, Callable[..., Any]] = {
     "preprocessing step": _probe_step,
     "sampler": _probe_sampler,
@@ -284,6 +306,7 @@ PROBES: dict[str, Callable[..., Any]] = {
     "schedule": _probe_schedule,
     "inference": _probe_inference,
     "postprocessing": _probe_postprocessing,
+    "baseline": _probe_baseline,
 }
 """How each kind's consumer is observed."""
 
@@ -780,6 +803,7 @@ SWEEP_REACH: dict[str, tuple[tuple[str, ...], Callable[[SweepConfig], Any]]] = {
     "trial.eval.surface_tolerance_mm": (("eval.surface_tolerance_mm=0.5",), _case_scores),
     "trial.eval.postprocessing": (("eval.postprocessing=[keep_largest_component]",),
                                   _case_scores),
+    "trial.baseline": (("variants[1].baseline=nnunet",), _keys),
     "data.test_cohort": (("data.test_cohort={cohort}",), _test_cohort),
 }
 """Schema field -> (overrides that change it, what its consumer receives)."""

@@ -15,7 +15,13 @@ from pydicom.sr.codedict import codes
 from data_pipeline.errors import DataError
 from data_pipeline.io.dicom import read_series
 from data_pipeline.io.geometry import Geometry
-from data_pipeline.io.labels import lesion_volume_ml, mask_format, read_mask, write_mask
+from data_pipeline.io.labels import (
+    lesion_volume_ml,
+    mask_format,
+    read_mask,
+    read_prediction,
+    write_mask,
+)
 from tests.data_pipeline.conftest import ramp_volume, write_series
 
 SHAPE = (6, 12, 10)
@@ -245,3 +251,19 @@ def test_lesion_volume_without_the_ct_opens_masks_like_read_mask(tmp_path: Path)
         lesion_volume_ml(tmp_path / "m.mha", case_key="c")
     with pytest.raises(DataError, match="label 'lesion' is a name, but nifti files hold no label"):
         lesion_volume_ml(tmp_path / "v.nii.gz", case_key="c", label="lesion")
+
+
+def test_a_prediction_may_be_empty_but_must_lie_on_the_ct_grid(tmp_path: Path) -> None:
+    """A baseline's mask (issue 24): nothing found is an answer; another grid is not."""
+    empty = np.zeros(SHAPE, dtype=np.uint8)
+    write_mask(tmp_path / "empty.nii.gz", empty, CT)
+    assert not read_prediction(tmp_path / "empty.nii.gz", CT, SHAPE, case_key="c").any()
+    with pytest.raises(DataError, match="empty mask"):
+        read_mask(tmp_path / "empty.nii.gz", CT, SHAPE, case_key="c")
+    write_mask(tmp_path / "found.nii.gz", lesion(), CT)
+    assert np.array_equal(read_prediction(tmp_path / "found.nii.gz", CT, SHAPE, case_key="c"),
+                          lesion())
+    moved = Geometry(spacing=CT.spacing, origin=(0.0, 0.0, 0.0))
+    write_mask(tmp_path / "moved.nii.gz", lesion(), moved)
+    with pytest.raises(DataError, match="does not lie on the CT grid"):
+        read_prediction(tmp_path / "moved.nii.gz", CT, SHAPE, case_key="c")

@@ -122,3 +122,11 @@ def test_search_needs_validation_patients(tmp_path: Path) -> None:
     assert caught.value.problems == (
         f"{path}: search: a search scores trials on validation patients: set "
         "eval.validation_fraction above 0 in the tuned variant",)
+
+
+def test_a_baseline_variant_cannot_be_tuned() -> None:
+    """Issue 24: a search sample trains our network; a baseline's config would be ignored."""
+    with pytest.raises(ConfigError, match="a baseline trains its own way and is not tuned"):
+        load_sweep(Path(__file__).resolve().parents[3] / "sweeps" / "tiny.yaml",
+                   ["variants[1].baseline=nnunet",
+                    'search={space: {"model.se_ratio": {choice: [4, 8]}}}'])

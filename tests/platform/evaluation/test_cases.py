@@ -13,7 +13,7 @@ from data_pipeline.cache import PREPROCESSED_DIR, PreprocessedCache
 from data_pipeline.cohort.cohort import load_case, load_cohort
 from data_pipeline.preprocess import FINAL_STEPS, NO_PREPROCESSING_STEPS
 from data_pipeline.preprocess.remove_skull import brain_mask
-from platform.evaluation.cases import Scoring, evaluate_cases, fold_means
+from platform.evaluation.cases import Scoring, evaluate_cases, fold_means, score_prediction
 from platform.evaluation.metrics import METRIC_NAMES
 from platform.inference.sliding_window import INFERENCE
 
@@ -77,3 +77,16 @@ def test_fold_means_are_nan_aware_means_of_every_metric() -> None:
     means = fold_means(rows)
     assert means["dice"] == 0.75 and means["seconds_per_patient"] == 2.0 and means["hd95_mm"] == 0.5
     assert means["patches_per_patient"] == 6.0
+
+
+def test_a_full_grid_mask_is_scored_like_a_pasted_crop(cohort: Path) -> None:
+    """score_prediction (issue 24): a baseline's mask on the scan's grid gets the row our
+    rows get; a mask of another shape is refused by case."""
+    original = load_case(load_cohort(cohort)[0])
+    row = score_prediction(original, original.lesion.copy(), seconds=1.5, patches=float("nan"),
+                           lesion_lost=0.0)
+    assert row["case"] == original.key and row["dice"] == pytest.approx(1.0)
+    assert set(METRIC_NAMES) <= set(row) and row["voxels"] == original.lesion.size
+    with pytest.raises(ValueError, match=f"case {original.key}: prediction of shape"):
+        score_prediction(original, original.lesion[1:], seconds=0.0, patches=0.0,
+                         lesion_lost=0.0)

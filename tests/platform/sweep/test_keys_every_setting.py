@@ -40,6 +40,8 @@ WHOLE: dict[str, tuple[str, Any]] = {
     "sampler.label_probabilities.2": ("sampler.label_probabilities", {0: 0.0, 1: 0.7, 2: 0.3}),
 }
 """Settings changed through their mapping (the probabilities must add up to one)."""
+SET_WHOLE: dict[str, Any] = {"baseline": "nnunet"}
+"""Sections null by default, set whole (issue 24: a baseline row instead of our network)."""
 
 
 def _base() -> TrialConfig:
@@ -94,6 +96,11 @@ def test_every_training_setting_changes_the_training_key(path: str) -> None:
     trained = training_key(base, FOLD, CONTEXT)
     where, candidates = (WHOLE[path][0], [WHOLE[path][1]]) if path in WHOLE else \
         (path, _candidates(path, value, base))
+    if path in SET_WHOLE:  # from null to a part: no override path goes through a null
+        changed = TrialConfig.model_validate({**base.model_dump(mode="json"),
+                                              path: SET_WHOLE[path]})
+        assert training_key(changed, FOLD, CONTEXT) != trained
+        return
     if path.endswith(".name") and not candidates:
         pytest.skip(f"{path}: one part of its kind is registered; nothing to switch to")
     for candidate in candidates:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from platform.tracking.artifacts import log_files, log_json
+from platform.tracking.artifacts import download_folder, log_files, log_json
 
 
 def _run(uri: str, tmp_path: Path) -> str:
@@ -41,3 +41,18 @@ def test_a_folder_is_logged_whole_unless_a_file_name_names_a_patient(
     (folder / "PatientName.png").write_bytes(b"\x89PNG")
     with pytest.raises(ValueError, match="DICOM identifier"):
         log_files(mlflow_sqlite_uri, run, folder, "figures")
+
+
+def test_a_logged_folder_comes_back_whole_and_a_missing_one_is_named(
+        mlflow_sqlite_uri: str, tmp_path: Path) -> None:
+    run = _run(mlflow_sqlite_uri, tmp_path)
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    (folder / "case-000.nii.gz").write_bytes(b"mask")
+    (folder / "summary.json").write_text(json.dumps({"mean": {}}))
+    log_files(mlflow_sqlite_uri, run, folder, "nnunet/predictions")
+    local = download_folder(mlflow_sqlite_uri, run, "nnunet/predictions", tmp_path / "back")
+    assert sorted(p.name for p in local.iterdir()) == ["case-000.nii.gz", "summary.json"]
+    assert (local / "case-000.nii.gz").read_bytes() == b"mask"
+    with pytest.raises(FileNotFoundError, match="nnunet/nothing"):
+        download_folder(mlflow_sqlite_uri, run, "nnunet/nothing", tmp_path / "none")
