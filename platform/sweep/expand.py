@@ -128,7 +128,10 @@ def format_trials(specs: Sequence[TrialSpec]) -> str:
         return "(no trials)"
     flats = [_display(spec.config) for spec in specs]
     keys = list(dict.fromkeys(key for flat in flats for key in flat))  # parts differ in params
-    varying = [key for key in keys if any(flat.get(key) != flats[0].get(key) for flat in flats)]
+    ours = [spec.config.baseline is None for spec in specs]
+    varying = [key for key in keys  # a knob a baseline row lacks does not vary by that alone
+               if len({flat[key] for flat in flats if key in flat}) > 1
+               or any(key not in flat and mine for flat, mine in zip(flats, ours, strict=True))]
     header = ["#", "trial_id", "variant", "fold", *varying]
     rows = [[str(i), s.trial_id, s.variant, str(s.fold), *(f.get(k, "-") for k in varying)]
             for i, (s, f) in enumerate(zip(specs, flats, strict=True))]
@@ -192,5 +195,6 @@ def _display(config: TrialConfig) -> dict[str, str]:
     flat["preprocessing.steps"] = "+".join(str(step) for step in config.preprocessing.steps)
     augmentations = config.sampler.params.augmentations
     flat["sampler.augmentations"] = "+".join(str(a) for a in augmentations) or "none"
+    consumed = config.identity()  # a baseline row: its baseline and eval sections only
     return {key: value.lower() if value in ("True", "False") else value
-            for key, value in flat.items()}
+            for key, value in flat.items() if key.partition(".")[0] in consumed}

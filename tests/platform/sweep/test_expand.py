@@ -124,3 +124,18 @@ def test_format_trials_shows_ids_and_the_knobs_that_vary(sweep_from: Any) -> Non
     assert len(lines) == 2 + len(specs)
     assert lines[2].split() == ["0", specs[0].trial_id, "plain", "0", "false", "false"]
     assert format_trials([]) == "(no trials)"
+
+
+def test_a_baseline_row_shows_only_the_knobs_that_reach_it(sweep_from: Any) -> None:
+    """nnU-Net consumes its baseline and eval sections only (TrialConfig.identity): the dry
+    run shows '-' for its network, and our rows' shared knobs do not vary by its absence."""
+    nnunet_row = {"name": "nnunet", "baseline": {"name": "nnunet"}}
+    doc = {**DOC, "variants": [*DOC["variants"], nnunet_row]}
+    lines = format_trials(expand(sweep_from(doc))).splitlines()
+    header = lines[0].split()
+    assert header[4:6] == ["model.residual", "model.se"]
+    assert "baseline.name" in header and not any(k.startswith("sampler.") for k in header)
+    nnunet = next(line.split() for line in lines[2:] if line.split()[2] == "nnunet")
+    cells = dict(zip(header, nnunet, strict=True))
+    assert cells["model.residual"] == cells["model.se"] == "-"
+    assert cells["baseline.name"] == "nnunet"
