@@ -38,17 +38,30 @@ SHARED_SESSION_FIXTURES = ("ray_two_nodes", "finished_tiny_sweep", "trained_tria
 """Costly session fixtures: under pytest-xdist the tests that use one run on one worker."""
 
 
+def _shared_fixture_group(item: pytest.Item) -> str | None:
+    """The group of tests that must share ``item``'s worker: those of a costly session
+    fixture it uses, else those of its file where it uses a module- or class-scoped one."""
+    shared = next((name for name in SHARED_SESSION_FIXTURES if name in item.fixturenames), None)
+    if shared is not None:
+        return shared
+    info = getattr(item, "_fixtureinfo", None)  # pytest's record of a test function's fixtures
+    chains = info.name2fixturedefs.values() if info is not None else ()
+    if any(chain and chain[-1].scope in ("module", "class") for chain in chains):
+        return item.nodeid.split("::", 1)[0]
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``): the tests that share
-    a costly session fixture form one group, so it is built once and not once per worker,
-    and the slow tests are handed out first, so that no worker is left with a long one at
-    the end while the other idles. Without xdist nothing changes."""
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``): tests that share a
+    costly fixture form one group, so it is built once and not once per worker, and the
+    slow tests are handed out first, so that no worker is left with a long one at the end
+    while the other idles. Without xdist nothing changes."""
     if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", 0):
         return
     for item in items:
-        shared = next((name for name in SHARED_SESSION_FIXTURES if name in item.fixturenames), None)
-        if shared is not None:
-            item.add_marker(pytest.mark.xdist_group(shared))
+        group = _shared_fixture_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None
                and item.get_closest_marker("cluster") is None)
 

@@ -146,7 +146,7 @@ def test_quickstart_is_the_same_ablation_at_small_size() -> None:
 def _documented_quickstart_overrides() -> list[str]:
     """The override line of docs/baselines.md's quickstart section, as a shell splits it."""
     text = (SWEEPS.parent / "docs" / "baselines.md").read_text()
-    section = text.split("### Quickstart size on a CPU", 1)[1]
+    section = text.split("## Quickstart size on a CPU", 1)[1]
     command = section.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
     words = shlex.split(command)
     return words[words.index("sweeps/baselines.yaml") + 1:]
@@ -178,3 +178,6 @@ def test_the_documented_quickstart_line_runs_baselines_at_quickstart_size() -> N
         config = sweep.resolve_variant(name)
         assert config.sampler.params.patch_size == (32, 32, 32)
         assert config.model == MODELS.spec(name)
+    nnunet = sweep.resolve_variant("nnunet").baseline
+    assert nnunet is not None and nnunet.name == "nnunet"
+    assert (nnunet.params.epochs, nnunet.params.iterations_per_epoch) == (1, 4)
