@@ -54,7 +54,7 @@ def _shared_fixture_group(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``): tests that share a
     costly fixture form one group, so it is built once and not once per worker, and the
-    slow tests are handed out first, so that no worker is left with a long one at the end
+    files with slow tests are handed out first, so that no worker is left with a long one at the end
     while the other idles. Without xdist nothing changes."""
     if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", 0):
         return
@@ -62,8 +62,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _shared_fixture_group(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None
-               and item.get_closest_marker("cluster") is None)
+    slow_files = {item.nodeid.split("::", 1)[0] for item in items
+                  if item.get_closest_marker("slow") or item.get_closest_marker("cluster")}
+    # Whole files move, so a module-scoped fixture is still built once per file.
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow_files)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
