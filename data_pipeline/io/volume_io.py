@@ -60,6 +60,17 @@ def is_volume_file(path: Path) -> bool:
     return volume_format(path) is not None and not Path(path).is_dir()
 
 
+def _existing_volume_file(path: Path, case_key: str) -> tuple[Path, str]:
+    """``path`` and its format, or the error that it is no CT volume file or is missing."""
+    kind = volume_format(path)
+    if kind is None:
+        raise DataError(case_key, f"{path.name}: not a CT volume file; expected one of "
+                        f"{', '.join(VOLUME_SUFFIXES)}")
+    if not path.is_file():
+        raise DataError(case_key, f"CT file {path.name} not found; check the cohort's path")
+    return path, kind
+
+
 def check_volume_header(path: Path, *, case_key: str) -> tuple[str, ...]:
     """Check a CT volume file by its header alone (format, existence, one 3D grey
     volume); return its notes. For ``--dry-run``: no voxel is read.
@@ -67,13 +78,7 @@ def check_volume_header(path: Path, *, case_key: str) -> tuple[str, ...]:
     Raises:
         DataError: what :func:`read_volume` would raise before reading voxels.
     """
-    path = Path(path)
-    kind = volume_format(path)
-    if kind is None:
-        raise DataError(case_key, f"{path.name}: not a CT volume file; expected one of "
-                        f"{', '.join(VOLUME_SUFFIXES)}")
-    if not path.is_file():
-        raise DataError(case_key, f"CT file {path.name} not found; check the cohort's path")
+    path, kind = _existing_volume_file(Path(path), case_key)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -99,13 +104,7 @@ def read_volume(path: Path, *, case_key: str) -> CTVolume:
         DataError: a missing or unreadable file, not one 3D grey volume, a sheared grid,
             or values that are not Hounsfield units; each names the case and the file.
     """
-    path = Path(path)
-    kind = volume_format(path)
-    if kind is None:
-        raise DataError(case_key, f"{path.name}: not a CT volume file; expected one of "
-                        f"{', '.join(VOLUME_SUFFIXES)}")
-    if not path.is_file():
-        raise DataError(case_key, f"CT file {path.name} not found; check the cohort's path")
+    path, kind = _existing_volume_file(Path(path), case_key)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError:

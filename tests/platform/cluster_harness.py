@@ -205,7 +205,45 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class MlflowAuthServer:
+class _MlflowProcess:
+    """What both MLflow servers share: a logged server process that dies with pytest, its
+    ``/health`` wait and its stop. A subclass sets ``url``, ``log``, ``_command``, ``_env``
+    and ``_cwd`` (None: pytest's)."""
+
+    url: str
+    log: Path
+    _command: list[str]
+    _env: dict[str, str]
+    _cwd: Path | None = None
+    _process: subprocess.Popen | None = None
+
+    def launch(self) -> None:
+        """Start the server; :meth:`wait` until it answers."""
+        with self.log.open("wb") as sink:
+            self._process = subprocess.Popen(self._command, env=self._env, cwd=self._cwd,
+                                             stdout=sink, stderr=subprocess.STDOUT,
+                                             start_new_session=True,
+                                             preexec_fn=die_with_parent)
+
+    def wait(self) -> None:
+        """Return once ``/health`` answers (15-40 s after :meth:`launch` here)."""
+        assert self._process is not None, "launch() first"
+        _wait(self._healthy, "mlflow server", self._process, self.log, timeout=180)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM the server and what it started."""
+        if self._process is not None:
+            _kill_tree(self._process)
+
+
+class MlflowAuthServer(_MlflowProcess):
     """The lab's MLflow server, started by ``infra/mlflow-server.sh`` as a lab would.
 
     Basic auth on, runs in PostgreSQL, artifacts on S3 (proxied: clients never need S3
@@ -231,35 +269,9 @@ class MlflowAuthServer:
             "MLFLOW_S3_ENDPOINT_URL": s3_environ["AWS_ENDPOINT_URL"]})
         self._env = env
         self._command = ["bash", str(REPO_ROOT / "infra" / "mlflow-server.sh")]
-        self._process: subprocess.Popen | None = None
-
-    def launch(self) -> None:
-        """Start the server; :meth:`wait` until it answers (it creates both schemas first)."""
-        with self.log.open("wb") as sink:
-            self._process = subprocess.Popen(self._command, env=self._env,
-                                             stdout=sink, stderr=subprocess.STDOUT,
-                                             start_new_session=True,
-                                             preexec_fn=die_with_parent)
-
-    def wait(self) -> None:
-        """Return once ``/health`` answers (15-40 s after :meth:`launch` here)."""
-        assert self._process is not None, "launch() first"
-        _wait(self._healthy, "mlflow server", self._process, self.log, timeout=180)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        """SIGTERM the server and what it started."""
-        if self._process is not None:
-            _kill_tree(self._process)
 
 
-class MlflowServer:
+class MlflowServer(_MlflowProcess):
     """A plain ``mlflow server`` on 127.0.0.1: runs in ``backend`` (PostgreSQL here),
     artifacts served from a local folder, no auth (the concurrency tests' store)."""
 
@@ -269,32 +281,15 @@ class MlflowServer:
         self.log = root / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-        self._env, self._root = env, root
+        self._env, self._cwd = env, root
         self._command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host",
                          "127.0.0.1", "--port", str(self.port), "--backend-store-uri", backend,
                          "--artifacts-destination", str(root / "artifacts"), "--workers", "2"]
-        self._process: subprocess.Popen | None = None
 
     def start(self) -> None:
         """Start the server and return once ``/health`` answers."""
-        with self.log.open("wb") as sink:
-            self._process = subprocess.Popen(self._command, env=self._env, cwd=self._root,
-                                             stdout=sink, stderr=subprocess.STDOUT,
-                                             start_new_session=True,
-                                             preexec_fn=die_with_parent)
-        _wait(self._healthy, "mlflow server", self._process, self.log, timeout=180)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        """SIGTERM the server and what it started."""
-        if self._process is not None:
-            _kill_tree(self._process)
+        self.launch()
+        self.wait()
 
 
 class LoopbackCluster:
