@@ -60,7 +60,12 @@ def test_freed_activations_are_reused_inside_the_block_only() -> None:
     if not measured["active"]:
         pytest.skip("the C library is not glibc")
     faults = measured["inside"]
-    assert faults[-1] < PAGES // 20, faults  # the heap has grown to the working set
+    # Once the heap has grown to the working set (one or two forwards), a forward takes
+    # almost no faults. The kernel may still move pages of a warm heap (kcompactd's page
+    # migration, under the load of the suite's other workers: CI saw one forward of five
+    # fault the 216 MiB im2col buffer again); so two of the last three must be quiet.
+    quiet = [count for count in faults[2:] if count < PAGES // 20]
+    assert len(quiet) >= 2, faults
     if not _huge_pages_always():  # with 2 MiB pages there are too few faults to tell
         assert measured["after"] > PAGES  # glibc's default: fresh pages again
 
