@@ -33,38 +33,25 @@ HEAD_IP = "127.0.0.2"
 WORKER_IP = "127.0.0.3"
 
 
-SHARED_SESSION_FIXTURES = ("ray_two_nodes", "finished_tiny_sweep", "trained_trial",
-                           "mlflow_server")
-"""Costly session fixtures: under pytest-xdist the tests that use one run on one worker."""
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent without the plugin
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup`` (what ``make test`` runs): whole files, slow ones first, the
+    files of one costly session fixture together (:mod:`tests.xdist_scheduling`)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_scheduling import SharedFixtureScheduling  # xdist: only when it runs
 
-
-def _shared_fixture_group(item: pytest.Item) -> str | None:
-    """The group of tests that must share ``item``'s worker: those of a costly session
-    fixture it uses, else those of its file where it uses a module- or class-scoped one."""
-    shared = next((name for name in SHARED_SESSION_FIXTURES if name in item.fixturenames), None)
-    if shared is not None:
-        return shared
-    info = getattr(item, "_fixtureinfo", None)  # pytest's record of a test function's fixtures
-    chains = info.name2fixturedefs.values() if info is not None else ()
-    if any(chain and chain[-1].scope in ("module", "class") for chain in chains):
-        return item.nodeid.split("::", 1)[0]
-    return None
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``): tests that share a
-    costly fixture form one group, so it is built once and not once per worker, and the
-    files with slow tests are handed out first, so that no worker is left with a long one at the end
-    while the other idles. Without xdist nothing changes."""
-    if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", 0):
+    """Under pytest-xdist the workers collect, and the scheduler hands out whole files in
+    their order: the files with slow tests go first, so that no worker is left with a long
+    one at the end while the other idles. In one process nothing changes."""
+    if not hasattr(config, "workerinput"):  # xdist's mark of a worker
         return
-    for item in items:
-        group = _shared_fixture_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
     slow_files = {item.nodeid.split("::", 1)[0] for item in items
                   if item.get_closest_marker("slow") or item.get_closest_marker("cluster")}
-    # Whole files move, so a module-scoped fixture is still built once per file.
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow_files)
 
 

@@ -31,6 +31,10 @@ from tests.platform.sweep.harness import (
 RUN_S = 600
 """Bound of one sweep here (two at once on busy cores; about 2-3 minutes measured)."""
 SHARED = ("cv.run_folds=[0,1]", "train.iterations=10")
+RACE_S = 60
+"""How long the cores are kept busy from the start of two sweeps on a new store: past its
+creation, both plans and the first training claims (later claims race on cores the two
+sweeps keep busy themselves; longer loops only slowed the suite)."""
 
 
 def _overrides(root: Path, cache: Path, uri: str, ray: str) -> list[str]:
@@ -115,7 +119,7 @@ def test_two_sweeps_sharing_keys_on_a_new_store_train_each_key_once(
     uri = f"sqlite:///{tmp_path / 'new-store' / 'mlflow.db'}"  # neither sweep finds it made
     other = ["name=tiny_b", "tracking.experiment=tiny"]  # another sweep, the same keys
     logs = {"tiny": tmp_path / "a.log", "tiny_b": tmp_path / "b.log"}
-    with busy_cores(), \
+    with busy_cores(seconds=RACE_S), \
             SweepProcess([TINY_SWEEP, *_overrides(tmp_path, sweep_cache, uri, "ray-a")],
                          cwd=tmp_path, log=logs["tiny"]) as first, \
             SweepProcess([TINY_SWEEP, *_overrides(tmp_path, sweep_cache, uri, "ray-b"),
