@@ -40,6 +40,7 @@ from tests.platform.sweep.harness import (
 
 SE_RATIOS = [1, 2]
 LR_RANGE = (1.0e-4, 1.0e-2)
+SAMPLES = 2  # per outer fold: enough for a choice between samples
 # Not the default val_dice: proves search.metric reaches the trials and sets the direction.
 METRIC = "val_avd"
 
@@ -49,7 +50,7 @@ def _search_sweep(tmp_path: Path) -> Path:
         "variant": "final",
         "space": {"model.se_ratio": {"choice": SE_RATIOS},
                   "optimizer.lr": {"loguniform": list(LR_RANGE)}},
-        "metric": METRIC, "num_samples": 2, "max_concurrent": 2, "pruner": "none",
+        "metric": METRIC, "num_samples": SAMPLES, "max_concurrent": 2, "pruner": "none",
         "storage": str(tmp_path / "optuna.db"), "seed": 0,
     }
     return write_sweep(tmp_path / "search.yaml",
@@ -86,7 +87,7 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
         assert re.fullmatch(rf"tiny-[0-9a-f]{{8}}-outer{outer}", name)
         study = optuna.load_study(study_name=name, storage=storage)
         assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower AVD is better
-        assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+        assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * SAMPLES
         for trial in study.trials:
             assert trial.params["sample/model.se_ratio"] in SE_RATIOS
             assert LR_RANGE[0] <= trial.params["sample/optimizer.lr"] <= LR_RANGE[1]
@@ -96,7 +97,7 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
         assert set(choices[outer]["seen"]) == set(folds[outer].train)
         searched = [run for run in runs if run.data.tags["variant"] == "search"
                     and run.data.tags["outer_fold"] == str(outer)]
-        assert len(searched) == 2 and {run.info.status for run in searched} == {"FINISHED"}
+        assert len(searched) == SAMPLES and {run.info.status for run in searched} == {"FINISHED"}
         assert sorted(t.value for t in study.trials) == pytest.approx(
             sorted(run.data.metrics[METRIC] for run in searched), rel=1e-9)
         for run in searched:  # what each sample trained and validated on, as it logged it
@@ -141,7 +142,7 @@ def test_nested_search_chooses_per_outer_fold_without_its_test_patients(
     run_to_completion([_search_sweep(tmp_path), *overrides], tmp_path, tmp_path / "again.log")
     for outer in (0, 1):
         study = optuna.load_study(study_name=choices[outer]["study"], storage=storage)
-        assert len(study.trials) == 3
+        assert len(study.trials) == SAMPLES
     assert len(child_runs(mlflow_sqlite_uri, "tiny")) == len(runs)
 
 
