@@ -15,8 +15,9 @@ SWEEP ?= sweeps/quickstart.yaml
 EXTRAS ?= dev,baselines
 PYTEST_ARGS ?=
 # Two test processes (pytest-xdist): much of the slow tests' time is waiting on servers,
-# Ray and subprocesses, so two keep both cores busy (whole suite: 17 min 42 s here in two,
-# 1861 tests; CI took 18 min 48 s in one for 1682 tests). 0: one process.
+# Ray and subprocesses, so two keep both cores busy; three were slower (CPU-bound). Whole
+# files go to one process, slow ones first (tests/xdist_scheduling.py): 1872 tests in
+# 14 min 17 s here. 0: one process.
 TEST_WORKERS ?= 2
 
 .PHONY: install demo test bench lint clean-venv
